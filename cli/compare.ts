@@ -1,0 +1,28 @@
+// `shadowdiff compare --legacy A.jsonl --candidate B.jsonl [--rules FILE] [--format text|json]`
+import { Command, Option } from 'commander';
+import { compareFiles } from '../compare/offline';
+import { renderComparisonText, renderTotals } from '../report/render/text';
+import { loadRulesFile } from './rules-file';
+import type { CliIo } from './io';
+
+export function compareCommand(io: CliIo): Command {
+  return new Command('compare')
+    .description('compare two JSONL effect files offline (each may hold many shadow ids)')
+    .requiredOption('--legacy <file>', 'legacy (and secondary) effects, JSONL')
+    .requiredOption('--candidate <file>', 'candidate effects, JSONL')
+    .option('--rules <file>', 'rules file (.json, or .js/.cjs/.mjs for canonicalize functions)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nExit code: 0 when every comparison matches, 1 when any mismatches or is incomplete, 2 on bad input.')
+    .action(async (opts: { legacy: string; candidate: string; rules?: string; format: 'text' | 'json' }) => {
+      const rules = opts.rules ? await loadRulesFile(opts.rules) : undefined;
+      const result = await compareFiles({ legacyFile: opts.legacy, candidateFile: opts.candidate, ...(rules ? { rules } : {}) });
+      const notMatching = result.comparisons.filter((c) => c.verdict !== 'match');
+      if (opts.format === 'json') {
+        io.out(JSON.stringify({ totals: result.totals, comparisons: notMatching }, null, 2));
+      } else {
+        for (const c of notMatching) io.out(renderComparisonText(c));
+        io.out(renderTotals(result.totals));
+      }
+      io.exitCode(notMatching.length === 0 ? 0 : 1);
+    });
+}

@@ -1,0 +1,39 @@
+// The `shadowdiff` command: subcommands parse flags and call the library; user mistakes print
+// one clear line (no stack trace) and exit 2.
+import { Command, CommanderError } from 'commander';
+import { isCallerError, ShadowdiffError } from '../core/errors';
+import { compareCommand } from './compare';
+import { type CliIo, processIo } from './io';
+import pkg from '../package.json';
+
+export function buildProgram(io: CliIo = processIo): Command {
+  const program = new Command('shadowdiff')
+    .description('shadow-traffic comparison harness: diff a candidate\'s side effects against legacy\'s, request by request')
+    .version(pkg.version)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  for (const cmd of [compareCommand(io)]) {
+    program.addCommand(cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) }));
+  }
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code instead of exiting, so tests can call it. */
+export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let code = 0;
+  const tracked: CliIo = { ...io, exitCode: (c) => void (code = c) };
+  try {
+    await buildProgram(tracked).parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (isCallerError(err)) {
+      io.err(`shadowdiff: ${err.message} [${err.code}]`);
+      return 2;
+    }
+    const wrapped = err instanceof ShadowdiffError ? err : new ShadowdiffError('SHADOWDIFF_INTERNAL', `unexpected error: ${(err as Error).message}.`);
+    io.err(`shadowdiff: ${wrapped.message} [${wrapped.code}]`);
+    if (err instanceof Error && err.stack) io.err(err.stack);
+    return 2;
+  }
+}

@@ -1,0 +1,298 @@
+// The engine: the effects and end markers of both sides for one shadow id, and the rules, in;
+// one comparison (verdict + findings) out. Pure: no I/O, no clock (the caller passes `now`).
+import type { EffectRecord, EndRecord, Side } from '../../core/effect';
+import { deepEqual } from './equal';
+import { describe, diffValues, type FieldDiff, isVolatile } from './diff';
+import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, type SideSummary, type Verdict } from './finding';
+import { learnIds } from './idmap';
+import { DEFAULT_LIMITS, getPath, type Limits, stableStringify, substituteIds } from './normalize';
+import { pairEffects } from './pairing';
+import { isCreate, prepare, type Prepared } from './prepare';
+import { type CompiledRules, compileRules } from './rules';
+import type { Path } from './path';
+
+export interface SideInput {
+  readonly effects: readonly EffectRecord[];
+  readonly end?: EndRecord | undefined;
+}
+
+export interface CompareInput {
+  readonly runId: string;
+  readonly shadowId: string;
+  readonly legacy: SideInput;
+  readonly candidate: SideInput;
+  /** A second legacy instance in dry-run: what differs between it and legacy is noise. */
+  readonly secondary?: SideInput | undefined;
+}
+
+export interface CompareOptions {
+  readonly rules?: CompiledRules;
+  /** ISO time stamped on the comparison (the engine reads no clock). */
+  readonly now: string;
+  readonly limits?: Limits;
+}
+
+const NO_RULES = compileRules({});
+
+export function compare(input: CompareInput, options: CompareOptions): Comparison {
+  const rules = options.rules ?? NO_RULES;
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const legacy = dedupe(input.legacy.effects);
+  const candidate = dedupe(input.candidate.effects);
+  const result: Comparison = {
+    v: 1,
+    runId: input.runId,
+    shadowId: input.shadowId,
+    route: routeOf(input.legacy.end ?? input.candidate.end),
+    verdict: 'match',
+    findings: [],
+    noise: [],
+    sides: { legacy: summarize(legacy, input.legacy.end), candidate: summarize(candidate, input.candidate.end) },
+    pairs: [],
+    comparedAt: options.now,
+  };
+  if (input.secondary) result.sides.secondary = summarize(dedupe(input.secondary.effects), input.secondary.end);
+
+  const inconsistent = [...overCount('legacy', legacy, input.legacy.end), ...overCount('candidate', candidate, input.candidate.end)];
+  if (inconsistent.length) return { ...result, verdict: 'error', error: inconsistent.join('; ') };
+  const missing = [...incompleteReasons('legacy', legacy, input.legacy.end), ...incompleteReasons('candidate', candidate, input.candidate.end)];
+  if (missing.length) return { ...result, verdict: 'incomplete', incomplete: missing };
+
+  try {
+    const main = diffSides(legacy, candidate, rules, limits);
+    result.pairs = main.pairs;
+    if (main.idMap.size) result.idMap = Object.fromEntries(main.idMap);
+    let findings = main.findings;
+    findings.push(...statusFindings(input.legacy.end, input.candidate.end, legacy, candidate));
+
+    // Learned noise: a field where two legacy runs disagree is nondeterministic.
+    const secondary = input.secondary ? dedupe(input.secondary.effects) : undefined;
+    if (secondary && incompleteReasons('secondary', secondary, input.secondary?.end).length === 0) {
+      const noisy = new Set(diffSides(legacy, secondary, rules, limits).findings.map(noiseKey));
+      result.noise = findings.filter((f) => noisy.has(noiseKey(f)));
+      findings = findings.filter((f) => !noisy.has(noiseKey(f)));
+    }
+    result.findings = sortFindings(findings);
+    result.verdict = findings.length ? 'mismatch' : 'match';
+  } catch (err) {
+    // A user's canonicalize function threw, or a value defeated normalization.
+    result.verdict = 'error' satisfies Verdict;
+    result.error = `comparison failed: ${(err as Error).message}`;
+  }
+  return result;
+}
+
+interface SidesDiff {
+  findings: Finding[];
+  pairs: PairRef[];
+  idMap: Map<string, unknown>;
+}
+
+function diffSides(legacyRecs: EffectRecord[], candidateRecs: EffectRecord[], rules: CompiledRules, limits: Limits): SidesDiff {
+  const legacy = legacyRecs.map((r) => prepare(r, 'legacy', rules, limits));
+  const candidate = candidateRecs.map((r) => prepare(r, 'candidate', rules, limits));
+  const groups = groupBy(legacy, candidate);
+
+  // Phase 1: pair the creates (by business key, else by similarity) to learn generated ids.
+  const idMap = new Map<string, unknown>();
+  for (const g of groups.values()) {
+    const creates = (list: Prepared[]) => list.filter((p) => isCreate(p.rec) && !p.tooLarge);
+    const l = creates(g.legacy);
+    const c = creates(g.candidate);
+    if (l.length === 0 || c.length === 0) continue;
+    for (const p of [...l, ...c]) p.key = businessKey(p);
+    for (const pair of pairEffects(l, c).pairs) {
+      learnIds(pair.legacy.value, pair.candidate.value, idMap);
+      learnIds(pair.legacy.docKey, pair.candidate.docKey, idMap);
+    }
+  }
+  if (idMap.size) {
+    for (const p of candidate) {
+      p.value = substituteIds(p.value, idMap);
+      p.before = substituteIds(p.before, idMap);
+      p.docKey = substituteIds(p.docKey, idMap);
+    }
+  }
+
+  // Phase 2: pair everything by key (document key or business key), keyless by similarity.
+  const findings: Finding[] = [];
+  const pairs: PairRef[] = [];
+  for (const g of groups.values()) {
+    for (const p of [...g.legacy, ...g.candidate]) p.key = pairingKey(p);
+    const paired = pairEffects(g.legacy, g.candidate);
+    for (const { legacy: l, candidate: c, by } of paired.pairs) {
+      pairs.push({ effectKind: l.kind, target: l.target, legacySeq: l.seq, candidateSeq: c.seq, by });
+      findings.push(...diffPair(l, c));
+    }
+    for (const l of paired.missing) {
+      pairs.push({ effectKind: l.kind, target: l.target, legacySeq: l.seq, by: 'unpaired' });
+      findings.push(effectFinding('missing-effect', l, { legacy: clip(l.value) }));
+    }
+    for (const c of paired.extra) {
+      pairs.push({ effectKind: c.kind, target: c.target, candidateSeq: c.seq, by: 'unpaired' });
+      findings.push(effectFinding('extra-effect', c, { candidate: clip(c.value) }));
+    }
+  }
+  return { findings, pairs, idMap };
+}
+
+function diffPair(l: Prepared, c: Prepared): Finding[] {
+  const base = identity(l, c);
+  if (l.tooLarge || c.tooLarge) {
+    return [{ ...base, kind: 'too-large', severity: SEVERITY_OF['too-large'], path: '', field: '', reason: (l.tooLarge ?? c.tooLarge)! }];
+  }
+  const out: Finding[] = [];
+  if ((l.rec.status ?? 'ok') !== (c.rec.status ?? 'ok')) {
+    out.push({ ...base, kind: 'changed', severity: 'high', path: '(status)', field: '(status)', legacy: l.rec.status ?? 'ok', candidate: c.rec.status ?? 'ok' });
+  }
+  if (l.rec.op !== c.rec.op) {
+    out.push({ ...base, kind: 'changed', severity: 'low', path: '(op)', field: '(op)', legacy: l.rec.op, candidate: c.rec.op });
+  }
+  // The healthy path: equal values need no diff at all.
+  if (deepEqual(l.value, c.value)) return out;
+  let diffs = diffValues(l.value, c.value, l.rules);
+  if (l.before !== undefined && c.before !== undefined) diffs = onlyChanged(diffs, l, c);
+  for (const d of diffs) {
+    const f: Finding = { ...base, kind: d.kind, ...describe(d) };
+    if (isVolatile(d)) f.volatile = true;
+    if (l.before !== undefined && c.before !== undefined && !deepEqual(getPath(l.before, d.path), getPath(c.before, d.path))) {
+      f.preStateDiffers = true;
+    }
+    out.push(f);
+  }
+  return out;
+}
+
+// Decision 4: updates compare what each side changed. A difference at a path neither side
+// touched comes from different pre-states (the mirror ran beside the live request), not
+// from the candidate's logic, and is not reported.
+function onlyChanged(diffs: FieldDiff[], l: Prepared, c: Prepared): FieldDiff[] {
+  const touched = [...changedPaths(l), ...changedPaths(c)];
+  return diffs.filter((d) => touched.some((t) => related(d.path, t)));
+}
+
+function changedPaths(p: Prepared): Path[] {
+  return diffValues(p.before, p.value, p.rules).map((d) => d.path);
+}
+
+function related(a: Path, b: Path): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function identity(l: Prepared, c: Prepared): Omit<Finding, 'kind' | 'severity' | 'path' | 'field'> {
+  const out: Omit<Finding, 'kind' | 'severity' | 'path' | 'field'> = {
+    effectKind: l.kind,
+    target: l.target,
+    op: l.rec.op,
+    legacySeq: l.seq,
+    candidateSeq: c.seq,
+  };
+  if (c.rec.target !== l.target) out.candidateTarget = c.rec.target;
+  if (l.rec.key !== undefined) out.key = clip(l.rec.key);
+  return out;
+}
+
+function effectFinding(kind: 'missing-effect' | 'extra-effect', p: Prepared, values: Pick<Finding, 'legacy' | 'candidate'>): Finding {
+  const f: Finding = { kind, severity: SEVERITY_OF[kind], effectKind: p.kind, target: p.target, op: p.rec.op, path: '', field: '', ...values };
+  if (kind === 'missing-effect') f.legacySeq = p.seq;
+  else {
+    f.candidateSeq = p.seq;
+    if (p.rec.target !== p.target) f.candidateTarget = p.rec.target;
+  }
+  if (p.rec.key !== undefined) f.key = clip(p.rec.key);
+  if (p.tooLarge) f.reason = p.tooLarge;
+  return f;
+}
+
+// The HTTP status each side ended with, when no `response` effect already compares it.
+function statusFindings(l: EndRecord | undefined, c: EndRecord | undefined, lr: EffectRecord[], cr: EffectRecord[]): Finding[] {
+  if (l?.status === undefined || c?.status === undefined || l.status === c.status) return [];
+  if (lr.some((r) => r.kind === 'response') && cr.some((r) => r.kind === 'response')) return [];
+  return [{ kind: 'changed', severity: 'high', effectKind: 'end', target: '(end)', path: 'status', field: 'status', legacy: l.status, candidate: c.status }];
+}
+
+function groupBy(legacy: Prepared[], candidate: Prepared[]): Map<string, { legacy: Prepared[]; candidate: Prepared[] }> {
+  const groups = new Map<string, { legacy: Prepared[]; candidate: Prepared[] }>();
+  const add = (p: Prepared, side: 'legacy' | 'candidate') => {
+    const id = `${p.kind}\u0000${p.target}`;
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = { legacy: [], candidate: [] }));
+    g[side].push(p);
+  };
+  for (const p of legacy) add(p, 'legacy');
+  for (const p of candidate) add(p, 'candidate');
+  return groups;
+}
+
+function businessKey(p: Prepared): string | undefined {
+  const paths = p.rules.key;
+  if (!paths || p.tooLarge) return undefined;
+  const source = p.before !== undefined && p.value === undefined ? p.before : p.value;
+  const values = paths.map((path) => getPath(source, path));
+  return values.every((v) => v === undefined) ? undefined : stableStringify(values);
+}
+
+function pairingKey(p: Prepared): string | undefined {
+  const business = businessKey(p);
+  if (business !== undefined || p.rules.key) return business;
+  return p.kind === 'db' && p.docKey !== undefined ? stableStringify(p.docKey) : undefined;
+}
+
+function noiseKey(f: Finding): string {
+  return `${f.effectKind}\u0000${f.target}\u0000${f.kind === 'missing-effect' || f.kind === 'extra-effect' ? f.kind : f.field}`;
+}
+
+const KIND_ORDER = { 'missing-effect': 0, 'extra-effect': 1, removed: 2, 'type-changed': 3, 'too-large': 4, changed: 5, added: 6 };
+const SEVERITY_ORDER = { high: 0, medium: 1, low: 2 };
+
+function sortFindings(findings: Finding[]): Finding[] {
+  return findings.sort(
+    (a, b) =>
+      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
+      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+      (a.target < b.target ? -1 : a.target > b.target ? 1 : 0) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
+}
+
+function dedupe(effects: readonly EffectRecord[]): EffectRecord[] {
+  const bySeq = new Map<number, EffectRecord>();
+  for (const e of effects) if (!bySeq.has(e.seq)) bySeq.set(e.seq, e);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
+function summarize(effects: EffectRecord[], end: EndRecord | undefined): SideSummary {
+  const s: SideSummary = { effects: effects.length, ended: end !== undefined };
+  if (end) {
+    s.count = end.count;
+    if (end.dropped) s.dropped = end.dropped;
+    if (end.status !== undefined) s.status = end.status;
+  }
+  return s;
+}
+
+function incompleteReasons(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string[] {
+  if (!end) return [`${side}: no end marker`];
+  const out: string[] = [];
+  if (end.dropped) out.push(`${side}: ${end.dropped} effect(s) dropped by the SDK`);
+  if (effects.length < end.count) {
+    const have = new Set(effects.map((e) => e.seq));
+    const absent: number[] = [];
+    for (let s = 0; s < end.count && absent.length < 10; s++) if (!have.has(s)) absent.push(s);
+    out.push(`${side}: ${end.count - effects.length} of ${end.count} effect(s) not received (seq ${absent.join(', ')}${end.count - effects.length > absent.length ? ', …' : ''})`);
+  }
+  return out;
+}
+
+function overCount(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string[] {
+  if (!end) return [];
+  const beyond = effects.filter((e) => e.seq >= end.count);
+  return beyond.length ? [`${side}: effect seq ${beyond[0]!.seq} is beyond the end marker's count ${end.count}`] : [];
+}
+
+function routeOf(end: EndRecord | undefined): string {
+  if (!end) return '(unknown)';
+  return `${end.request.method.toUpperCase()} ${end.request.route ?? end.request.path}`;
+}

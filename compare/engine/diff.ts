@@ -1,0 +1,100 @@
+// The field-level diff: deep-diff over two normalized values, turned into findings with
+// readable paths. Only deep-diff's `diff` is used — never `applyChange`, which lets a
+// `__proto__` path write to Object.prototype. Inputs are normalized, so they are within the
+// size limits that keep deep-diff from overflowing the stack or running for seconds.
+import deepDiff from 'deep-diff';
+import { isGeneratedId, isTagKey, isTimeLike, tagOf, typeOf } from '../../core/tagged';
+import { clip, type Finding, type FindingKind, SEVERITY_OF } from './finding';
+import { getPath } from './normalize';
+import { fieldOf, formatPath, type Path, type Segment } from './path';
+import type { TargetRules } from './rules';
+
+/** A field-level difference, before the engine adds the effect's identity. */
+export interface FieldDiff {
+  kind: FindingKind;
+  path: Path;
+  legacy?: unknown;
+  candidate?: unknown;
+}
+
+/** The differences between two normalized values, legacy on the left. */
+export function diffValues(legacy: unknown, candidate: unknown, rules: TargetRules): FieldDiff[] {
+  const raw = deepDiff.diff(legacy, candidate);
+  if (!raw) return [];
+  const out: FieldDiff[] = [];
+  const seen = new Set<string>();
+  for (const d of raw) {
+    let path: Segment[] = (d.path ?? []) as Segment[];
+    let change: deepDiff.Diff<unknown, unknown> = d;
+    if (d.kind === 'A') {
+      path = [...path, d.index];
+      change = d.item;
+    }
+    // A change inside a typed value ({"$numberLong": "1"} → {"$numberLong": "2"}) is a change
+    // of the value itself: report it at the value's path with both whole values.
+    if (path.length > 0 && isTagKey(path[path.length - 1])) {
+      const parent = path.slice(0, -1);
+      const l = getPath(legacy, parent);
+      const c = getPath(candidate, parent);
+      if (tagOf(l) || tagOf(c)) {
+        const id = JSON.stringify(parent);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        out.push(fieldDiff(parent, l, c));
+        continue;
+      }
+    }
+    if (change.kind === 'N') out.push({ kind: 'added', path, candidate: change.rhs });
+    else if (change.kind === 'D') out.push({ kind: 'removed', path, legacy: change.lhs });
+    else if (change.kind === 'E') out.push(fieldDiff(path, change.lhs, change.rhs));
+  }
+  // Tolerances apply to same-typed numbers only: a type change is never within tolerance.
+  return out.filter((f) => f.kind !== 'changed' || !tolerated(f.path, f.legacy, f.candidate, rules));
+}
+
+function fieldDiff(path: Path, legacy: unknown, candidate: unknown): FieldDiff {
+  if (legacy === undefined) return { kind: 'added', path, candidate };
+  if (candidate === undefined) return { kind: 'removed', path, legacy };
+  const kind: FindingKind = typeOf(legacy) === typeOf(candidate) ? 'changed' : 'type-changed';
+  return { kind, path, legacy, candidate };
+}
+
+function tolerated(path: Path, legacy: unknown, candidate: unknown, rules: TargetRules): boolean {
+  if (rules.tolerances.length === 0) return false;
+  const i = rules.tolerance.test(path);
+  if (i < 0) return false;
+  const a = numeric(legacy);
+  const b = numeric(candidate);
+  if (a === undefined || b === undefined) return false;
+  const { absolute, relative } = rules.tolerances[i]!;
+  const delta = Math.abs(a - b);
+  return delta <= absolute || delta <= relative * Math.max(Math.abs(a), Math.abs(b));
+}
+
+function numeric(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  const tag = tagOf(v);
+  if (tag === 'decimal') return Number((v as { $numberDecimal: string }).$numberDecimal);
+  if (tag === 'long') return Number((v as { $numberLong: string }).$numberLong);
+  return undefined;
+}
+
+/** Both values (or the one present) look generated: an id or a timestamp. */
+export function isVolatile(f: { legacy?: unknown; candidate?: unknown }): boolean {
+  const vol = (v: unknown) => isGeneratedId(v) || isTimeLike(v);
+  if (f.legacy === undefined) return vol(f.candidate);
+  if (f.candidate === undefined) return vol(f.legacy);
+  return vol(f.legacy) && vol(f.candidate);
+}
+
+/** The finding fields that describe a field-level difference. */
+export function describe(f: FieldDiff): Pick<Finding, 'path' | 'field' | 'severity' | 'legacy' | 'candidate' | 'legacyType' | 'candidateType'> {
+  const out: ReturnType<typeof describe> = { path: formatPath(f.path), field: fieldOf(f.path), severity: SEVERITY_OF[f.kind] };
+  if (f.legacy !== undefined) out.legacy = clip(f.legacy);
+  if (f.candidate !== undefined) out.candidate = clip(f.candidate);
+  if (f.kind === 'type-changed') {
+    out.legacyType = typeOf(f.legacy);
+    out.candidateType = typeOf(f.candidate);
+  }
+  return out;
+}

@@ -1,0 +1,114 @@
+// What a comparison produces: differences as data (Diffy's habit), each with a readable path,
+// both values, a kind and a severity that ranks it for the people reading the report.
+import type { EffectKind } from '../../core/effect';
+import type { ValueType } from '../../core/tagged';
+
+export const FINDING_KINDS = [
+  'missing-effect', // legacy did it, the candidate did not
+  'extra-effect', // the candidate did it, legacy did not
+  'removed', // a field legacy wrote is absent from the candidate's
+  'type-changed', // same field, different type (1 vs Long(1), Date vs string)
+  'changed', // same field and type, different value
+  'added', // a field only the candidate writes
+  'too-large', // a value beyond the diff's limits: not compared
+] as const;
+export type FindingKind = (typeof FINDING_KINDS)[number];
+
+export const SEVERITIES = ['high', 'medium', 'low'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export const SEVERITY_OF: Record<FindingKind, Severity> = {
+  'missing-effect': 'high',
+  'extra-effect': 'high',
+  removed: 'high',
+  'type-changed': 'high',
+  'too-large': 'high',
+  changed: 'medium',
+  added: 'low',
+};
+
+export interface Finding {
+  kind: FindingKind;
+  severity: Severity;
+  effectKind: EffectKind | 'end';
+  /** The legacy side's name for the target (the candidate's, for an extra effect on an unmapped target). */
+  target: string;
+  /** The candidate's name, when rules map it to a different one. */
+  candidateTarget?: string;
+  op?: string;
+  /** The document key (db) or business key of the effect. */
+  key?: unknown;
+  /** Where in the effect: `items[2].price`; '' for a whole effect. */
+  path: string;
+  /** The path with indices folded (`items[*].price`): what rollups and noise count by. */
+  field: string;
+  legacy?: unknown;
+  candidate?: unknown;
+  legacyType?: ValueType;
+  candidateType?: ValueType;
+  legacySeq?: number;
+  candidateSeq?: number;
+  /** The sides started from different pre-states at this path (design decision 4). */
+  preStateDiffers?: boolean;
+  /** Both values look generated (ids, timestamps): a hint for suggested noise. */
+  volatile?: boolean;
+  /** Why a value could not be compared (too-large). */
+  reason?: string;
+}
+
+export const VERDICTS = ['match', 'mismatch', 'incomplete', 'error'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+export interface SideSummary {
+  /** Effects received (distinct seq). */
+  effects: number;
+  /** Effects the side said it emitted (from its end marker). */
+  count?: number;
+  dropped?: number;
+  status?: number;
+  ended: boolean;
+}
+
+/** How the engine paired effects: legacy seq ↔ candidate seq, for the request view. */
+export interface PairRef {
+  effectKind: EffectKind;
+  target: string;
+  legacySeq?: number;
+  candidateSeq?: number;
+  /** How the pair was made. */
+  by: 'key' | 'order' | 'similarity' | 'unpaired';
+}
+
+export interface Comparison {
+  v: 1;
+  runId: string;
+  shadowId: string;
+  /** `METHOD route-template`, the unit readiness is judged by. */
+  route: string;
+  verdict: Verdict;
+  findings: Finding[];
+  /** Findings suppressed because legacy and secondary differ there too (learned noise). */
+  noise: Finding[];
+  /** Why the comparison is incomplete: what is missing. */
+  incomplete?: string[];
+  /** Why the comparison failed (verdict `error`). */
+  error?: string;
+  sides: { legacy: SideSummary; candidate: SideSummary; secondary?: SideSummary };
+  pairs: PairRef[];
+  /** Generated ids mapped candidate → legacy for this request (canonical JSON → legacy value). */
+  idMap?: Record<string, unknown>;
+  comparedAt: string;
+}
+
+const MAX_VALUE_CHARS = 2_000;
+
+/** Bounds a value kept in a finding: a comparison stores differences, not megabytes of payload. */
+export function clip(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') {
+    return typeof value === 'string' && value.length > MAX_VALUE_CHARS
+      ? { $truncated: true, preview: value.slice(0, MAX_VALUE_CHARS), length: value.length }
+      : value;
+  }
+  const text = JSON.stringify(value);
+  return text.length > MAX_VALUE_CHARS ? { $truncated: true, preview: text.slice(0, MAX_VALUE_CHARS), length: text.length } : value;
+}

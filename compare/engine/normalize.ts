@@ -1,0 +1,150 @@
+// Normalization: one walk over a value that returns a copy fit for diffing: typed values in
+// canonical form, ignored paths removed, strings folded and unordered arrays sorted, as the
+// target's rules say. The same walk enforces the size limits that keep a hostile or huge
+// record from overflowing the stack or blocking the event loop in the diff.
+import { canonicalTagged, tagOf } from '../../core/tagged';
+import type { Path, PatternSet, State } from './path';
+import type { TargetRules } from './rules';
+
+export interface Limits {
+  /** Deepest nesting compared (MongoDB itself stops at 100). */
+  readonly maxDepth: number;
+  /** Most keys in one object (the diff is quadratic in an object's key count). */
+  readonly maxKeys: number;
+  /** Most values (nodes) in one effect's compared value. */
+  readonly maxNodes: number;
+}
+
+export const DEFAULT_LIMITS: Limits = { maxDepth: 200, maxKeys: 5_000, maxNodes: 100_000 };
+
+/** Thrown by the walk when a value exceeds a limit; the engine turns it into a `too-large` finding. */
+export class TooLarge extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+interface Walk {
+  readonly rules: TargetRules;
+  readonly limits: Limits;
+  nodes: number;
+}
+
+export function normalize(value: unknown, rules: TargetRules, limits: Limits = DEFAULT_LIMITS): unknown {
+  const walk: Walk = { rules, limits, nodes: 0 };
+  return visit(walk, value, rules.ignore.start(), rules.unordered.start(), rules.strings.start(), 0);
+}
+
+function visit(w: Walk, value: unknown, ign: State, uno: State, str: State, depth: number): unknown {
+  if (++w.nodes > w.limits.maxNodes) throw new TooLarge(`more than ${w.limits.maxNodes} values`);
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'string' && str.length > 0) return foldString(w.rules, value, str);
+    return value;
+  }
+  if (depth >= w.limits.maxDepth) throw new TooLarge(`nested deeper than ${w.limits.maxDepth} levels`);
+  const { ignore, unordered, strings } = w.rules;
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (let i = 0; i < value.length; i++) {
+      const ci = step(ignore, ign, i);
+      if (ci.length > 0 && ignore.matches(ci) >= 0) continue;
+      out.push(visit(w, value[i], ci, step(unordered, uno, i), step(strings, str, i), depth + 1));
+    }
+    if (uno.length > 0) {
+      const rule = unordered.matches(uno);
+      if (rule >= 0) sortUnordered(out, w.rules.unorderedBy[rule]);
+    }
+    return out;
+  }
+  const tag = tagOf(value);
+  if (tag) return canonicalTagged(value as Record<string, unknown>, tag);
+  const out: Record<string, unknown> = {};
+  let keys = 0;
+  for (const key in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+    if (++keys > w.limits.maxKeys) throw new TooLarge(`an object with more than ${w.limits.maxKeys} keys`);
+    const ci = step(ignore, ign, key);
+    if (ci.length > 0 && ignore.matches(ci) >= 0) continue;
+    const v = visit(w, (value as Record<string, unknown>)[key], ci, step(unordered, uno, key), step(strings, str, key), depth + 1);
+    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+  }
+  return out;
+}
+
+function step(set: PatternSet, state: State, seg: string | number): State {
+  return state.length === 0 ? state : set.step(state, seg);
+}
+
+function foldString(rules: TargetRules, value: string, state: State): string {
+  const i = rules.strings.matches(state);
+  if (i < 0) return value;
+  const r = rules.stringRules[i]!;
+  let s = value;
+  if (r.trim) s = s.trim();
+  if (r.caseInsensitive) s = s.toLowerCase();
+  return s;
+}
+
+// Sort a normalized array so that order no longer matters: by the `by` field, then by the
+// whole element, both in a key-order-independent serialization.
+function sortUnordered(items: unknown[], by: Path | undefined): void {
+  const keyed = items.map((item) => ({ item, k: by ? stableStringify(getPath(item, by)) : '', whole: stableStringify(item) }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.whole < b.whole ? -1 : a.whole > b.whole ? 1 : 0));
+  for (let i = 0; i < items.length; i++) items[i] = keyed[i]!.item;
+}
+
+export function getPath(value: unknown, path: Path): unknown {
+  let cur = value;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    if (!Object.prototype.hasOwnProperty.call(cur, seg)) return undefined;
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
+}
+
+/** JSON with object keys sorted: equal values give equal strings whatever their key order. */
+export function stableStringify(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+/**
+ * Replaces, anywhere in a normalized value, the candidate's generated ids with the legacy ids
+ * they were paired with. Copies only along the paths that change.
+ */
+export function substituteIds(value: unknown, ids: ReadonlyMap<string, unknown>): unknown {
+  if (ids.size === 0 || value === null || typeof value !== 'object') {
+    if (typeof value === 'string') {
+      const hit = ids.get(JSON.stringify(value));
+      return hit === undefined ? value : hit;
+    }
+    return value;
+  }
+  if (tagOf(value)) {
+    const hit = ids.get(stableStringify(value));
+    return hit === undefined ? value : hit;
+  }
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v = substituteIds(value[i], ids);
+      if (v !== value[i]) (out ??= value.slice())[i] = v;
+    }
+    return out ?? value;
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const old = (value as Record<string, unknown>)[key];
+    const v = substituteIds(old, ids);
+    if (v !== old) {
+      out ??= { ...(value as Record<string, unknown>) };
+      out[key] = v;
+    }
+  }
+  return out ?? value;
+}

@@ -1,0 +1,196 @@
+// Rollups: comparisons aggregated per run × route × target × field. A rollup is a monoid —
+// `mergeRollups` is associative and commutative with `emptyRollup` as identity — so every
+// worker can keep its own and any two combine exactly. Rates are derived, never stored.
+import type { Comparison, FindingKind, Severity, Verdict } from './finding';
+
+export const EXAMPLES_KEPT = 5;
+
+export interface FieldStats {
+  effectKind: string;
+  target: string;
+  field: string;
+  kind: FindingKind;
+  severity: Severity;
+  /** Comparisons with at least one such finding. */
+  count: number;
+  /** Findings in all (a field of several array items counts once per item). */
+  occurrences: number;
+  /** Comparisons where both values looked generated (ids, timestamps). */
+  volatile: number;
+  /** Comparisons where it was suppressed as learned noise (legacy vs secondary differ too). */
+  noise: number;
+  /** Comparisons where the sides started from different pre-states. */
+  preStateDiffers: number;
+  firstSeen: string;
+  lastSeen: string;
+  /** The smallest shadow ids seen (ULIDs: the earliest), at most EXAMPLES_KEPT. */
+  examples: string[];
+}
+
+export interface RouteRollup {
+  route: string;
+  compared: number;
+  verdicts: Record<Verdict, number>;
+  firstSeen: string;
+  lastSeen: string;
+  fields: Record<string, FieldStats>;
+}
+
+export interface Rollup {
+  runId: string;
+  routes: Record<string, RouteRollup>;
+}
+
+export function emptyRollup(runId: string): Rollup {
+  return { runId, routes: {} };
+}
+
+/** Adds one comparison to a rollup in place (the worker's hot path). */
+export function addComparison(rollup: Rollup, c: Comparison): Rollup {
+  const route = (rollup.routes[c.route] ??= {
+    route: c.route,
+    compared: 0,
+    verdicts: { match: 0, mismatch: 0, incomplete: 0, error: 0 },
+    firstSeen: c.comparedAt,
+    lastSeen: c.comparedAt,
+    fields: {},
+  });
+  route.compared += 1;
+  route.verdicts[c.verdict] += 1;
+  if (c.comparedAt < route.firstSeen) route.firstSeen = c.comparedAt;
+  if (c.comparedAt > route.lastSeen) route.lastSeen = c.comparedAt;
+
+  const touched = new Map<string, { stats: FieldStats; volatile: boolean; pre: boolean; noise: boolean; found: boolean }>();
+  const visit = (f: Comparison['findings'][number], noise: boolean) => {
+    const id = fieldId(f.effectKind, f.target, f.kind, f.field);
+    let t = touched.get(id);
+    if (!t) {
+      const stats = (route.fields[id] ??= {
+        effectKind: f.effectKind,
+        target: f.target,
+        field: f.field,
+        kind: f.kind,
+        severity: f.severity,
+        count: 0,
+        occurrences: 0,
+        volatile: 0,
+        noise: 0,
+        preStateDiffers: 0,
+        firstSeen: c.comparedAt,
+        lastSeen: c.comparedAt,
+        examples: [],
+      });
+      t = { stats, volatile: false, pre: false, noise: false, found: false };
+      touched.set(id, t);
+    }
+    if (noise) t.noise = true;
+    else {
+      t.found = true;
+      t.stats.occurrences += 1;
+      t.volatile ||= f.volatile === true;
+      t.pre ||= f.preStateDiffers === true;
+    }
+  };
+  for (const f of c.findings) visit(f, false);
+  for (const f of c.noise) visit(f, true);
+  for (const t of touched.values()) {
+    const s = t.stats;
+    if (t.found) s.count += 1;
+    if (t.noise) s.noise += 1;
+    if (t.volatile) s.volatile += 1;
+    if (t.pre) s.preStateDiffers += 1;
+    if (c.comparedAt < s.firstSeen) s.firstSeen = c.comparedAt;
+    if (c.comparedAt > s.lastSeen) s.lastSeen = c.comparedAt;
+    s.examples = keepExamples(s.examples, [c.shadowId]);
+  }
+  return rollup;
+}
+
+export function rollupOf(runId: string, comparisons: Iterable<Comparison>): Rollup {
+  const r = emptyRollup(runId);
+  for (const c of comparisons) addComparison(r, c);
+  return r;
+}
+
+/** Combines two rollups of the same run into a new one; neither input is changed. */
+export function mergeRollups(a: Rollup, b: Rollup): Rollup {
+  const out: Rollup = { runId: a.runId, routes: {} };
+  for (const key of new Set([...Object.keys(a.routes), ...Object.keys(b.routes)])) {
+    const x = a.routes[key];
+    const y = b.routes[key];
+    out.routes[key] = x && y ? mergeRoute(x, y) : structuredClone((x ?? y)!);
+  }
+  return out;
+}
+
+function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
+  const verdicts = { ...x.verdicts };
+  for (const v of Object.keys(y.verdicts) as Verdict[]) verdicts[v] += y.verdicts[v];
+  const fields: Record<string, FieldStats> = {};
+  for (const key of new Set([...Object.keys(x.fields), ...Object.keys(y.fields)])) {
+    const f = x.fields[key];
+    const g = y.fields[key];
+    fields[key] =
+      f && g
+        ? {
+            ...f,
+            count: f.count + g.count,
+            occurrences: f.occurrences + g.occurrences,
+            volatile: f.volatile + g.volatile,
+            noise: f.noise + g.noise,
+            preStateDiffers: f.preStateDiffers + g.preStateDiffers,
+            firstSeen: min(f.firstSeen, g.firstSeen),
+            lastSeen: max(f.lastSeen, g.lastSeen),
+            examples: keepExamples(f.examples, g.examples),
+          }
+        : structuredClone((f ?? g)!);
+  }
+  return {
+    route: x.route,
+    compared: x.compared + y.compared,
+    verdicts,
+    firstSeen: min(x.firstSeen, y.firstSeen),
+    lastSeen: max(x.lastSeen, y.lastSeen),
+    fields,
+  };
+}
+
+export interface NoiseSuggestion {
+  route: string;
+  effectKind: string;
+  target: string;
+  field: string;
+  /** Share of the route's compared requests where this field differed with generated-looking values. */
+  share: number;
+  count: number;
+}
+
+/**
+ * Fields that differ, with id- or time-like values, in nearly every comparison of a route:
+ * probably noise, suggested for an ignore rule in the report — never suppressed silently.
+ */
+export function suggestNoise(rollup: Rollup, options: { minShare?: number; minCount?: number } = {}): NoiseSuggestion[] {
+  const minShare = options.minShare ?? 0.9;
+  const minCount = options.minCount ?? 20;
+  const out: NoiseSuggestion[] = [];
+  for (const r of Object.values(rollup.routes)) {
+    for (const f of Object.values(r.fields)) {
+      const share = r.compared ? f.volatile / r.compared : 0;
+      if (f.volatile >= minCount && share >= minShare) {
+        out.push({ route: r.route, effectKind: f.effectKind, target: f.target, field: f.field, share, count: f.volatile });
+      }
+    }
+  }
+  return out.sort((a, b) => b.share - a.share || (a.route < b.route ? -1 : 1));
+}
+
+export function fieldId(effectKind: string, target: string, kind: string, field: string): string {
+  return `${effectKind} ${target} ${kind} ${field}`;
+}
+
+function keepExamples(a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a, ...b])].sort().slice(0, EXAMPLES_KEPT);
+}
+
+const min = (a: string, b: string) => (a < b ? a : b);
+const max = (a: string, b: string) => (a > b ? a : b);

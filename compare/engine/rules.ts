@@ -1,0 +1,183 @@
+// Rules shape a comparison: which targets correspond across a schema change, how effects are
+// keyed, and what is normalized away (ignored paths, tolerances, unordered arrays, string
+// folding, per-side canonicalize functions). docs/rules.md is the reference.
+import { z } from 'zod';
+import { EFFECT_KINDS, type EffectKind, type Side } from '../../core/effect';
+import { ShadowdiffError } from '../../core/errors';
+import { parsePattern, PatternSet } from './path';
+
+/** Rewrites one side's value before any other rule: the hook for a changed schema. */
+export type Canonicalize = (value: unknown, context: { kind: EffectKind; target: string; op: string; side: Side }) => unknown;
+
+const pattern = z.string().min(1);
+const canonicalize = z.custom<Canonicalize>((v) => typeof v === 'function', { message: 'must be a function' });
+
+export const targetRuleSchema = z.strictObject({
+  /** Target name on the legacy side, or a glob with `*` (`shop.*`, `orders/*`). */
+  match: z.string().min(1),
+  kind: z.enum(EFFECT_KINDS).optional(),
+  /** The candidate's name for this target, when the rewrite renamed it (exact names only). */
+  candidateTarget: z.string().min(1).optional(),
+  /** Business key path(s) pairing effects across sides, e.g. "orderNo"; default: the document key. */
+  key: z.union([pattern, z.array(pattern).min(1)]).optional(),
+  ignore: z.array(pattern).optional(),
+  tolerance: z
+    .array(
+      z
+        .strictObject({
+          path: pattern,
+          absolute: z.number().nonnegative().optional(),
+          relative: z.number().nonnegative().optional(),
+        })
+        .refine((t) => t.absolute !== undefined || t.relative !== undefined, 'give "absolute", "relative" or both'),
+    )
+    .optional(),
+  /** Arrays compared regardless of order: as sets, or sorted by the field `by`. */
+  unordered: z.array(z.strictObject({ path: pattern, by: pattern.optional() })).optional(),
+  strings: z
+    .array(z.strictObject({ path: pattern, trim: z.boolean().optional(), caseInsensitive: z.boolean().optional() }))
+    .optional(),
+  canonicalize: z.strictObject({ legacy: canonicalize.optional(), candidate: canonicalize.optional() }).optional(),
+});
+
+export const rulesSchema = z.strictObject({
+  version: z.literal(1).default(1),
+  /** Paths ignored on every target. */
+  ignore: z.array(pattern).default([]),
+  targets: z.array(targetRuleSchema).default([]),
+});
+
+export type TargetRule = z.infer<typeof targetRuleSchema>;
+export type RulesInput = z.input<typeof rulesSchema>;
+export type Rules = z.infer<typeof rulesSchema>;
+
+/** The rules that apply to one (kind, target), compiled for the walk. */
+export interface TargetRules {
+  readonly target: string;
+  readonly candidateTarget: string;
+  readonly key: readonly (readonly (string | number)[])[] | undefined;
+  readonly ignore: PatternSet;
+  readonly tolerance: PatternSet;
+  readonly tolerances: readonly { absolute: number; relative: number }[];
+  readonly unordered: PatternSet;
+  readonly unorderedBy: readonly ((string | number)[] | undefined)[];
+  readonly strings: PatternSet;
+  readonly stringRules: readonly { trim: boolean; caseInsensitive: boolean }[];
+  readonly canonicalize: { legacy?: Canonicalize; candidate?: Canonicalize };
+  /** True when no rule changes values: normalization only canonicalizes typed values. */
+  readonly plain: boolean;
+}
+
+export class CompiledRules {
+  readonly source: Rules;
+  private readonly byTarget = new Map<string, TargetRules>();
+  private readonly candidateToLegacy = new Map<string, string>();
+
+  constructor(rules: Rules) {
+    this.source = rules;
+    for (const t of rules.targets) {
+      if (t.candidateTarget !== undefined) {
+        if (t.match.includes('*')) {
+          throw new ShadowdiffError('SHADOWDIFF_RULES', `target "${t.match}": candidateTarget needs an exact target name, not a glob.`);
+        }
+        this.candidateToLegacy.set(mapKey(t.kind, t.candidateTarget), t.match);
+      }
+    }
+    // Compile every pattern now so that a bad one fails at load time, not mid-run.
+    for (const t of rules.targets) compileTarget(t.match, [t], rules.ignore);
+  }
+
+  /** The legacy-side name of a candidate target (identity when not mapped). */
+  legacyTarget(kind: EffectKind, candidateTarget: string): string {
+    return this.candidateToLegacy.get(mapKey(kind, candidateTarget)) ?? this.candidateToLegacy.get(mapKey(undefined, candidateTarget)) ?? candidateTarget;
+  }
+
+  forTarget(kind: EffectKind, target: string): TargetRules {
+    const id = `${kind} ${target}`;
+    let compiled = this.byTarget.get(id);
+    if (!compiled) {
+      const matching = this.source.targets.filter((t) => (t.kind === undefined || t.kind === kind) && globMatch(t.match, target));
+      compiled = compileTarget(target, matching, this.source.ignore);
+      if (this.byTarget.size < 10_000) this.byTarget.set(id, compiled);
+    }
+    return compiled;
+  }
+}
+
+function mapKey(kind: EffectKind | undefined, target: string): string {
+  return `${kind ?? '*'} ${target}`;
+}
+
+/** Validates a rules object (from JSON or a JS config) and compiles it. */
+export function compileRules(input: unknown = {}, where = 'rules'): CompiledRules {
+  const parsed = rulesSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.length ? issue.path.join('.') : '(rules)';
+    throw new ShadowdiffError('SHADOWDIFF_RULES', `${where}: field "${field}": ${issue.message}.`, { where, field });
+  }
+  return new CompiledRules(parsed.data);
+}
+
+// All matching entries contribute their lists; the first one that names a key or a
+// candidateTarget decides those (put specific entries before globs).
+function compileTarget(target: string, entries: readonly TargetRule[], globalIgnore: readonly string[]): TargetRules {
+  const ignore = [...globalIgnore];
+  const tolerance: { path: string; absolute: number; relative: number }[] = [];
+  const unordered: { path: string; by?: string }[] = [];
+  const strings: { path: string; trim: boolean; caseInsensitive: boolean }[] = [];
+  let key: string[] | undefined;
+  let candidateTarget: string | undefined;
+  const canon: { legacy?: Canonicalize; candidate?: Canonicalize } = {};
+  for (const e of entries) {
+    ignore.push(...(e.ignore ?? []));
+    for (const t of e.tolerance ?? []) tolerance.push({ path: t.path, absolute: t.absolute ?? 0, relative: t.relative ?? 0 });
+    unordered.push(...(e.unordered ?? []));
+    for (const s of e.strings ?? []) strings.push({ path: s.path, trim: s.trim ?? false, caseInsensitive: s.caseInsensitive ?? false });
+    key ??= e.key === undefined ? undefined : Array.isArray(e.key) ? e.key : [e.key];
+    candidateTarget ??= e.candidateTarget;
+    canon.legacy ??= e.canonicalize?.legacy;
+    canon.candidate ??= e.canonicalize?.candidate;
+  }
+  const plain = ignore.length + unordered.length + strings.length === 0 && !canon.legacy && !canon.candidate;
+  return {
+    target,
+    candidateTarget: candidateTarget ?? target,
+    key: key?.map(literalPath),
+    ignore: new PatternSet(ignore),
+    tolerance: new PatternSet(tolerance.map((t) => t.path)),
+    tolerances: tolerance,
+    unordered: new PatternSet(unordered.map((u) => u.path)),
+    unorderedBy: unordered.map((u) => (u.by === undefined ? undefined : literalPath(u.by))),
+    strings: new PatternSet(strings.map((s) => s.path)),
+    stringRules: strings,
+    canonicalize: canon,
+    plain,
+  };
+}
+
+/** A key path has no wildcards: `customer.id`, `lines[0].sku`. */
+function literalPath(text: string): (string | number)[] {
+  return parsePattern(text).map((seg) => {
+    if (seg.t === 'key') return seg.key;
+    if (seg.t === 'index') return seg.index;
+    throw new ShadowdiffError('SHADOWDIFF_RULES', `key path "${text}" may not contain wildcards.`);
+  });
+}
+
+const globCache = new Map<string, RegExp>();
+
+/** Target globs: `*` matches any run of characters (target names contain dots and slashes). */
+export function globMatch(glob: string, name: string): boolean {
+  if (!glob.includes('*')) return glob === name;
+  let re = globCache.get(glob);
+  if (!re) {
+    re = new RegExp(`^${glob.split('*').map(escapeRegExp).join('.*')}$`);
+    globCache.set(glob, re);
+  }
+  return re.test(name);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}

@@ -1,0 +1,60 @@
+// The join: records of any side, in any order, gathered per (run, shadow id) until both sides
+// can be compared. Pure data structure; the offline compare and the worker both use it.
+import type { EffectRecord, EndRecord, SideRecord } from '../core/effect';
+
+export interface SideRecords {
+  effects: EffectRecord[];
+  end?: EndRecord;
+}
+
+export interface JoinEntry {
+  runId: string;
+  shadowId: string;
+  legacy: SideRecords;
+  candidate: SideRecords;
+  secondary?: SideRecords;
+}
+
+export class Join {
+  private readonly entries = new Map<string, JoinEntry>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  add(record: SideRecord): JoinEntry {
+    const id = joinKey(record.runId, record.shadowId);
+    let entry = this.entries.get(id);
+    if (!entry) {
+      entry = { runId: record.runId, shadowId: record.shadowId, legacy: { effects: [] }, candidate: { effects: [] } };
+      this.entries.set(id, entry);
+    }
+    const side = record.side === 'secondary' ? (entry.secondary ??= { effects: [] }) : entry[record.side];
+    if (record.type === 'end') side.end ??= record;
+    else side.effects.push(record);
+    return entry;
+  }
+
+  take(runId: string, shadowId: string): JoinEntry | undefined {
+    const id = joinKey(runId, shadowId);
+    const entry = this.entries.get(id);
+    this.entries.delete(id);
+    return entry;
+  }
+
+  /** Entries in shadow-id order (ULIDs sort by time). */
+  sorted(): JoinEntry[] {
+    return [...this.entries.values()].sort((a, b) => (a.runId + a.shadowId < b.runId + b.shadowId ? -1 : 1));
+  }
+}
+
+/** Both sides have their end marker and every effect it counted. */
+export function isReady(entry: JoinEntry): boolean {
+  const done = (s: SideRecords) => s.end !== undefined && s.effects.length >= s.end.count;
+  return done(entry.legacy) && done(entry.candidate) && (entry.secondary === undefined || done(entry.secondary));
+}
+
+
+function joinKey(runId: string, shadowId: string): string {
+  return `${runId}\u0000${shadowId}`;
+}

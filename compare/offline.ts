@@ -1,0 +1,62 @@
+// `shadowdiff compare`: two JSONL effect files (legacy and candidate, any number of shadow
+// ids each) compared offline. Streams both files into one join, then compares every entry.
+import { createReadStream } from 'node:fs';
+import { access, constants } from 'node:fs/promises';
+import type { Side } from '../core/effect';
+import { ShadowdiffError } from '../core/errors';
+import { readRecords } from '../core/jsonl';
+import { compare } from './engine/compare';
+import type { Comparison, Verdict } from './engine/finding';
+import type { CompiledRules } from './engine/rules';
+import { Join } from './join';
+
+export interface OfflineOptions {
+  legacyFile: string;
+  candidateFile: string;
+  rules?: CompiledRules;
+  now?: () => Date;
+}
+
+export interface OfflineResult {
+  comparisons: Comparison[];
+  totals: Record<Verdict, number> & { compared: number };
+}
+
+const ALLOWED: Record<'legacy' | 'candidate', readonly Side[]> = {
+  legacy: ['legacy', 'secondary'],
+  candidate: ['candidate'],
+};
+
+export async function compareFiles(options: OfflineOptions): Promise<OfflineResult> {
+  const join = new Join();
+  await load(join, options.legacyFile, 'legacy');
+  await load(join, options.candidateFile, 'candidate');
+  const now = (options.now ?? (() => new Date()))().toISOString();
+  const totals = { compared: 0, match: 0, mismatch: 0, incomplete: 0, error: 0 };
+  const comparisons: Comparison[] = [];
+  for (const entry of join.sorted()) {
+    const c = compare(entry, { now, ...(options.rules ? { rules: options.rules } : {}) });
+    totals.compared += 1;
+    totals[c.verdict] += 1;
+    comparisons.push(c);
+  }
+  return { comparisons, totals };
+}
+
+async function load(join: Join, file: string, as: 'legacy' | 'candidate'): Promise<void> {
+  try {
+    await access(file, constants.R_OK);
+  } catch (err) {
+    throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read --${as} file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { file });
+  }
+  for await (const { value, line } of readRecords(createReadStream(file, 'utf8'), file)) {
+    if (!ALLOWED[as].includes(value.side)) {
+      throw new ShadowdiffError(
+        'SHADOWDIFF_BAD_RECORD',
+        `${file}:${line}: a record of side "${value.side}" in the --${as} file (it holds ${ALLOWED[as].join(' or ')} records; were the files swapped?).`,
+        { file, line },
+      );
+    }
+    join.add(value);
+  }
+}

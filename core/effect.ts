@@ -1,0 +1,119 @@
+// The effect format, a public contract: the records every side publishes (effects and end
+// markers), as zod schemas from which the TypeScript types are inferred. docs/effect-format.md
+// and docs/effect-format.schema.json describe the same thing for services in other languages.
+import { z } from 'zod';
+import { ShadowdiffError } from './errors';
+
+export const FORMAT_VERSION = 1;
+
+export const SIDES = ['legacy', 'candidate', 'secondary'] as const;
+export const EFFECT_KINDS = ['db', 'message', 'http', 'response'] as const;
+export const OPS_BY_KIND = {
+  db: ['insert', 'update', 'replace', 'delete'],
+  message: ['publish'],
+  http: ['call'],
+  response: ['respond'],
+} as const;
+
+export type Side = (typeof SIDES)[number];
+export type EffectKind = (typeof EFFECT_KINDS)[number];
+
+const id = z.string().min(1).max(200);
+const timestamp = z.iso.datetime({ offset: true });
+/** Any JSON value; typed values use Extended JSON tags (see tagged.ts). */
+const json = z.unknown();
+
+const common = {
+  v: z.literal(FORMAT_VERSION),
+  runId: id,
+  shadowId: id,
+  side: z.enum(SIDES),
+  at: timestamp,
+};
+
+export const effectRecordSchema = z
+  .object({
+    ...common,
+    type: z.literal('effect'),
+    seq: z.number().int().nonnegative(),
+    kind: z.enum(EFFECT_KINDS),
+    target: z.string().min(1).max(500),
+    op: z.enum(['insert', 'update', 'replace', 'delete', 'publish', 'call', 'respond']),
+    key: json.optional(),
+    before: json.optional(),
+    after: json.optional(),
+    payload: json.optional(),
+    meta: z.record(z.string(), json).optional(),
+    /** `failed` when a live operation threw: the effect was attempted but did not happen. */
+    status: z.enum(['ok', 'failed']).optional(),
+    error: z.string().max(2000).optional(),
+  })
+  .superRefine((r, ctx) => {
+    const ops: readonly string[] = OPS_BY_KIND[r.kind];
+    if (!ops.includes(r.op)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['op'],
+        message: `op "${r.op}" does not go with kind "${r.kind}" (expected ${ops.join('|')})`,
+      });
+    }
+  });
+
+export const endRecordSchema = z.object({
+  ...common,
+  type: z.literal('end'),
+  /** How many effects this side emitted for the shadow id (seq 0 … count-1). */
+  count: z.number().int().nonnegative(),
+  /** Effects the side's SDK had to drop (buffer full): the comparison cannot be complete. */
+  dropped: z.number().int().nonnegative().optional(),
+  request: z.object({
+    method: z.string().min(1).max(20),
+    path: z.string().max(4000),
+    route: z.string().max(500).optional(),
+  }),
+  status: z.number().int().min(0).max(999).optional(),
+  error: z.string().max(2000).optional(),
+});
+
+export type EffectRecord = z.infer<typeof effectRecordSchema>;
+export type EndRecord = z.infer<typeof endRecordSchema>;
+export type SideRecord = EffectRecord | EndRecord;
+
+const TYPES: Record<string, z.ZodType<SideRecord>> = {
+  effect: effectRecordSchema,
+  end: endRecordSchema,
+};
+
+/**
+ * Validates one decoded record. Throws SHADOWDIFF_BAD_RECORD naming the first wrong field;
+ * `where` (e.g. "orders.jsonl:12") prefixes the message.
+ */
+export function parseRecord(value: unknown, where = 'record'): SideRecord {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw badRecord(where, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+  }
+  const obj = value as Record<string, unknown>;
+  if (obj.v !== FORMAT_VERSION) {
+    throw badRecord(
+      where,
+      obj.v === undefined
+        ? 'field "v" is missing (the format version; this shadowdiff reads 1)'
+        : `unsupported format version ${JSON.stringify(obj.v)} (this shadowdiff reads 1)`,
+    );
+  }
+  const schema = typeof obj.type === 'string' ? TYPES[obj.type] : undefined;
+  if (!schema) {
+    throw badRecord(where, `field "type" must be one of ${Object.keys(TYPES).join('|')}, got ${JSON.stringify(obj.type)}`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.length ? issue.path.join('.') : '(record)';
+    throw badRecord(where, `field "${field}": ${issue.message}`, field);
+  }
+  return result.data;
+}
+
+function badRecord(where: string, message: string, field?: string): ShadowdiffError {
+  return new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${where}: ${message}.`, { where, field });
+}
