@@ -22,13 +22,14 @@ const TAG_KEYS: Record<string, TagName> = {
 /** The tag of a tagged value, or undefined for anything else (including user objects with `$` keys). */
 export function tagOf(value: unknown): TagName | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  let only: string | undefined;
-  for (const k in value) {
-    if (only !== undefined) return undefined;
-    only = k;
+  // Look the few tag keys up rather than enumerate: for...in over a huge object lists every key first.
+  for (const key of TAG_KEY_LIST) {
+    if (Object.prototype.hasOwnProperty.call(value, key)) return Object.keys(value).length === 1 ? TAG_KEYS[key] : undefined;
   }
-  return only === undefined ? undefined : TAG_KEYS[only];
+  return undefined;
 }
+
+const TAG_KEY_LIST = Object.keys(TAG_KEYS);
 
 export function isTagKey(key: unknown): boolean {
   return typeof key === 'string' && key in TAG_KEYS;

@@ -1,6 +1,7 @@
 // Pairing: which candidate effect answers which legacy effect. Within one (kind, target)
 // group, effects with a key pair by key (in seq order when a key repeats); keyless effects
 // pair so that the total number of differences is smallest; the rest are missing or extra.
+import { munkres } from 'munkres';
 import { countDifferences } from './equal';
 
 /** What pairing needs of an effect: a key (canonical string) and its normalized value. */
@@ -63,20 +64,15 @@ function pairKeyless<T extends Pairable>(legacy: T[], candidate: T[], out: Pairi
     out.extra.push(...candidate.slice(n));
     return;
   }
-  // Greedy minimum-cost matching: cheapest pairs first, ties broken by closeness in order,
-  // so identical effects pair with each other and, among equals, the original order holds.
-  const costs: { i: number; j: number; cost: number }[] = [];
-  for (let i = 0; i < legacy.length; i++) {
-    for (let j = 0; j < candidate.length; j++) {
-      costs.push({ i, j, cost: countDifferences(legacy[i]!.value, candidate[j]!.value) });
-    }
-  }
-  costs.sort((a, b) => a.cost - b.cost || Math.abs(a.i - a.j) - Math.abs(b.i - b.j) || a.i - b.i);
+  // Minimum-cost assignment (Hungarian algorithm): the pairing with the fewest differences
+  // in total. Closeness in order is added as a tie-breaker too small to outweigh one
+  // difference, so among equally good pairings the original order holds.
+  const tieScale = 2 * MAX_SIMILARITY_PAIRING * MAX_SIMILARITY_PAIRING;
+  const matrix = legacy.map((l, i) => candidate.map((c, j) => countDifferences(l.value, c.value) * tieScale + Math.abs(i - j)));
   const usedL = new Set<number>();
   const usedC = new Set<number>();
   const made: { legacy: T; candidate: T; by: 'similarity' }[] = [];
-  for (const { i, j } of costs) {
-    if (usedL.has(i) || usedC.has(j)) continue;
+  for (const [i, j] of munkres(matrix)) {
     usedL.add(i);
     usedC.add(j);
     made.push({ legacy: legacy[i]!, candidate: candidate[j]!, by: 'similarity' });

@@ -67,6 +67,7 @@ export function parsePattern(pattern: string): PatternSegment[] {
       if (word === '**') out.push({ t: 'deep' });
       else if (word === '*') out.push({ t: 'any' });
       else if (word.includes('*')) fail(`"${word}": "*" must stand alone in a segment`);
+      else if (word.includes(']')) fail(`"${word}": unmatched "]" (quote such keys: ["a]b"])`);
       else out.push({ t: 'key', key: word });
       i = j;
       expectSegment = false;
