@@ -57,13 +57,18 @@ interface RawDiff {
   rhs?: unknown;
 }
 
-/** Objects wider than this are descended key by key rather than handed to deep-diff whole. */
-const WIDE = 64;
+/** Objects and same-length arrays larger than this are descended here rather than handed to deep-diff whole. */
+const WIDE = 8;
 
 // deep-diff looks each key up with indexOf, quadratic in an object's width (~30 ms for 4,000
-// keys). Wide objects are walked here in linear time, and deep-diff gets only the children
-// that differ, so it still produces every difference, with the path prefixed.
+// keys), and walks equal subtrees as slowly as differing ones. Larger objects and same-length
+// arrays are walked here in linear time, equal children skipped, and deep-diff gets only the
+// children that differ, so it still produces every difference, with the path prefixed.
 function rawDiff(legacy: unknown, candidate: unknown, prefix: Segment[], out: RawDiff[]): void {
+  if (Array.isArray(legacy) && Array.isArray(candidate) && legacy.length === candidate.length && legacy.length > WIDE) {
+    for (let i = 0; i < legacy.length; i++) if (!deepEqual(legacy[i], candidate[i])) rawDiff(legacy[i], candidate[i], [...prefix, i], out);
+    return;
+  }
   if (isWideObject(legacy) && isWideObject(candidate)) {
     const l = legacy as Record<string, unknown>;
     const c = candidate as Record<string, unknown>;

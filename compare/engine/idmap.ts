@@ -3,15 +3,51 @@
 // candidate side is read as X, so an update by that _id or an event carrying it compares
 // equal instead of flooding the report with id noise. Only id-like values are mapped: a
 // business key that differs is a real difference and stays one.
-import { isGeneratedId, tagOf } from '../../core/tagged';
-import { stableStringify } from './normalize';
+import { canonicalTagged, isGeneratedId, tagOf } from '../../core/tagged';
+
+/** Candidate id → legacy id, keyed by the raw value (a string, or a tag and its value). */
+export class IdMap {
+  private readonly map = new Map<string, unknown>();
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  learn(candidate: unknown, legacy: unknown): void {
+    const k = idKey(candidate);
+    if (k !== undefined && k !== idKey(legacy) && !this.map.has(k)) this.map.set(k, legacy);
+  }
+
+  /** The legacy id a candidate value stands for, or the value itself. */
+  lookup(value: unknown): unknown {
+    if (this.map.size === 0) return value;
+    const k = idKey(value);
+    if (k === undefined) return value;
+    const hit = this.map.get(k);
+    return hit === undefined ? value : hit;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return Object.fromEntries(this.map);
+  }
+}
+
+// Typed values are keyed by their canonical form ({"$oid": "…"} in lower case).
+function idKey(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  const tag = tagOf(value);
+  if (!tag) return undefined;
+  const canonical = canonicalTagged(value as Record<string, unknown>, tag);
+  if (canonical === null || typeof canonical !== 'object') return undefined;
+  const [[k, v]] = Object.entries(canonical) as [[string, unknown]];
+  return typeof v === 'string' ? `${k}:${v}` : `${k}:${JSON.stringify(v)}`;
+}
 
 /** Walks two normalized values in parallel and records candidate → legacy for differing generated ids. */
-export function learnIds(legacy: unknown, candidate: unknown, into: Map<string, unknown>, depth = 0): void {
+export function learnIds(legacy: unknown, candidate: unknown, into: IdMap, depth = 0): void {
   if (depth > 64 || legacy === candidate) return;
   if (isGeneratedId(legacy) && isGeneratedId(candidate)) {
-    const k = stableStringify(candidate);
-    if (k !== stableStringify(legacy) && !into.has(k)) into.set(k, legacy);
+    into.learn(candidate, legacy);
     return;
   }
   if (legacy === null || candidate === null || typeof legacy !== 'object' || typeof candidate !== 'object') return;

@@ -5,6 +5,7 @@
 import { canonicalTagged, tagOf } from '../../core/tagged';
 import type { Path, PatternSet, State } from './path';
 import type { TargetRules } from './rules';
+import type { IdMap } from './idmap';
 
 export interface Limits {
   /** Deepest nesting compared (MongoDB itself stops at 100). */
@@ -15,7 +16,7 @@ export interface Limits {
   readonly maxNodes: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxDepth: 200, maxKeys: 5_000, maxNodes: 100_000 };
+export const DEFAULT_LIMITS: Limits = { maxDepth: 200, maxKeys: 5_000, maxNodes: 50_000 };
 
 /** Thrown by the walk when a value exceeds a limit; the engine turns it into a `too-large` finding. */
 export class TooLarge extends Error {
@@ -56,13 +57,14 @@ function visit(w: Walk, value: unknown, ign: State, uno: State, str: State, dept
     }
     return out;
   }
-  const tag = tagOf(value);
-  if (tag) return canonicalTagged(value as Record<string, unknown>, tag);
+  const keys = Object.keys(value);
+  if (keys.length === 1) {
+    const tag = tagOf(value);
+    if (tag) return canonicalTagged(value as Record<string, unknown>, tag);
+  }
+  if (keys.length > w.limits.maxKeys) throw new TooLarge(`an object with more than ${w.limits.maxKeys} keys`);
   const out: Record<string, unknown> = {};
-  let keys = 0;
-  for (const key in value) {
-    if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
-    if (++keys > w.limits.maxKeys) throw new TooLarge(`an object with more than ${w.limits.maxKeys} keys`);
+  for (const key of keys) {
     const ci = step(ignore, ign, key);
     if (ci.length > 0 && ignore.matches(ci) >= 0) continue;
     const v = visit(w, (value as Record<string, unknown>)[key], ci, step(unordered, uno, key), step(strings, str, key), depth + 1);
@@ -87,11 +89,23 @@ function foldString(rules: TargetRules, value: string, state: State): string {
 }
 
 // Sort a normalized array so that order no longer matters: by the `by` field, then by the
-// whole element, both in a key-order-independent serialization.
+// whole element in a key-order-independent serialization — computed only to break ties.
 function sortUnordered(items: unknown[], by: Path | undefined): void {
-  const keyed = items.map((item) => ({ item, k: by ? stableStringify(getPath(item, by)) : '', whole: stableStringify(item) }));
-  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.whole < b.whole ? -1 : a.whole > b.whole ? 1 : 0));
+  const keyed = items.map((item) => ({ item, k: by ? sortKey(getPath(item, by)) : '', whole: undefined as string | undefined }));
+  const whole = (x: { item: unknown; whole: string | undefined }) => (x.whole ??= stableStringify(x.item));
+  keyed.sort((a, b) => {
+    if (a.k !== b.k) return a.k < b.k ? -1 : 1;
+    const wa = whole(a);
+    const wb = whole(b);
+    return wa < wb ? -1 : wa > wb ? 1 : 0;
+  });
   for (let i = 0; i < items.length; i++) items[i] = keyed[i]!.item;
+}
+
+function sortKey(v: unknown): string {
+  if (typeof v === 'string') return `s${v}`;
+  if (typeof v === 'number') return `n${v}`;
+  return `j${stableStringify(v)}`;
 }
 
 export function getPath(value: unknown, path: Path): unknown {
@@ -117,18 +131,11 @@ export function stableStringify(value: unknown): string {
  * Replaces, anywhere in a normalized value, the candidate's generated ids with the legacy ids
  * they were paired with. Copies only along the paths that change.
  */
-export function substituteIds(value: unknown, ids: ReadonlyMap<string, unknown>): unknown {
-  if (ids.size === 0 || value === null || typeof value !== 'object') {
-    if (typeof value === 'string') {
-      const hit = ids.get(JSON.stringify(value));
-      return hit === undefined ? value : hit;
-    }
-    return value;
+export function substituteIds(value: unknown, ids: IdMap): unknown {
+  if (value === null || typeof value !== 'object') {
+    return typeof value === 'string' ? ids.lookup(value) : value;
   }
-  if (tagOf(value)) {
-    const hit = ids.get(stableStringify(value));
-    return hit === undefined ? value : hit;
-  }
+  if (tagOf(value)) return ids.lookup(value);
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {

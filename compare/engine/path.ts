@@ -88,12 +88,11 @@ export class PatternSet {
   readonly source: readonly string[];
   private readonly initial: State;
   private readonly interned = new Map<string, State>();
-  private readonly edges = new Map<State, Map<Segment, State>>();
 
   constructor(patterns: readonly string[]) {
     this.source = patterns;
     this.patterns = patterns.map(parsePattern);
-    this.initial = this.closure(this.patterns.map((_, p) => encode(p, 0)));
+    this.initial = this.patterns.length ? this.closure(this.patterns.map((_, p) => encode(p, 0))) : EMPTY;
   }
 
   get size(): number {
@@ -106,19 +105,17 @@ export class PatternSet {
 
   step(state: State, seg: Segment): State {
     if (state.length === 0) return EMPTY;
-    // Transitions are memoised per interned state: documents repeat the same keys endlessly.
-    let edges = this.edges.get(state);
-    if (!edges) this.edges.set(state, (edges = new Map()));
-    const cached = edges.get(seg);
+    // Transitions are memoised on each interned state: documents repeat the same keys endlessly.
+    const cached = state.edges.get(seg);
     if (cached) return cached;
     const result = this.advance(state, seg);
-    if (edges.size < 4096) edges.set(seg, result);
+    if (state.edges.size < 4096) state.edges.set(seg, result);
     return result;
   }
 
   private advance(state: State, seg: Segment): State {
     const next: number[] = [];
-    for (const s of state) {
+    for (const s of state.items) {
       const p = s >>> 8;
       const pos = s & 0xff;
       const ps = this.patterns[p]![pos];
@@ -146,11 +143,7 @@ export class PatternSet {
 
   /** Index of the first pattern that ends at this state, or -1. */
   matches(state: State): number {
-    for (const s of state) {
-      const p = s >>> 8;
-      if ((s & 0xff) === this.patterns[p]!.length) return p;
-    }
-    return -1;
+    return state.match;
   }
 
   /** Whether a whole path matches any pattern (for filtering findings after a diff). */
@@ -177,13 +170,34 @@ export class PatternSet {
     const sorted = [...seen].sort((a, b) => a - b);
     const id = sorted.join(',');
     let interned = this.interned.get(id);
-    if (!interned) this.interned.set(id, (interned = sorted));
+    if (!interned) {
+      let match = -1;
+      for (const s of sorted) {
+        if ((s & 0xff) === this.patterns[s >>> 8]!.length) {
+          match = s >>> 8;
+          break;
+        }
+      }
+      const indexFree = sorted.every((s) => this.patterns[s >>> 8]![s & 0xff]?.t !== 'index');
+      interned = { items: sorted, length: sorted.length, match, indexFree, edges: new Map() };
+      this.interned.set(id, interned);
+    }
     return interned;
   }
 }
 
-export type State = readonly number[];
-const EMPTY: State = [];
+/** A set of (pattern, position) reached by a path: interned, so states compare by identity. */
+export interface State {
+  readonly items: readonly number[];
+  readonly length: number;
+  /** The first pattern that ends here, or -1. */
+  readonly match: number;
+  /** No pattern names a specific index here: every array index leads to the same state. */
+  readonly indexFree: boolean;
+  readonly edges: Map<Segment, State>;
+}
+
+const EMPTY: State = { items: [], length: 0, match: -1, indexFree: true, edges: new Map() };
 
 function encode(pattern: number, pos: number): number {
   return (pattern << 8) | pos;

@@ -1,28 +1,12 @@
 // Preparing an effect for pairing and diffing: pick what is compared (the post-image of a
-// write, the pre-image of a delete, the payload of a message or call), apply the side's
-// canonicalize function, then normalize under the target's rules.
+// write, the pre-image of a delete, the payload of a message or call) and apply the side's
+// canonicalize function. Normalization under the target's rules happens on first use, so a
+// pair that the fast path finds equal is never copied at all.
 import type { EffectKind, EffectRecord, Side } from '../../core/effect';
-import { DEFAULT_LIMITS, type Limits, normalize, TooLarge } from './normalize';
-import type { CompiledRules, TargetRules } from './rules';
-
-export interface Prepared {
-  readonly rec: EffectRecord;
-  readonly seq: number;
-  readonly kind: EffectKind;
-  /** The legacy side's name for the target. */
-  readonly target: string;
-  readonly rules: TargetRules;
-  /** Normalized value compared. */
-  value: unknown;
-  /** Normalized pre-image, for updates compared as deltas. */
-  before: unknown;
-  /** Normalized document key (db). */
-  docKey: unknown;
-  /** Pairing key (canonical string), set by the engine. */
-  key: string | undefined;
-  /** Why the value could not be normalized (limits). */
-  tooLarge?: string;
-}
+import type { IdMap } from './idmap';
+import { type Limits, normalize, stableStringify, substituteIds, TooLarge } from './normalize';
+import { type CompiledRules, PLAIN_RULES, type TargetRules } from './rules';
+import { getPath } from './normalize';
 
 /** True for a db write that created its document (an insert, or an upsert that inserted). */
 export function isCreate(rec: EffectRecord): boolean {
@@ -42,26 +26,117 @@ function comparedValue(rec: EffectRecord): unknown {
   return rec.meta?.update ?? rec.meta?.replacement ?? rec.key;
 }
 
-export function prepare(rec: EffectRecord, side: Side, rules: CompiledRules, limits: Limits = DEFAULT_LIMITS): Prepared {
-  const target = side === 'candidate' ? rules.legacyTarget(rec.kind, rec.target) : rec.target;
-  const tr = rules.forTarget(rec.kind, target);
-  const canon = side === 'candidate' ? tr.canonicalize.candidate : tr.canonicalize.legacy;
-  const ctx = { kind: rec.kind, target, op: rec.op, side };
-  const p: Prepared = { rec, seq: rec.seq, kind: rec.kind, target, rules: tr, value: undefined, before: undefined, docKey: undefined, key: undefined };
-  try {
-    let value = comparedValue(rec);
-    let before = isDelta(rec) ? rec.before : undefined;
-    if (canon) {
-      // The function gets its own copy: a rule must never alter the records themselves.
-      value = canon(structuredClone(value), ctx);
-      if (before !== undefined) before = canon(structuredClone(before), ctx);
-    }
-    p.value = normalize(value, tr, limits);
-    p.before = before === undefined ? undefined : normalize(before, tr, limits);
-    p.docKey = rec.key === undefined ? undefined : normalize(rec.key, tr, limits);
-  } catch (err) {
-    if (!(err instanceof TooLarge)) throw err;
-    p.tooLarge = err.reason;
+/** What the engine shares among the effects of one comparison. */
+export interface PrepareContext {
+  readonly rules: CompiledRules;
+  readonly limits: Limits;
+  /** Candidate ids → legacy ids, learned from paired creates. */
+  readonly ids: IdMap;
+  /** Set once the id map is complete: candidate values are read through it from then on. */
+  idsFinal: boolean;
+}
+
+export class Prepared {
+  readonly seq: number;
+  readonly kind: EffectKind;
+  /** The legacy side's name for the target. */
+  readonly target: string;
+  readonly rules: TargetRules;
+  /** The compared value as recorded (after the side's canonicalize function). */
+  readonly raw: unknown;
+  /** Normalized document key (db). */
+  readonly docKey: unknown;
+  /** Pairing key (canonical string), set by the engine. */
+  key: string | undefined;
+  /** Why the value could not be normalized (limits). */
+  tooLarge: string | undefined;
+  /** The effect the fast path already found this one equal to (paired creates). */
+  fastMatch: Prepared | undefined;
+
+  private norm: unknown;
+  private normDone = false;
+  private substituted = false;
+  private before: unknown;
+  private beforeDone = false;
+
+  constructor(
+    readonly rec: EffectRecord,
+    readonly side: Side,
+    private readonly ctx: PrepareContext,
+  ) {
+    this.seq = rec.seq;
+    this.kind = rec.kind;
+    this.target = side === 'candidate' ? ctx.rules.legacyTarget(rec.kind, rec.target) : rec.target;
+    this.rules = ctx.rules.forTarget(rec.kind, this.target);
+    this.raw = this.canonicalized(comparedValue(rec));
+    this.docKey = rec.key === undefined ? undefined : this.normalizeOrMark(rec.key);
   }
-  return p;
+
+  /** The normalized value (candidate: read through the id map once it is complete). */
+  get value(): unknown {
+    if (!this.normDone) {
+      this.norm = this.normalizeOrMark(this.raw);
+      this.normDone = true;
+    }
+    if (this.side === 'candidate' && this.ctx.idsFinal && !this.substituted) {
+      this.substituted = true;
+      if (this.ctx.ids.size) this.norm = substituteIds(this.norm, this.ctx.ids);
+    }
+    return this.norm;
+  }
+
+  /** Why the value exceeds the size limits (normalizing it to find out), or undefined. */
+  overLimit(): string | undefined {
+    void this.value;
+    return this.tooLarge;
+  }
+
+  /** The document key, read through the id map for the candidate. */
+  get mappedDocKey(): unknown {
+    return this.side === 'candidate' && this.ctx.ids.size ? substituteIds(this.docKey, this.ctx.ids) : this.docKey;
+  }
+
+  /** The normalized pre-image of an update, for deltas; undefined when there is none (or it is too large). */
+  get preImage(): unknown {
+    if (!isDelta(this.rec)) return undefined;
+    if (!this.beforeDone) {
+      this.beforeDone = true;
+      try {
+        const before = normalize(this.canonicalized(this.rec.before), this.rules, this.ctx.limits);
+        this.before = this.side === 'candidate' && this.ctx.ids.size ? substituteIds(before, this.ctx.ids) : before;
+      } catch (err) {
+        if (!(err instanceof TooLarge)) throw err;
+      }
+    }
+    return this.before;
+  }
+
+  /** The business key the rules name, as a canonical string, or undefined. */
+  businessKey(): string | undefined {
+    const paths = this.rules.key;
+    if (!paths || this.tooLarge) return undefined;
+    const values = paths.map((path) => getPath(this.raw, path));
+    if (values.every((v) => v === undefined)) return undefined;
+    try {
+      return stableStringify(normalize(values, PLAIN_RULES, this.ctx.limits));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private canonicalized(value: unknown): unknown {
+    const canon = this.side === 'candidate' ? this.rules.canonicalize.candidate : this.rules.canonicalize.legacy;
+    // The function gets its own copy: a rule must never alter the records themselves.
+    return canon ? canon(structuredClone(value), { kind: this.kind, target: this.target, op: this.rec.op, side: this.side }) : value;
+  }
+
+  private normalizeOrMark(value: unknown): unknown {
+    try {
+      return normalize(value, this.rules, this.ctx.limits);
+    } catch (err) {
+      if (!(err instanceof TooLarge)) throw err;
+      this.tooLarge = err.reason;
+      return undefined;
+    }
+  }
 }

@@ -70,7 +70,7 @@ export interface TargetRules {
 
 export class CompiledRules {
   readonly source: Rules;
-  private readonly byTarget = new Map<string, TargetRules>();
+  private readonly byTarget = new Map<EffectKind, Map<string, TargetRules>>();
   private readonly candidateToLegacy = new Map<string, string>();
 
   constructor(rules: Rules) {
@@ -89,16 +89,18 @@ export class CompiledRules {
 
   /** The legacy-side name of a candidate target (identity when not mapped). */
   legacyTarget(kind: EffectKind, candidateTarget: string): string {
+    if (this.candidateToLegacy.size === 0) return candidateTarget;
     return this.candidateToLegacy.get(mapKey(kind, candidateTarget)) ?? this.candidateToLegacy.get(mapKey(undefined, candidateTarget)) ?? candidateTarget;
   }
 
   forTarget(kind: EffectKind, target: string): TargetRules {
-    const id = `${kind} ${target}`;
-    let compiled = this.byTarget.get(id);
+    let perKind = this.byTarget.get(kind);
+    if (!perKind) this.byTarget.set(kind, (perKind = new Map()));
+    let compiled = perKind.get(target);
     if (!compiled) {
       const matching = this.source.targets.filter((t) => (t.kind === undefined || t.kind === kind) && globMatch(t.match, target));
       compiled = compileTarget(target, matching, this.source.ignore);
-      if (this.byTarget.size < 10_000) this.byTarget.set(id, compiled);
+      if (perKind.size < 10_000) perKind.set(target, compiled);
     }
     return compiled;
   }
@@ -118,6 +120,9 @@ export function compileRules(input: unknown = {}, where = 'rules'): CompiledRule
   }
   return new CompiledRules(parsed.data);
 }
+
+/** No rules at all: normalization only canonicalizes typed values. */
+export const PLAIN_RULES: TargetRules = compileTarget('*', [], []);
 
 // All matching entries contribute their lists; the first one that names a key or a
 // candidateTarget decides those (put specific entries before globs).

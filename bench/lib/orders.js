@@ -1,0 +1,84 @@
+// Realistic order-like effect fixtures for the benchmarks: per request an order document
+// with 5–20 line items, two updates with before/after images, two domain events and the
+// HTTP response — generated ids and timestamps differing between the sides, as in life.
+'use strict';
+
+const SKUS = Array.from({ length: 200 }, (_, i) => `SKU-${String(i).padStart(4, '0')}`);
+
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+function hex(r, n) {
+  let out = '';
+  for (let i = 0; i < n; i++) out += Math.floor(r() * 16).toString(16);
+  return out;
+}
+
+/** Rules a team would write for these services. */
+const RULES = {
+  ignore: ['**.updatedAt', '**.createdAt'],
+  targets: [
+    { match: 'shop.orders', key: 'orderNo', unordered: [{ path: 'items', by: 'sku' }] },
+    { match: 'orders/*', kind: 'message', ignore: ['eventId', 'occurredAt'] },
+  ],
+};
+
+const BUGS = ['price', 'missing-event', 'status', 'type', 'item-dropped'];
+
+/**
+ * One request's records for both sides. `bug`: undefined for a matching request, or one of
+ * BUGS for a seeded difference.
+ */
+function request(i, bug) {
+  const r = rng(i + 1);
+  const shadowId = `01JD${String(i).padStart(22, '0')}`;
+  const orderNo = `A-${i}`;
+  const at = new Date(Date.UTC(2026, 10, 24, 10, 0, 0) + i * 37).toISOString();
+  const nItems = 5 + Math.floor(r() * 16);
+  const items = Array.from({ length: nItems }, (_, k) => ({
+    sku: SKUS[(i * 7 + k * 13) % SKUS.length],
+    name: `Item ${k} of order ${i}`,
+    qty: 1 + Math.floor(r() * 3),
+    price: 1000 * (1 + Math.floor(r() * 50)),
+    discount: Math.floor(r() * 5) * 100,
+    options: { giftWrap: r() < 0.2, color: r() < 0.5 ? 'red' : 'blue' },
+  }));
+  const total = items.reduce((s, it) => s + it.qty * it.price - it.discount, 0);
+
+  const side = (name, mutate) => {
+    const sr = rng(i * 31 + (name === 'legacy' ? 1 : 2));
+    const oid = { $oid: `65f0${hex(sr, 20)}` };
+    const ts = (ms) => ({ $date: new Date(Date.parse(at) + ms + Math.floor(sr() * 5)).toISOString() });
+    const doc = { _id: oid, orderNo, status: 'CREATED', customerId: `C-${i % 977}`, total, currency: 'KRW', items: structuredClone(items), createdAt: ts(0), updatedAt: ts(0) };
+    if (name === 'candidate') doc.items.reverse(); // a different internal order, compared as a set
+    const paid = { ...structuredClone(doc), status: 'PAID', paidAt: { $date: at }, updatedAt: ts(5) };
+    const points = { ...structuredClone(paid), points: Math.floor(total / 100), updatedAt: ts(9) };
+    const base = { v: 1, runId: 'bench', shadowId, side: name, at };
+    const effects = [
+      { kind: 'db', target: 'shop.orders', op: 'insert', key: { _id: oid }, before: null, after: doc },
+      { kind: 'db', target: 'shop.orders', op: 'update', key: { _id: oid }, before: doc, after: paid, meta: { filter: { _id: oid }, update: { $set: { status: 'PAID' } } } },
+      { kind: 'db', target: 'shop.orders', op: 'update', key: { _id: oid }, before: paid, after: points },
+      { kind: 'message', target: 'orders/order.created', op: 'publish', payload: { eventId: hex(sr, 32), occurredAt: at, orderId: oid, orderNo, total, lines: nItems } },
+      { kind: 'message', target: 'orders/order.paid', op: 'publish', payload: { eventId: hex(sr, 32), occurredAt: at, orderId: oid, orderNo, amount: total, method: 'CARD' } },
+      { kind: 'response', target: 'response', op: 'respond', payload: { status: 201, body: { orderNo, total, status: 'PAID' } } },
+    ];
+    if (mutate) mutate(effects);
+    return {
+      effects: effects.map((e, seq) => ({ ...base, type: 'effect', seq, ...e })),
+      end: { ...base, type: 'end', count: effects.length, request: { method: 'POST', path: `/orders/${orderNo}/pay`, route: '/orders/:id/pay' }, status: 201 },
+    };
+  };
+
+  const mutations = {
+    price: (e) => void (e[0].after.items[1].price += 10),
+    'missing-event': (e) => void e.splice(4, 1),
+    status: (e) => void (e[1].after.status = 'SHIPPED'),
+    type: (e) => void (e[3].payload.total = { $numberLong: String(e[3].payload.total) }),
+    'item-dropped': (e) => void e[0].after.items.pop(),
+  };
+  return { runId: 'bench', shadowId, legacy: side('legacy'), candidate: side('candidate', bug && mutations[bug]) };
+}
+
+module.exports = { request, RULES, BUGS };

@@ -1,0 +1,199 @@
+// The healthy path: most effects match, and recognising that must cost far less than
+// normalizing both values and diffing them. `equalUnder` walks the two raw values in parallel
+// under the target's rules without copying anything. It is sound in one direction only:
+// `true` means normalizing both sides would give equal values; `false` means "not sure" and
+// the engine takes the full path (normalize, diff), which decides and explains.
+import { canonicalTagged, isGeneratedId, tagOf } from '../../core/tagged';
+import { deepEqual } from './equal';
+import type { IdMap } from './idmap';
+import type { Limits } from './normalize';
+import { getPath } from './normalize';
+import type { PatternSet, State } from './path';
+import type { TargetRules } from './rules';
+
+interface Walk {
+  readonly rules: TargetRules;
+  readonly ids: IdMap;
+  readonly limits: Limits;
+  readonly learn: boolean;
+  readonly report: FastWalk;
+  nodes: number;
+}
+
+/** What the walk found out besides its answer. */
+export interface FastWalk {
+  /** A value exceeded a size limit: normalizing it would fail the same way. */
+  tooLarge?: string;
+}
+
+/**
+ * `candidate` is read through the id map (candidate ids → legacy ids), as the full path does.
+ * With `learn` (paired creates), two different generated ids at the same place are recorded
+ * in the map and count as equal — what learnIds followed by the full path would conclude.
+ */
+export function equalUnder(
+  legacy: unknown,
+  candidate: unknown,
+  rules: TargetRules,
+  ids: IdMap,
+  limits: Limits,
+  learn = false,
+  report: FastWalk = {},
+): boolean {
+  const w: Walk = { rules, ids, limits, learn, report, nodes: 0 };
+  return eq(w, legacy, candidate, rules.ignore.start(), rules.unordered.start(), rules.strings.start(), 0);
+}
+
+function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State, depth: number): boolean {
+  if (++w.nodes > w.limits.maxNodes) return over(w, `more than ${w.limits.maxNodes} values`);
+  if (a === null || typeof a !== 'object') {
+    if (a === b) return true;
+    if (typeof b === 'string' && w.ids.size) {
+      b = w.ids.lookup(b);
+      if (a === b) return true;
+    }
+    if (w.learn && learned(w, a, b)) return true;
+    if (typeof a === 'string' && typeof b === 'string' && str.length > 0) {
+      const i = w.rules.strings.matches(str);
+      return i >= 0 && fold(a, w.rules.stringRules[i]!) === fold(b, w.rules.stringRules[i]!);
+    }
+    return false;
+  }
+  if (b === null || typeof b !== 'object') return false;
+  if (depth >= w.limits.maxDepth) return over(w, `nested deeper than ${w.limits.maxDepth} levels`);
+  const { ignore, unordered, strings } = w.rules;
+
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    let order: number[] | undefined;
+    if (uno.length > 0) {
+      const rule = unordered.matches(uno);
+      if (rule >= 0) {
+        order = matchByKey(a, b, w.rules.unorderedBy[rule]);
+        if (!order) return false;
+      }
+    }
+    if (ign.indexFree && uno.indexFree && str.indexFree) {
+      // Every element leads to the same pattern states: step once for the whole array.
+      const ci = step(ignore, ign, 0);
+      // An ignored element shifts the ones after it: leave that to the full path.
+      if (a.length > 0 && ci.match >= 0) return false;
+      const cu = step(unordered, uno, 0);
+      const cs = step(strings, str, 0);
+      for (let i = 0; i < a.length; i++) if (!eq(w, a[i], b[order ? order[i]! : i], ci, cu, cs, depth + 1)) return false;
+      return true;
+    }
+    for (let i = 0; i < a.length; i++) {
+      const j = order ? order[i]! : i;
+      const ci = step(ignore, ign, i);
+      if (ci.match >= 0) return false;
+      const cu = step(unordered, uno, i);
+      const cs = step(strings, str, i);
+      // A pattern naming a position may pick different elements on the two sides once matched by key.
+      if (j !== i && (ci !== step(ignore, ign, j) || cu !== step(unordered, uno, j) || cs !== step(strings, str, j))) return false;
+      if (!eq(w, a[i], b[j], ci, cu, cs, depth + 1)) return false;
+    }
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const ignoring = ign.length > 0;
+  let kept = 0;
+  let count = 0;
+  for (const key in x) {
+    // A typed value is a single-key object whose key is a tag: compare it as a value.
+    if (++count === 1 && key.charCodeAt(0) === 36 && tagOf(x)) return typedEqual(w, x, y, key);
+    if (count > w.limits.maxKeys) return over(w, `an object with more than ${w.limits.maxKeys} keys`);
+    const ci = ignoring ? ignore.step(ign, key) : ign;
+    if (ci.match >= 0) continue;
+    kept += 1;
+    if (!Object.prototype.hasOwnProperty.call(y, key)) return false;
+    if (!eq(w, x[key], y[key], ci, uno.length ? unordered.step(uno, key) : uno, str.length ? strings.step(str, key) : str, depth + 1)) return false;
+  }
+  // Same number of keys, and every key of a present in b (the kept ones were checked above,
+  // the ignored ones are checked now): the key sets are equal, so b keeps as many as a.
+  let countB = 0;
+  for (const key in y) {
+    if (++countB === 1 && key.charCodeAt(0) === 36 && tagOf(y)) return false;
+  }
+  if (countB > w.limits.maxKeys) return over(w, `an object with more than ${w.limits.maxKeys} keys`);
+  if (countB === count && (kept === count || allIn(x, y))) return true;
+  if (!ignoring) return false;
+  let keptB = 0;
+  for (const key in y) if (ignore.step(ign, key).match < 0) keptB += 1;
+  return kept === keptB;
+}
+
+function allIn(x: Record<string, unknown>, y: Record<string, unknown>): boolean {
+  for (const key in x) if (!Object.prototype.hasOwnProperty.call(y, key)) return false;
+  return true;
+}
+
+// The same reasons, in the same words, as normalization's TooLarge.
+function over(w: Walk, reason: string): false {
+  w.report.tooLarge = reason;
+  return false;
+}
+
+// Typed values: equal raw content is equal; otherwise compare canonical forms (the candidate's
+// read through the id map), which costs a parse, so only when the raw content differs.
+function typedEqual(w: Walk, a: Record<string, unknown>, b: Record<string, unknown>, key: string): boolean {
+  const tag = tagOf(a)!;
+  const tb = tagOf(b);
+  if (!tb) return false;
+  if (tb === tag && typeof a[key] === 'string' && a[key] === b[key]) return true;
+  const ca = canonicalTagged(a, tag);
+  const cb = mapped(w, b);
+  if (deepEqual(ca, cb)) return true;
+  return w.learn && learned(w, ca, cb);
+}
+
+function learned(w: Walk, legacy: unknown, candidate: unknown): boolean {
+  if (!isGeneratedId(legacy) || !isGeneratedId(candidate)) return false;
+  w.ids.learn(candidate, legacy);
+  return deepEqual(w.ids.lookup(candidate), legacy);
+}
+
+// A typed value on the candidate side, read through the id map.
+function mapped(w: Walk, b: object): Record<string, unknown> {
+  const tag = tagOf(b);
+  if (!tag) return b as Record<string, unknown>;
+  return w.ids.lookup(canonicalTagged(b as Record<string, unknown>, tag)) as Record<string, unknown>;
+}
+
+function step(set: PatternSet, state: State, seg: string | number): State {
+  return state.length === 0 ? state : set.step(state, seg);
+}
+
+function fold(s: string, rule: { trim: boolean; caseInsensitive: boolean }): string {
+  let out = rule.trim ? s.trim() : s;
+  if (rule.caseInsensitive) out = out.toLowerCase();
+  return out;
+}
+
+/**
+ * For each element of `a` (in order), the index of the element of `b` with the same `by`
+ * field, when every key is a distinct string or number on both sides; otherwise undefined
+ * (sets, ties and typed keys take the full path).
+ */
+function matchByKey(a: unknown[], b: unknown[], by: readonly (string | number)[] | undefined): number[] | undefined {
+  if (!by) return undefined;
+  const keyOf = by.length === 1 ? (item: unknown) => (item !== null && typeof item === 'object' ? (item as Record<string, unknown>)[by[0]!] : undefined) : (item: unknown) => getPath(item, by);
+  const where = new Map<unknown, number>();
+  for (let j = 0; j < b.length; j++) {
+    const k = keyOf(b[j]);
+    if ((typeof k !== 'string' && typeof k !== 'number') || where.has(k)) return undefined;
+    where.set(k, j);
+  }
+  const order: number[] = new Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const k = keyOf(a[i]);
+    const j = typeof k === 'string' || typeof k === 'number' ? where.get(k) : undefined;
+    if (j === undefined) return undefined;
+    where.delete(k); // a repeated key on a's side is not found again
+    order[i] = j;
+  }
+  return order;
+}

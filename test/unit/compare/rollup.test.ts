@@ -1,0 +1,49 @@
+import { compare } from '../../../compare/engine/compare';
+import { addComparison, emptyRollup, EXAMPLES_KEPT, rollupOf, suggestNoise } from '../../../compare/engine/rollup';
+import { effect, end } from '../../helpers/records';
+
+function requestWith(shadowId: string, legacyPayload: object, candidatePayload: object, minute = 0) {
+  return compare(
+    {
+      runId: 'r1',
+      shadowId,
+      legacy: { effects: [effect('legacy', 0, { kind: 'message', target: 'orders/created', op: 'publish', payload: legacyPayload }, shadowId)], end: end('legacy', 1, {}, shadowId) },
+      candidate: { effects: [effect('candidate', 0, { kind: 'message', target: 'orders/created', op: 'publish', payload: candidatePayload }, shadowId)], end: end('candidate', 1, {}, shadowId) },
+    },
+    { now: `2026-11-24T10:${String(minute).padStart(2, '0')}:00.000Z` },
+  );
+}
+
+describe('rollup', () => {
+  it('counts per route, verdict and field, once per comparison, with first/last seen and examples', () => {
+    const comparisons = [
+      requestWith('s03', { items: [1, 2] }, { items: [9, 9] }, 3),
+      requestWith('s01', { items: [1] }, { items: [1] }, 1),
+      requestWith('s02', { items: [1] }, { items: [5] }, 2),
+    ];
+    const r = rollupOf('r1', comparisons);
+    const route = r.routes['POST /orders']!;
+    expect(route).toMatchObject({ compared: 3, verdicts: { match: 1, mismatch: 2, incomplete: 0, error: 0 }, firstSeen: '2026-11-24T10:01:00.000Z', lastSeen: '2026-11-24T10:03:00.000Z' });
+    const field = Object.values(route.fields)[0]!;
+    expect(field).toMatchObject({ target: 'orders/created', field: 'items[*]', kind: 'changed', count: 2, occurrences: 3, examples: ['s02', 's03'] });
+  });
+
+  it('keeps only the first few example shadow ids', () => {
+    const r = emptyRollup('r1');
+    for (let i = 20; i > 0; i--) addComparison(r, requestWith(`s${String(i).padStart(2, '0')}`, { a: 1 }, { a: 2 }));
+    const field = Object.values(r.routes['POST /orders']!.fields)[0]!;
+    expect(field.examples).toHaveLength(EXAMPLES_KEPT);
+    expect(field.examples[0]).toBe('s01');
+  });
+
+  it('suggests fields that differ with generated-looking values in nearly every request, without suppressing them', () => {
+    const r = emptyRollup('r1');
+    for (let i = 0; i < 30; i++) {
+      addComparison(r, requestWith(`s${i}`, { traceId: `0190f5c2-7d2e-7c3a-9d7e-0a1b2c3d4e${String(i).padStart(2, '0')}`, total: 1 }, { traceId: `0190f5c3-0000-7000-8000-0000000000${String(i).padStart(2, '0')}`, total: i === 0 ? 2 : 1 }));
+    }
+    const suggestions = suggestNoise(r);
+    expect(suggestions).toEqual([expect.objectContaining({ target: 'orders/created', field: 'traceId', share: 1, count: 30 })]);
+    expect(r.routes['POST /orders']!.verdicts.mismatch).toBe(30);
+    expect(suggestNoise(r, { minCount: 31 })).toEqual([]);
+  });
+});
