@@ -21,7 +21,7 @@ export interface FieldDiff {
 /** The differences between two normalized values, legacy on the left. */
 export function diffValues(legacy: unknown, candidate: unknown, rules: TargetRules): FieldDiff[] {
   const raw: RawDiff[] = [];
-  rawDiff(legacy, candidate, [], raw);
+  rawDiff(legacy, candidate, [], raw, rules);
   if (raw.length === 0) return [];
   const out: FieldDiff[] = [];
   const seen = new Set<string>();
@@ -64,17 +64,23 @@ const WIDE = 8;
 // keys), and walks equal subtrees as slowly as differing ones. Larger objects and same-length
 // arrays are walked here in linear time, equal children skipped, and deep-diff gets only the
 // children that differ, so it still produces every difference, with the path prefixed.
-function rawDiff(legacy: unknown, candidate: unknown, prefix: Segment[], out: RawDiff[]): void {
-  if (Array.isArray(legacy) && Array.isArray(candidate) && legacy.length === candidate.length && legacy.length > WIDE) {
-    for (let i = 0; i < legacy.length; i++) if (!deepEqual(legacy[i], candidate[i])) rawDiff(legacy[i], candidate[i], [...prefix, i], out);
-    return;
+function rawDiff(legacy: unknown, candidate: unknown, prefix: Segment[], out: RawDiff[], rules: TargetRules): void {
+  if (Array.isArray(legacy) && Array.isArray(candidate)) {
+    const by = keyedBy(prefix, rules);
+    if (by && byKey(legacy, candidate, by, prefix, out, rules)) return;
+    if (legacy.length === candidate.length && legacy.length > WIDE) {
+      for (let i = 0; i < legacy.length; i++) if (!deepEqual(legacy[i], candidate[i])) rawDiff(legacy[i], candidate[i], [...prefix, i], out, rules);
+      return;
+    }
   }
-  if (isWideObject(legacy) && isWideObject(candidate)) {
+  // Descend wide objects, and every object when arrays below may be keyed by the rules.
+  const descend = rules.unordered.size > 0 ? isPlainObject : isWideObject;
+  if (descend(legacy) && descend(candidate)) {
     const l = legacy as Record<string, unknown>;
     const c = candidate as Record<string, unknown>;
     for (const key of Object.keys(l)) {
       if (!Object.prototype.hasOwnProperty.call(c, key)) out.push({ kind: 'D', path: [...prefix, key], lhs: l[key] });
-      else if (!deepEqual(l[key], c[key])) rawDiff(l[key], c[key], [...prefix, key], out);
+      else if (!deepEqual(l[key], c[key])) rawDiff(l[key], c[key], [...prefix, key], out, rules);
     }
     for (const key of Object.keys(c)) {
       if (!Object.prototype.hasOwnProperty.call(l, key)) out.push({ kind: 'N', path: [...prefix, key], rhs: c[key] });
@@ -89,6 +95,45 @@ function rawDiff(legacy: unknown, candidate: unknown, prefix: Segment[], out: Ra
     else if (change.kind === 'D') out.push({ kind: 'D', path, lhs: change.lhs });
     else if (change.kind === 'E') out.push({ kind: 'E', path, lhs: change.lhs, rhs: change.rhs });
   }
+}
+
+/** The `by` field of an unordered rule covering the array at this path. */
+function keyedBy(path: Path, rules: TargetRules): Path | undefined {
+  if (rules.unordered.size === 0) return undefined;
+  const i = rules.unordered.test(path);
+  return i < 0 ? undefined : rules.unorderedBy[i];
+}
+
+// Arrays compared by key: elements pair by their `by` field, so one missing line item is one
+// `removed` finding rather than every later position `changed`. Both arrays are normalized,
+// hence sorted by that field; paths use each side's own index. False when keys are missing
+// or repeat (then the arrays are diffed by position).
+function byKey(legacy: unknown[], candidate: unknown[], by: Path, prefix: Segment[], out: RawDiff[], rules: TargetRules): boolean {
+  const index = (arr: unknown[]) => {
+    const m = new Map<string, number>();
+    for (let i = 0; i < arr.length; i++) {
+      const k = getPath(arr[i], by);
+      if (k === undefined) return undefined;
+      const id = JSON.stringify(k);
+      if (m.has(id)) return undefined;
+      m.set(id, i);
+    }
+    return m;
+  };
+  const li = index(legacy);
+  const ci = li && index(candidate);
+  if (!li || !ci) return false;
+  for (const [k, i] of li) {
+    const j = ci.get(k);
+    if (j === undefined) out.push({ kind: 'D', path: [...prefix, i], lhs: legacy[i] });
+    else if (!deepEqual(legacy[i], candidate[j])) rawDiff(legacy[i], candidate[j], [...prefix, i], out, rules);
+  }
+  for (const [k, j] of ci) if (!li.has(k)) out.push({ kind: 'N', path: [...prefix, j], rhs: candidate[j] });
+  return true;
+}
+
+function isPlainObject(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !tagOf(v);
 }
 
 function isWideObject(v: unknown): boolean {

@@ -80,7 +80,15 @@ function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State,
       if (a.length > 0 && ci.match >= 0) return false;
       const cu = step(unordered, uno, 0);
       const cs = step(strings, str, 0);
-      for (let i = 0; i < a.length; i++) if (!eq(w, a[i], b[order ? order[i]! : i], ci, cu, cs, depth + 1)) return false;
+      for (let i = 0; i < a.length; i++) {
+        const av = a[i];
+        const bv = b[order ? order[i]! : i];
+        if (av === bv && (av === null || typeof av !== 'object')) {
+          if (++w.nodes > w.limits.maxNodes) return over(w, `more than ${w.limits.maxNodes} values`);
+          continue;
+        }
+        if (!eq(w, av, bv, ci, cu, cs, depth + 1)) return false;
+      }
       return true;
     }
     for (let i = 0; i < a.length; i++) {
@@ -110,7 +118,14 @@ function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State,
     if (ci.match >= 0) continue;
     kept += 1;
     if (!Object.prototype.hasOwnProperty.call(y, key)) return false;
-    if (!eq(w, x[key], y[key], ci, uno.length ? unordered.step(uno, key) : uno, str.length ? strings.step(str, key) : str, depth + 1)) return false;
+    const xv = x[key];
+    const yv = y[key];
+    // Identical primitives stay identical under every rule: settle them without a call.
+    if (xv === yv && (xv === null || typeof xv !== 'object')) {
+      if (++w.nodes > w.limits.maxNodes) return over(w, `more than ${w.limits.maxNodes} values`);
+      continue;
+    }
+    if (!eq(w, xv, yv, ci, uno.length ? unordered.step(uno, key) : uno, str.length ? strings.step(str, key) : str, depth + 1)) return false;
   }
   // Same number of keys, and every key of a present in b (the kept ones were checked above,
   // the ignored ones are checked now): the key sets are equal, so b keeps as many as a.
