@@ -62,7 +62,6 @@ export function compare(input: CompareInput, options: CompareOptions): Compariso
   try {
     const main = diffSides(legacy, candidate, rules, limits);
     result.pairs = main.pairs;
-    if (main.idMap.size) result.idMap = main.idMap.toJSON();
     let findings = main.findings;
     findings.push(...statusFindings(input.legacy.end, input.candidate.end, legacy, candidate));
 
@@ -75,6 +74,8 @@ export function compare(input: CompareInput, options: CompareOptions): Compariso
     }
     result.findings = sortFindings(findings);
     result.verdict = findings.length ? 'mismatch' : 'match';
+    // The id map explains findings (why two different ObjectIds compared equal); a match needs none.
+    if (findings.length && main.idMap.size) result.idMap = main.idMap.toJSON();
   } catch (err) {
     // A user's canonicalize function threw, or a value defeated normalization.
     result.verdict = 'error' satisfies Verdict;
@@ -98,10 +99,12 @@ function diffSides(legacyRecs: EffectRecord[], candidateRecs: EffectRecord[], ru
   // Phase 1: pair the creates (by business key, else by similarity) to learn generated ids:
   // on the fast path while the documents are equal, else from their normalized values.
   for (const g of groups.values()) {
+    if (!g.legacy.some((p) => isCreate(p.rec))) continue;
     const l = g.legacy.filter((p) => isCreate(p.rec));
     const c = g.candidate.filter((p) => isCreate(p.rec));
-    if (l.length === 0 || c.length === 0) continue;
-    for (const p of [...l, ...c]) p.key = p.businessKey();
+    if (c.length === 0) continue;
+    for (const p of l) p.key = p.businessKey();
+    for (const p of c) p.key = p.businessKey();
     for (const { legacy: lp, candidate: cp } of pairEffects(l, c).pairs) {
       learnIds(lp.docKey, cp.docKey, ctx.ids);
       if (equalUnder(lp.raw, cp.raw, lp.rules, ctx.ids, limits, true)) lp.fastMatch = cp;
@@ -114,11 +117,13 @@ function diffSides(legacyRecs: EffectRecord[], candidateRecs: EffectRecord[], ru
   const findings: Finding[] = [];
   const pairs: PairRef[] = [];
   for (const g of groups.values()) {
-    for (const p of [...g.legacy, ...g.candidate]) p.key = pairingKey(p);
+    for (const p of g.legacy) p.key = pairingKey(p);
+    for (const p of g.candidate) p.key = pairingKey(p);
     const paired = pairEffects(g.legacy, g.candidate);
     for (const { legacy: l, candidate: c, by } of paired.pairs) {
       pairs.push({ effectKind: l.kind, target: l.target, legacySeq: l.seq, candidateSeq: c.seq, by });
-      findings.push(...diffPair(l, c, ctx));
+      const found = diffPair(l, c, ctx);
+      if (found !== NONE) findings.push(...found);
     }
     for (const l of paired.missing) {
       pairs.push({ effectKind: l.kind, target: l.target, legacySeq: l.seq, by: 'unpaired' });
@@ -132,12 +137,15 @@ function diffSides(legacyRecs: EffectRecord[], candidateRecs: EffectRecord[], ru
   return { findings, pairs, idMap: ctx.ids };
 }
 
-function diffPair(l: Prepared, c: Prepared, ctx: PrepareContext): Finding[] {
+/** What diffPair returns for an equal pair: shared, never written to. */
+const NONE: readonly Finding[] = Object.freeze([]);
+
+function diffPair(l: Prepared, c: Prepared, ctx: PrepareContext): readonly Finding[] {
   const sameStatus = (l.rec.status ?? 'ok') === (c.rec.status ?? 'ok');
   // The healthy path: equal values are recognised without copying or diffing them.
   const walk: FastWalk = {};
   const equal = l.fastMatch === c || equalUnder(l.raw, c.raw, l.rules, ctx.ids, ctx.limits, false, walk);
-  if (equal && sameStatus && l.rec.op === c.rec.op) return [];
+  if (equal && sameStatus && l.rec.op === c.rec.op) return NONE;
   const base = identity(l, c);
   const out: Finding[] = [];
   if (!sameStatus) {

@@ -114,7 +114,7 @@ function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State,
     // A typed value is a single-key object whose key is a tag: compare it as a value.
     if (++count === 1 && key.charCodeAt(0) === 36 && tagOf(x)) return typedEqual(w, x, y, key);
     if (count > w.limits.maxKeys) return over(w, `an object with more than ${w.limits.maxKeys} keys`);
-    const ci = ignoring ? ignore.step(ign, key) : ign;
+    const ci = ignoring ? (ign.edges.get(key) ?? ignore.step(ign, key)) : ign;
     if (ci.match >= 0) continue;
     kept += 1;
     if (!Object.prototype.hasOwnProperty.call(y, key)) return false;
@@ -158,7 +158,17 @@ function typedEqual(w: Walk, a: Record<string, unknown>, b: Record<string, unkno
   const tag = tagOf(a)!;
   const tb = tagOf(b);
   if (!tb) return false;
-  if (tb === tag && typeof a[key] === 'string' && a[key] === b[key]) return true;
+  const av = a[key];
+  const bv = b[key];
+  if (tb === tag && typeof av === 'string' && typeof bv === 'string') {
+    if (av === bv) return true;
+    // Ids: canonical form is lower case, and the id map is keyed by it.
+    if (tag === 'objectId' || tag === 'uuid') {
+      const al = av.toLowerCase();
+      const bl = bv.toLowerCase();
+      if (al === bl || w.ids.maps(`${key}:${bl}`, `${key}:${al}`)) return true;
+    }
+  }
   const ca = canonicalTagged(a, tag);
   const cb = mapped(w, b);
   if (deepEqual(ca, cb)) return true;
@@ -189,26 +199,51 @@ function fold(s: string, rule: { trim: boolean; caseInsensitive: boolean }): str
 }
 
 /**
- * For each element of `a` (in order), the index of the element of `b` with the same `by`
- * field, when every key is a distinct string or number on both sides; otherwise undefined
- * (sets, ties and typed keys take the full path).
+ * For each element of `a` (in order), the index of an element of `b` with the same `by`
+ * field (a string or number), or undefined when some element has no such partner. A pairing
+ * among repeated keys may be wrong; the walk then only answers "not sure".
  */
 function matchByKey(a: unknown[], b: unknown[], by: readonly (string | number)[] | undefined): number[] | undefined {
   if (!by) return undefined;
-  const keyOf = by.length === 1 ? (item: unknown) => (item !== null && typeof item === 'object' ? (item as Record<string, unknown>)[by[0]!] : undefined) : (item: unknown) => getPath(item, by);
-  const where = new Map<unknown, number>();
-  for (let j = 0; j < b.length; j++) {
-    const k = keyOf(b[j]);
-    if ((typeof k !== 'string' && typeof k !== 'number') || where.has(k)) return undefined;
-    where.set(k, j);
+  const n = a.length;
+  const ka = keysOf(a, by);
+  const kb = ka && keysOf(b, by);
+  if (!ka || !kb) return undefined;
+  const order: number[] = new Array(n);
+  if (n <= 32) {
+    // Short arrays (line items): a scan beats building a map.
+    const used = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      let j = !used[i] && kb[i] === ka[i] ? i : -1;
+      for (let x = 0; j < 0 && x < n; x++) if (!used[x] && kb[x] === ka[i]) j = x;
+      if (j < 0) return undefined;
+      used[j] = 1;
+      order[i] = j;
+    }
+    return order;
   }
-  const order: number[] = new Array(a.length);
-  for (let i = 0; i < a.length; i++) {
-    const k = keyOf(a[i]);
-    const j = typeof k === 'string' || typeof k === 'number' ? where.get(k) : undefined;
+  const where = new Map<string | number, number[]>();
+  for (let j = n - 1; j >= 0; j--) {
+    const list = where.get(kb[j]!);
+    if (list) list.push(j);
+    else where.set(kb[j]!, [j]);
+  }
+  for (let i = 0; i < n; i++) {
+    const j = where.get(ka[i]!)?.pop();
     if (j === undefined) return undefined;
-    where.delete(k); // a repeated key on a's side is not found again
     order[i] = j;
   }
   return order;
+}
+
+function keysOf(arr: unknown[], by: readonly (string | number)[]): (string | number)[] | undefined {
+  const keys: (string | number)[] = new Array(arr.length);
+  const single = by.length === 1 ? by[0]! : undefined;
+  for (let i = 0; i < arr.length; i++) {
+    const item = arr[i];
+    const k = single !== undefined ? (item !== null && typeof item === 'object' ? (item as Record<string | number, unknown>)[single] : undefined) : getPath(item, by);
+    if (typeof k !== 'string' && typeof k !== 'number') return undefined;
+    keys[i] = k;
+  }
+  return keys;
 }

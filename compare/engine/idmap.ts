@@ -8,6 +8,8 @@ import { canonicalTagged, isGeneratedId, tagOf } from '../../core/tagged';
 /** Candidate id → legacy id, keyed by the raw value (a string, or a tag and its value). */
 export class IdMap {
   private readonly map = new Map<string, unknown>();
+  /** The same mapping by keys on both sides, for comparing typed ids without building values. */
+  private readonly keys = new Map<string, string>();
 
   get size(): number {
     return this.map.size;
@@ -15,7 +17,16 @@ export class IdMap {
 
   learn(candidate: unknown, legacy: unknown): void {
     const k = idKey(candidate);
-    if (k !== undefined && k !== idKey(legacy) && !this.map.has(k)) this.map.set(k, legacy);
+    const l = idKey(legacy);
+    if (k !== undefined && l !== undefined && k !== l && !this.map.has(k)) {
+      this.map.set(k, legacy);
+      this.keys.set(k, l);
+    }
+  }
+
+  /** Whether the candidate id with this key was mapped to the legacy id with that key. */
+  maps(candidateKey: string, legacyKey: string): boolean {
+    return this.keys.get(candidateKey) === legacyKey;
   }
 
   /** The legacy id a candidate value stands for, or the value itself. */

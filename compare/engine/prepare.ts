@@ -117,6 +117,8 @@ export class Prepared {
     if (!paths || this.tooLarge) return undefined;
     const values = paths.map((path) => getPath(this.raw, path));
     if (values.every((v) => v === undefined)) return undefined;
+    // Plain strings and numbers need no canonical form.
+    if (values.every((v) => typeof v === 'string' || typeof v === 'number')) return JSON.stringify(values);
     try {
       return stableStringify(normalize(values, PLAIN_RULES, this.ctx.limits));
     } catch {
