@@ -117,9 +117,11 @@ function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State,
     const ci = ignoring ? (ign.edges.get(key) ?? ignore.step(ign, key)) : ign;
     if (ci.match >= 0) continue;
     kept += 1;
-    if (!Object.prototype.hasOwnProperty.call(y, key)) return false;
     const xv = x[key];
     const yv = y[key];
+    // A missing key reads as undefined, which no JSON value equals; an inherited one reads as a
+    // function. Only an object read needs the own-property check (`__proto__` reads the prototype).
+    if (yv === undefined || (typeof yv === 'object' && yv !== null && !Object.prototype.hasOwnProperty.call(y, key))) return false;
     // Identical primitives stay identical under every rule: settle them without a call.
     if (xv === yv && (xv === null || typeof xv !== 'object')) {
       if (++w.nodes > w.limits.maxNodes) return over(w, `more than ${w.limits.maxNodes} values`);
