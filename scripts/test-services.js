@@ -73,6 +73,21 @@ async function waitFor(check, seconds) {
   return false;
 }
 
+// The last resort on a machine with a Docker engine: the service from docker-compose.yml.
+async function composeUp(service, ready, problems) {
+  if (!dockerEngine()) {
+    problems.push('no Docker engine');
+    return false;
+  }
+  spawnSync('docker', ['compose', 'up', '-d', service], { cwd: ROOT, stdio: 'inherit' });
+  if (await waitFor(ready, 120)) {
+    log(`${service} (docker compose) is up`);
+    return true;
+  }
+  problems.push(`\`docker compose up -d ${service}\` did not bring it up`);
+  return false;
+}
+
 function startDetached(bin, args, logFile) {
   const fd = fs.openSync(logFile, 'a');
   const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
@@ -117,11 +132,7 @@ async function ensureRabbit() {
       if (await waitFor(amqpReady, 120)) return log('RabbitMQ is up');
       problems.push('`rabbitmq-server -detached` ran but RabbitMQ did not answer within 120 s (see /var/log/rabbitmq)');
     } else problems.push('no rabbitmq-server on this machine');
-    if (dockerEngine()) {
-      spawnSync('docker', ['compose', 'up', '-d', 'rabbitmq'], { cwd: ROOT, stdio: 'inherit' });
-      if (await waitFor(amqpReady, 120)) return log('RabbitMQ (docker compose) is up');
-      problems.push('`docker compose up -d rabbitmq` did not bring it up');
-    } else problems.push('no Docker engine');
+    if (await composeUp('rabbitmq', amqpReady, problems)) return;
   }
   fail('RabbitMQ', AMQP_URL, problems, 'Install and start RabbitMQ (Debian: `apt-get install rabbitmq-server && rabbitmq-server -detached`), run `docker compose up -d rabbitmq`, or set TEST_AMQP_URL to a broker that runs.');
 }
@@ -158,11 +169,7 @@ async function ensureMongo() {
       problems.push(`FerretDB did not answer within 60 s (see ${path.join(dataDir, 'ferretdb.log')})`);
     } else problems.push(`no cached FerretDB at ${FERRETDB_BIN} and no Go toolchain to build it`);
 
-    if (dockerEngine()) {
-      spawnSync('docker', ['compose', 'up', '-d', 'mongo'], { cwd: ROOT, stdio: 'inherit' });
-      if (await waitFor(mongoReady, 120)) return log('MongoDB (docker compose) is up');
-      problems.push('`docker compose up -d mongo` did not bring it up');
-    } else problems.push('no Docker engine');
+    if (await composeUp('mongo', mongoReady, problems)) return;
   }
   fail('MongoDB', MONGODB_URL, problems, 'Start a MongoDB-compatible server on 127.0.0.1:27017 (`docker compose up -d mongo`, a local mongod, or FerretDB), install Go so this script can build FerretDB v1.24.2, or set TEST_MONGODB_URL.');
 }

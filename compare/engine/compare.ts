@@ -3,7 +3,7 @@
 import type { EffectRecord, EndRecord, Side } from '../../core/effect';
 import { deepEqual } from './equal';
 import { describe, diffValues, type FieldDiff, isVolatile } from './diff';
-import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, type SideSummary, type Verdict } from './finding';
+import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, type SideSummary } from './finding';
 import { IdMap, learnIds } from './idmap';
 import { DEFAULT_LIMITS, getPath, type Limits, stableStringify } from './normalize';
 import { pairEffects } from './pairing';
@@ -68,7 +68,7 @@ export function compare(input: CompareInput, options: CompareOptions): Compariso
     // Learned noise: a field where two legacy runs disagree is nondeterministic.
     const secondary = input.secondary ? dedupe(input.secondary.effects) : undefined;
     if (secondary && incompleteReasons('secondary', secondary, input.secondary?.end).length === 0) {
-      const noisy = new Set(diffSides(legacy, secondary, rules, limits).findings.map(noiseKey));
+      const noisy = new Set(diffSides(legacy, secondary, rules, limits, 'secondary').findings.map(noiseKey));
       result.noise = findings.filter((f) => noisy.has(noiseKey(f)));
       findings = findings.filter((f) => !noisy.has(noiseKey(f)));
     }
@@ -78,7 +78,7 @@ export function compare(input: CompareInput, options: CompareOptions): Compariso
     if (findings.length && main.idMap.size) result.idMap = main.idMap.toJSON();
   } catch (err) {
     // A user's canonicalize function threw, or a value defeated normalization.
-    result.verdict = 'error' satisfies Verdict;
+    result.verdict = 'error';
     result.error = `comparison failed: ${(err as Error).message}`;
   }
   return result;
@@ -90,10 +90,11 @@ interface SidesDiff {
   idMap: IdMap;
 }
 
-function diffSides(legacyRecs: EffectRecord[], candidateRecs: EffectRecord[], rules: CompiledRules, limits: Limits): SidesDiff {
+/** Legacy's effects against the other side's: the candidate's, or the secondary's to learn noise. */
+function diffSides(legacyRecs: EffectRecord[], otherRecs: EffectRecord[], rules: CompiledRules, limits: Limits, other: Side = 'candidate'): SidesDiff {
   const ctx: PrepareContext = { rules, limits, ids: new IdMap(), idsFinal: false };
   const legacy = legacyRecs.map((r) => new Prepared(r, 'legacy', ctx));
-  const candidate = candidateRecs.map((r) => new Prepared(r, 'candidate', ctx));
+  const candidate = otherRecs.map((r) => new Prepared(r, other, ctx));
   const groups = groupBy(legacy, candidate);
 
   // Phase 1: pair the creates (by business key, else by similarity) to learn generated ids:

@@ -52,10 +52,11 @@ function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State,
       b = w.ids.lookup(b);
       if (a === b) return true;
     }
-    if (w.learn && learned(w, a, b)) return true;
-    if (typeof a === 'string' && typeof b === 'string' && str.length > 0) {
-      const i = w.rules.strings.matches(str);
-      return i >= 0 && fold(a, w.rules.stringRules[i]!) === fold(b, w.rules.stringRules[i]!);
+    const folding = str.length > 0 ? w.rules.strings.matches(str) : -1;
+    // Where strings are folded, the full path maps folded ids: learning is left to it there.
+    if (w.learn && folding < 0 && learned(w, a, b)) return true;
+    if (typeof a === 'string' && typeof b === 'string' && folding >= 0) {
+      return fold(a, w.rules.stringRules[folding]!) === fold(b, w.rules.stringRules[folding]!);
     }
     return false;
   }

@@ -30,7 +30,7 @@ function comparedValue(rec: EffectRecord): unknown {
 export interface PrepareContext {
   readonly rules: CompiledRules;
   readonly limits: Limits;
-  /** Candidate ids → legacy ids, learned from paired creates. */
+  /** The other side's ids → legacy ids, learned from paired creates. */
   readonly ids: IdMap;
   /** Set once the id map is complete: candidate values are read through it from then on. */
   idsFinal: boolean;
@@ -72,13 +72,13 @@ export class Prepared {
     this.docKey = rec.key === undefined ? undefined : this.normalizeOrMark(rec.key);
   }
 
-  /** The normalized value (candidate: read through the id map once it is complete). */
+  /** The normalized value (the side compared with legacy: read through the id map once it is complete). */
   get value(): unknown {
     if (!this.normDone) {
       this.norm = this.normalizeOrMark(this.raw);
       this.normDone = true;
     }
-    if (this.side === 'candidate' && this.ctx.idsFinal && !this.substituted) {
+    if (this.side !== 'legacy' && this.ctx.idsFinal && !this.substituted) {
       this.substituted = true;
       if (this.ctx.ids.size) this.norm = substituteIds(this.norm, this.ctx.ids);
     }
@@ -91,9 +91,9 @@ export class Prepared {
     return this.tooLarge;
   }
 
-  /** The document key, read through the id map for the candidate. */
+  /** The document key, read through the id map for the side compared with legacy. */
   get mappedDocKey(): unknown {
-    return this.side === 'candidate' && this.ctx.ids.size ? substituteIds(this.docKey, this.ctx.ids) : this.docKey;
+    return this.side !== 'legacy' && this.ctx.ids.size ? substituteIds(this.docKey, this.ctx.ids) : this.docKey;
   }
 
   /** The normalized pre-image of an update, for deltas; undefined when there is none (or it is too large). */
@@ -103,7 +103,7 @@ export class Prepared {
       this.beforeDone = true;
       try {
         const before = normalize(this.canonicalized(this.rec.before), this.rules, this.ctx.limits);
-        this.before = this.side === 'candidate' && this.ctx.ids.size ? substituteIds(before, this.ctx.ids) : before;
+        this.before = this.side !== 'legacy' && this.ctx.ids.size ? substituteIds(before, this.ctx.ids) : before;
       } catch (err) {
         if (!(err instanceof TooLarge)) throw err;
       }

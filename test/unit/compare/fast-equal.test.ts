@@ -13,7 +13,7 @@ const leaf = fc.oneof(
   fc.constantFrom('a', ' A', 'b', 'x1', 1, 2, 0, -0, true, null),
   fc.constantFrom({ $oid: '65f0a0000000000000000001' }, { $oid: '65F0A0000000000000000001' }, { $oid: '65f0b00000000000000000bb' }),
   fc.constantFrom({ $date: '2026-11-24T10:00:00Z' }, { $date: '2026-11-24T10:00:00.000Z' }, { $numberLong: '1' }, { $numberDecimal: '1.0' }, { $numberDouble: '1' }),
-  fc.constantFrom('0190f5c2-7d2e-7c3a-9d7e-0a1b2c3d4e5f', '0190f5c3-0000-7000-8000-000000000001'),
+  fc.constantFrom('0190f5c2-7d2e-7c3a-9d7e-0a1b2c3d4e5f', '0190f5c3-0000-7000-8000-000000000001', '0190F5C3-0000-7000-8000-00000000000A'),
 );
 const value = fc.letrec((tie) => ({
   v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(fc.constantFrom('k', 'id', 'sku', 'at', 'name', '$set'), tie('v'), { maxKeys: 4 })),
