@@ -5,7 +5,7 @@ import { deepEqual } from './equal';
 import { describe, diffValues, type FieldDiff, isVolatile } from './diff';
 import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, type SideSummary } from './finding';
 import { IdMap, learnIds } from './idmap';
-import { DEFAULT_LIMITS, getPath, type Limits, stableStringify } from './normalize';
+import { DEFAULT_LIMITS, getPath, type Limits } from './normalize';
 import { pairEffects } from './pairing';
 import { equalUnder, type FastWalk } from './fast-equal';
 import { isCreate, Prepared, type PrepareContext } from './prepare';
@@ -99,7 +99,7 @@ function diffSides(legacyRecs: EffectRecord[], otherRecs: EffectRecord[], rules:
 
   // Phase 1: pair the creates (by business key, else by similarity) to learn generated ids:
   // on the fast path while the documents are equal, else from their normalized values.
-  for (const g of groups.values()) {
+  for (const g of groups) {
     if (!g.legacy.some((p) => isCreate(p.rec))) continue;
     const l = g.legacy.filter((p) => isCreate(p.rec));
     const c = g.candidate.filter((p) => isCreate(p.rec));
@@ -117,7 +117,7 @@ function diffSides(legacyRecs: EffectRecord[], otherRecs: EffectRecord[], rules:
   // Phase 2: pair everything by key (document key or business key), keyless by similarity.
   const findings: Finding[] = [];
   const pairs: PairRef[] = [];
-  for (const g of groups.values()) {
+  for (const g of groups) {
     for (const p of g.legacy) p.key = pairingKey(p);
     for (const p of g.candidate) p.key = pairingKey(p);
     const paired = pairEffects(g.legacy, g.candidate);
@@ -217,12 +217,23 @@ function statusFindings(l: EndRecord | undefined, c: EndRecord | undefined, lr: 
   return [{ kind: 'changed', severity: 'high', effectKind: 'end', target: '(end)', path: 'status', field: 'status', legacy: l.status, candidate: c.status }];
 }
 
-function groupBy(legacy: Prepared[], candidate: Prepared[]): Map<string, { legacy: Prepared[]; candidate: Prepared[] }> {
-  const groups = new Map<string, { legacy: Prepared[]; candidate: Prepared[] }>();
+interface Group {
+  legacy: Prepared[];
+  candidate: Prepared[];
+}
+
+/** Effects grouped by kind and (legacy-side) target, in first-seen order. */
+function groupBy(legacy: Prepared[], candidate: Prepared[]): Group[] {
+  const byKind = new Map<string, Map<string, Group>>();
+  const groups: Group[] = [];
   const add = (p: Prepared, side: 'legacy' | 'candidate') => {
-    const id = `${p.kind}\u0000${p.target}`;
-    let g = groups.get(id);
-    if (!g) groups.set(id, (g = { legacy: [], candidate: [] }));
+    let byTarget = byKind.get(p.kind);
+    if (!byTarget) byKind.set(p.kind, (byTarget = new Map()));
+    let g = byTarget.get(p.target);
+    if (!g) {
+      byTarget.set(p.target, (g = { legacy: [], candidate: [] }));
+      groups.push(g);
+    }
     g[side].push(p);
   };
   for (const p of legacy) add(p, 'legacy');
@@ -232,8 +243,7 @@ function groupBy(legacy: Prepared[], candidate: Prepared[]): Map<string, { legac
 
 function pairingKey(p: Prepared): string | undefined {
   if (p.rules.key) return p.businessKey();
-  const key = p.mappedDocKey;
-  return p.kind === 'db' && key !== undefined ? stableStringify(key) : undefined;
+  return p.kind === 'db' ? p.docKeyString() : undefined;
 }
 
 function noiseKey(f: Finding): string {

@@ -128,6 +128,27 @@ export function stableStringify(value: unknown): string {
 }
 
 /**
+ * A document key as a canonical string: typed values in canonical form, object keys sorted,
+ * the other side's generated ids read through the id map. Rules do not apply to keys: a key
+ * identifies the document. Keys are small; their nesting is bounded all the same.
+ */
+export function keyString(value: unknown, ids?: IdMap, depth = 0): string {
+  if (depth > 32) return JSON.stringify('(key nested too deep)');
+  if (value === null || typeof value !== 'object') {
+    const mapped = ids && typeof value === 'string' ? ids.lookup(value) : value;
+    return mapped === value ? (JSON.stringify(value) ?? 'undefined') : keyString(mapped, undefined, depth + 1);
+  }
+  const tag = tagOf(value);
+  if (tag) {
+    const canonical = canonicalTagged(value as Record<string, unknown>, tag);
+    return JSON.stringify(ids ? ids.lookup(canonical) : canonical);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => keyString(v, ids, depth + 1)).join(',')}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${keyString((value as Record<string, unknown>)[k], ids, depth + 1)}`).join(',')}}`;
+}
+
+/**
  * Replaces, anywhere in a normalized value, the candidate's generated ids with the legacy ids
  * they were paired with. Copies only along the paths that change.
  */

@@ -4,7 +4,7 @@
 // pair that the fast path finds equal is never copied at all.
 import type { EffectKind, EffectRecord, Side } from '../../core/effect';
 import type { IdMap } from './idmap';
-import { type Limits, normalize, stableStringify, substituteIds, TooLarge } from './normalize';
+import { keyString, type Limits, normalize, stableStringify, substituteIds, TooLarge } from './normalize';
 import { type CompiledRules, PLAIN_RULES, type TargetRules } from './rules';
 import { getPath } from './normalize';
 
@@ -44,7 +44,7 @@ export class Prepared {
   readonly rules: TargetRules;
   /** The compared value as recorded (after the side's canonicalize function). */
   readonly raw: unknown;
-  /** Normalized document key (db). */
+  /** The document key (db), as recorded. */
   readonly docKey: unknown;
   /** Pairing key (canonical string), set by the engine. */
   key: string | undefined;
@@ -69,7 +69,7 @@ export class Prepared {
     this.target = side === 'candidate' ? ctx.rules.legacyTarget(rec.kind, rec.target) : rec.target;
     this.rules = ctx.rules.forTarget(rec.kind, this.target);
     this.raw = this.canonicalized(comparedValue(rec));
-    this.docKey = rec.key === undefined ? undefined : this.normalizeOrMark(rec.key);
+    this.docKey = rec.key;
   }
 
   /** The normalized value (the side compared with legacy: read through the id map once it is complete). */
@@ -91,9 +91,10 @@ export class Prepared {
     return this.tooLarge;
   }
 
-  /** The document key, read through the id map for the side compared with legacy. */
-  get mappedDocKey(): unknown {
-    return this.side !== 'legacy' && this.ctx.ids.size ? substituteIds(this.docKey, this.ctx.ids) : this.docKey;
+  /** The document key as a canonical string, read through the id map for the side compared with legacy. */
+  docKeyString(): string | undefined {
+    if (this.docKey === undefined) return undefined;
+    return keyString(this.docKey, this.side !== 'legacy' && this.ctx.ids.size ? this.ctx.ids : undefined);
   }
 
   /** The normalized pre-image of an update, for deltas; undefined when there is none (or it is too large). */
