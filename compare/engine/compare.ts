@@ -54,10 +54,13 @@ export function compare(input: CompareInput, options: CompareOptions): Compariso
   };
   if (input.secondary) result.sides.secondary = summarize(dedupe(input.secondary.effects), input.secondary.end);
 
-  const inconsistent = [...overCount('legacy', legacy, input.legacy.end), ...overCount('candidate', candidate, input.candidate.end)];
-  if (inconsistent.length) return { ...result, verdict: 'error', error: inconsistent.join('; ') };
-  const missing = [...incompleteReasons('legacy', legacy, input.legacy.end), ...incompleteReasons('candidate', candidate, input.candidate.end)];
-  if (missing.length) return { ...result, verdict: 'incomplete', incomplete: missing };
+  const legacyOver = overCount('legacy', legacy, input.legacy.end);
+  const candidateOver = overCount('candidate', candidate, input.candidate.end);
+  if (legacyOver || candidateOver) return { ...result, verdict: 'error', error: [legacyOver, candidateOver].filter(Boolean).join('; ') };
+  if (!complete(legacy, input.legacy.end) || !complete(candidate, input.candidate.end)) {
+    const missing = [...incompleteReasons('legacy', legacy, input.legacy.end), ...incompleteReasons('candidate', candidate, input.candidate.end)];
+    return { ...result, verdict: 'incomplete', incomplete: missing };
+  }
 
   try {
     const main = diffSides(legacy, candidate, rules, limits);
@@ -67,7 +70,7 @@ export function compare(input: CompareInput, options: CompareOptions): Compariso
 
     // Learned noise: a field where two legacy runs disagree is nondeterministic.
     const secondary = input.secondary ? dedupe(input.secondary.effects) : undefined;
-    if (secondary && incompleteReasons('secondary', secondary, input.secondary?.end).length === 0) {
+    if (secondary && complete(secondary, input.secondary?.end)) {
       const noisy = new Set(diffSides(legacy, secondary, rules, limits, 'secondary').findings.map(noiseKey));
       result.noise = findings.filter((f) => noisy.has(noiseKey(f)));
       findings = findings.filter((f) => !noisy.has(noiseKey(f)));
@@ -282,6 +285,11 @@ function summarize(effects: EffectRecord[], end: EndRecord | undefined): SideSum
   return s;
 }
 
+/** The side ended, dropped nothing, and every effect it counted arrived. */
+function complete(effects: EffectRecord[], end: EndRecord | undefined): boolean {
+  return end !== undefined && !end.dropped && effects.length >= end.count;
+}
+
 function incompleteReasons(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string[] {
   if (!end) return [`${side}: no end marker`];
   const out: string[] = [];
@@ -295,10 +303,11 @@ function incompleteReasons(side: Side, effects: EffectRecord[], end: EndRecord |
   return out;
 }
 
-function overCount(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string[] {
-  if (!end) return [];
-  const beyond = effects.filter((e) => e.seq >= end.count);
-  return beyond.length ? [`${side}: effect seq ${beyond[0]!.seq} is beyond the end marker's count ${end.count}`] : [];
+/** An effect numbered beyond its side's count: the records contradict each other. */
+function overCount(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string | undefined {
+  if (!end) return undefined;
+  const beyond = effects.find((e) => e.seq >= end.count);
+  return beyond ? `${side}: effect seq ${beyond.seq} is beyond the end marker's count ${end.count}` : undefined;
 }
 
 function routeOf(end: EndRecord | undefined): string {
