@@ -12,7 +12,11 @@ export function compareCommand(io: CliIo): Command {
     .requiredOption('--candidate <file>', 'candidate effects, JSONL')
     .option('--rules <file>', 'rules file (.json, or .js/.cjs/.mjs for canonicalize functions)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .addHelpText('after', '\nExit code: 0 when every comparison matches, 1 when any mismatches or is incomplete, 2 on bad input.')
+    .addHelpText(
+      'after',
+      '\nBoth files are joined in memory by shadow id; for recordings larger than memory, use the pipeline.\n' +
+        'Exit code: 0 when every comparison matches, 1 when any mismatches or is incomplete, 2 on bad input.',
+    )
     .action(async (opts: { legacy: string; candidate: string; rules?: string; format: 'text' | 'json' }) => {
       const rules = opts.rules ? await loadRulesFile(opts.rules) : undefined;
       const result = await compareFiles({ legacyFile: opts.legacy, candidateFile: opts.candidate, ...(rules ? { rules } : {}) });

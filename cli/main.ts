@@ -11,9 +11,15 @@ export function buildProgram(io: CliIo = processIo): Command {
     .description('shadow-traffic comparison harness: diff a candidate\'s side effects against legacy\'s, request by request')
     .version(pkg.version)
     .exitOverride()
+    .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   for (const cmd of [compareCommand(io)]) {
-    program.addCommand(cmd.exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) }));
+    program.addCommand(
+      cmd
+        .exitOverride()
+        .showHelpAfterError(`(run \`shadowdiff ${cmd.name()} --help\` for the options)`)
+        .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) }),
+    );
   }
   return program;
 }
