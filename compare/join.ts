@@ -48,9 +48,12 @@ export class Join {
   }
 }
 
-/** Both sides have their end marker and every effect it counted. */
+/**
+ * Both sides have their end marker and every effect it counted that will ever arrive (effects
+ * the SDK dropped never will: the comparison is then ready, and incomplete).
+ */
 export function isReady(entry: JoinEntry): boolean {
-  const done = (s: SideRecords) => s.end !== undefined && s.effects.length >= s.end.count;
+  const done = (s: SideRecords) => s.end !== undefined && s.effects.length + (s.end.dropped ?? 0) >= s.end.count;
   return done(entry.legacy) && done(entry.candidate) && (entry.secondary === undefined || done(entry.secondary));
 }
 
