@@ -17,6 +17,8 @@ export interface JoinEntry {
 
 export class Join {
   private readonly entries = new Map<string, JoinEntry>();
+  /** The seqs each side has received: a redelivered effect must not count twice. */
+  private readonly seqs = new WeakMap<SideRecords, Set<number>>();
 
   get size(): number {
     return this.entries.size;
@@ -31,7 +33,14 @@ export class Join {
     }
     const side = record.side === 'secondary' ? (entry.secondary ??= { effects: [] }) : entry[record.side];
     if (record.type === 'end') side.end ??= record;
-    else side.effects.push(record);
+    else {
+      let seen = this.seqs.get(side);
+      if (!seen) this.seqs.set(side, (seen = new Set()));
+      if (!seen.has(record.seq)) {
+        seen.add(record.seq);
+        side.effects.push(record);
+      }
+    }
     return entry;
   }
 

@@ -19,6 +19,16 @@ describe('Join', () => {
     expect(join.take('r1', 'A')).toBeUndefined();
   });
 
+  it('counts a redelivered effect once', () => {
+    const join = new Join();
+    join.add(end('legacy', 0, {}, 'R'));
+    const e = join.add(end('candidate', 2, {}, 'R'));
+    join.add(effect('candidate', 0, { kind: 'message', target: 't', op: 'publish', payload: {} }, 'R'));
+    join.add(effect('candidate', 0, { kind: 'message', target: 't', op: 'publish', payload: {} }, 'R'));
+    expect(e.candidate.effects).toHaveLength(1);
+    expect(isReady(e)).toBe(false);
+  });
+
   it('does not wait for effects the SDK dropped', () => {
     const join = new Join();
     join.add(end('legacy', 0, {}, 'D'));
