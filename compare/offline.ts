@@ -29,8 +29,18 @@ const ALLOWED: Record<'legacy' | 'candidate', readonly Side[]> = {
 
 export async function compareFiles(options: OfflineOptions): Promise<OfflineResult> {
   const join = new Join();
-  await load(join, options.legacyFile, 'legacy');
-  await load(join, options.candidateFile, 'candidate');
+  const legacyRuns = await load(join, options.legacyFile, 'legacy');
+  const candidateRuns = await load(join, options.candidateFile, 'candidate');
+  // Nothing compared must not look like everything matched (design decision 12).
+  if (legacyRuns.size === 0 && candidateRuns.size === 0) {
+    throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `neither ${options.legacyFile} nor ${options.candidateFile} holds any record: nothing was compared.`);
+  }
+  if (legacyRuns.size && candidateRuns.size && ![...legacyRuns].some((r) => candidateRuns.has(r))) {
+    throw new ShadowdiffError(
+      'SHADOWDIFF_BAD_RECORD',
+      `the --legacy file holds run ${list(legacyRuns)} and the --candidate file run ${list(candidateRuns)}: records pair by run and shadow id, so none would pair.`,
+    );
+  }
   const now = (options.now ?? (() => new Date()))().toISOString();
   const totals = { compared: 0, match: 0, mismatch: 0, incomplete: 0, error: 0 };
   const comparisons: Comparison[] = [];
@@ -43,7 +53,9 @@ export async function compareFiles(options: OfflineOptions): Promise<OfflineResu
   return { comparisons, totals };
 }
 
-async function load(join: Join, file: string, as: 'legacy' | 'candidate'): Promise<void> {
+/** Reads one file into the join; returns the run ids it holds. */
+async function load(join: Join, file: string, as: 'legacy' | 'candidate'): Promise<Set<string>> {
+  const runs = new Set<string>();
   try {
     await access(file, constants.R_OK);
   } catch (err) {
@@ -57,6 +69,13 @@ async function load(join: Join, file: string, as: 'legacy' | 'candidate'): Promi
         { file, line },
       );
     }
+    runs.add(value.runId);
     join.add(value);
   }
+  return runs;
+}
+
+function list(runs: Set<string>): string {
+  const shown = [...runs].slice(0, 3).map((r) => JSON.stringify(r));
+  return runs.size > 3 ? `${shown.join(', ')} and ${runs.size - 3} more` : shown.join(', ');
 }

@@ -105,6 +105,8 @@ describe('shadowdiff compare', () => {
       [['--legacy', legacy, '--candidate', candidateOk, '--rules', file('r.yaml', ['a: 1'])], 'unsupported extension ".yaml"', 'SHADOWDIFF_RULES'],
       [['--legacy', legacy, '--candidate', candidateOk, '--format', 'xml'], "argument 'xml' is invalid", ''],
       [['--legacy', legacy], "required option '--candidate <file>' not specified", ''],
+      [['--legacy', file('empty1.jsonl', ['']), '--candidate', file('empty2.jsonl', [''])], 'nothing was compared', 'SHADOWDIFF_BAD_RECORD'],
+      [['--legacy', legacy, '--candidate', file('other-run.jsonl', [order('candidate', 'A', 100).replace('"r1"', '"r2"')])], 'the --legacy file holds run "r1" and the --candidate file run "r2"', 'SHADOWDIFF_BAD_RECORD'],
     ])('%#: %s', async (args, message, code) => {
       const r = await cli('compare', ...(args as string[]));
       expect(r.code).toBe(2);
