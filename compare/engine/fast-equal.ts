@@ -6,9 +6,8 @@
 import { canonicalTagged, isGeneratedId, tagOf } from '../../core/tagged';
 import { deepEqual } from './equal';
 import type { IdMap } from './idmap';
-import type { Limits } from './normalize';
-import { getPath } from './normalize';
-import type { PatternSet, State } from './path';
+import { getPath, type Limits } from './normalize';
+import type { State } from './path';
 import type { TargetRules } from './rules';
 
 interface Walk {
@@ -76,11 +75,11 @@ function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State,
     }
     if (ign.indexFree && uno.indexFree && str.indexFree) {
       // Every element leads to the same pattern states: step once for the whole array.
-      const ci = step(ignore, ign, 0);
+      const ci = ignore.step(ign, 0);
       // An ignored element shifts the ones after it: leave that to the full path.
       if (a.length > 0 && ci.match >= 0) return false;
-      const cu = step(unordered, uno, 0);
-      const cs = step(strings, str, 0);
+      const cu = unordered.step(uno, 0);
+      const cs = strings.step(str, 0);
       for (let i = 0; i < a.length; i++) {
         const av = a[i];
         const bv = b[order ? order[i]! : i];
@@ -94,12 +93,12 @@ function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State,
     }
     for (let i = 0; i < a.length; i++) {
       const j = order ? order[i]! : i;
-      const ci = step(ignore, ign, i);
+      const ci = ignore.step(ign, i);
       if (ci.match >= 0) return false;
-      const cu = step(unordered, uno, i);
-      const cs = step(strings, str, i);
+      const cu = unordered.step(uno, i);
+      const cs = strings.step(str, i);
       // A pattern naming a position may pick different elements on the two sides once matched by key.
-      if (j !== i && (ci !== step(ignore, ign, j) || cu !== step(unordered, uno, j) || cs !== step(strings, str, j))) return false;
+      if (j !== i && (ci !== ignore.step(ign, j) || cu !== unordered.step(uno, j) || cs !== strings.step(str, j))) return false;
       if (!eq(w, a[i], b[j], ci, cu, cs, depth + 1)) return false;
     }
     return true;
@@ -189,10 +188,6 @@ function mapped(w: Walk, b: object): Record<string, unknown> {
   const tag = tagOf(b);
   if (!tag) return b as Record<string, unknown>;
   return w.ids.lookup(canonicalTagged(b as Record<string, unknown>, tag)) as Record<string, unknown>;
-}
-
-function step(set: PatternSet, state: State, seg: string | number): State {
-  return state.length === 0 ? state : set.step(state, seg);
 }
 
 function fold(s: string, rule: { trim: boolean; caseInsensitive: boolean }): string {

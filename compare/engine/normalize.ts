@@ -3,7 +3,7 @@
 // target's rules say. The same walk enforces the size limits that keep a hostile or huge
 // record from overflowing the stack or blocking the event loop in the diff.
 import { canonicalTagged, tagOf } from '../../core/tagged';
-import type { Path, PatternSet, State } from './path';
+import type { Path, State } from './path';
 import type { TargetRules } from './rules';
 import type { IdMap } from './idmap';
 
@@ -47,9 +47,9 @@ function visit(w: Walk, value: unknown, ign: State, uno: State, str: State, dept
   if (Array.isArray(value)) {
     const out: unknown[] = [];
     for (let i = 0; i < value.length; i++) {
-      const ci = step(ignore, ign, i);
-      if (ci.length > 0 && ignore.matches(ci) >= 0) continue;
-      out.push(visit(w, value[i], ci, step(unordered, uno, i), step(strings, str, i), depth + 1));
+      const ci = ignore.step(ign, i);
+      if (ci.match >= 0) continue;
+      out.push(visit(w, value[i], ci, unordered.step(uno, i), strings.step(str, i), depth + 1));
     }
     if (uno.length > 0) {
       const rule = unordered.matches(uno);
@@ -65,17 +65,13 @@ function visit(w: Walk, value: unknown, ign: State, uno: State, str: State, dept
   if (keys.length > w.limits.maxKeys) throw new TooLarge(`an object with more than ${w.limits.maxKeys} keys`);
   const out: Record<string, unknown> = {};
   for (const key of keys) {
-    const ci = step(ignore, ign, key);
-    if (ci.length > 0 && ignore.matches(ci) >= 0) continue;
-    const v = visit(w, (value as Record<string, unknown>)[key], ci, step(unordered, uno, key), step(strings, str, key), depth + 1);
+    const ci = ignore.step(ign, key);
+    if (ci.match >= 0) continue;
+    const v = visit(w, (value as Record<string, unknown>)[key], ci, unordered.step(uno, key), strings.step(str, key), depth + 1);
     if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
     else out[key] = v;
   }
   return out;
-}
-
-function step(set: PatternSet, state: State, seg: string | number): State {
-  return state.length === 0 ? state : set.step(state, seg);
 }
 
 function foldString(rules: TargetRules, value: string, state: State): string {

@@ -4,9 +4,8 @@
 // pair that the fast path finds equal is never copied at all.
 import type { EffectKind, EffectRecord, Side } from '../../core/effect';
 import type { IdMap } from './idmap';
-import { keyString, type Limits, normalize, stableStringify, substituteIds, TooLarge } from './normalize';
+import { getPath, keyString, type Limits, normalize, stableStringify, substituteIds, TooLarge } from './normalize';
 import { type CompiledRules, PLAIN_RULES, type TargetRules } from './rules';
-import { getPath } from './normalize';
 
 /** True for a db write that created its document (an insert, or an upsert that inserted). */
 export function isCreate(rec: EffectRecord): boolean {
