@@ -36,6 +36,18 @@ export const ERRORS = {
     source: 'upstream',
     hint: 'Start the service or point shadowdiff at one that runs (see README: Running the tests).',
   },
+  SHADOWDIFF_UNROUTABLE: {
+    source: 'upstream',
+    hint: 'The partition queues are missing or unbound: start a worker (it declares them) or check the --prefix and --partitions match.',
+  },
+  SHADOWDIFF_STORE: {
+    source: 'upstream',
+    hint: 'Check the store is reachable and writable (disk space, permissions); shadowdiff retries and resumes by itself.',
+  },
+  SHADOWDIFF_CONFIG: {
+    source: 'caller',
+    hint: 'See docs/pipeline.md for the settings and the environment variables that set them.',
+  },
   SHADOWDIFF_INTERNAL: {
     source: 'internal',
     hint: 'This is a bug in shadowdiff; please report it with the command you ran.',

@@ -97,7 +97,20 @@ export interface Comparison {
   pairs: PairRef[];
   /** Generated ids mapped candidate → legacy for this request (canonical JSON → legacy value). */
   idMap?: Record<string, unknown>;
+  /** Findings (and noise) beyond what a stored comparison keeps: counted, not listed. */
+  omitted?: number;
+  /** When the worker compared before both sides were complete: how long it had waited. */
+  timedOutAfterMs?: number;
   comparedAt: string;
+}
+
+export const MAX_FINDINGS_KEPT = 500;
+
+/** A comparison bounded for storage: at most MAX_FINDINGS_KEPT findings and noise each. */
+export function bounded(c: Comparison): Comparison {
+  if (c.findings.length <= MAX_FINDINGS_KEPT && c.noise.length <= MAX_FINDINGS_KEPT) return c;
+  const omitted = Math.max(0, c.findings.length - MAX_FINDINGS_KEPT) + Math.max(0, c.noise.length - MAX_FINDINGS_KEPT);
+  return { ...c, findings: c.findings.slice(0, MAX_FINDINGS_KEPT), noise: c.noise.slice(0, MAX_FINDINGS_KEPT), omitted };
 }
 
 const MAX_VALUE_CHARS = 2_000;

@@ -31,6 +31,8 @@ export interface RouteRollup {
   route: string;
   compared: number;
   verdicts: Record<Verdict, number>;
+  /** Incomplete comparisons by what was missing (`candidate: no end marker`): coverage. */
+  incomplete: Record<string, number>;
   firstSeen: string;
   lastSeen: string;
   fields: Record<string, FieldStats>;
@@ -51,12 +53,14 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
     route: c.route,
     compared: 0,
     verdicts: { match: 0, mismatch: 0, incomplete: 0, error: 0 },
+    incomplete: {},
     firstSeen: c.comparedAt,
     lastSeen: c.comparedAt,
     fields: {},
   });
   route.compared += 1;
   route.verdicts[c.verdict] += 1;
+  for (const reason of new Set((c.incomplete ?? []).map(reasonClass))) route.incomplete[reason] = (route.incomplete[reason] ?? 0) + 1;
   if (c.comparedAt < route.firstSeen) route.firstSeen = c.comparedAt;
   if (c.comparedAt > route.lastSeen) route.lastSeen = c.comparedAt;
 
@@ -145,10 +149,13 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
           }
         : structuredClone((f ?? g)!);
   }
+  const incomplete = { ...x.incomplete };
+  for (const [reason, n] of Object.entries(y.incomplete)) incomplete[reason] = (incomplete[reason] ?? 0) + n;
   return {
     route: x.route,
     compared: x.compared + y.compared,
     verdicts,
+    incomplete,
     firstSeen: min(x.firstSeen, y.firstSeen),
     lastSeen: max(x.lastSeen, y.lastSeen),
     fields,
@@ -182,6 +189,14 @@ export function suggestNoise(rollup: Rollup, options: { minShare?: number; minCo
     }
   }
   return out.sort((a, b) => b.share - a.share || (a.route < b.route ? -1 : 1));
+}
+
+/** An incomplete reason without its numbers: `candidate: 2 of 5 effect(s) not received (seq 3, 4)` → `candidate: effect(s) not received`. */
+export function reasonClass(reason: string): string {
+  return reason
+    .replace(/\s*\([^)]*\)/g, '')
+    .replace(/\b\d+( of \d+)?\s+/g, '')
+    .trim();
 }
 
 export function fieldId(effectKind: string, target: string, kind: string, field: string): string {

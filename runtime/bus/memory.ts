@@ -1,0 +1,155 @@
+// The embedded bus: the same contract as RabbitMQ inside one process — partitions, one active
+// consumer per partition (the first subscribed; the next takes over when it leaves), prefetch,
+// acks, requeue and a dead-letter list. Nothing is persisted: the process is the broker.
+import type { SideRecord } from '../../core/effect';
+import {
+  type Bus,
+  type BusStats,
+  type ConsumeOptions,
+  type DeadLetter,
+  type Delivery,
+  DEFAULT_PARTITIONS,
+  partitionOf,
+  serialize,
+  type Subscription,
+} from './bus';
+
+interface Message {
+  body: Buffer;
+  deliveryCount: number;
+}
+
+interface Consumer {
+  options: ConsumeOptions;
+  /** Unacked deliveries per partition. */
+  held: Map<number, Set<Message>>;
+  cancelled: boolean;
+}
+
+export interface MemoryBusOptions {
+  partitions?: number;
+  /** Unacked records a consumer may hold per partition. */
+  prefetch?: number;
+}
+
+export class MemoryBus implements Bus {
+  readonly partitions: number;
+  private readonly prefetch: number;
+  private readonly queues: Message[][];
+  /** Per partition, consumers in subscription order; the first is active. */
+  private readonly consumers: Consumer[][];
+  private readonly dead: DeadLetter[] = [];
+  private readonly counters: BusStats = { published: 0, unroutable: 0, deadLettered: 0, resets: 0 };
+  private readonly scheduled = new Set<number>();
+  private closed = false;
+
+  constructor(options: MemoryBusOptions = {}) {
+    this.partitions = options.partitions ?? DEFAULT_PARTITIONS;
+    this.prefetch = options.prefetch ?? 200;
+    this.queues = Array.from({ length: this.partitions }, () => []);
+    this.consumers = Array.from({ length: this.partitions }, () => []);
+  }
+
+  publish(records: readonly SideRecord[]): Promise<void> {
+    return this.publishRaw(serialize(records));
+  }
+
+  async publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
+    if (this.closed) throw new Error('the embedded bus is closed');
+    for (const { shadowId, body } of items) {
+      const p = partitionOf(shadowId, this.partitions);
+      this.queues[p]!.push({ body, deliveryCount: 0 });
+      this.counters.published += 1;
+      this.schedule(p);
+    }
+  }
+
+  async consume(options: ConsumeOptions): Promise<Subscription> {
+    const consumer: Consumer = { options, held: new Map(), cancelled: false };
+    for (let p = 0; p < this.partitions; p++) {
+      this.consumers[p]!.push(consumer);
+      this.schedule(p);
+    }
+    return {
+      cancel: async () => {
+        if (consumer.cancelled) return;
+        consumer.cancelled = true;
+        for (let p = 0; p < this.partitions; p++) {
+          const list = this.consumers[p]!;
+          list.splice(list.indexOf(consumer), 1);
+          // Leaving returns what it held, as a closed channel does on a broker.
+          const held = consumer.held.get(p);
+          if (held?.size) this.queues[p]!.unshift(...held);
+          held?.clear();
+          this.schedule(p);
+        }
+      },
+    };
+  }
+
+  async drainDeadLetters(max: number): Promise<DeadLetter[]> {
+    return this.dead.splice(0, max);
+  }
+
+  stats(): BusStats {
+    return { ...this.counters };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** Records waiting in a partition (not delivered): for tests and progress. */
+  depth(): number {
+    return this.queues.reduce((n, q) => n + q.length, 0);
+  }
+
+  private schedule(p: number): void {
+    if (this.scheduled.has(p)) return;
+    this.scheduled.add(p);
+    setImmediate(() => {
+      this.scheduled.delete(p);
+      this.pump(p);
+    });
+  }
+
+  private pump(p: number): void {
+    const consumer = this.consumers[p]![0];
+    if (!consumer || this.closed) return;
+    const queue = this.queues[p]!;
+    let held = consumer.held.get(p);
+    if (!held) consumer.held.set(p, (held = new Set()));
+    while (queue.length && held.size < this.prefetch && !consumer.cancelled) {
+      const msg = queue.shift()!;
+      held.add(msg);
+      const count = msg.deliveryCount;
+      msg.deliveryCount += 1;
+      const settle = (): boolean => {
+        if (!held.has(msg)) return false;
+        held.delete(msg);
+        this.schedule(p);
+        return true;
+      };
+      const delivery: Delivery = {
+        body: msg.body,
+        partition: p,
+        deliveryCount: count,
+        ack: () => void settle(),
+        requeue: () => {
+          if (settle()) queue.unshift(msg);
+        },
+        deadLetter: async (reason) => {
+          if (settle()) {
+            this.dead.push({ body: msg.body, reason, partition: p });
+            this.counters.deadLettered += 1;
+          }
+        },
+      };
+      try {
+        consumer.options.onDelivery(delivery);
+      } catch {
+        delivery.requeue();
+      }
+    }
+  }
+}

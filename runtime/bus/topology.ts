@@ -1,0 +1,86 @@
+// What shadowdiff declares on RabbitMQ, idempotently, on every (re)connect: a direct exchange,
+// P durable partition queues with single-active-consumer (quorum where the broker has them,
+// with a delivery limit that dead-letters poison), and the dead-letter exchange and queue.
+import type { Channel, ChannelModel } from 'amqplib';
+import type { Logger } from '../../core/logger';
+
+export type QueueType = 'auto' | 'quorum' | 'classic';
+
+export interface TopologyOptions {
+  prefix: string;
+  partitions: number;
+  queueType: QueueType;
+  /** Quorum queues: deliveries before a record is dead-lettered as poison. */
+  deliveryLimit: number;
+}
+
+export interface Names {
+  exchange: string;
+  deadExchange: string;
+  deadQueue: string;
+  partition(p: number): string;
+  routingKey(p: number): string;
+}
+
+export const DEAD_ROUTING_KEY = 'dead';
+
+export function names(prefix: string): Names {
+  return {
+    exchange: prefix,
+    deadExchange: `${prefix}.dlx`,
+    deadQueue: `${prefix}.dead`,
+    partition: (p) => `${prefix}.p${p}`,
+    routingKey: (p) => `p${p}`,
+  };
+}
+
+/** Declares everything; returns the queue type the partitions have. */
+export async function declareTopology(model: ChannelModel, options: TopologyOptions, log: Logger): Promise<'quorum' | 'classic'> {
+  const n = names(options.prefix);
+  let ch = await model.createChannel();
+  await ch.assertExchange(n.exchange, 'direct', { durable: true });
+  await ch.assertExchange(n.deadExchange, 'direct', { durable: true });
+  await ch.assertQueue(n.deadQueue, { durable: true });
+  await ch.bindQueue(n.deadQueue, n.deadExchange, DEAD_ROUTING_KEY);
+
+  const args = (type: 'quorum' | 'classic'): Record<string, unknown> => ({
+    'x-single-active-consumer': true,
+    'x-dead-letter-exchange': n.deadExchange,
+    'x-dead-letter-routing-key': DEAD_ROUTING_KEY,
+    ...(type === 'quorum' ? { 'x-queue-type': 'quorum', 'x-delivery-limit': options.deliveryLimit } : {}),
+  });
+  let type: 'quorum' | 'classic' = options.queueType === 'classic' ? 'classic' : 'quorum';
+  for (let p = 0; p < options.partitions; p++) {
+    const queue = n.partition(p);
+    try {
+      await ch.assertQueue(queue, { durable: true, arguments: args(type) });
+    } catch (err) {
+      // A failed declare closes the channel; open another to go on.
+      ch = await model.createChannel();
+      const code = (err as { code?: number }).code;
+      if (code === 406) {
+        // The queue exists with other arguments (another type, limit or an older shadowdiff):
+        // use it as it is rather than fail the worker; say so once.
+        await ch.checkQueue(queue);
+        log.warn({ queue, err: (err as Error).message }, 'partition queue exists with other arguments; using it as it is');
+      } else if (type === 'quorum' && options.queueType === 'auto') {
+        log.warn({ err: (err as Error).message }, 'broker has no quorum queues; declaring classic partition queues (no delivery limit)');
+        type = 'classic';
+        await ch.assertQueue(queue, { durable: true, arguments: args(type) });
+      } else {
+        throw err;
+      }
+    }
+    await ch.bindQueue(queue, n.exchange, n.routingKey(p));
+  }
+  await closeQuietly(ch);
+  return type;
+}
+
+export async function closeQuietly(ch: Channel | undefined): Promise<void> {
+  try {
+    await ch?.close();
+  } catch {
+    // already closed with its connection
+  }
+}

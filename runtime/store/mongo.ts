@@ -1,0 +1,359 @@
+// The MongoDB store. Works on MongoDB and on FerretDB 1.x alike: no transactions, change
+// streams, $facet or $lookup, and retention by TTL index where the server has one with a
+// periodic sweep as the fallback. Captured payloads are arbitrary JSON (keys with `.` or a
+// leading `$`), so they are stored as JSON text beside the few fields that are queried.
+//
+// Rollups: each comparison is stored once (unique index on runId+shadowId) with `rolled:
+// false`; `flushRollups` folds a batch into the run's rollup document under optimistic
+// concurrency, remembering the batch's ids in the document itself until they are marked
+// rolled. A crash at any step neither loses nor double-counts a comparison.
+import { type Collection, type Db, MongoBulkWriteError, MongoClient, type ObjectId } from 'mongodb';
+import type { SideRecord } from '../../core/effect';
+import { ShadowdiffError } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import { type Comparison } from '../../compare/engine/finding';
+import { addComparison, emptyRollup, type Rollup } from '../../compare/engine/rollup';
+import { type Alert, type ComparisonQuery, DEFAULT_RETENTION, type Exchange, expiry, type PutResult, type Retention, type RunInfo, type Store, type StoredRules } from './store';
+
+export interface MongoStoreOptions {
+  url: string;
+  logger: Logger;
+  dbName?: string;
+  retention?: Retention;
+  /** Comparisons folded into a rollup per round. */
+  rollupBatch?: number;
+}
+
+interface ComparisonDoc {
+  _id?: ObjectId;
+  runId: string;
+  shadowId: string;
+  route: string;
+  verdict: string;
+  comparedAt: Date;
+  /** Targets, and `target\nfield`, with findings: what the report filters by. */
+  tf: string[];
+  rolled: boolean;
+  expireAt: Date;
+  /** The comparison, as JSON. */
+  c: string;
+}
+
+interface RollupDoc {
+  _id: string;
+  v: number;
+  rollup: string;
+  /** Comparisons folded in whose `rolled` flag may not be set yet. */
+  applied: ObjectId[];
+}
+
+interface RawDoc {
+  _id: string;
+  runId: string;
+  shadowId: string;
+  at: Date;
+  expireAt: Date;
+  body: string;
+}
+
+const DUPLICATE_KEY = 11000;
+
+export async function connectMongoStore(options: MongoStoreOptions): Promise<MongoStore> {
+  const client = new MongoClient(options.url, { serverSelectionTimeoutMS: 10_000, retryWrites: true });
+  const safeUrl = options.url.replace(/:[^:@/]+@/, ':***@');
+  try {
+    await client.connect();
+    await client.db('admin').command({ ping: 1 });
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `MongoDB is not reachable at ${safeUrl}: ${(err as Error).message}.`, { url: safeUrl }, { cause: err });
+  }
+  const store = new MongoStore(client, options);
+  await store.init();
+  return store;
+}
+
+export class MongoStore implements Store {
+  private readonly db: Db;
+  private readonly retention: Retention;
+  private readonly log: Logger;
+  readonly runs: Collection<RunInfo & { _id: string }>;
+  readonly comparisons: Collection<ComparisonDoc>;
+  readonly effects: Collection<RawDoc>;
+  readonly exchanges: Collection<RawDoc>;
+  readonly rollups: Collection<RollupDoc>;
+  readonly alerts: Collection<Alert>;
+  readonly rules: Collection<StoredRules>;
+
+  constructor(
+    private readonly client: MongoClient,
+    private readonly options: MongoStoreOptions,
+  ) {
+    this.db = client.db(options.dbName ?? 'shadowdiff');
+    this.retention = options.retention ?? DEFAULT_RETENTION;
+    this.log = options.logger;
+    this.runs = this.db.collection('runs');
+    this.comparisons = this.db.collection('comparisons');
+    this.effects = this.db.collection('effects');
+    this.exchanges = this.db.collection('exchanges');
+    this.rollups = this.db.collection('rollups');
+    this.alerts = this.db.collection('alerts');
+    this.rules = this.db.collection('rules');
+  }
+
+  async init(): Promise<void> {
+    // The unique index is what makes concurrent upserts of one comparison safe.
+    await this.comparisons.createIndex({ runId: 1, shadowId: 1 }, { unique: true, name: 'run_shadow' });
+    await this.comparisons.createIndex({ runId: 1, verdict: 1, shadowId: 1 }, { name: 'run_verdict' });
+    await this.comparisons.createIndex({ runId: 1, route: 1, shadowId: 1 }, { name: 'run_route' });
+    await this.comparisons.createIndex({ runId: 1, tf: 1 }, { name: 'run_findings' });
+    await this.comparisons.createIndex({ runId: 1, rolled: 1 }, { name: 'run_rolled' });
+    await this.effects.createIndex({ runId: 1, shadowId: 1 }, { name: 'run_shadow' });
+    await this.alerts.createIndex({ runId: 1, at: 1 }, { name: 'run_at' });
+    await this.rules.createIndex({ runId: 1, version: 1 }, { unique: true, name: 'run_version' });
+    for (const c of this.retained()) {
+      try {
+        await c.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0, name: 'retention' });
+      } catch (err) {
+        // No TTL indexes here (FerretDB 1.x): `sweep` deletes what expired instead.
+        this.log.info({ collection: c.collectionName, err: (err as Error).message }, 'no TTL index; retention by periodic sweep');
+        await c.createIndex({ expireAt: 1 }, { name: 'retention_sweep' });
+      }
+    }
+  }
+
+  /** The collections whose documents expire. */
+  private retained(): Collection[] {
+    return [this.comparisons, this.effects, this.exchanges].map((c) => this.db.collection(c.collectionName));
+  }
+
+  async putRun(run: RunInfo): Promise<void> {
+    const { coverage, ...rest } = run;
+    const inc = coverage ? Object.fromEntries(Object.entries(coverage).map(([k, n]) => [`coverage.${fieldName(k)}`, n])) : {};
+    await this.runs.updateOne({ _id: run.runId }, { $set: rest, ...(coverage ? { $inc: inc } : {}) }, { upsert: true });
+  }
+
+  async getRun(runId: string): Promise<RunInfo | undefined> {
+    const doc = await this.runs.findOne({ _id: runId });
+    if (!doc) return undefined;
+    const { _id, ...info } = doc;
+    return info;
+  }
+
+  async listRuns(): Promise<RunInfo[]> {
+    const docs = await this.runs.find({}).sort({ createdAt: -1 }).limit(1000).toArray();
+    return docs.map(({ _id, ...info }) => info);
+  }
+
+  async addCoverage(runId: string, counts: Record<string, number>): Promise<void> {
+    const inc = Object.fromEntries(Object.entries(counts).map(([k, n]) => [`coverage.${fieldName(k)}`, n]));
+    await this.runs.updateOne({ _id: runId }, { $inc: inc, $setOnInsert: { runId, createdAt: new Date().toISOString() } }, { upsert: true });
+  }
+
+  async putExchanges(exchanges: readonly Exchange[]): Promise<void> {
+    if (!exchanges.length) return;
+    const now = new Date();
+    await this.exchanges.bulkWrite(
+      exchanges.map((x) => {
+        const _id = JSON.stringify([x.runId, x.shadowId]);
+        const doc: RawDoc = { _id, runId: x.runId, shadowId: x.shadowId, at: new Date(x.at), expireAt: expiry(now, this.retention.rawDays), body: JSON.stringify(x) };
+        return { replaceOne: { filter: { _id }, replacement: doc, upsert: true } };
+      }),
+      { ordered: false },
+    );
+  }
+
+  async getExchange(runId: string, shadowId: string): Promise<Exchange | undefined> {
+    const doc = await this.exchanges.findOne({ _id: JSON.stringify([runId, shadowId]) });
+    return doc ? (JSON.parse(doc.body) as Exchange) : undefined;
+  }
+
+  async putEffects(records: readonly SideRecord[]): Promise<void> {
+    if (!records.length) return;
+    const now = new Date();
+    const docs: RawDoc[] = records.map((r) => ({
+      _id: JSON.stringify([r.runId, r.shadowId, r.side, r.type === 'end' ? -1 : r.seq]),
+      runId: r.runId,
+      shadowId: r.shadowId,
+      at: new Date(r.at),
+      expireAt: expiry(now, this.retention.rawDays),
+      body: JSON.stringify(r),
+    }));
+    try {
+      await this.effects.insertMany(docs, { ordered: false });
+    } catch (err) {
+      // Stored before (a redelivery): keeping one is the point.
+      if (!onlyDuplicates(err)) throw err;
+    }
+  }
+
+  async getEffects(runId: string, shadowId: string): Promise<SideRecord[]> {
+    const docs = await this.effects.find({ runId, shadowId }).sort({ _id: 1 }).toArray();
+    return docs.map((d) => JSON.parse(d.body) as SideRecord);
+  }
+
+  async putComparisons(comparisons: readonly Comparison[]): Promise<PutResult> {
+    if (!comparisons.length) return { inserted: 0, existing: 0 };
+    const now = new Date();
+    const ops = comparisons.map((c) => ({
+      updateOne: {
+        filter: { runId: c.runId, shadowId: c.shadowId },
+        update: { $setOnInsert: this.toDoc(c, now) },
+        upsert: true,
+      },
+    }));
+    let insertedBefore = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.comparisons.bulkWrite(ops, { ordered: false });
+        const inserted = insertedBefore + res.upsertedCount;
+        return { inserted, existing: comparisons.length - inserted };
+      } catch (err) {
+        // Two upserts of one id raced and the unique index refused the second: run the batch
+        // again; what is stored now matches and is left alone. (`inserted` is then a lower
+        // bound where a server under-reports a failed batch's upserts, as FerretDB does.)
+        if (!onlyDuplicates(err) || attempt >= 5) throw err;
+        insertedBefore += (err as MongoBulkWriteError).result?.upsertedCount ?? 0;
+      }
+    }
+  }
+
+  private toDoc(c: Comparison, now: Date): Omit<ComparisonDoc, '_id'> {
+    const tf = new Set<string>();
+    for (const f of c.findings) {
+      tf.add(f.target);
+      tf.add(`${f.target}\n${f.field}`);
+    }
+    return {
+      runId: c.runId,
+      shadowId: c.shadowId,
+      route: c.route,
+      verdict: c.verdict,
+      comparedAt: new Date(c.comparedAt),
+      tf: [...tf],
+      rolled: false,
+      expireAt: expiry(now, this.retention.resultDays),
+      c: JSON.stringify(c),
+    };
+  }
+
+  async getComparison(runId: string, shadowId: string): Promise<Comparison | undefined> {
+    const doc = await this.comparisons.findOne({ runId, shadowId }, { projection: { c: 1 } });
+    return doc ? (JSON.parse(doc.c) as Comparison) : undefined;
+  }
+
+  async listComparisons(q: ComparisonQuery): Promise<Comparison[]> {
+    const filter: Record<string, unknown> = { runId: q.runId };
+    if (q.verdict) filter.verdict = q.verdict;
+    if (q.route) filter.route = q.route;
+    if (q.target) filter.tf = q.field === undefined ? q.target : `${q.target}\n${q.field}`;
+    if (q.after !== undefined) filter.shadowId = { $gt: q.after };
+    const docs = await this.comparisons
+      .find(filter, { projection: { c: 1 } })
+      .sort({ shadowId: 1 })
+      .limit(Math.min(q.limit ?? 100, 10_000))
+      .toArray();
+    return docs.map((d) => JSON.parse(d.c) as Comparison);
+  }
+
+  async countComparisons(runId: string): Promise<number> {
+    return this.comparisons.countDocuments({ runId });
+  }
+
+  async flushRollups(runId?: string): Promise<void> {
+    const runIds = runId ? [runId] : ((await this.comparisons.distinct('runId', { rolled: false })) as string[]);
+    for (const id of runIds) await this.compact(id);
+  }
+
+  private async compact(runId: string): Promise<void> {
+    const batch = this.options.rollupBatch ?? 2000;
+    for (let round = 0; round < 100_000; round++) {
+      const doc = await this.rollups.findOne({ _id: runId });
+      const v = doc?.v ?? 0;
+      if (doc?.applied.length) {
+        // Folded in by an earlier round (ours or a crashed worker's): mark, then forget them.
+        await this.comparisons.updateMany({ _id: { $in: doc.applied } }, { $set: { rolled: true } });
+        await this.rollups.updateOne({ _id: runId, v }, { $set: { applied: [] }, $inc: { v: 1 } });
+        continue;
+      }
+      const pending = await this.comparisons.find({ runId, rolled: false }, { projection: { c: 1 } }).limit(batch).toArray();
+      if (!pending.length) return;
+      const rollup = doc ? (JSON.parse(doc.rollup) as Rollup) : emptyRollup(runId);
+      for (const p of pending) addComparison(rollup, JSON.parse(p.c) as Comparison);
+      const next = { v: v + 1, rollup: JSON.stringify(rollup), applied: pending.map((p) => p._id!) };
+      if (doc) {
+        // Lost the race to another worker: read again and retry.
+        await this.rollups.updateOne({ _id: runId, v }, { $set: next });
+      } else {
+        try {
+          await this.rollups.insertOne({ _id: runId, ...next });
+        } catch (err) {
+          if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
+        }
+      }
+    }
+  }
+
+  async getRollup(runId: string): Promise<Rollup> {
+    const doc = await this.rollups.findOne({ _id: runId });
+    return doc ? (JSON.parse(doc.rollup) as Rollup) : emptyRollup(runId);
+  }
+
+  async putAlert(alert: Alert): Promise<void> {
+    await this.alerts.insertOne({ ...alert });
+  }
+
+  async listAlerts(runId: string): Promise<Alert[]> {
+    const docs = await this.alerts.find({ runId }, { projection: { _id: 0 } }).sort({ at: 1 }).limit(1000).toArray();
+    return docs as Alert[];
+  }
+
+  async putRules(runId: string, rules: unknown, meta: { reason: string; author: string }): Promise<number> {
+    for (;;) {
+      const last = await this.rules.find({ runId }).sort({ version: -1 }).limit(1).next();
+      const version = (last?.version ?? 0) + 1;
+      try {
+        // Rules are stored as JSON text: user paths may hold `.` and `$`.
+        await this.rules.insertOne({ runId, version, rules: JSON.stringify(rules), ...meta, createdAt: new Date().toISOString() });
+        return version;
+      } catch (err) {
+        if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
+      }
+    }
+  }
+
+  async getRules(runId: string): Promise<StoredRules | undefined> {
+    const doc = await this.rules.find({ runId }, { projection: { _id: 0 } }).sort({ version: -1 }).limit(1).next();
+    return doc ? { ...doc, rules: JSON.parse(doc.rules as string) } : undefined;
+  }
+
+  async sweep(now: Date): Promise<number> {
+    let removed = 0;
+    for (const c of this.retained()) {
+      removed += (await c.deleteMany({ expireAt: { $lt: now } })).deletedCount;
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  /** Drops the database: for tests. */
+  async drop(): Promise<void> {
+    await this.db.dropDatabase();
+  }
+}
+
+function onlyDuplicates(err: unknown): boolean {
+  if (err instanceof MongoBulkWriteError) {
+    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    return errors.length > 0 && errors.every((e) => e.code === DUPLICATE_KEY);
+  }
+  return (err as { code?: number }).code === DUPLICATE_KEY;
+}
+
+/** A counter name safe as a MongoDB field name. */
+function fieldName(key: string): string {
+  return key.replace(/\./g, '_').replace(/^\$/, '_') || '_';
+}

@@ -1,0 +1,107 @@
+// The store port: runs, exchanges, effects kept for drill-down, comparisons, rollups, rules and
+// alerts. Adapters: MongoDB (mongo.ts) and in-memory saved to a directory (memory.ts); both
+// pass the same contract suite. Comparisons are written once per (runId, shadowId): a second
+// write of the same id is a no-op, which is what makes redelivery and worker crashes harmless.
+import type { SideRecord } from '../../core/effect';
+import type { Comparison, Verdict } from '../../compare/engine/finding';
+import type { Rollup } from '../../compare/engine/rollup';
+
+export interface RunInfo {
+  runId: string;
+  createdAt: string;
+  label?: string;
+  /** Where the run's traffic came from. */
+  source?: 'proxy' | 'replay' | 'ingest' | 'demo';
+  /** Requests the run did not compare, by reason (sampled out, body too large, mirror failed…). */
+  coverage?: Record<string, number>;
+}
+
+/** One mirrored request as the proxy or replay saw it (already redacted). */
+export interface Exchange {
+  runId: string;
+  shadowId: string;
+  at: string;
+  request: { method: string; path: string; route?: string; headers?: Record<string, string>; body?: unknown };
+  responses: Partial<Record<'legacy' | 'candidate' | 'secondary', { status: number; headers?: Record<string, string>; body?: unknown; ms?: number; error?: string }>>;
+}
+
+export interface Alert {
+  runId: string;
+  route: string;
+  at: string;
+  window: { seconds: number; compared: number; mismatched: number; rate: number };
+  threshold: number;
+  examples: string[];
+}
+
+export interface StoredRules {
+  runId: string;
+  version: number;
+  rules: unknown;
+  reason: string;
+  author: string;
+  createdAt: string;
+}
+
+export interface ComparisonQuery {
+  runId: string;
+  verdict?: Verdict;
+  route?: string;
+  /** Comparisons with a finding on this target (and field, if given). */
+  target?: string;
+  field?: string;
+  /** Page after this shadow id (comparisons come in shadow-id order). */
+  after?: string;
+  limit?: number;
+}
+
+export interface PutResult {
+  inserted: number;
+  /** Already stored (a redelivery or a second worker): left as they were. */
+  existing: number;
+}
+
+export interface Store {
+  /** Creates indexes and whatever else the adapter needs; idempotent. */
+  init(): Promise<void>;
+  putRun(run: RunInfo): Promise<void>;
+  getRun(runId: string): Promise<RunInfo | undefined>;
+  listRuns(): Promise<RunInfo[]>;
+  /** Adds to a run's not-compared counters (merged by addition). */
+  addCoverage(runId: string, counts: Record<string, number>): Promise<void>;
+  putExchanges(exchanges: readonly Exchange[]): Promise<void>;
+  getExchange(runId: string, shadowId: string): Promise<Exchange | undefined>;
+  /** Keeps records for drill-down; storing one twice keeps one. */
+  putEffects(records: readonly SideRecord[]): Promise<void>;
+  getEffects(runId: string, shadowId: string): Promise<SideRecord[]>;
+  putComparisons(comparisons: readonly Comparison[]): Promise<PutResult>;
+  getComparison(runId: string, shadowId: string): Promise<Comparison | undefined>;
+  listComparisons(query: ComparisonQuery): Promise<Comparison[]>;
+  countComparisons(runId: string): Promise<number>;
+  /** Folds comparisons stored since the last flush into the run rollups. */
+  flushRollups(runId?: string): Promise<void>;
+  /** The run's rollup as of the last flush. */
+  getRollup(runId: string): Promise<Rollup>;
+  putAlert(alert: Alert): Promise<void>;
+  listAlerts(runId: string): Promise<Alert[]>;
+  /** Saves a new version of a run's rules; returns its version number. */
+  putRules(runId: string, rules: unknown, meta: { reason: string; author: string }): Promise<number>;
+  getRules(runId: string): Promise<StoredRules | undefined>;
+  /** Deletes what outlived its retention; returns how many records went. */
+  sweep(now: Date): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface Retention {
+  /** Raw effects and exchanges, days. */
+  rawDays: number;
+  /** Comparisons, days (rollups, runs and rules are kept). */
+  resultDays: number;
+}
+
+export const DEFAULT_RETENTION: Retention = { rawDays: 7, resultDays: 90 };
+
+export const DAY = 86_400_000;
+export function expiry(at: Date, days: number): Date {
+  return new Date(at.getTime() + days * DAY);
+}
