@@ -24,6 +24,8 @@ export interface AmqpBusOptions {
   deliveryLimit?: number;
   /** How long publish keeps retrying through a broker outage before it fails. */
   publishTimeoutMs?: number;
+  /** How often a consumer checks it holds no more than its share of busy partitions (0: never). */
+  rebalanceMs?: number;
 }
 
 interface Connected {
@@ -37,6 +39,8 @@ interface Registered {
   options: ConsumeOptions;
   cancelled: boolean;
   tags: Map<number, string>;
+  /** Partition → when it last delivered to us: the partitions we are active on. */
+  active: Map<number, number>;
 }
 
 class Unroutable extends Error {}
@@ -63,6 +67,7 @@ export class AmqpBus implements Bus {
   private slotWaiters: (() => void)[] = [];
   private drained: Promise<unknown> | undefined;
   private closing = false;
+  private rebalancing = false;
   private readonly counters: BusStats = { published: 0, unroutable: 0, deadLettered: 0, resets: 0 };
 
   constructor(private readonly options: AmqpBusOptions) {
@@ -128,6 +133,7 @@ export class AmqpBus implements Bus {
     this.log.warn({ reason }, 'RabbitMQ connection lost; deliveries not acked will come again');
     for (const c of this.consumers) {
       c.tags.clear();
+      c.active.clear();
       if (!c.cancelled) c.options.onReset?.(reason);
     }
     // Publishers waiting for a slot go on; their records fail and are retried after recovery.
@@ -240,11 +246,15 @@ export class AmqpBus implements Bus {
   }
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
-    const registered: Registered = { options, cancelled: false, tags: new Map() };
+    const registered: Registered = { options, cancelled: false, tags: new Map(), active: new Map() };
     this.consumers.push(registered);
     if (this.current) await this.subscribe(this.current, registered);
+    const every = this.options.rebalanceMs ?? 5000;
+    const timer = every > 0 ? setInterval(() => void this.rebalance(registered, every).catch((err: Error) => this.log.warn({ err: err.message }, 'rebalance failed')), every) : undefined;
+    timer?.unref();
     return {
       cancel: async () => {
+        clearInterval(timer);
         registered.cancelled = true;
         const c = this.current;
         if (c?.sub) for (const tag of registered.tags.values()) await c.sub.cancel(tag).catch(() => undefined);
@@ -260,6 +270,7 @@ export class AmqpBus implements Bus {
       await c.sub.prefetch(this.options.prefetch ?? 200);
     }
     const sub = c.sub;
+    await sub.consume(this.names.presence, () => undefined, { noAck: true });
     // A random rotation: workers starting together split the partitions between them (with
     // single-active-consumer the first subscriber of a queue is the active one).
     const start = Math.floor(Math.random() * this.partitions);
@@ -272,7 +283,50 @@ export class AmqpBus implements Bus {
     }
   }
 
+  /**
+   * Single-active-consumer gives a queue to whoever subscribed first, so a worker that starts
+   * later would idle. Every consumer subscribes to every partition; one that is active on more
+   * busy partitions than its share (partitions / consumers, counted on the presence queue)
+   * hands the excess on: it cancels, gives back what it holds from them, and subscribes again
+   * at the back of the line. The broker then activates a waiting consumer.
+   */
+  private async rebalance(registered: Registered, every: number): Promise<void> {
+    const c = this.current;
+    if (!c?.sub || registered.cancelled || this.rebalancing) return;
+    this.rebalancing = true;
+    try {
+      const busy = [...registered.active].filter(([, at]) => Date.now() - at < 2 * every).map(([p]) => p);
+      if (busy.length <= 1) return;
+      const ch = await c.model.createChannel();
+      let consumers = 1;
+      try {
+        consumers = Math.max(1, (await ch.checkQueue(this.names.presence)).consumerCount);
+      } finally {
+        await closeQuietly(ch);
+      }
+      const share = Math.ceil(this.partitions / consumers);
+      if (busy.length <= share) return;
+      const give = busy.sort(() => Math.random() - 0.5).slice(share);
+      this.log.info({ partitions: give, consumers, share }, 'handing partitions to waiting consumers');
+      for (const p of give) {
+        const tag = registered.tags.get(p);
+        if (this.current !== c || !c.sub) return;
+        if (!tag) continue;
+        await c.sub.cancel(tag);
+        registered.active.delete(p);
+        registered.options.onRevoke?.(p);
+        const { consumerTag } = await c.sub.consume(this.names.partition(p), (msg) => {
+          if (msg) this.deliver(c, c.sub!, registered, p, msg);
+        });
+        registered.tags.set(p, consumerTag);
+      }
+    } finally {
+      this.rebalancing = false;
+    }
+  }
+
   private deliver(c: Connected, sub: Channel, registered: Registered, partition: number, msg: ConsumeMessage): void {
+    registered.active.set(partition, Date.now());
     const live = () => this.current === c && c.sub === sub;
     let settled = false;
     const settle = (f: () => void) => {

@@ -25,6 +25,12 @@ export interface ConsumeOptions {
    * the old ones are void. The consumer drops what it holds and starts over.
    */
   onReset?(reason: string): void;
+  /**
+   * The partition moved to another consumer (partitions are rebalanced as consumers come and
+   * go). The consumer must requeue every delivery it holds from that partition, so that all of
+   * a request's records meet again in one place.
+   */
+  onRevoke?(partition: number): void;
 }
 
 export interface Subscription {

@@ -1,6 +1,7 @@
 // The embedded bus: the same contract as RabbitMQ inside one process — partitions, one active
-// consumer per partition (the first subscribed; the next takes over when it leaves), prefetch,
-// acks, requeue and a dead-letter list. Nothing is persisted: the process is the broker.
+// consumer per partition (spread round-robin over the consumers, moved with a revoke when they
+// come and go), prefetch, acks, requeue and a dead-letter list. Nothing is persisted: the
+// process is the broker.
 import type { SideRecord } from '../../core/effect';
 import {
   type Bus,
@@ -41,6 +42,9 @@ export class MemoryBus implements Bus {
   private readonly dead: DeadLetter[] = [];
   private readonly counters: BusStats = { published: 0, unroutable: 0, deadLettered: 0, resets: 0 };
   private readonly scheduled = new Set<number>();
+  private readonly subscribed = new WeakMap<Subscription, Consumer>();
+  /** Consumers in subscription order. */
+  private readonly live: Consumer[] = [];
   private closed = false;
 
   constructor(options: MemoryBusOptions = {}) {
@@ -66,25 +70,70 @@ export class MemoryBus implements Bus {
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
     const consumer: Consumer = { options, held: new Map(), cancelled: false };
-    for (let p = 0; p < this.partitions; p++) {
-      this.consumers[p]!.push(consumer);
-      this.schedule(p);
-    }
-    return {
+    this.live.push(consumer);
+    for (let p = 0; p < this.partitions; p++) this.consumers[p]!.push(consumer);
+    this.rebalance();
+    const subscription: Subscription = {
+      // As on RabbitMQ: records delivered but not acked stay with the consumer (it may still
+      // ack or requeue them); only new deliveries stop.
       cancel: async () => {
         if (consumer.cancelled) return;
         consumer.cancelled = true;
-        for (let p = 0; p < this.partitions; p++) {
-          const list = this.consumers[p]!;
-          list.splice(list.indexOf(consumer), 1);
-          // Leaving returns what it held, as a closed channel does on a broker.
-          const held = consumer.held.get(p);
-          if (held?.size) this.queues[p]!.unshift(...held);
-          held?.clear();
-          this.schedule(p);
-        }
+        this.remove(consumer);
       },
     };
+    this.subscribed.set(subscription, consumer);
+    return subscription;
+  }
+
+  /**
+   * Simulates a consumer process dying: what it held goes back to the queues (as a broker does
+   * when a connection drops) and its later acks are void. For tests.
+   */
+  crash(subscription: Subscription): void {
+    const consumer = this.subscribed.get(subscription);
+    if (!consumer) return;
+    consumer.options.onReset?.('crashed');
+    consumer.cancelled = true;
+    for (let p = 0; p < this.partitions; p++) {
+      const held = consumer.held.get(p);
+      if (held?.size) this.queues[p]!.unshift(...held);
+      held?.clear();
+    }
+    this.remove(consumer);
+  }
+
+  /**
+   * A connection of its own to this bus, as a worker on another host would have: closing it
+   * abruptly (`crash`) is what a killed process does to its broker connection.
+   */
+  connect(): MemoryConnection {
+    return new MemoryConnection(this);
+  }
+
+  private remove(consumer: Consumer): void {
+    this.live.splice(this.live.indexOf(consumer), 1);
+    for (let p = 0; p < this.partitions; p++) {
+      const list = this.consumers[p]!;
+      const i = list.indexOf(consumer);
+      if (i >= 0) list.splice(i, 1);
+    }
+    this.rebalance();
+  }
+
+  /** Partition p goes to live consumer p mod n; a consumer losing one is told to give it back. */
+  private rebalance(): void {
+    for (let p = 0; p < this.partitions; p++) {
+      const list = this.consumers[p]!;
+      const want = this.live.length ? this.live[p % this.live.length]! : undefined;
+      const active = list[0];
+      if (want && active !== want) {
+        list.splice(list.indexOf(want), 1);
+        list.unshift(want);
+        if (active && !active.cancelled) active.options.onRevoke?.(p);
+      }
+      this.schedule(p);
+    }
   }
 
   async drainDeadLetters(max: number): Promise<DeadLetter[]> {
@@ -151,5 +200,46 @@ export class MemoryBus implements Bus {
         delivery.requeue();
       }
     }
+  }
+}
+
+export class MemoryConnection implements Bus {
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(private readonly bus: MemoryBus) {}
+
+  get partitions(): number {
+    return this.bus.partitions;
+  }
+
+  publish(records: readonly SideRecord[]): Promise<void> {
+    return this.bus.publish(records);
+  }
+
+  publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
+    return this.bus.publishRaw(items);
+  }
+
+  async consume(options: ConsumeOptions): Promise<Subscription> {
+    const sub = await this.bus.consume(options);
+    this.subscriptions.push(sub);
+    return sub;
+  }
+
+  drainDeadLetters(max: number): Promise<DeadLetter[]> {
+    return this.bus.drainDeadLetters(max);
+  }
+
+  stats(): BusStats {
+    return this.bus.stats();
+  }
+
+  /** The connection drops: what its consumers held is redelivered to others. */
+  crash(): void {
+    for (const s of this.subscriptions.splice(0)) this.bus.crash(s);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subscriptions.splice(0)) await s.cancel();
   }
 }

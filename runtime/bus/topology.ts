@@ -18,6 +18,8 @@ export interface Names {
   exchange: string;
   deadExchange: string;
   deadQueue: string;
+  /** Every consumer subscribes here and never gets a message: its consumer count is how many there are. */
+  presence: string;
   partition(p: number): string;
   routingKey(p: number): string;
 }
@@ -29,6 +31,7 @@ export function names(prefix: string): Names {
     exchange: prefix,
     deadExchange: `${prefix}.dlx`,
     deadQueue: `${prefix}.dead`,
+    presence: `${prefix}.presence`,
     partition: (p) => `${prefix}.p${p}`,
     routingKey: (p) => `p${p}`,
   };
@@ -42,6 +45,8 @@ export async function declareTopology(model: ChannelModel, options: TopologyOpti
   await ch.assertExchange(n.deadExchange, 'direct', { durable: true });
   await ch.assertQueue(n.deadQueue, { durable: true });
   await ch.bindQueue(n.deadQueue, n.deadExchange, DEAD_ROUTING_KEY);
+  // Single-active-consumer queues report only the active consumer; this one counts them all.
+  await ch.assertQueue(n.presence, { durable: false, autoDelete: false });
 
   const args = (type: 'quorum' | 'classic'): Record<string, unknown> => ({
     'x-single-active-consumer': true,

@@ -3,11 +3,12 @@
 // periodic sweep as the fallback. Captured payloads are arbitrary JSON (keys with `.` or a
 // leading `$`), so they are stored as JSON text beside the few fields that are queried.
 //
-// Rollups: each comparison is stored once (unique index on runId+shadowId) with `rolled:
-// false`; `flushRollups` folds a batch into the run's rollup document under optimistic
-// concurrency, remembering the batch's ids in the document itself until they are marked
-// rolled. A crash at any step neither loses nor double-counts a comparison.
-import { type Collection, type Db, MongoBulkWriteError, MongoClient, type ObjectId } from 'mongodb';
+// Rollups: each comparison is stored once (keyed by run and shadow id); `flushRollups` folds
+// those without a marker into the run's rollup document under optimistic concurrency,
+// remembering the batch's ids in that document until their markers are written. Markers are
+// inserts, never updates of the big documents (an update costs a collection scan on FerretDB).
+// A crash at any step neither loses nor double-counts a comparison.
+import { type Collection, type Db, type MongoBulkWriteError, MongoClient } from 'mongodb';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
@@ -25,7 +26,8 @@ export interface MongoStoreOptions {
 }
 
 interface ComparisonDoc {
-  _id?: ObjectId;
+  /** comparisonId(runId, shadowId). */
+  _id: string;
   runId: string;
   shadowId: string;
   route: string;
@@ -33,7 +35,6 @@ interface ComparisonDoc {
   comparedAt: Date;
   /** Targets, and `target\nfield`, with findings: what the report filters by. */
   tf: string[];
-  rolled: boolean;
   expireAt: Date;
   /** The comparison, as JSON. */
   c: string;
@@ -44,7 +45,7 @@ interface RollupDoc {
   v: number;
   rollup: string;
   /** Comparisons folded in whose `rolled` flag may not be set yet. */
-  applied: ObjectId[];
+  applied: string[];
 }
 
 interface RawDoc {
@@ -84,6 +85,8 @@ export class MongoStore implements Store {
   readonly rollups: Collection<RollupDoc>;
   readonly alerts: Collection<Alert>;
   readonly rules: Collection<StoredRules>;
+  /** One marker per comparison folded into its run's rollup. */
+  readonly rolled: Collection<{ _id: string; runId: string; expireAt: Date }>;
 
   constructor(
     private readonly client: MongoClient,
@@ -99,6 +102,7 @@ export class MongoStore implements Store {
     this.rollups = this.db.collection('rollups');
     this.alerts = this.db.collection('alerts');
     this.rules = this.db.collection('rules');
+    this.rolled = this.db.collection('rolled');
   }
 
   async init(): Promise<void> {
@@ -107,7 +111,7 @@ export class MongoStore implements Store {
     await this.comparisons.createIndex({ runId: 1, verdict: 1, shadowId: 1 }, { name: 'run_verdict' });
     await this.comparisons.createIndex({ runId: 1, route: 1, shadowId: 1 }, { name: 'run_route' });
     await this.comparisons.createIndex({ runId: 1, tf: 1 }, { name: 'run_findings' });
-    await this.comparisons.createIndex({ runId: 1, rolled: 1 }, { name: 'run_rolled' });
+    await this.rolled.createIndex({ runId: 1 }, { name: 'run' });
     await this.effects.createIndex({ runId: 1, shadowId: 1 }, { name: 'run_shadow' });
     await this.alerts.createIndex({ runId: 1, at: 1 }, { name: 'run_at' });
     await this.rules.createIndex({ runId: 1, version: 1 }, { unique: true, name: 'run_version' });
@@ -124,7 +128,7 @@ export class MongoStore implements Store {
 
   /** The collections whose documents expire. */
   private retained(): Collection[] {
-    return [this.comparisons, this.effects, this.exchanges].map((c) => this.db.collection(c.collectionName));
+    return [this.comparisons, this.effects, this.exchanges, this.rolled].map((c) => this.db.collection(c.collectionName));
   }
 
   async putRun(run: RunInfo): Promise<void> {
@@ -192,53 +196,58 @@ export class MongoStore implements Store {
     return docs.map((d) => JSON.parse(d.body) as SideRecord);
   }
 
+  /**
+   * Insert-if-absent with a deterministic `_id` (run and shadow id): the first comparison stored
+   * for a request stays. The unique index on (runId, shadowId) backs it on any server; keying by
+   * `_id` keeps the write a point operation on servers that cannot use secondary indexes for
+   * upserts (FerretDB 1.x scans the collection for each).
+   */
   async putComparisons(comparisons: readonly Comparison[]): Promise<PutResult> {
     if (!comparisons.length) return { inserted: 0, existing: 0 };
     const now = new Date();
-    const ops = comparisons.map((c) => ({
-      updateOne: {
-        filter: { runId: c.runId, shadowId: c.shadowId },
-        update: { $setOnInsert: this.toDoc(c, now) },
-        upsert: true,
-      },
-    }));
-    let insertedBefore = 0;
-    for (let attempt = 1; ; attempt++) {
+    const byId = new Map(comparisons.map((c) => [comparisonId(c.runId, c.shadowId), c]));
+    let todo = [...byId.keys()];
+    let inserted = 0;
+    for (let attempt = 1; todo.length; attempt++) {
+      const docs = todo.map((id) => this.toDoc(byId.get(id)!, now, id));
       try {
-        const res = await this.comparisons.bulkWrite(ops, { ordered: false });
-        const inserted = insertedBefore + res.upsertedCount;
-        return { inserted, existing: comparisons.length - inserted };
+        const res = await this.comparisons.insertMany(docs, { ordered: false });
+        inserted += res.insertedCount;
+        break;
       } catch (err) {
-        // Two upserts of one id raced and the unique index refused the second: run the batch
-        // again; what is stored now matches and is left alone. (`inserted` is then a lower
-        // bound where a server under-reports a failed batch's upserts, as FerretDB does.)
-        if (!onlyDuplicates(err) || attempt >= 5) throw err;
-        insertedBefore += (err as MongoBulkWriteError).result?.upsertedCount ?? 0;
+        // Some were stored already (a redelivery, a racing worker). A server may stop at the
+        // first refusal even unordered, so look up what is there and insert the rest.
+        if (!onlyDuplicates(err) || attempt >= 10) throw err;
+        const present = new Set((await this.comparisons.find({ _id: { $in: todo } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+        const insertedNow = (err as MongoBulkWriteError).insertedCount ?? 0;
+        inserted += insertedNow;
+        todo = todo.filter((id) => !present.has(id));
       }
     }
+    return { inserted: Math.min(inserted, byId.size), existing: comparisons.length - Math.min(inserted, byId.size) };
   }
 
-  private toDoc(c: Comparison, now: Date): Omit<ComparisonDoc, '_id'> {
+  private toDoc(c: Comparison, now: Date, _id: string): ComparisonDoc {
     const tf = new Set<string>();
     for (const f of c.findings) {
       tf.add(f.target);
       tf.add(`${f.target}\n${f.field}`);
     }
     return {
+      _id,
       runId: c.runId,
       shadowId: c.shadowId,
       route: c.route,
       verdict: c.verdict,
       comparedAt: new Date(c.comparedAt),
       tf: [...tf],
-      rolled: false,
       expireAt: expiry(now, this.retention.resultDays),
       c: JSON.stringify(c),
     };
   }
 
   async getComparison(runId: string, shadowId: string): Promise<Comparison | undefined> {
-    const doc = await this.comparisons.findOne({ runId, shadowId }, { projection: { c: 1 } });
+    const doc = await this.comparisons.findOne({ _id: comparisonId(runId, shadowId) }, { projection: { c: 1 } });
     return doc ? (JSON.parse(doc.c) as Comparison) : undefined;
   }
 
@@ -261,26 +270,43 @@ export class MongoStore implements Store {
   }
 
   async flushRollups(runId?: string): Promise<void> {
-    const runIds = runId ? [runId] : ((await this.comparisons.distinct('runId', { rolled: false })) as string[]);
-    for (const id of runIds) await this.compact(id);
+    const runIds = runId ? [runId] : ((await this.rollups.distinct('_id', {})) as string[]).concat(await this.unrolledRuns());
+    for (const id of new Set(runIds)) await this.compact(id);
+  }
+
+  /** Runs with comparisons but no rollup document yet. */
+  private async unrolledRuns(): Promise<string[]> {
+    const have = new Set((await this.rollups.find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    return ((await this.comparisons.distinct('runId')) as string[]).filter((r) => !have.has(r));
   }
 
   private async compact(runId: string): Promise<void> {
-    const batch = this.options.rollupBatch ?? 2000;
+    const batch = this.options.rollupBatch ?? 10_000;
     for (let round = 0; round < 100_000; round++) {
       const doc = await this.rollups.findOne({ _id: runId });
       const v = doc?.v ?? 0;
       if (doc?.applied.length) {
-        // Folded in by an earlier round (ours or a crashed worker's): mark, then forget them.
-        await this.comparisons.updateMany({ _id: { $in: doc.applied } }, { $set: { rolled: true } });
+        // Folded in by an earlier round (ours or a crashed worker's): mark them, then forget.
+        const expireAt = expiry(new Date(), this.retention.resultDays);
+        try {
+          await this.rolled.insertMany(
+            doc.applied.map((_id) => ({ _id, runId, expireAt })),
+            { ordered: false },
+          );
+        } catch (err) {
+          if (!onlyDuplicates(err)) throw err;
+          await this.insertMissingMarkers(runId, doc.applied, expireAt);
+        }
         await this.rollups.updateOne({ _id: runId, v }, { $set: { applied: [] }, $inc: { v: 1 } });
         continue;
       }
-      const pending = await this.comparisons.find({ runId, rolled: false }, { projection: { c: 1 } }).limit(batch).toArray();
-      if (!pending.length) return;
+      const marked = new Set((await this.rolled.find({ runId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      const ids = (await this.comparisons.find({ runId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id).filter((id) => !marked.has(id));
+      if (!ids.length) return;
+      const pending = await this.comparisons.find({ _id: { $in: ids.slice(0, batch) } }, { projection: { c: 1 } }).toArray();
       const rollup = doc ? (JSON.parse(doc.rollup) as Rollup) : emptyRollup(runId);
       for (const p of pending) addComparison(rollup, JSON.parse(p.c) as Comparison);
-      const next = { v: v + 1, rollup: JSON.stringify(rollup), applied: pending.map((p) => p._id!) };
+      const next = { v: v + 1, rollup: JSON.stringify(rollup), applied: pending.map((p) => p._id) };
       if (doc) {
         // Lost the race to another worker: read again and retry.
         await this.rollups.updateOne({ _id: runId, v }, { $set: next });
@@ -292,6 +318,12 @@ export class MongoStore implements Store {
         }
       }
     }
+  }
+
+  private async insertMissingMarkers(runId: string, ids: string[], expireAt: Date): Promise<void> {
+    const present = new Set((await this.rolled.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    const missing = ids.filter((id) => !present.has(id));
+    if (missing.length) await this.rolled.insertMany(missing.map((_id) => ({ _id, runId, expireAt })), { ordered: false });
   }
 
   async getRollup(runId: string): Promise<Rollup> {
@@ -330,7 +362,8 @@ export class MongoStore implements Store {
   async sweep(now: Date): Promise<number> {
     let removed = 0;
     for (const c of this.retained()) {
-      removed += (await c.deleteMany({ expireAt: { $lt: now } })).deletedCount;
+      const { deletedCount } = await c.deleteMany({ expireAt: { $lt: now } });
+      if (c.collectionName !== 'rolled') removed += deletedCount;
     }
     return removed;
   }
@@ -345,9 +378,14 @@ export class MongoStore implements Store {
   }
 }
 
+function comparisonId(runId: string, shadowId: string): string {
+  return JSON.stringify([runId, shadowId]);
+}
+
 function onlyDuplicates(err: unknown): boolean {
-  if (err instanceof MongoBulkWriteError) {
-    const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  if ((err as { name?: string }).name === 'MongoBulkWriteError') {
+    const w = (err as MongoBulkWriteError).writeErrors;
+    const errors = Array.isArray(w) ? w : [w];
     return errors.length > 0 && errors.every((e) => e.code === DUPLICATE_KEY);
   }
   return (err as { code?: number }).code === DUPLICATE_KEY;

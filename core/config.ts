@@ -1,0 +1,102 @@
+// The pipeline's one config object: validated once at start, defaults in the schema, each
+// environment variable named beside the key it sets. Commands merge file < env < flags and
+// pass the result down; no other module reads process.env.
+import { z } from 'zod';
+import { ShadowdiffError } from './errors';
+
+const url = (schemes: string[]) =>
+  z.string().refine((s) => {
+    try {
+      return schemes.includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+
+export const pipelineConfigSchema = z
+  .object({
+    /** env AMQP_URL. Unset: the embedded in-process bus. */
+    amqpUrl: url(['amqp:', 'amqps:']).optional(),
+    /** env MONGODB_URL. Unset: the embedded in-memory store. */
+    mongodbUrl: url(['mongodb:', 'mongodb+srv:']).optional(),
+    /** env SHADOWDIFF_DB. */
+    database: z.string().min(1).max(60).regex(/^[^/\\. "$]+$/, 'a MongoDB database name (no / \\ . " $ or spaces)').default('shadowdiff'),
+    /** env SHADOWDIFF_PREFIX: names of the exchange and queues. */
+    prefix: z.string().min(1).max(100).regex(/^[\w.-]+$/, 'letters, digits, "_", "-" and "." only').default('shadowdiff'),
+    /** env SHADOWDIFF_PARTITIONS. Every publisher and worker of a deployment must agree. */
+    partitions: z.number().int().min(1).max(1024).default(16),
+    prefetch: z.number().int().min(1).max(10_000).default(250),
+    queueType: z.enum(['auto', 'quorum', 'classic']).default('auto'),
+    deliveryLimit: z.number().int().min(2).max(1000).default(20),
+    settleMs: z.number().int().min(0).max(60_000).default(100),
+    timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+    keepEffects: z.enum(['all', 'non-match', 'none']).default('non-match'),
+    retention: z
+      .object({ rawDays: z.number().positive().default(7), resultDays: z.number().positive().default(90) })
+      .strict()
+      .default({ rawDays: 7, resultDays: 90 }),
+    alerts: z
+      .object({
+        windowSeconds: z.number().positive().default(60),
+        threshold: z.number().min(0).max(1).default(0.05),
+        minRequests: z.number().int().min(1).default(20),
+        cooldownSeconds: z.number().min(0).default(300),
+        /** env SHADOWDIFF_ALERT_WEBHOOK: alerts are POSTed here as JSON. */
+        webhook: url(['http:', 'https:']).optional(),
+      })
+      .strict()
+      .default({ windowSeconds: 60, threshold: 0.05, minRequests: 20, cooldownSeconds: 300 }),
+  })
+  .strict();
+
+export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+export type PipelineConfigInput = z.input<typeof pipelineConfigSchema>;
+
+/** Which environment variable sets which key. */
+export const ENV_KEYS = {
+  AMQP_URL: 'amqpUrl',
+  MONGODB_URL: 'mongodbUrl',
+  SHADOWDIFF_DB: 'database',
+  SHADOWDIFF_PREFIX: 'prefix',
+  SHADOWDIFF_PARTITIONS: 'partitions',
+  SHADOWDIFF_ALERT_WEBHOOK: 'alerts.webhook',
+} as const;
+
+/** Values from the environment, as config input. */
+export function configFromEnv(env: Record<string, string | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const typed = key === 'partitions' ? Number(value) : value;
+    if (key.includes('.')) {
+      const [outer, inner] = key.split('.') as [string, string];
+      out[outer] = { ...(out[outer] as object), [inner]: typed };
+    } else out[key] = typed;
+  }
+  return out;
+}
+
+/** Layers (file < env < flags) merged one level deep, then validated. */
+export function resolveConfig(...layers: Record<string, unknown>[]): PipelineConfig {
+  const merged: Record<string, unknown> = {};
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) {
+      if (v === undefined) continue;
+      const prev = merged[k];
+      merged[k] = isPlain(prev) && isPlain(v) ? { ...prev, ...v } : v;
+    }
+  }
+  const result = pipelineConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.');
+    const env = Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0];
+    throw new ShadowdiffError('SHADOWDIFF_CONFIG', `setting "${key || '(config)'}"${env ? ` (env ${env})` : ''}: ${issue.message}.`, { key });
+  }
+  return result.data;
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}

@@ -1,0 +1,178 @@
+// The pipeline end to end — records published on the bus, workers joining, comparing and
+// storing — run on both runtimes (RabbitMQ + MongoDB, and embedded) by the same tests.
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLogger } from '../../../core/logger';
+import { Worker, type WorkerOptions } from '../../../compare/worker';
+import type { Bus, DeadLetter } from '../../../runtime/bus/bus';
+import type { Store } from '../../../runtime/store/store';
+import { webhookNotifier } from '../../../runtime/webhook';
+import { shuffleNearby, traffic, waitFor } from '../../helpers/traffic';
+
+export interface PipelineEnv {
+  store: Store;
+  /** A bus connection of its own (a worker on another host); embedded: the one bus. */
+  connect(): Promise<Bus>;
+  /** The worker on this bus dies at once: nothing more is acked, what it held is redelivered. */
+  crash(bus: Bus): Promise<void>;
+  deadLetters(bus: Bus): Promise<DeadLetter[]>;
+  close(): Promise<void>;
+}
+
+export interface PipelineHarness {
+  name: string;
+  open(): Promise<PipelineEnv>;
+}
+
+export const logger = createLogger({ level: process.env.TEST_LOG ?? 'silent' });
+
+export function pipelineContract(h: PipelineHarness): void {
+  describe(`pipeline: ${h.name}`, () => {
+    let env: PipelineEnv;
+    const workers: Worker[] = [];
+    const start = async (bus: Bus, o: Partial<WorkerOptions> = {}) => {
+      const w = new Worker({ bus, store: env.store, logger, settleMs: 20, timeoutMs: 5000, rollupFlushMs: 100, alerts: false, ...o });
+      await w.start();
+      workers.push(w);
+      return w;
+    };
+    beforeEach(async () => {
+      env = await h.open();
+    });
+    afterEach(async () => {
+      for (const w of workers.splice(0)) await w.stop().catch(() => undefined);
+      await env.close();
+    });
+
+    it('compares every request end to end and stores comparisons and rollups', async () => {
+      const t = traffic({ runId: 'e2e', requests: 300, mismatchEvery: 7 });
+      const bus = await env.connect();
+      const worker = await start(bus);
+      await bus.publish(shuffleNearby(t.records));
+      await waitFor(async () => (await env.store.countComparisons('e2e')) === 300, '300 comparisons');
+      await worker.drain();
+      await env.store.flushRollups('e2e');
+      const rollup = await env.store.getRollup('e2e');
+      const routes = Object.values(rollup.routes);
+      const sum = (k: 'match' | 'mismatch' | 'incomplete') => routes.reduce((n, r) => n + r.verdicts[k], 0);
+      const expected = [...t.truth.values()];
+      expect(sum('match')).toBe(expected.filter((v) => v === 'match').length);
+      expect(sum('mismatch')).toBe(expected.filter((v) => v === 'mismatch').length);
+      const mismatch = (await env.store.listComparisons({ runId: 'e2e', verdict: 'mismatch', limit: 1 }))[0]!;
+      expect(mismatch.findings.map((f) => f.path)).toEqual(expect.arrayContaining(['total']));
+      // Raw records are kept for what did not match: the report's drill-down.
+      expect(await env.store.getEffects('e2e', mismatch.shadowId)).toHaveLength(6);
+      expect(await env.store.getEffects('e2e', 'req-0000001')).toEqual([]);
+      expect(worker.stats()).toMatchObject({ compared: 300, stored: 300, deadLettered: 0, openJoins: 0 });
+    });
+
+    it('compares after the timeout what never completed, naming what is missing', async () => {
+      const t = traffic({ runId: 'late', requests: 20, incompleteEvery: 5 });
+      const bus = await env.connect();
+      await start(bus, { timeoutMs: 400 });
+      await bus.publish(t.records);
+      await waitFor(async () => (await env.store.countComparisons('late')) === 20, '20 comparisons');
+      const incomplete = await env.store.listComparisons({ runId: 'late', verdict: 'incomplete' });
+      expect(incomplete.map((c) => c.shadowId)).toEqual([...t.truth].filter(([, v]) => v === 'incomplete').map(([id]) => id));
+      expect(incomplete[0]!.incomplete).toEqual(['candidate: no end marker']);
+      expect(incomplete[0]!.timedOutAfterMs).toBeGreaterThanOrEqual(350);
+      await env.store.flushRollups('late');
+      const rollup = await env.store.getRollup('late');
+      const reasons = Object.values(rollup.routes).reduce((n, r) => n + (r.incomplete['candidate: no end marker'] ?? 0), 0);
+      expect(reasons).toBe(4);
+    });
+
+    it('dead-letters records that are not valid, with the reason', async () => {
+      const bus = await env.connect();
+      const worker = await start(bus);
+      const good = traffic({ runId: 'poison', requests: 3 }).records;
+      await bus.publishRaw([
+        { shadowId: 'x1', body: Buffer.from('{"v":1,"type":"effect"') },
+        { shadowId: 'x2', body: Buffer.from(JSON.stringify({ ...good[0], seq: -1 })) },
+        { shadowId: 'x3', body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) },
+        { shadowId: 'x4', body: Buffer.from('{"__proto__":{"polluted":1}}') },
+      ]);
+      await bus.publish(good);
+      await waitFor(async () => (await env.store.countComparisons('poison')) === 3 && worker.stats().deadLettered === 4, 'good compared, bad dead-lettered');
+      const dead: DeadLetter[] = [];
+      await waitFor(async () => {
+        dead.push(...(await env.deadLetters(bus)));
+        return dead.length >= 4;
+      }, 'four dead letters');
+      const reasons = dead.map((d) => d.reason);
+      for (const expected of [/not valid JSON/, /field "seq": Too small/, /not valid UTF-8/, /refused a "__proto__"/]) {
+        expect(reasons.filter((r) => expected.test(r))).toHaveLength(1);
+      }
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('two workers share the partitions, and each request is compared once', async () => {
+      const a = await start(await env.connect(), { timeoutMs: 20_000 });
+      const pub = await env.connect();
+      const first = traffic({ runId: 'two', requests: 200, prefix: 'a' });
+      await pub.publish(first.records);
+      await waitFor(() => a.stats().compared >= 50, 'worker A comparing');
+      const b = await start(await env.connect(), { timeoutMs: 20_000 });
+      // Keep traffic flowing while the partitions are shared out.
+      for (let round = 0; round < 12; round++) {
+        await pub.publish(traffic({ runId: 'two', requests: 100, prefix: `b${round}` }).records);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      await waitFor(async () => (await env.store.countComparisons('two')) === 1400, '1400 comparisons');
+      await a.drain();
+      await b.drain();
+      expect(b.stats().compared).toBeGreaterThan(0);
+      expect(a.stats().stored + b.stats().stored).toBe(1400);
+      const all = await env.store.listComparisons({ runId: 'two', limit: 5000 });
+      expect(all.filter((c) => c.verdict !== 'match').map((c) => `${c.shadowId} ${c.verdict} ${c.incomplete ?? ''}`)).toEqual([]);
+    });
+
+    it('a worker that dies loses nothing: another takes over and nothing is duplicated', async () => {
+      const t = traffic({ runId: 'crash', requests: 600, mismatchEvery: 10 });
+      const busA = await env.connect();
+      const a = await start(busA, { batchMs: 5 });
+      const busB = await env.connect();
+      const pub = await env.connect();
+      await pub.publish(t.records.slice(0, 1800));
+      await waitFor(() => a.stats().compared >= 100, 'worker A comparing');
+      await env.crash(busA);
+      const b = await start(busB);
+      await pub.publish(t.records.slice(1800));
+      await waitFor(async () => (await env.store.countComparisons('crash')) === 600, '600 comparisons', 30_000);
+      await b.drain();
+      await env.store.flushRollups('crash');
+      const rollup = await env.store.getRollup('crash');
+      const total = Object.values(rollup.routes).reduce((n, r) => n + r.compared, 0);
+      const mismatched = Object.values(rollup.routes).reduce((n, r) => n + r.verdicts.mismatch, 0);
+      expect(total).toBe(600);
+      expect(mismatched).toBe(60);
+    });
+
+    it('raises an alert within seconds when a route starts to mismatch, and posts it to the webhook', async () => {
+      const received: unknown[] = [];
+      const server = createServer((req: IncomingMessage, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c));
+        req.on('end', () => {
+          received.push(JSON.parse(body));
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+        const bus = await env.connect();
+        await start(bus, { alerts: { windowSeconds: 60, threshold: 0.2, minRequests: 20, cooldownSeconds: 300 }, notify: webhookNotifier(url) });
+        const started = Date.now();
+        await bus.publish(traffic({ runId: 'alert', requests: 60, mismatchEvery: 2, routes: ['/orders'] }).records);
+        await waitFor(() => received.length > 0, 'the webhook call', 10_000);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        expect(received).toHaveLength(1);
+        expect(received[0]).toMatchObject({ text: expect.stringContaining('POST /orders'), alert: { runId: 'alert', route: 'POST /orders', threshold: 0.2 } });
+        await waitFor(async () => (await env.store.listAlerts('alert')).length === 1, 'the stored alert');
+      } finally {
+        server.close();
+      }
+    });
+  });
+}
