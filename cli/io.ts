@@ -3,6 +3,10 @@ export interface CliIo {
   out(text: string): void;
   err(text: string): void;
   exitCode(code: number): void;
+  /** The environment commands read settings from (only the CLI reads process.env). */
+  env: Record<string, string | undefined>;
+  /** Resolves when the process is asked to stop (SIGTERM, SIGINT). */
+  stopSignal(): Promise<string>;
 }
 
 export const processIo: CliIo = {
@@ -11,4 +15,10 @@ export const processIo: CliIo = {
   exitCode: (code) => {
     process.exitCode = code;
   },
+  env: process.env,
+  stopSignal: () =>
+    new Promise((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    }),
 };

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { isCallerError, ShadowdiffError } from '../core/errors';
 import { compareCommand } from './compare';
+import { workerCommand } from './worker';
 import { type CliIo, processIo } from './io';
 import pkg from '../package.json';
 
@@ -13,7 +14,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride()
     .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  for (const cmd of [compareCommand(io)]) {
+  for (const cmd of [compareCommand(io), workerCommand(io)]) {
     program.addCommand(
       cmd
         .exitOverride()

@@ -18,6 +18,8 @@ export interface TrafficOptions {
   routes?: string[];
   /** Shadow id prefix, so runs can share a bus without sharing ids. */
   prefix?: string;
+  /** Also publish an event per side (default true). */
+  messages?: boolean;
 }
 
 export function traffic(o: TrafficOptions): Traffic {
@@ -35,9 +37,10 @@ export function traffic(o: TrafficOptions): Traffic {
       const base = { v: 1 as const, runId: o.runId, shadowId, side, at };
       const total = 10_000 + i + (side === 'candidate' && mismatch ? 1 : 0);
       records.push({ ...base, type: 'effect', seq: 0, kind: 'db', target: 'shop.orders', op: 'insert', key: { orderNo: `A-${i}` }, before: null, after: { orderNo: `A-${i}`, total, items: [{ sku: 'x', qty: 1 + (i % 3) }] } });
-      records.push({ ...base, type: 'effect', seq: 1, kind: 'message', target: 'orders/order.created', op: 'publish', payload: { orderNo: `A-${i}`, total } });
+      const withMessage = o.messages ?? true;
+      if (withMessage) records.push({ ...base, type: 'effect', seq: 1, kind: 'message', target: 'orders/order.created', op: 'publish', payload: { orderNo: `A-${i}`, total } });
       if (!(side === 'candidate' && incomplete)) {
-        records.push({ ...base, type: 'end', count: 2, request: { method: 'POST', path: route.replace(':id', String(i)), route }, status: 201 });
+        records.push({ ...base, type: 'end', count: withMessage ? 2 : 1, request: { method: 'POST', path: route.replace(':id', String(i)), route }, status: 201 });
       }
     }
   }

@@ -26,7 +26,7 @@ function file(name: string, lines: string[]): string {
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { out: (t) => out.push(t), err: (t) => err.push(t), exitCode: () => undefined };
+  const io: CliIo = { out: (t) => out.push(t), err: (t) => err.push(t), exitCode: () => undefined, env: {}, stopSignal: () => new Promise(() => undefined) };
   const code = await run(args, io);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
@@ -114,5 +114,22 @@ describe('shadowdiff compare', () => {
       if (code) expect(r.err).toContain(`[${code}]`);
       expect(r.err).not.toMatch(/\n\s+at /);
     });
+  });
+});
+
+describe('shadowdiff worker: settings', () => {
+  it('refuses to start without RabbitMQ and MongoDB, saying which variables to set', async () => {
+    const r = await cli('worker');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/a worker needs RabbitMQ and MongoDB: set AMQP_URL \(or --amqp-url\) and MONGODB_URL/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('names the setting and its variable when a value is wrong', async () => {
+    const r = await cli('worker', '--amqp-url', 'http://x', '--mongodb-url', 'mongodb://127.0.0.1:1');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/setting "amqpUrl" \(env AMQP_URL\): must be a URL starting with amqp:\/\/ or amqps:\/\//);
+    const bad = await cli('worker', '--partitions', 'many');
+    expect(bad.err).toMatch(/--partitions must be a whole number, got "many"/);
   });
 });

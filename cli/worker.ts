@@ -1,0 +1,113 @@
+// `shadowdiff worker`: consumes the partitions RabbitMQ gives it, compares, stores in MongoDB.
+// Settings: flags > environment (AMQP_URL, MONGODB_URL, …) > config file; see docs/pipeline.md.
+import { Command, Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { configFromEnv, resolveConfig } from '../core/config';
+import { ShadowdiffError } from '../core/errors';
+import { parseJson } from '../core/json';
+import { componentLogger, createLogger } from '../core/logger';
+import { Worker } from '../compare/worker';
+import { createRuntime } from '../runtime';
+import { webhookNotifier } from '../runtime/webhook';
+import type { CliIo } from './io';
+import { loadRulesFile } from './rules-file';
+
+interface WorkerFlags {
+  config?: string;
+  amqpUrl?: string;
+  mongodbUrl?: string;
+  database?: string;
+  prefix?: string;
+  partitions?: number;
+  prefetch?: number;
+  settleMs?: number;
+  timeoutMs?: number;
+  keepEffects?: 'all' | 'non-match' | 'none';
+  rules?: string;
+  alertWebhook?: string;
+  alertThreshold?: number;
+  logLevel: string;
+}
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${name} must be a whole number, got "${v}".`);
+  return n;
+};
+
+export function workerCommand(io: CliIo): Command {
+  return new Command('worker')
+    .description('compare mirrored requests from RabbitMQ and store the results in MongoDB (run any number)')
+    .option('--config <file>', 'pipeline settings, JSON (see docs/pipeline.md)')
+    .option('--amqp-url <url>', 'RabbitMQ (env AMQP_URL)')
+    .option('--mongodb-url <url>', 'MongoDB (env MONGODB_URL)')
+    .option('--database <name>', 'MongoDB database (env SHADOWDIFF_DB, default shadowdiff)')
+    .option('--prefix <name>', 'exchange and queue name prefix (env SHADOWDIFF_PREFIX, default shadowdiff)')
+    .option('--partitions <n>', 'partition queues; all publishers and workers must agree (env SHADOWDIFF_PARTITIONS, default 16)', int('partitions'))
+    .option('--prefetch <n>', 'unacked records per partition (default 250)', int('prefetch'))
+    .option('--settle-ms <ms>', 'wait after a request is complete, for late records (default 100)', int('settle-ms'))
+    .option('--timeout-ms <ms>', 'compare as incomplete after this long (default 30000)', int('timeout-ms'))
+    .addOption(new Option('--keep-effects <which>', 'raw records kept for drill-down (default non-match)').choices(['all', 'non-match', 'none']))
+    .option('--rules <file>', 'rules for runs without stored rules (.json, .js, .cjs, .mjs)')
+    .option('--alert-webhook <url>', 'POST alerts here (env SHADOWDIFF_ALERT_WEBHOOK)')
+    .option('--alert-threshold <share>', 'mismatch share that alerts, 0-1 (default 0.05)', Number)
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (flags: WorkerFlags) => {
+      const file = flags.config ? await readConfigFile(flags.config) : {};
+      const config = resolveConfig(file, configFromEnv(io.env), {
+        amqpUrl: flags.amqpUrl,
+        mongodbUrl: flags.mongodbUrl,
+        database: flags.database,
+        prefix: flags.prefix,
+        partitions: flags.partitions,
+        prefetch: flags.prefetch,
+        settleMs: flags.settleMs,
+        timeoutMs: flags.timeoutMs,
+        keepEffects: flags.keepEffects,
+        alerts: { webhook: flags.alertWebhook, threshold: flags.alertThreshold },
+      });
+      if (!config.amqpUrl || !config.mongodbUrl) {
+        throw new ShadowdiffError(
+          'SHADOWDIFF_CONFIG',
+          `a worker needs RabbitMQ and MongoDB: set ${!config.amqpUrl ? 'AMQP_URL (or --amqp-url)' : ''}${!config.amqpUrl && !config.mongodbUrl ? ' and ' : ''}${!config.mongodbUrl ? 'MONGODB_URL (or --mongodb-url)' : ''}. Without them the embedded runtime runs inside \`shadowdiff demo\` and \`shadowdiff replay\`.`,
+        );
+      }
+      const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
+      const logger = createLogger({ level: flags.logLevel });
+      const log = componentLogger(logger, 'worker');
+      const runtime = await createRuntime(config, logger);
+      const worker = new Worker({
+        bus: runtime.bus,
+        store: runtime.store,
+        logger: log,
+        settleMs: config.settleMs,
+        timeoutMs: config.timeoutMs,
+        keepEffects: config.keepEffects,
+        alerts: config.alerts,
+        ...(rules ? { rules } : {}),
+        ...(config.alerts.webhook ? { notify: webhookNotifier(config.alerts.webhook) } : {}),
+      });
+      await worker.start();
+      log.info({ partitions: config.partitions, prefix: config.prefix, database: config.database, pid: process.pid }, 'worker started');
+      const progress = setInterval(() => log.info(worker.stats(), 'progress'), 10_000);
+      progress.unref();
+      const signal = await io.stopSignal();
+      log.info({ signal }, 'stopping: finishing complete requests, returning the rest to the broker');
+      clearInterval(progress);
+      await worker.stop();
+      await runtime.close();
+      log.info(worker.stats(), 'stopped');
+    });
+}
+
+async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code}.`, { file });
+  }
+  const value = parseJson(text, file);
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ShadowdiffError('SHADOWDIFF_CONFIG', `${file}: expected a JSON object of settings.`, { file });
+  return value as Record<string, unknown>;
+}
