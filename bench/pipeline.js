@@ -5,7 +5,7 @@
 // then the detection latency (request's last record published → its comparison made and
 // written) at a steady rate below saturation.
 // Needs RabbitMQ and a MongoDB-wire server (`npm run services`) and a build (`npm run build`).
-// Usage: node bench/pipeline.js [--requests 20000] [--rate 500] [--seconds 10] [--partitions 16]
+// Usage: node bench/pipeline.js [--requests 20000] [--rate 500] [--seconds 10] [--partitions 16] [--batch 65536]
 'use strict';
 const { spawn } = require('node:child_process');
 const { resolve } = require('node:path');
@@ -25,6 +25,9 @@ const REQUESTS = arg('requests', 20000);
 const RATE = arg('rate', 500);
 const SECONDS = arg('seconds', 10);
 const PARTITIONS = arg('partitions', 16);
+/** Records of one partition packed into messages of up to this many bytes (0: one record a message). */
+const BATCH = arg('batch', 65536);
+const publishOptions = BATCH > 0 ? { batch: BATCH } : {};
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const logger = createLogger({ level: 'warn' });
@@ -97,7 +100,7 @@ async function throughput(workers) {
     for (let i = 0; i < REQUESTS; i += batch) {
       const recs = [];
       for (let k = i; k < Math.min(REQUESTS, i + batch); k++) recs.push(...fixture(k, 'bench', '').records);
-      await bus.publish(recs);
+      await bus.publish(recs, publishOptions);
     }
     const published = performance.now();
     let count = 0;
@@ -130,7 +133,7 @@ async function latency() {
         recs.push(...f.records);
         ids.push(f.shadowId);
       }
-      await bus.publish(recs);
+      await bus.publish(recs, publishOptions);
       const at = Date.now();
       for (const id of ids) sent.set(id, at);
       const next = t0 + (i / RATE) * 1000;
@@ -155,7 +158,7 @@ async function latency() {
 }
 
 (async () => {
-  console.log(`bench/pipeline: ${REQUESTS} order requests (12 records each, 1% seeded bugs), ${PARTITIONS} partitions, RabbitMQ + ${MONGODB_URL}`);
+  console.log(`bench/pipeline: ${REQUESTS} order requests (12 records each, 1% seeded bugs), ${PARTITIONS} partitions, ${BATCH ? `records packed in messages up to ${BATCH} bytes` : 'one record a message'}, RabbitMQ + ${MONGODB_URL}`);
   const engine = engineRate();
   console.log(`engine in-process:           ${engine.toFixed(0)} comparisons/s`);
   const rows = [];

@@ -7,7 +7,7 @@ import type { SideRecord } from '../core/effect';
 import { parseRecord } from '../core/effect';
 import { parseJson } from '../core/json';
 import type { Logger } from '../core/logger';
-import type { Bus, Delivery, Subscription } from '../runtime/bus/bus';
+import { type Bus, type Delivery, partitionOf, type Subscription } from '../runtime/bus/bus';
 import type { Store } from '../runtime/store/store';
 import { AlertMonitor, type AlertPolicy, type RaisedAlert } from './alerts';
 import { compare } from './engine/compare';
@@ -56,9 +56,20 @@ export interface WorkerStats {
   alerts: number;
 }
 
+/** A message and how many of its records still wait to be stored. */
+interface Shared {
+  delivery: Delivery;
+  refs: number;
+}
+
+function release(s: Shared): void {
+  s.refs -= 1;
+  if (s.refs === 0) s.delivery.ack();
+}
+
 interface Pending {
   entry: JoinEntry;
-  deliveries: Delivery[];
+  deliveries: Shared[];
   records: SideRecord[];
   firstAt: number;
   timer?: NodeJS.Timeout;
@@ -67,7 +78,7 @@ interface Pending {
 
 interface Done {
   comparison: Comparison;
-  deliveries: Delivery[];
+  deliveries: Shared[];
   records: SideRecord[];
 }
 
@@ -166,7 +177,7 @@ export class Worker {
     for (const p of [...this.pending.values()]) if (isReady(p.entry)) this.finish(p, false);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      for (const d of p.deliveries) d.requeue();
+      for (const d of p.deliveries) d.delivery.requeue();
     }
     this.pending.clear();
     await this.drain();
@@ -183,26 +194,49 @@ export class Worker {
 
   private onDelivery(d: Delivery): void {
     if (this.stopping) return d.requeue();
-    this.counters.received += 1;
-    let record: SideRecord;
+    let records: SideRecord[];
+    try {
+      records = this.decode(d);
+    } catch (err) {
+      return this.poison(d, (err as Error).message);
+    }
+    this.counters.received += records.length;
+    if (d.deliveryCount >= this.o.maxDeliveries) return this.poison(d, `delivered ${d.deliveryCount} times without being compared (it may crash the worker)`);
+    // A message is acked when every record in it has been stored (or found late).
+    const shared: Shared = { delivery: d, refs: records.length };
+    for (const record of records) this.accept(record, shared);
+  }
+
+  /** One record, or a JSON array of records of one partition; throws the reason to dead-letter it. */
+  private decode(d: Delivery): SideRecord[] {
     let text: string;
     try {
       text = utf8.decode(d.body);
     } catch {
-      return this.poison(d, 'record: not valid UTF-8 (records are JSON text in UTF-8)');
+      throw new Error('record: not valid UTF-8 (records are JSON text in UTF-8)');
     }
-    try {
-      record = parseRecord(parseJson(text, 'record'));
-    } catch (err) {
-      return this.poison(d, (err as Error).message);
-    }
-    if (d.deliveryCount >= this.o.maxDeliveries) return this.poison(d, `delivered ${d.deliveryCount} times without being compared (it may crash the worker)`);
+    const value = parseJson(text, 'record');
+    const list = Array.isArray(value) ? value : [value];
+    if (list.length === 0) throw new Error('record: an empty array (a batch holds one or more records)');
+    return list.map((v, i) => {
+      const record = parseRecord(v, Array.isArray(value) ? `record[${i}]` : 'record');
+      const home = partitionOf(record.shadowId, this.o.bus.partitions);
+      if (home !== d.partition) {
+        throw new Error(
+          `record for shadow id ${JSON.stringify(record.shadowId)} arrived on partition ${d.partition} but belongs on ${home}: its publisher routes with another hash or partition count (docs/pipeline.md)`,
+        );
+      }
+      return record;
+    });
+  }
+
+  private accept(record: SideRecord, shared: Shared): void {
     const key = `${record.runId}\u0000${record.shadowId}`;
     if (this.recent.has(key) && !this.pending.has(key)) {
       // Its request was compared already: a duplicate or an effect beyond the settle window.
       this.counters.late += 1;
       this.lateByRun.set(record.runId, (this.lateByRun.get(record.runId) ?? 0) + 1);
-      return d.ack();
+      return release(shared);
     }
     const entry = this.join.add(record);
     let p = this.pending.get(key);
@@ -212,7 +246,7 @@ export class Worker {
       const joined = p;
       p.timer = setTimeout(() => this.finish(joined, true), this.o.timeoutMs);
     }
-    p.deliveries.push(d);
+    p.deliveries.push(shared);
     p.records.push(record);
     if (!p.settling && isReady(entry)) {
       p.settling = true;
@@ -291,7 +325,7 @@ export class Worker {
     const now = Date.now();
     for (const d of batch) {
       this.recent.set(`${d.comparison.runId}\u0000${d.comparison.shadowId}`, now);
-      for (const delivery of d.deliveries) delivery.ack();
+      for (const shared of d.deliveries) release(shared);
     }
     this.trimRecent();
     if (this.monitor) for (const d of batch) this.observe(d.comparison);
@@ -344,11 +378,11 @@ export class Worker {
   /** The partition went to another worker: give back its records so its joins meet there. */
   private revoke(partition: number): void {
     for (const [key, p] of this.pending) {
-      if (p.deliveries[0]?.partition !== partition) continue;
+      if (p.deliveries[0]?.delivery.partition !== partition) continue;
       clearTimeout(p.timer);
       this.join.take(p.entry.runId, p.entry.shadowId);
       this.pending.delete(key);
-      for (const d of p.deliveries) d.requeue();
+      for (const d of p.deliveries) d.delivery.requeue();
     }
   }
 

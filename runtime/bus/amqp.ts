@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import { type Bus, type BusStats, type ConsumeOptions, type DeadLetter, type Delivery, partitionOf, serialize, type Subscription } from './bus';
+import { type Bus, type BusStats, type ConsumeOptions, type DeadLetter, type Delivery, partitionOf, type PublishOptions, serialize, type Subscription } from './bus';
 import { closeQuietly, DEAD_ROUTING_KEY, declareTopology, names, type Names, type QueueType } from './topology';
 
 export interface AmqpBusOptions {
@@ -157,8 +157,8 @@ export class AmqpBus implements Bus {
     });
   }
 
-  publish(records: readonly SideRecord[]): Promise<void> {
-    return this.publishRaw(serialize(records));
+  publish(records: readonly SideRecord[], options?: PublishOptions): Promise<void> {
+    return this.publishRaw(serialize(records, this.partitions, options));
   }
 
   async publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {

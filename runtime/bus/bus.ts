@@ -55,8 +55,11 @@ export interface BusStats {
 
 export interface Bus {
   readonly partitions: number;
-  /** Resolves once every record is confirmed by the broker; rejects if any was not. */
-  publish(records: readonly SideRecord[]): Promise<void>;
+  /**
+   * Resolves once every record is confirmed by the broker; rejects if any was not. With
+   * `batch`, records of the same partition travel together, up to `batch` bytes a message.
+   */
+  publish(records: readonly SideRecord[], options?: PublishOptions): Promise<void>;
   /** Publishes already-serialized records (one JSON record per buffer) with their shadow ids. */
   publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Subscription>;
@@ -64,6 +67,11 @@ export interface Bus {
   drainDeadLetters(max: number): Promise<DeadLetter[]>;
   stats(): BusStats;
   close(): Promise<void>;
+}
+
+export interface PublishOptions {
+  /** Pack records of one partition into JSON-array messages of at most this many bytes. */
+  batch?: number;
 }
 
 export const DEFAULT_PARTITIONS = 16;
@@ -78,6 +86,24 @@ export function partitionOf(shadowId: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 
-export function serialize(records: readonly SideRecord[]): { shadowId: string; body: Buffer }[] {
-  return records.map((r) => ({ shadowId: r.shadowId, body: Buffer.from(JSON.stringify(r)) }));
+export function serialize(records: readonly SideRecord[], partitions: number, options: PublishOptions = {}): { shadowId: string; body: Buffer }[] {
+  if (!options.batch) return records.map((r) => ({ shadowId: r.shadowId, body: Buffer.from(JSON.stringify(r)) }));
+  // One message per partition and size step: a JSON array of records that all hash there.
+  const open = new Map<number, { shadowId: string; parts: string[]; bytes: number }>();
+  const out: { shadowId: string; body: Buffer }[] = [];
+  const close = (m: { shadowId: string; parts: string[] }) => out.push({ shadowId: m.shadowId, body: Buffer.from(`[${m.parts.join(',')}]`) });
+  for (const r of records) {
+    const text = JSON.stringify(r);
+    const p = partitionOf(r.shadowId, partitions);
+    let m = open.get(p);
+    if (m && m.bytes + text.length > options.batch) {
+      close(m);
+      m = undefined;
+    }
+    if (!m) open.set(p, (m = { shadowId: r.shadowId, parts: [], bytes: 2 }));
+    m.parts.push(text);
+    m.bytes += text.length + 1;
+  }
+  for (const m of open.values()) close(m);
+  return out;
 }

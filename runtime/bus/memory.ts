@@ -10,6 +10,7 @@ import {
   type DeadLetter,
   type Delivery,
   DEFAULT_PARTITIONS,
+  type PublishOptions,
   partitionOf,
   serialize,
   type Subscription,
@@ -54,8 +55,8 @@ export class MemoryBus implements Bus {
     this.consumers = Array.from({ length: this.partitions }, () => []);
   }
 
-  publish(records: readonly SideRecord[]): Promise<void> {
-    return this.publishRaw(serialize(records));
+  publish(records: readonly SideRecord[], options?: PublishOptions): Promise<void> {
+    return this.publishRaw(serialize(records, this.partitions, options));
   }
 
   async publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
@@ -212,8 +213,8 @@ export class MemoryConnection implements Bus {
     return this.bus.partitions;
   }
 
-  publish(records: readonly SideRecord[]): Promise<void> {
-    return this.bus.publish(records);
+  publish(records: readonly SideRecord[], options?: PublishOptions): Promise<void> {
+    return this.bus.publish(records, options);
   }
 
   publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {

@@ -63,7 +63,8 @@ describe('chaos: worker SIGKILLs and a broker restart under load', () => {
       const chunks = Math.ceil(t.records.length / chunk);
       let kills = 0;
       for (let i = 0; i < chunks; i++) {
-        await publisher.publish(t.records.slice(i * chunk, (i + 1) * chunk));
+        // Half the chunks as one record a message, half packed per partition.
+        await publisher.publish(t.records.slice(i * chunk, (i + 1) * chunk), i % 2 ? { batch: 32_768 } : {});
         if (i % 4 === 2 && kills < 4) {
           victim.kill('SIGKILL');
           kills += 1;

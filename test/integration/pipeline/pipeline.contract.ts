@@ -66,6 +66,37 @@ export function pipelineContract(h: PipelineHarness): void {
       expect(worker.stats()).toMatchObject({ compared: 300, stored: 300, deadLettered: 0, openJoins: 0 });
     });
 
+    it('takes records batched per partition (JSON arrays), acking a message once all its records are stored', async () => {
+      const t = traffic({ runId: 'batched', requests: 200, mismatchEvery: 9 });
+      const bus = await env.connect();
+      const worker = await start(bus);
+      await bus.publish(shuffleNearby(t.records), { batch: 16_384 });
+      await waitFor(async () => (await env.store.countComparisons('batched')) === 200, '200 comparisons');
+      await worker.drain();
+      expect(worker.stats()).toMatchObject({ received: 1200, compared: 200, deadLettered: 0 });
+      const mismatches = await env.store.listComparisons({ runId: 'batched', verdict: 'mismatch', limit: 1000 });
+      expect(mismatches).toHaveLength([...t.truth.values()].filter((v) => v === 'mismatch').length);
+    });
+
+    it('dead-letters a record routed to the wrong partition, naming both', async () => {
+      const bus = await env.connect();
+      const worker = await start(bus);
+      const rec = traffic({ runId: 'misrouted', requests: 1 }).records[0]!;
+      const body = Buffer.from(JSON.stringify(rec));
+      // Find a routing id whose partition differs from the record's own.
+      const { partitionOf } = await import('../../../runtime/bus/bus');
+      let other = 0;
+      while (partitionOf(`o${other}`, bus.partitions) === partitionOf(rec.shadowId, bus.partitions)) other += 1;
+      await bus.publishRaw([{ shadowId: `o${other}`, body }]);
+      await waitFor(() => worker.stats().deadLettered === 1, 'the dead letter');
+      const dead: DeadLetter[] = [];
+      await waitFor(async () => {
+        dead.push(...(await env.deadLetters(bus)));
+        return dead.length >= 1;
+      }, 'the dead letter to be readable');
+      expect(dead[0]!.reason).toMatch(/arrived on partition \d+ but belongs on \d+: its publisher routes with another hash/);
+    });
+
     it('compares after the timeout what never completed, naming what is missing', async () => {
       const t = traffic({ runId: 'late', requests: 20, incompleteEvery: 5 });
       const bus = await env.connect();
