@@ -217,7 +217,12 @@ export class AmqpBus implements Bus {
                 }
               },
             );
-            if (!ok && !this.drained) this.drained = once(c.pub, 'drain').finally(() => (this.drained = undefined));
+            if (!ok && !this.drained) {
+              // Drained, or gone with its connection (then the records are retried): never stuck.
+              this.drained = Promise.race([once(c.pub, 'drain'), once(c.pub, 'close')])
+                .catch(() => undefined)
+                .finally(() => (this.drained = undefined));
+            }
           } catch {
             this.release();
             resolve('retry');

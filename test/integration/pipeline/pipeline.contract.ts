@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../../core/logger';
 import { Worker, type WorkerOptions } from '../../../compare/worker';
-import type { Bus, DeadLetter } from '../../../runtime/bus/bus';
+import { type Bus, type DeadLetter, partitionOf } from '../../../runtime/bus/bus';
 import type { Store } from '../../../runtime/store/store';
 import { webhookNotifier } from '../../../runtime/webhook';
 import { shuffleNearby, traffic, waitFor } from '../../helpers/traffic';
@@ -84,7 +84,6 @@ export function pipelineContract(h: PipelineHarness): void {
       const rec = traffic({ runId: 'misrouted', requests: 1 }).records[0]!;
       const body = Buffer.from(JSON.stringify(rec));
       // Find a routing id whose partition differs from the record's own.
-      const { partitionOf } = await import('../../../runtime/bus/bus');
       let other = 0;
       while (partitionOf(`o${other}`, bus.partitions) === partitionOf(rec.shadowId, bus.partitions)) other += 1;
       await bus.publishRaw([{ shadowId: `o${other}`, body }]);
