@@ -63,7 +63,9 @@ export class MemoryStore implements Store {
 
   async putRun(run: RunInfo): Promise<void> {
     const r = this.run(run.runId);
-    r.info = { ...r.info, ...run, coverage: { ...r.info.coverage, ...run.coverage } };
+    // Coverage counters only ever grow, through addCoverage.
+    const { coverage: _ignored, ...rest } = run;
+    r.info = { ...r.info, ...rest, ...(r.info.coverage ? { coverage: r.info.coverage } : {}) };
   }
 
   async getRun(runId: string): Promise<RunInfo | undefined> {

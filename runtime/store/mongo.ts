@@ -132,9 +132,9 @@ export class MongoStore implements Store {
   }
 
   async putRun(run: RunInfo): Promise<void> {
-    const { coverage, ...rest } = run;
-    const inc = coverage ? Object.fromEntries(Object.entries(coverage).map(([k, n]) => [`coverage.${fieldName(k)}`, n])) : {};
-    await this.runs.updateOne({ _id: run.runId }, { $set: rest, ...(coverage ? { $inc: inc } : {}) }, { upsert: true });
+    // Coverage counters only ever grow, through addCoverage.
+    const { coverage: _ignored, ...rest } = run;
+    await this.runs.updateOne({ _id: run.runId }, { $set: rest }, { upsert: true });
   }
 
   async getRun(runId: string): Promise<RunInfo | undefined> {

@@ -64,6 +64,7 @@ export interface PutResult {
 export interface Store {
   /** Creates indexes and whatever else the adapter needs; idempotent. */
   init(): Promise<void>;
+  /** Creates or updates a run's description; its coverage counters change only by addCoverage. */
   putRun(run: RunInfo): Promise<void>;
   getRun(runId: string): Promise<RunInfo | undefined>;
   listRuns(): Promise<RunInfo[]>;
