@@ -337,7 +337,11 @@ export class AmqpBus implements Bus {
     const settle = (f: () => void) => {
       if (settled || !live()) return;
       settled = true;
-      f();
+      try {
+        f();
+      } catch {
+        // The channel is closing under us: the broker redelivers what was not acked.
+      }
     };
     const headers = msg.properties.headers ?? {};
     const count = Number(headers['x-delivery-count'] ?? (msg.fields.redelivered ? 1 : 0));
@@ -398,8 +402,9 @@ export class AmqpBus implements Bus {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    await this.conn?.close().catch(() => undefined);
+    // Deliveries from here on are void: no ack may reach a closing channel.
     this.current = undefined;
+    await this.conn?.close().catch(() => undefined);
   }
 }
 
