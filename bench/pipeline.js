@@ -14,6 +14,7 @@ const { compileRules } = require('../dist/compare/engine/rules');
 const { parseRecord } = require('../dist/core/effect');
 const { createLogger } = require('../dist/core/logger');
 const { connectAmqpBus } = require('../dist/runtime/bus/amqp');
+const { deleteTopology } = require('../dist/runtime/bus/topology');
 const { connectMongoStore } = require('../dist/runtime/store/mongo');
 const { request, RULES, BUGS } = require('./lib/orders');
 
@@ -74,11 +75,7 @@ async function cleanup(prefix, bus, store, workers) {
   await store.close();
   const amqp = require('amqplib');
   const conn = await amqp.connect(AMQP_URL);
-  const ch = await conn.createChannel();
-  for (let p = 0; p < PARTITIONS; p++) await ch.deleteQueue(`${prefix}.p${p}`);
-  for (const q of ['dead', 'presence']) await ch.deleteQueue(`${prefix}.${q}`);
-  await ch.deleteExchange(prefix);
-  await ch.deleteExchange(`${prefix}.dlx`);
+  await deleteTopology(conn, prefix, PARTITIONS);
   await conn.close();
 }
 

@@ -52,6 +52,11 @@ export const pipelineConfigSchema = z
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 export type PipelineConfigInput = z.input<typeof pipelineConfigSchema>;
 
+/** A service URL fit for a message or a log: its password masked. */
+export function redactUrl(url: string): string {
+  return url.replace(/:[^:@/]+@/, ':***@');
+}
+
 /** Which environment variable sets which key. */
 export const ENV_KEYS = {
   AMQP_URL: 'amqpUrl',

@@ -5,6 +5,7 @@
 // record is confirmed; records lost with a connection are published again after it recovers.
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { once } from 'node:events';
+import { redactUrl } from '../../core/config';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
@@ -77,7 +78,7 @@ export class AmqpBus implements Bus {
   }
 
   async start(): Promise<void> {
-    const safeUrl = this.options.url.replace(/:[^:@/]+@/, ':***@');
+    const safeUrl = redactUrl(this.options.url);
     try {
       this.conn = await amqp.connect(this.options.url, {
         timeout: 5000,

@@ -82,6 +82,16 @@ export async function declareTopology(model: ChannelModel, options: TopologyOpti
   return type;
 }
 
+/** Removes what declareTopology made (for tests and benchmarks that use a throwaway prefix). */
+export async function deleteTopology(model: ChannelModel, prefix: string, partitions: number): Promise<void> {
+  const n = names(prefix);
+  const ch = await model.createChannel();
+  for (let p = 0; p < partitions; p++) await ch.deleteQueue(n.partition(p));
+  for (const q of [n.deadQueue, n.presence]) await ch.deleteQueue(q);
+  for (const x of [n.exchange, n.deadExchange]) await ch.deleteExchange(x);
+  await closeQuietly(ch);
+}
+
 export async function closeQuietly(ch: Channel | undefined): Promise<void> {
   try {
     await ch?.close();

@@ -9,6 +9,7 @@
 // inserts, never updates of the big documents (an update costs a collection scan on FerretDB).
 // A crash at any step neither loses nor double-counts a comparison.
 import { type Collection, type Db, type MongoBulkWriteError, MongoClient } from 'mongodb';
+import { redactUrl } from '../../core/config';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
@@ -61,7 +62,7 @@ const DUPLICATE_KEY = 11000;
 
 export async function connectMongoStore(options: MongoStoreOptions): Promise<MongoStore> {
   const client = new MongoClient(options.url, { serverSelectionTimeoutMS: 10_000, retryWrites: true });
-  const safeUrl = options.url.replace(/:[^:@/]+@/, ':***@');
+  const safeUrl = redactUrl(options.url);
   try {
     await client.connect();
     await client.db('admin').command({ ping: 1 });

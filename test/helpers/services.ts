@@ -2,6 +2,7 @@
 // one fails with a message naming what to start; it never skips.
 import amqp from 'amqplib';
 import { MongoClient } from 'mongodb';
+import { redactUrl } from '../../core/config';
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const MONGODB_URL = process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
@@ -12,7 +13,7 @@ export async function connectRabbit(): Promise<amqp.ChannelModel> {
   try {
     return await amqp.connect(AMQP_URL, { timeout: 5000 });
   } catch (err) {
-    throw new Error(`RabbitMQ is not reachable at ${AMQP_URL.replace(/:[^:@/]+@/, ':***@')}: ${(err as Error).message}. ${HOW}`);
+    throw new Error(`RabbitMQ is not reachable at ${redactUrl(AMQP_URL)}: ${(err as Error).message}. ${HOW}`);
   }
 }
 

@@ -5,6 +5,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { connectAmqpBus } from '../../../runtime/bus/amqp';
+import { deleteTopology } from '../../../runtime/bus/topology';
 import { connectMongoStore } from '../../../runtime/store/mongo';
 import { AMQP_URL, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
 import { traffic, waitFor } from '../../helpers/traffic';
@@ -45,10 +46,7 @@ describe('chaos: worker SIGKILLs and a broker restart under load', () => {
   afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
     const conn = await connectRabbit();
-    const ch = await conn.createChannel();
-    for (const q of [...Array.from({ length: PARTITIONS }, (_, p) => `${prefix}.p${p}`), `${prefix}.dead`, `${prefix}.presence`]) await ch.deleteQueue(q);
-    await ch.deleteExchange(prefix);
-    await ch.deleteExchange(`${prefix}.dlx`);
+    await deleteTopology(conn, prefix, PARTITIONS);
     await conn.close();
   });
 

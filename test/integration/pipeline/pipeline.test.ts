@@ -2,6 +2,7 @@
 import type { Bus } from '../../../runtime/bus/bus';
 import { AmqpBus, connectAmqpBus } from '../../../runtime/bus/amqp';
 import { MemoryBus, type MemoryConnection } from '../../../runtime/bus/memory';
+import { deleteTopology } from '../../../runtime/bus/topology';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { connectMongoStore } from '../../../runtime/store/mongo';
 import { AMQP_URL, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
@@ -30,12 +31,7 @@ pipelineContract({
         await store.close();
         // Leave the broker as we found it.
         const conn = await connectRabbit();
-        const ch = await conn.createChannel();
-        for (let p = 0; p < PARTITIONS; p++) await ch.deleteQueue(`${prefix}.p${p}`);
-        await ch.deleteQueue(`${prefix}.dead`);
-        await ch.deleteQueue(`${prefix}.presence`);
-        await ch.deleteExchange(prefix);
-        await ch.deleteExchange(`${prefix}.dlx`);
+        await deleteTopology(conn, prefix, PARTITIONS);
         await conn.close();
       },
     };
