@@ -59,13 +59,20 @@ export class Join {
 
 /**
  * Both sides have their end marker and every effect it counted that will ever arrive (effects
- * the SDK dropped never will: the comparison is then ready, and incomplete).
+ * the SDK dropped never will: the comparison is then ready, and incomplete). The end marker
+ * counts seqs 0 … count-1; effects caused elsewhere (a consumer of a message the request
+ * published) carry higher seqs and join whoever is still waiting, within the settle window.
  */
 export function isReady(entry: JoinEntry): boolean {
-  const done = (s: SideRecords) => s.end !== undefined && s.effects.length + (s.end.dropped ?? 0) >= s.end.count;
+  const done = (s: SideRecords) => s.end !== undefined && counted(s.effects, s.end.count) + (s.end.dropped ?? 0) >= s.end.count;
   return done(entry.legacy) && done(entry.candidate) && (entry.secondary === undefined || done(entry.secondary));
 }
 
+function counted(effects: readonly EffectRecord[], count: number): number {
+  let n = 0;
+  for (const e of effects) if (e.seq < count) n += 1;
+  return n;
+}
 
 function joinKey(runId: string, shadowId: string): string {
   return `${runId}\u0000${shadowId}`;

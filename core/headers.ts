@@ -9,3 +9,10 @@ export const HEADERS = {
 
 export const MODES = ['live', 'dry-run'] as const;
 export type Mode = (typeof MODES)[number];
+
+/**
+ * Set by the SDK on messages and calls it propagates: the first seq the receiving side's effects
+ * use. A context started from it is a child: its effects join the same shadow id without an
+ * end marker of their own (the request's end marker was already sent).
+ */
+export const SEQ_BASE_HEADER = 'x-shadow-seq-base';

@@ -1,0 +1,70 @@
+// The request context: which shadow id, run, side and mode the current async call chain works
+// for, kept in an AsyncLocalStorage. No context, no recording: the SDK is inert.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Side } from '../../core/effect';
+import { HEADERS, type Mode, SEQ_BASE_HEADER } from '../../core/headers';
+import type { Overlay } from './mongo/overlay';
+
+export interface ShadowContext {
+  readonly shadowId: string;
+  readonly runId: string;
+  readonly side: Side;
+  readonly mode: Mode;
+  /** The seq of the next effect. */
+  seq: number;
+  /** First seq of this context: 0 for a request, higher for a child (see SEQ_BASE_HEADER). */
+  readonly seqBase: number;
+  /** Effects recorded but dropped (buffer full). */
+  dropped: number;
+  ended: boolean;
+  /** Dry-run: this request's would-be writes, seen by its own reads. */
+  overlay?: Overlay;
+}
+
+export const storage = new AsyncLocalStorage<ShadowContext>();
+
+export function currentContext(): ShadowContext | undefined {
+  return storage.getStore();
+}
+
+const ID = /^[\w.:-]{1,200}$/;
+const MAX_SEQ_BASE = 2 ** 50;
+
+export type HeaderSource = Record<string, string | string[] | number | undefined> | { get(name: string): string | null | undefined };
+
+export function readHeader(headers: HeaderSource, name: string): string | undefined {
+  const v = typeof headers.get === 'function' ? (headers as { get(n: string): string | null | undefined }).get(name) : (headers as Record<string, unknown>)[name];
+  if (v === null || v === undefined) return undefined;
+  if (Array.isArray(v)) return v.length ? String(v[0]) : undefined;
+  return Buffer.isBuffer(v) ? v.toString() : String(v);
+}
+
+export type ContextResult = { context: ShadowContext } | { inert: 'no-headers' | 'invalid-headers'; reason?: string };
+
+/** The context for a request or message carrying the shadow headers; side and mode come from the SDK's own options. */
+export function contextFromHeaders(headers: HeaderSource, side: Side, mode: Mode): ContextResult {
+  const shadowId = readHeader(headers, HEADERS.shadowId);
+  if (shadowId === undefined) return { inert: 'no-headers' };
+  const runId = readHeader(headers, HEADERS.run);
+  if (!ID.test(shadowId)) return { inert: 'invalid-headers', reason: `${HEADERS.shadowId} must be 1-200 letters, digits or . _ : -` };
+  if (runId === undefined || !ID.test(runId)) return { inert: 'invalid-headers', reason: `${HEADERS.run} is missing or not 1-200 letters, digits or . _ : -` };
+  const baseText = readHeader(headers, SEQ_BASE_HEADER);
+  let seqBase = 0;
+  if (baseText !== undefined) {
+    seqBase = Number(baseText);
+    if (!Number.isSafeInteger(seqBase) || seqBase <= 0 || seqBase > MAX_SEQ_BASE) return { inert: 'invalid-headers', reason: `${SEQ_BASE_HEADER} must be a positive integer` };
+  }
+  return { context: { shadowId, runId, side, mode, seq: seqBase, seqBase, dropped: 0, ended: false } };
+}
+
+/** The headers that carry a context to work it causes elsewhere (a message, an HTTP call). */
+export function propagationHeaders(ctx: ShadowContext, causingSeq: number): Record<string, string> {
+  return {
+    [HEADERS.shadowId]: ctx.shadowId,
+    [HEADERS.run]: ctx.runId,
+    [HEADERS.side]: ctx.side,
+    [HEADERS.mode]: ctx.mode,
+    // Effects caused elsewhere get their own seq range, so they never collide with this side's.
+    [SEQ_BASE_HEADER]: String((causingSeq + 1) * 1000),
+  };
+}

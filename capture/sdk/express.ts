@@ -1,0 +1,109 @@
+// The express middleware: a request with the shadow headers runs in a shadow context; when its
+// response finishes, the side's end marker (and, if configured, a `response` effect) is sent.
+// A request without them costs one header lookup.
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { HEADERS } from '../../core/headers';
+import { parseJson } from '../../core/json';
+import { storage } from './context';
+import { toEffectValue } from './ejson';
+import type { RequestInfo, Shadow } from './shadow';
+
+export function shadowMiddleware(shadow: Shadow): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.headers[HEADERS.shadowId] === undefined) return next();
+    const ctx = shadow.begin(req.headers);
+    if (!ctx) return next();
+    let body: Buffer[] | undefined;
+    try {
+      if (shadow.options.response.capture) body = tee(res, shadow.options.response.maxBodyBytes);
+    } catch (err) {
+      shadow.internalError('response-capture', err);
+    }
+    let done = false;
+    const finish = (aborted: boolean) => {
+      if (done) return;
+      done = true;
+      try {
+        const request: RequestInfo = { method: req.method, path: (req.originalUrl ?? req.url).split('?')[0]! };
+        const route = routeOf(req);
+        if (route) request.route = route;
+        if (body) {
+          shadow.record(ctx, shadow.nextSeq(ctx), {
+            kind: 'response',
+            target: `${req.method} ${route ?? request.path}`,
+            op: 'respond',
+            payload: responsePayload(shadow, res, body),
+          });
+        }
+        shadow.end(ctx, request, aborted ? { status: res.statusCode, error: 'the client closed the connection before the response finished' } : { status: res.statusCode });
+      } catch (err) {
+        shadow.internalError('finish', err);
+      }
+    };
+    res.once('finish', () => finish(false));
+    res.once('close', () => finish(!res.writableFinished));
+    storage.run(ctx, next);
+  };
+}
+
+/** The express route template (`/orders/:id/pay`), with the mount path of nested routers. */
+function routeOf(req: Request): string | undefined {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof path !== 'string') return undefined;
+  return `${req.baseUrl ?? ''}${path}`;
+}
+
+/** Copies what the app writes (up to `max` bytes) without changing a byte of it. */
+function tee(res: Response, max: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  const keep = (chunk: unknown, encoding: unknown) => {
+    if (chunk === undefined || chunk === null || typeof chunk === 'function' || truncated) return;
+    const buf = Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
+    if (size + buf.length > max) {
+      truncated = true;
+      chunks.length = 0;
+      return;
+    }
+    size += buf.length;
+    chunks.push(buf);
+  };
+  const write = res.write;
+  const end = res.end;
+  // Instance properties, not the prototype: only this response is observed.
+  res.write = function (this: Response, chunk: unknown, ...rest: unknown[]) {
+    keep(chunk, rest[0]);
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as Response['write'];
+  res.end = function (this: Response, chunk?: unknown, ...rest: unknown[]) {
+    keep(chunk, rest[0]);
+    return (end as (...a: unknown[]) => Response).call(this, chunk, ...rest);
+  } as Response['end'];
+  Object.defineProperty(chunks, 'truncated', { get: () => truncated });
+  return chunks;
+}
+
+function responsePayload(shadow: Shadow, res: Response, chunks: Buffer[]): Record<string, unknown> {
+  const headers: Record<string, unknown> = {};
+  for (const name of shadow.options.response.headers) {
+    const v = res.getHeader(name);
+    if (v !== undefined) headers[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+  }
+  const type = String(res.getHeader('content-type') ?? '');
+  let body: unknown;
+  if ((chunks as unknown as { truncated: boolean }).truncated) body = { $truncated: `body over ${shadow.options.response.maxBodyBytes} bytes` };
+  else {
+    const buf = Buffer.concat(chunks);
+    if (buf.length === 0) body = null;
+    else if (/json/i.test(type)) {
+      try {
+        body = toEffectValue(parseJson(buf.toString('utf8'), 'response body'));
+      } catch {
+        body = buf.toString('utf8');
+      }
+    } else if (/^text\/|xml|x-www-form-urlencoded/i.test(type)) body = buf.toString('utf8');
+    else body = { $binary: { base64: buf.toString('base64'), subType: '00' } };
+  }
+  return { status: res.statusCode, headers, body };
+}

@@ -1,0 +1,82 @@
+// The SDK's options, validated once by createShadow. Types come from the schema.
+import { z } from 'zod';
+import { MODES } from '../../core/headers';
+import { SIDES } from '../../core/effect';
+import type { Logger } from '../../core/logger';
+import { redactionSchema } from '../../core/redaction';
+import type { Bus } from '../../runtime/bus/bus';
+import type { RecordSink } from './transport';
+
+export const IMAGE_MODES = ['full', 'after', 'none'] as const;
+/**
+ * What a db effect carries. `full`: one effect per changed document with `before` and `after`
+ * (the default; updates compare as deltas). `after`: the same without `before`. `none`: one
+ * effect per write operation with its filter and update, no extra reads in live mode.
+ */
+export type ImageMode = (typeof IMAGE_MODES)[number];
+
+const isSink = (v: unknown): v is RecordSink | Pick<Bus, 'publish'> =>
+  typeof v === 'object' && v !== null && (typeof (v as RecordSink).write === 'function' || typeof (v as Bus).publish === 'function');
+
+export const sdkOptionsSchema = z
+  .object({
+    /** Which side this service is. Decides the mode; the request headers never can. */
+    side: z.enum(SIDES),
+    /** Default: `live` for legacy, `dry-run` for candidate and secondary. */
+    mode: z.enum(MODES).optional(),
+    /** env SHADOWDIFF_SINK: amqp(s)://… (RabbitMQ), http(s)://… (a collector), or an in-process sink. */
+    sink: z.union([z.string().min(1), z.custom<RecordSink | Pick<Bus, 'publish'>>(isSink, 'must be a URL or an object with write(records) or publish(records)')]),
+    /** Exchange and queue names (RabbitMQ sink); must match the workers'. */
+    prefix: z.string().min(1).max(100).regex(/^[\w.-]+$/).default('shadowdiff'),
+    partitions: z.number().int().min(1).max(1024).default(16),
+    /** Bytes per RabbitMQ message when records are packed per partition (0: one record a message). */
+    packBytes: z.number().int().min(0).max(4_000_000).default(65_536),
+    buffer: z
+      .object({
+        maxRecords: z.number().int().min(1).default(10_000),
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        maxBackoffMs: z.number().int().min(10).default(5_000),
+      })
+      .strict()
+      .prefault({}),
+    redact: redactionSchema.optional(),
+    mongo: z
+      .object({
+        images: z.enum(IMAGE_MODES).default('full'),
+        /** Per collection (`db.collection` or `collection`): overrides `images`. */
+        collections: z.record(z.string(), z.enum(IMAGE_MODES)).default({}),
+      })
+      .strict()
+      .prefault({}),
+    response: z
+      .object({
+        /** Record the HTTP response a side returned as a `response` effect. */
+        capture: z.boolean().default(false),
+        /** Response headers recorded with it (the rest vary by nature: date, etag, …). */
+        headers: z.array(z.string()).default(['content-type', 'location']),
+        maxBodyBytes: z.number().int().min(0).default(1_048_576),
+      })
+      .strict()
+      .prefault({}),
+    /** Message headers recorded in a message effect's meta. */
+    messageHeaders: z.array(z.string()).default([]),
+    /** Outgoing HTTP request headers recorded in an http effect. */
+    callHeaders: z.array(z.string()).default(['content-type']),
+    logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).warn === 'function', 'must be a pino logger').optional(),
+  })
+  .strict();
+
+export type ShadowOptions = z.input<typeof sdkOptionsSchema>;
+export type ResolvedOptions = z.infer<typeof sdkOptionsSchema>;
+
+/** Options from the environment: SHADOWDIFF_SIDE, SHADOWDIFF_SINK, SHADOWDIFF_MODE, SHADOWDIFF_REDACT_SECRET. */
+export function sdkOptionsFromEnv(env: Record<string, string | undefined>): Partial<ShadowOptions> {
+  const out: Record<string, unknown> = {};
+  if (env.SHADOWDIFF_SIDE) out.side = env.SHADOWDIFF_SIDE;
+  if (env.SHADOWDIFF_MODE) out.mode = env.SHADOWDIFF_MODE;
+  if (env.SHADOWDIFF_SINK) out.sink = env.SHADOWDIFF_SINK;
+  if (env.SHADOWDIFF_PREFIX) out.prefix = env.SHADOWDIFF_PREFIX;
+  if (env.SHADOWDIFF_PARTITIONS) out.partitions = Number(env.SHADOWDIFF_PARTITIONS);
+  if (env.SHADOWDIFF_REDACT_SECRET) out.redact = { secret: env.SHADOWDIFF_REDACT_SECRET };
+  return out as Partial<ShadowOptions>;
+}

@@ -1,0 +1,250 @@
+// The SDK instance a service creates once: options, the outbox, the redactor, and the two
+// operations everything else is built on — recording an effect and ending a side. The
+// instrumenters (express.ts, mongo/, amqp.ts, http.ts) call these inside a request context.
+import { type EffectKind, type EffectRecord, type EndRecord, FORMAT_VERSION, OPS_BY_KIND } from '../../core/effect';
+import { ShadowdiffError } from '../../core/errors';
+import type { Mode } from '../../core/headers';
+import { createLogger, type Logger } from '../../core/logger';
+import { createRedactor, type Redactor } from '../../core/redaction';
+import { contextFromHeaders, currentContext, type HeaderSource, type ShadowContext, storage } from './context';
+import { type ResolvedOptions, sdkOptionsSchema, type ShadowOptions } from './options';
+import { rateLimitedLog, type RateLimitedLog } from './safety';
+import { busSink, sinkFromUrl } from './sinks';
+import { type RecordSink, Transport, type TransportStats } from './transport';
+
+export interface EffectFields {
+  kind: EffectKind;
+  target: string;
+  op: EffectRecord['op'];
+  key?: unknown;
+  before?: unknown;
+  after?: unknown;
+  payload?: unknown;
+  meta?: Record<string, unknown>;
+  status?: 'ok' | 'failed';
+  error?: string;
+}
+
+export interface RequestInfo {
+  method: string;
+  path: string;
+  route?: string;
+}
+
+export interface ShadowStats extends TransportStats {
+  /** Requests and messages handled in a shadow context. */
+  contexts: number;
+  effects: number;
+  /** Requests with shadow headers that were malformed (the SDK stayed inert for them). */
+  invalidHeaders: number;
+  /** Errors inside the SDK, each logged and swallowed: the host never saw them. */
+  internalErrors: number;
+  /** Dry-run operations the SDK could not emulate (recorded as failed effects). */
+  emulationFailures: number;
+}
+
+export class Shadow {
+  readonly side: ResolvedOptions['side'];
+  readonly mode: Mode;
+  /** @internal */ readonly options: ResolvedOptions;
+  /** @internal */ readonly redactor: Redactor;
+  /** @internal */ readonly log: RateLimitedLog;
+  /** @internal */ readonly logger: Logger;
+  private readonly transport: Transport;
+  private readonly counters = { contexts: 0, effects: 0, invalidHeaders: 0, internalErrors: 0, emulationFailures: 0 };
+
+  constructor(options: ShadowOptions) {
+    const parsed = sdkOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ShadowdiffError('SHADOWDIFF_CONFIG', `shadowdiff SDK option "${issue.path.join('.') || '(options)'}": ${issue.message}.`, { key: issue.path.join('.') });
+    }
+    this.options = parsed.data;
+    this.side = this.options.side;
+    this.mode = this.options.mode ?? (this.side === 'legacy' ? 'live' : 'dry-run');
+    this.logger = (this.options.logger ?? createLogger()).child({ component: 'sdk', side: this.side });
+    this.log = rateLimitedLog(this.logger);
+    this.redactor = createRedactor(this.options.redact);
+    const o = this.options;
+    const sink: RecordSink =
+      typeof o.sink === 'string'
+        ? sinkFromUrl(o.sink, { logger: this.logger, prefix: o.prefix, partitions: o.partitions, packBytes: o.packBytes })
+        : 'write' in o.sink
+          ? (o.sink as RecordSink)
+          : busSink(o.sink, 0);
+    this.transport = new Transport(sink, o.buffer, this.log);
+  }
+
+  /** The shadow id, run, side and mode of the current request, or undefined outside one. */
+  context(): { shadowId: string; runId: string; side: string; mode: Mode } | undefined {
+    const c = currentContext();
+    return c && { shadowId: c.shadowId, runId: c.runId, side: c.side, mode: c.mode };
+  }
+
+  /**
+   * Runs `fn` in the shadow context the headers describe (an AMQP consumer, a job runner): its
+   * effects are recorded, and when it returns or settles the side's end marker is sent. Without
+   * shadow headers it just runs `fn`. The return value and any error pass through unchanged.
+   */
+  withShadowContext<T>(headers: HeaderSource, fn: () => T, request: RequestInfo = { method: 'CALL', path: '' }): T {
+    const ctx = this.begin(headers);
+    if (!ctx) return fn();
+    let result: T;
+    try {
+      result = storage.run(ctx, fn);
+    } catch (err) {
+      this.end(ctx, request, { error: err });
+      throw err;
+    }
+    if (result instanceof Promise) {
+      // Rethrowing keeps an unhandled rejection unhandled, as it was without the SDK.
+      return result.then(
+        (v: unknown) => {
+          this.end(ctx, request, {});
+          return v;
+        },
+        (err: unknown) => {
+          this.end(ctx, request, { error: err });
+          throw err;
+        },
+      ) as T;
+    }
+    this.end(ctx, request, {});
+    return result;
+  }
+
+  stats(): ShadowStats {
+    return { ...this.transport.stats(), ...this.counters };
+  }
+
+  /** Waits until every record so far has reached the sink; false if `timeoutMs` passed first. */
+  flush(timeoutMs?: number): Promise<boolean> {
+    return this.transport.flush(timeoutMs);
+  }
+
+  /** Sends what is buffered (waiting up to `timeoutMs`) and closes the sink. Call on shutdown. */
+  close(timeoutMs?: number): Promise<void> {
+    return this.transport.close(timeoutMs);
+  }
+
+  /** @internal A context for these headers, or undefined (inert). */
+  begin(headers: HeaderSource): ShadowContext | undefined {
+    try {
+      const r = contextFromHeaders(headers, this.side, this.mode);
+      if ('context' in r) {
+        this.counters.contexts += 1;
+        return r.context;
+      }
+      if (r.inert === 'invalid-headers') {
+        this.counters.invalidHeaders += 1;
+        this.log.warn('invalid-headers', { reason: r.reason }, 'request carries invalid shadow headers; not recording it');
+      }
+    } catch (err) {
+      this.internalError('begin', err);
+    }
+    return undefined;
+  }
+
+  /** @internal Takes the next seq of the context. */
+  nextSeq(ctx: ShadowContext): number {
+    return ctx.seq++;
+  }
+
+  /**
+   * @internal Records one effect with a seq taken by nextSeq. Values must already be in the
+   * effect format's JSON (toEffectValue); redaction happens here, before the record is queued.
+   */
+  record(ctx: ShadowContext, seq: number, fields: EffectFields): void {
+    try {
+      const r = this.redactor;
+      if (!r.empty) {
+        if (fields.kind === 'db' || fields.kind === 'message') {
+          r.value(fields.key);
+          r.value(fields.before);
+          r.value(fields.after);
+          r.value(fields.payload);
+          if (fields.meta) r.value(fields.meta);
+          const h = fields.meta?.headers;
+          if (h && typeof h === 'object') fields.meta!.headers = r.headers(h as Record<string, unknown>);
+        } else {
+          const p = fields.payload as { body?: unknown; headers?: Record<string, unknown> } | undefined;
+          if (p && typeof p === 'object') {
+            r.value(p.body);
+            if (p.headers) p.headers = r.headers(p.headers);
+          }
+        }
+      }
+      const record: EffectRecord = {
+        v: FORMAT_VERSION,
+        type: 'effect',
+        runId: ctx.runId,
+        shadowId: ctx.shadowId,
+        side: ctx.side,
+        seq,
+        kind: fields.kind,
+        target: fields.target.slice(0, 500),
+        op: fields.op ?? OPS_BY_KIND[fields.kind][0],
+        at: new Date().toISOString(),
+      };
+      if (fields.key !== undefined) record.key = fields.key;
+      if (fields.before !== undefined) record.before = fields.before;
+      if (fields.after !== undefined) record.after = fields.after;
+      if (fields.payload !== undefined) record.payload = fields.payload;
+      if (fields.meta !== undefined) record.meta = fields.meta;
+      if (fields.status === 'failed') {
+        record.status = 'failed';
+        if (fields.error) record.error = fields.error.slice(0, 2000);
+      }
+      this.counters.effects += 1;
+      if (!this.transport.offer(record)) ctx.dropped += 1;
+    } catch (err) {
+      ctx.dropped += 1;
+      this.internalError('record', err);
+    }
+  }
+
+  /** @internal Sends the side's end marker (once; children send none). */
+  end(ctx: ShadowContext, request: RequestInfo, outcome: { status?: number; error?: unknown }): void {
+    if (ctx.ended || ctx.seqBase > 0) return;
+    ctx.ended = true;
+    try {
+      const end: EndRecord = {
+        v: FORMAT_VERSION,
+        type: 'end',
+        runId: ctx.runId,
+        shadowId: ctx.shadowId,
+        side: ctx.side,
+        count: ctx.seq,
+        request: { method: request.method.slice(0, 20) || 'CALL', path: request.path.slice(0, 4000), ...(request.route ? { route: request.route.slice(0, 500) } : {}) },
+        at: new Date().toISOString(),
+      };
+      if (outcome.status !== undefined) end.status = outcome.status;
+      if (outcome.error !== undefined) end.error = errorText(outcome.error);
+      if (ctx.dropped) end.dropped = ctx.dropped;
+      // A lost end marker costs the whole comparison: it may use the buffer's reserve.
+      this.transport.offer(end, true);
+    } catch (err) {
+      this.internalError('end', err);
+    }
+  }
+
+  /** @internal A dry-run operation the SDK could not emulate. */
+  emulationFailed(what: string, err: unknown): void {
+    this.counters.emulationFailures += 1;
+    this.log.warn(`emulation:${what}`, { err: errorText(err) }, `dry-run could not emulate ${what}; recorded as a failed effect`);
+  }
+
+  /** @internal Logs and counts an error of the SDK's own; never rethrown. */
+  internalError(where: string, err: unknown): void {
+    this.counters.internalErrors += 1;
+    this.log.warn(`internal:${where}`, { where, err: errorText(err) }, 'shadowdiff SDK error (the request is unaffected)');
+  }
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return (code !== undefined ? `${err.name} ${String(code)}: ${err.message}` : `${err.name}: ${err.message}`).slice(0, 2000);
+  }
+  return String(err).slice(0, 2000);
+}

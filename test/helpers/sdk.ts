@@ -1,0 +1,44 @@
+// Helpers for the SDK suites: an in-process sink that keeps what it is sent, shadow headers,
+// and a normal form for comparing two runs whose generated ObjectIds differ.
+import type { SideRecord } from '../../core/effect';
+import type { RecordSink } from '../../capture/sdk';
+
+export interface MemorySink extends RecordSink {
+  readonly records: SideRecord[];
+}
+
+export function memorySink(): MemorySink {
+  const records: SideRecord[] = [];
+  return { records, description: 'test memory sink', write: async (batch) => void records.push(...batch) };
+}
+
+export function shadowHeaders(shadowId: string, side = 'legacy', mode = 'live', runId = 'run1'): Record<string, string> {
+  return { 'x-shadow-id': shadowId, 'x-shadow-run': runId, 'x-shadow-side': side, 'x-shadow-mode': mode };
+}
+
+/**
+ * A comparable form of driver values and records: ObjectIds become `oid#n` in order of first
+ * appearance, key order is sorted, driver errors become their code.
+ */
+export function normalizer(): (value: unknown) => unknown {
+  const ids = new Map<string, string>();
+  const norm = (v: unknown): unknown => {
+    if (v === null || typeof v !== 'object') return v;
+    // Duck-typed: errors may come from another realm (jest's module sandbox).
+    if (v instanceof Error || (typeof (v as Error).stack === 'string' && typeof (v as Error).message === 'string')) return { error: (v as { code?: unknown }).code ?? (v as Error).name };
+    if (Array.isArray(v)) return v.map(norm);
+    const bson = (v as { _bsontype?: string })._bsontype;
+    if (bson === 'ObjectId') return oid((v as { toHexString(): string }).toHexString());
+    if (v instanceof Date) return { $date: v.toISOString() };
+    const obj = v as Record<string, unknown>;
+    if (Object.keys(obj).length === 1 && typeof obj.$oid === 'string') return oid(obj.$oid);
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(obj).sort()) out[k] = norm(obj[k]);
+    return out;
+  };
+  const oid = (hex: string) => {
+    if (!ids.has(hex)) ids.set(hex, `oid#${ids.size}`);
+    return ids.get(hex)!;
+  };
+  return norm;
+}
