@@ -19,13 +19,18 @@ export function shadowMiddleware(shadow: Shadow): RequestHandler {
     } catch (err) {
       shadow.internalError('response-capture', err);
     }
+    let route: string | undefined;
+    try {
+      route = watchRoute(req, (r) => (route = r));
+    } catch (err) {
+      shadow.internalError('route', err);
+    }
     let done = false;
     const finish = (aborted: boolean) => {
       if (done) return;
       done = true;
       try {
         const request: RequestInfo = { method: req.method, path: (req.originalUrl ?? req.url).split('?')[0]! };
-        const route = routeOf(req);
         if (route) request.route = route;
         if (body) {
           shadow.record(ctx, shadow.nextSeq(ctx), {
@@ -46,11 +51,24 @@ export function shadowMiddleware(shadow: Shadow): RequestHandler {
   };
 }
 
-/** The express route template (`/orders/:id/pay`), with the mount path of nested routers. */
-function routeOf(req: Request): string | undefined {
-  const path = (req.route as { path?: unknown } | undefined)?.path;
-  if (typeof path !== 'string') return undefined;
-  return `${req.baseUrl ?? ''}${path}`;
+/**
+ * The express route template (`/orders/:id/pay`) with the mount path of nested routers, taken
+ * when express matches the route: by the time the response finishes (an error thrown out of a
+ * router, say) `req.baseUrl` may already be reset. An accessor on this request object only.
+ */
+function watchRoute(req: Request, found: (route: string) => void): undefined {
+  let value: unknown = (req as { route?: unknown }).route;
+  Object.defineProperty(req, 'route', {
+    configurable: true,
+    enumerable: true,
+    get: () => value,
+    set: (v: unknown) => {
+      value = v;
+      const path = (v as { path?: unknown } | undefined)?.path;
+      if (typeof path === 'string') found(`${req.baseUrl ?? ''}${path}`);
+    },
+  });
+  return undefined;
 }
 
 /** Copies what the app writes (up to `max` bytes) without changing a byte of it. */
