@@ -36,6 +36,8 @@ export const sdkOptionsSchema = z
         maxRecords: z.number().int().min(1).default(10_000),
         batchSize: z.number().int().min(1).max(10_000).default(500),
         maxBackoffMs: z.number().int().min(10).default(5_000),
+        /** A partial batch waits this long for more records before it is sent. */
+        lingerMs: z.number().int().min(0).max(1_000).default(5),
       })
       .strict()
       .prefault({}),

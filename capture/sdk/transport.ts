@@ -22,6 +22,11 @@ export interface TransportOptions {
   batchSize: number;
   /** Longest wait between retries while the sink is failing. */
   maxBackoffMs: number;
+  /**
+   * How long a partial batch waits for company before it is sent: at a few hundred requests a
+   * second, sending each record alone costs the host a broker message and a confirm apiece.
+   */
+  lingerMs: number;
 }
 
 export interface TransportStats {
@@ -58,7 +63,9 @@ export class Transport {
       return false;
     }
     this.queue.push(record);
-    if (!this.sending && !this.timer) this.timer = setTimeout(() => this.pump(), 0);
+    if (!this.sending && !this.timer) {
+      this.timer = setTimeout(() => this.pump(), this.size() >= this.options.batchSize ? 0 : this.options.lingerMs);
+    }
     return true;
   }
 
@@ -69,6 +76,10 @@ export class Transport {
   /** Resolves when everything offered so far was sent, or false after `timeoutMs`. */
   async flush(timeoutMs = 10_000): Promise<boolean> {
     if (this.size() === 0 && !this.sending) return true;
+    if (this.timer && !this.sending && this.backoff === 0) {
+      clearTimeout(this.timer); // no point lingering when someone waits
+      this.timer = setTimeout(() => this.pump(), 0);
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.idle = this.idle.filter((w) => w !== done);

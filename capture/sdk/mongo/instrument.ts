@@ -5,6 +5,7 @@
 import type { Collection, Db, MongoClient } from 'mongodb';
 import { ShadowdiffError } from '../../../core/errors';
 import { currentContext, type ShadowContext } from '../context';
+import { toEffectValue } from '../ejson';
 import type { ImageMode } from '../options';
 import { errorText, type Shadow } from '../shadow';
 import { type Change, changeEffects, netChanges, opEffect } from './changes';
@@ -247,11 +248,7 @@ function recordFailure(shadow: Shadow, ctx: ShadowContext, ns: string, writes: W
 
 function failedFields(ns: string, w: WriteOp) {
   const key = w.type === 'insert' ? { _id: w.doc._id } : w.filter;
-  return { kind: 'db' as const, target: ns, op: w.type, key: toJson(key), status: 'failed' as const };
-}
-
-function toJson(v: unknown): unknown {
-  return changeEffects('x', [{ id: null, op: 'delete', before: v as Doc, after: null }], 'full')[0]!.before;
+  return { kind: 'db' as const, target: ns, op: w.type, key: toEffectValue(key), status: 'failed' as const };
 }
 
 function emptyResult(method: WriteMethod): unknown {
@@ -318,7 +315,7 @@ function distinctValues(docs: Doc[], key: string): unknown[] {
   for (const d of docs) {
     let v: unknown = d;
     for (const part of key.split('.')) v = v && typeof v === 'object' ? (v as Doc)[part] : undefined;
-    for (const x of Array.isArray(v) ? v : [v]) if (x !== undefined) seen.set(JSON.stringify(toJson(x)), x);
+    for (const x of Array.isArray(v) ? v : [v]) if (x !== undefined) seen.set(JSON.stringify(toEffectValue(x)), x);
   }
   return [...seen.values()];
 }

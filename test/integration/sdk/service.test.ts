@@ -235,6 +235,33 @@ test('candidate (dry-run): nothing is written, published or called; reads see th
   await ch.close();
 });
 
+test('plain channels: sendToQueue publishes with the shadow headers (live) or not at all (dry-run); both are recorded', async () => {
+  const queue = `${prefix}.plain`;
+  const setup = await rabbit.createChannel();
+  await setup.assertQueue(queue, { durable: false });
+  const liveCh = legacy.amqp(await rabbit.createChannel());
+  const dryCh = candidate.amqp(await rabbit.createChannel());
+  const body = Buffer.from('plain text, not JSON');
+  expect(legacy.withShadowContext(shadowHeaders('s-q-1'), () => liveCh.sendToQueue(queue, body, { contentType: 'text/plain', headers: { 'x-app': '1' } }))).toBe(true);
+  expect(candidate.withShadowContext(shadowHeaders('s-q-2', 'candidate', 'dry-run'), () => dryCh.sendToQueue(queue, body, { contentType: 'text/plain' }))).toBe(true);
+  expect(liveCh.sendToQueue(queue, body)).toBe(true); // outside a request: just the driver
+
+  await waitFor(async () => (await setup.checkQueue(queue)).messageCount === 2, 'two messages on the queue', 5000);
+  const first = (await setup.get(queue, { noAck: true })) as amqp.GetMessage;
+  expect(first.content.toString()).toBe('plain text, not JSON');
+  expect(first.properties.headers).toMatchObject({ 'x-app': '1', 'x-shadow-id': 's-q-1', 'x-shadow-seq-base': '1000' });
+  const second = (await setup.get(queue, { noAck: true })) as amqp.GetMessage;
+  expect(second.properties.headers?.['x-shadow-id']).toBeUndefined();
+  await setup.deleteQueue(queue);
+  await setup.close();
+
+  await legacy.flush();
+  await candidate.flush();
+  await waitFor(() => ofShadow(onBus.records, 's-q-1').effects.length === 1, 'the live message effect', 5000);
+  expect(ofShadow(onBus.records, 's-q-1').effects[0]).toMatchObject({ kind: 'message', target: `queue:${queue}`, payload: 'plain text, not JSON', meta: { contentType: 'text/plain' } });
+  expect(ofShadow(collected, 's-q-2').effects).toMatchObject([{ kind: 'message', target: `queue:${queue}`, payload: 'plain text, not JSON' }]);
+});
+
 test('a request without shadow headers records nothing, and the SDK stays out of its way', async () => {
   const statsBefore = legacy.stats();
   const res = await fetch(`${legacyUrl}/orders/C-1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(order) });

@@ -10,7 +10,7 @@ test('never blocks: records beyond the cap are dropped and counted; end markers 
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const sent: SideRecord[] = [];
-  const t = new Transport({ write: async (b) => { await gate; sent.push(...b); } }, { maxRecords: 10, batchSize: 4, maxBackoffMs: 50 }, log);
+  const t = new Transport({ write: async (b) => { await gate; sent.push(...b); } }, { maxRecords: 10, batchSize: 4, maxBackoffMs: 50, lingerMs: 0 }, log);
   const accepted = Array.from({ length: 15 }, (_, i) => t.offer(rec(i)));
   // One batch may already be on its way to the sink; the rest wait in the buffer.
   expect(accepted.filter(Boolean).length).toBeGreaterThanOrEqual(10);
@@ -27,7 +27,7 @@ test('never blocks: records beyond the cap are dropped and counted; end markers 
 test('retries a failing sink with backoff, in order, losing nothing', async () => {
   let failures = 3;
   const sent: number[] = [];
-  const t = new Transport({ write: async (b) => { if (failures-- > 0) throw new Error('down'); sent.push(...b.map((r) => (r as { seq: number }).seq)); } }, { maxRecords: 100, batchSize: 3, maxBackoffMs: 20 }, log);
+  const t = new Transport({ write: async (b) => { if (failures-- > 0) throw new Error('down'); sent.push(...b.map((r) => (r as { seq: number }).seq)); } }, { maxRecords: 100, batchSize: 3, maxBackoffMs: 20, lingerMs: 0 }, log);
   for (let i = 0; i < 7; i++) t.offer(rec(i));
   expect(await t.flush(5000)).toBe(true);
   expect(sent).toEqual([0, 1, 2, 3, 4, 5, 6]);
@@ -35,7 +35,7 @@ test('retries a failing sink with backoff, in order, losing nothing', async () =
 });
 
 test('a batch the sink refuses for good is dropped and counted, not retried forever', async () => {
-  const t = new Transport({ write: async () => { throw Object.assign(new Error('400'), { permanent: true }); } }, { maxRecords: 100, batchSize: 10, maxBackoffMs: 20 }, log);
+  const t = new Transport({ write: async () => { throw Object.assign(new Error('400'), { permanent: true }); } }, { maxRecords: 100, batchSize: 10, maxBackoffMs: 20, lingerMs: 0 }, log);
   t.offer(rec(0));
   t.offer(rec(1));
   expect(await t.flush(2000)).toBe(true);
@@ -43,7 +43,7 @@ test('a batch the sink refuses for good is dropped and counted, not retried fore
 });
 
 test('close sends what it can, then counts the rest as dropped; later offers are dropped', async () => {
-  const t = new Transport({ write: () => new Promise(() => undefined) }, { maxRecords: 100, batchSize: 10, maxBackoffMs: 20 }, log);
+  const t = new Transport({ write: () => new Promise(() => undefined) }, { maxRecords: 100, batchSize: 10, maxBackoffMs: 20, lingerMs: 0 }, log);
   t.offer(rec(0));
   await t.close(50);
   expect(t.offer(rec(1))).toBe(false);
