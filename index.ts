@@ -1,6 +1,6 @@
 // The `shadowdiff` package: the effect format and the comparison engine. The SDK will be
 // `shadowdiff/sdk`; everything else is internal.
-export { effectRecordSchema, endRecordSchema, parseRecord, FORMAT_VERSION, type EffectRecord, type EndRecord, type SideRecord, type Side, type EffectKind } from './core/effect';
+export { effectRecordSchema, endRecordSchema, exchangeRecordSchema, parseRecord, FORMAT_VERSION, type EffectRecord, type EndRecord, type ExchangeRecord, type SideRecord, type ShadowRecord, type Side, type EffectKind } from './core/effect';
 export { ShadowdiffError, ERRORS, type ErrorCode } from './core/errors';
 export { readRecords } from './core/jsonl';
 export {

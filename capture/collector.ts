@@ -3,7 +3,7 @@
 // ones go to the bus, invalid ones are refused by index with the reason. Bodies are capped.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseRecord, type SideRecord } from '../core/effect';
+import { parseRecord, type ShadowRecord } from '../core/effect';
 import { parseJson } from '../core/json';
 import type { Logger } from '../core/logger';
 import type { Bus } from '../runtime/bus/bus';
@@ -73,7 +73,7 @@ export function collectorHandler(options: CollectorOptions) {
         return reply(res, 400, { error: (err as Error).message });
       }
       const list = Array.isArray(body) ? body : [body];
-      const valid: SideRecord[] = [];
+      const valid: ShadowRecord[] = [];
       const rejected: { index: number; error: string }[] = [];
       list.forEach((item, index) => {
         try {

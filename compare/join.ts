@@ -1,6 +1,6 @@
 // The join: records of any side, in any order, gathered per (run, shadow id) until both sides
 // can be compared. Pure data structure; the offline compare and the worker both use it.
-import type { EffectRecord, EndRecord, SideRecord } from '../core/effect';
+import type { EffectRecord, EndRecord, ExchangeRecord, ShadowRecord, Side } from '../core/effect';
 
 export interface SideRecords {
   effects: EffectRecord[];
@@ -13,6 +13,8 @@ export interface JoinEntry {
   legacy: SideRecords;
   candidate: SideRecords;
   secondary?: SideRecords;
+  /** The request and responses as the proxy or replay saw them. */
+  exchange?: ExchangeRecord;
 }
 
 export class Join {
@@ -24,12 +26,16 @@ export class Join {
     return this.entries.size;
   }
 
-  add(record: SideRecord): JoinEntry {
+  add(record: ShadowRecord): JoinEntry {
     const id = joinKey(record.runId, record.shadowId);
     let entry = this.entries.get(id);
     if (!entry) {
       entry = { runId: record.runId, shadowId: record.shadowId, legacy: { effects: [] }, candidate: { effects: [] } };
       this.entries.set(id, entry);
+    }
+    if (record.type === 'exchange') {
+      entry.exchange ??= record;
+      return entry;
     }
     const side = record.side === 'secondary' ? (entry.secondary ??= { effects: [] }) : entry[record.side];
     if (record.type === 'end') side.end ??= record;
@@ -62,10 +68,19 @@ export class Join {
  * the SDK dropped never will: the comparison is then ready, and incomplete). The end marker
  * counts seqs 0 … count-1; effects caused elsewhere (a consumer of a message the request
  * published) carry higher seqs and join whoever is still waiting, within the settle window.
+ * An end marker that says a recorder sends an exchange also waits for the exchange; an
+ * exchange from services without the SDK is all there will be.
  */
 export function isReady(entry: JoinEntry): boolean {
-  const done = (s: SideRecords) => s.end !== undefined && counted(s.effects, s.end.count) + (s.end.dropped ?? 0) >= s.end.count;
-  return done(entry.legacy) && done(entry.candidate) && (entry.secondary === undefined || done(entry.secondary));
+  const x = entry.exchange;
+  if (x?.sdk === false) return true;
+  // A side that never answered the recorder sends no end marker: waiting for one is pointless.
+  const done = (s: SideRecords, name: Side) =>
+    s.end === undefined ? x?.responses[name]?.error !== undefined : counted(s.effects, s.end.count) + (s.end.dropped ?? 0) >= s.end.count;
+  const sides = done(entry.legacy, 'legacy') && done(entry.candidate, 'candidate') && (entry.secondary === undefined || done(entry.secondary, 'secondary'));
+  if (!sides) return false;
+  const waitsForExchange = entry.legacy.end?.exchange || entry.candidate.end?.exchange || entry.secondary?.end?.exchange;
+  return !waitsForExchange || entry.exchange !== undefined;
 }
 
 function counted(effects: readonly EffectRecord[], count: number): number {

@@ -62,7 +62,8 @@ async function load(join: Join, file: string, as: 'legacy' | 'candidate'): Promi
     throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read --${as} file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { file });
   }
   for await (const { value, line } of readRecords(createReadStream(file, 'utf8'), file)) {
-    if (!ALLOWED[as].includes(value.side)) {
+    // Exchanges (request and responses as a recorder saw them) may sit in either file.
+    if (value.type !== 'exchange' && !ALLOWED[as].includes(value.side)) {
       throw new ShadowdiffError(
         'SHADOWDIFF_BAD_RECORD',
         `${file}:${line}: a record of side "${value.side}" in the --${as} file (it holds ${ALLOWED[as].join(' or ')} records; were the files swapped?).`,

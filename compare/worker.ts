@@ -3,7 +3,7 @@
 // out, stored as one idempotent write per comparison, and acked only after the store has
 // acknowledged that write. Whatever is not acked comes again after a crash; what is stored
 // twice is stored once. Memory is bounded by the bus's prefetch: records held unacked.
-import type { SideRecord } from '../core/effect';
+import type { ExchangeRecord, ShadowRecord, SideRecord } from '../core/effect';
 import { parseRecord } from '../core/effect';
 import { parseJson } from '../core/json';
 import type { Logger } from '../core/logger';
@@ -70,7 +70,7 @@ function release(s: Shared): void {
 interface Pending {
   entry: JoinEntry;
   deliveries: Shared[];
-  records: SideRecord[];
+  records: ShadowRecord[];
   firstAt: number;
   timer?: NodeJS.Timeout;
   settling: boolean;
@@ -79,7 +79,7 @@ interface Pending {
 interface Done {
   comparison: Comparison;
   deliveries: Shared[];
-  records: SideRecord[];
+  records: ShadowRecord[];
 }
 
 const RECENT_MAX = 200_000;
@@ -194,7 +194,7 @@ export class Worker {
 
   private onDelivery(d: Delivery): void {
     if (this.stopping) return d.requeue();
-    let records: SideRecord[];
+    let records: ShadowRecord[];
     try {
       records = this.decode(d);
     } catch (err) {
@@ -208,7 +208,7 @@ export class Worker {
   }
 
   /** One record, or a JSON array of records of one partition; throws the reason to dead-letter it. */
-  private decode(d: Delivery): SideRecord[] {
+  private decode(d: Delivery): ShadowRecord[] {
     let text: string;
     try {
       text = utf8.decode(d.body);
@@ -230,7 +230,7 @@ export class Worker {
     });
   }
 
-  private accept(record: SideRecord, shared: Shared): void {
+  private accept(record: ShadowRecord, shared: Shared): void {
     const key = `${record.runId}\u0000${record.shadowId}`;
     if (this.recent.has(key) && !this.pending.has(key)) {
       // Its request was compared already: a duplicate or an effect beyond the settle window.
@@ -306,7 +306,9 @@ export class Worker {
         const keep = this.o.keepEffects;
         if (keep !== 'none') {
           const records = batch.filter((d) => keep === 'all' || d.comparison.verdict !== 'match').flatMap((d) => d.records);
-          await this.o.store.putEffects(records);
+          const exchanges = records.filter((r): r is ExchangeRecord => r.type === 'exchange');
+          if (exchanges.length) await this.o.store.putExchanges(exchanges.map(({ runId, shadowId, at, request, responses }) => ({ runId, shadowId, at, request, responses })));
+          await this.o.store.putEffects(exchanges.length ? records.filter((r): r is SideRecord => r.type !== 'exchange') : (records as SideRecord[]));
         }
         const result = await this.o.store.putComparisons(batch.map((d) => d.comparison));
         this.counters.stored += result.inserted;

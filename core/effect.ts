@@ -73,22 +73,76 @@ export const endRecordSchema = z.object({
   }),
   status: z.number().int().min(0).max(999).optional(),
   error: z.string().max(2000).optional(),
+  /** The request came through a recorder (proxy, replay) that sends an `exchange` record: wait for it. */
+  exchange: z.boolean().optional(),
+});
+
+const headerMap = z.record(z.string(), z.string());
+
+const exchangeResponse = z.object({
+  status: z.number().int().min(0).max(999).optional(),
+  headers: headerMap.optional(),
+  body: json.optional(),
+  /** Milliseconds from sending the request to the end of the response. */
+  ms: z.number().nonnegative().optional(),
+  /** Why there is no response (refused, timed out, reset, circuit open…). */
+  error: z.string().max(2000).optional(),
+});
+
+/**
+ * One mirrored request as the recorder in front of the services saw it (already redacted):
+ * the request and each side's response. The comparator turns each response into a `response`
+ * effect of that side unless the side's SDK recorded one itself.
+ */
+export const exchangeRecordSchema = z.object({
+  v: common.v,
+  runId: common.runId,
+  shadowId: common.shadowId,
+  at: common.at,
+  type: z.literal('exchange'),
+  request: z.object({
+    method: z.string().min(1).max(20),
+    path: z.string().max(4000),
+    route: z.string().max(500).optional(),
+    headers: headerMap.optional(),
+    body: json.optional(),
+  }),
+  responses: z.object({ legacy: exchangeResponse.optional(), candidate: exchangeResponse.optional(), secondary: exchangeResponse.optional() }),
+  /**
+   * Whether the services run the SDK (default true: their end markers say when a side is
+   * complete). false: nothing else will come for this request; this record alone completes it.
+   */
+  sdk: z.boolean().optional(),
 });
 
 export type EffectRecord = z.infer<typeof effectRecordSchema>;
 export type EndRecord = z.infer<typeof endRecordSchema>;
+export type ExchangeRecord = z.infer<typeof exchangeRecordSchema>;
+export type ExchangeResponse = z.infer<typeof exchangeResponse>;
+/** What one side of one request emits. */
 export type SideRecord = EffectRecord | EndRecord;
+/** Anything that travels on the bus: a side's records, or the recorder's exchange. */
+export type ShadowRecord = SideRecord | ExchangeRecord;
 
-const TYPES: Record<string, z.ZodType<SideRecord>> = {
+/**
+ * Effect seqs at or above this number (and at or above the side's count) belong to work the
+ * request caused elsewhere — a consumer of a message it published, a partner it called — and
+ * reach the comparator after the end marker (see SEQ_BASE_HEADER). Seqs between the count and
+ * this number contradict the end marker.
+ */
+export const CHILD_SEQ_STRIDE = 1000;
+
+const TYPES: Record<string, z.ZodType<ShadowRecord>> = {
   effect: effectRecordSchema,
   end: endRecordSchema,
+  exchange: exchangeRecordSchema,
 };
 
 /**
  * Validates one decoded record. Throws SHADOWDIFF_BAD_RECORD naming the first wrong field;
  * `where` (e.g. "orders.jsonl:12") prefixes the message.
  */
-export function parseRecord(value: unknown, where = 'record'): SideRecord {
+export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw badRecord(where, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
   }

@@ -16,3 +16,9 @@ export type Mode = (typeof MODES)[number];
  * end marker of their own (the request's end marker was already sent).
  */
 export const SEQ_BASE_HEADER = 'x-shadow-seq-base';
+
+/**
+ * Set to `1` by a recorder in front of the services (the proxy, replay) that sends an `exchange`
+ * record for the request: the SDK marks its end marker so the comparator waits for the exchange.
+ */
+export const EXCHANGE_HEADER = 'x-shadow-exchange';

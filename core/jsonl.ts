@@ -2,7 +2,7 @@
 // file into memory. Each line is parsed as untrusted JSON and validated against the format.
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { parseRecord, type SideRecord } from './effect';
+import { parseRecord, type ShadowRecord } from './effect';
 import { parseJson } from './json';
 
 export interface Line<T> {
@@ -23,7 +23,7 @@ export async function* readJsonLines(input: Readable, name: string): AsyncGenera
 }
 
 /** Effect and end records of a JSONL stream, each validated; the first bad line throws. */
-export async function* readRecords(input: Readable, name: string): AsyncGenerator<Line<SideRecord>> {
+export async function* readRecords(input: Readable, name: string): AsyncGenerator<Line<ShadowRecord>> {
   for await (const { value, line } of readJsonLines(input, name)) {
     yield { value: parseRecord(value, `${name}:${line}`), line };
   }

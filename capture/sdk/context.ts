@@ -1,8 +1,8 @@
 // The request context: which shadow id, run, side and mode the current async call chain works
 // for, kept in an AsyncLocalStorage. No context, no recording: the SDK is inert.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Side } from '../../core/effect';
-import { HEADERS, type Mode, SEQ_BASE_HEADER } from '../../core/headers';
+import { CHILD_SEQ_STRIDE, type Side } from '../../core/effect';
+import { EXCHANGE_HEADER, HEADERS, type Mode, SEQ_BASE_HEADER } from '../../core/headers';
 import type { Overlay } from './mongo/overlay';
 
 export interface ShadowContext {
@@ -17,6 +17,8 @@ export interface ShadowContext {
   /** Effects recorded but dropped (buffer full). */
   dropped: number;
   ended: boolean;
+  /** A recorder in front (proxy, replay) sends an exchange for this request: the end marker says so. */
+  readonly exchange: boolean;
   /** Dry-run: this request's would-be writes, seen by its own reads. */
   overlay?: Overlay;
 }
@@ -52,9 +54,10 @@ export function contextFromHeaders(headers: HeaderSource, side: Side, mode: Mode
   let seqBase = 0;
   if (baseText !== undefined) {
     seqBase = Number(baseText);
-    if (!Number.isSafeInteger(seqBase) || seqBase <= 0 || seqBase > MAX_SEQ_BASE) return { inert: 'invalid-headers', reason: `${SEQ_BASE_HEADER} must be a positive integer` };
+    if (!Number.isSafeInteger(seqBase) || seqBase < CHILD_SEQ_STRIDE || seqBase > MAX_SEQ_BASE) return { inert: 'invalid-headers', reason: `${SEQ_BASE_HEADER} must be an integer from ${CHILD_SEQ_STRIDE}` };
   }
-  return { context: { shadowId, runId, side, mode, seq: seqBase, seqBase, dropped: 0, ended: false } };
+  const exchange = readHeader(headers, EXCHANGE_HEADER) === '1';
+  return { context: { shadowId, runId, side, mode, seq: seqBase, seqBase, dropped: 0, ended: false, exchange } };
 }
 
 /** The headers that carry a context to work it causes elsewhere (a message, an HTTP call). */
@@ -65,6 +68,6 @@ export function propagationHeaders(ctx: ShadowContext, causingSeq: number): Reco
     [HEADERS.side]: ctx.side,
     [HEADERS.mode]: ctx.mode,
     // Effects caused elsewhere get their own seq range, so they never collide with this side's.
-    [SEQ_BASE_HEADER]: String((causingSeq + 1) * 1000),
+    [SEQ_BASE_HEADER]: String((causingSeq + 1) * CHILD_SEQ_STRIDE),
   };
 }

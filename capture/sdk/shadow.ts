@@ -221,6 +221,7 @@ export class Shadow {
       if (outcome.status !== undefined) end.status = outcome.status;
       if (outcome.error !== undefined) end.error = errorText(outcome.error);
       if (ctx.dropped) end.dropped = ctx.dropped;
+      if (ctx.exchange) end.exchange = true;
       // A lost end marker costs the whole comparison: it may use the buffer's reserve.
       this.transport.offer(end, true);
     } catch (err) {

@@ -3,13 +3,13 @@
 // outages. When the buffer is full the record is dropped and counted, so the side's end marker
 // can say so and the comparator reports `incomplete` rather than a false mismatch. End markers
 // get a small reserve above the cap: losing one costs a whole comparison, not one effect.
-import type { SideRecord } from '../../core/effect';
+import type { ShadowRecord } from '../../core/effect';
 import type { RateLimitedLog } from './safety';
 
 /** Where records go: RabbitMQ, a shadowdiff collector over HTTP, or an in-process bus. */
 export interface RecordSink {
   /** Resolves once the records are safely accepted (confirmed); rejects to have them retried. */
-  write(records: readonly SideRecord[]): Promise<void>;
+  write(records: readonly ShadowRecord[]): Promise<void>;
   close?(): Promise<void>;
   /** For logs: where the records go, credentials masked. */
   readonly description?: string;
@@ -38,7 +38,7 @@ export interface TransportStats {
 }
 
 export class Transport {
-  private queue: SideRecord[] = [];
+  private queue: ShadowRecord[] = [];
   private head = 0;
   private sending = false;
   private backoff = 0;
@@ -54,7 +54,7 @@ export class Transport {
   ) {}
 
   /** Queues a record; false when it had to be dropped (buffer full, or closed). */
-  offer(record: SideRecord, reserve = false): boolean {
+  offer(record: ShadowRecord, reserve = false): boolean {
     const limit = reserve ? this.options.maxRecords + Math.ceil(this.options.maxRecords / 10) : this.options.maxRecords;
     if (this.closed || this.size() >= limit) {
       this.counters.dropped += 1;

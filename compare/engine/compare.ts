@@ -1,6 +1,6 @@
 // The engine: the effects and end markers of both sides for one shadow id, and the rules, in;
 // one comparison (verdict + findings) out. Pure: no I/O, no clock (the caller passes `now`).
-import type { EffectRecord, EndRecord, Side } from '../../core/effect';
+import { CHILD_SEQ_STRIDE, type EffectRecord, type EndRecord, type ExchangeRecord, type Side } from '../../core/effect';
 import { deepEqual } from './equal';
 import { describe, diffValues, type FieldDiff, isVolatile } from './diff';
 import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, type SideSummary } from './finding';
@@ -15,6 +15,8 @@ import type { Path } from './path';
 export interface SideInput {
   readonly effects: readonly EffectRecord[];
   readonly end?: EndRecord | undefined;
+  /** The recorder got no response from this side: why (refused, timed out, …). */
+  readonly noResponse?: string | undefined;
 }
 
 export interface CompareInput {
@@ -24,6 +26,8 @@ export interface CompareInput {
   readonly candidate: SideInput;
   /** A second legacy instance in dry-run: what differs between it and legacy is noise. */
   readonly secondary?: SideInput | undefined;
+  /** The request and responses as the proxy or replay saw them. */
+  readonly exchange?: ExchangeRecord | undefined;
 }
 
 export interface CompareOptions {
@@ -35,7 +39,8 @@ export interface CompareOptions {
 
 const NO_RULES = compileRules({});
 
-export function compare(input: CompareInput, options: CompareOptions): Comparison {
+export function compare(given: CompareInput, options: CompareOptions): Comparison {
+  const input = withExchange(given);
   const rules = options.rules ?? NO_RULES;
   const limits = options.limits ?? DEFAULT_LIMITS;
   const legacy = dedupe(input.legacy.effects);
@@ -58,7 +63,7 @@ export function compare(input: CompareInput, options: CompareOptions): Compariso
   const candidateOver = overCount('candidate', candidate, input.candidate.end);
   if (legacyOver || candidateOver) return { ...result, verdict: 'error', error: [legacyOver, candidateOver].filter(Boolean).join('; ') };
   if (!complete(legacy, input.legacy.end) || !complete(candidate, input.candidate.end)) {
-    const missing = [...incompleteReasons('legacy', legacy, input.legacy.end), ...incompleteReasons('candidate', candidate, input.candidate.end)];
+    const missing = [...incompleteReasons('legacy', legacy, input.legacy), ...incompleteReasons('candidate', candidate, input.candidate)];
     return { ...result, verdict: 'incomplete', incomplete: missing };
   }
 
@@ -285,29 +290,78 @@ function summarize(effects: EffectRecord[], end: EndRecord | undefined): SideSum
   return s;
 }
 
-/** The side ended, dropped nothing, and every effect it counted arrived. */
-function complete(effects: EffectRecord[], end: EndRecord | undefined): boolean {
-  return end !== undefined && !end.dropped && effects.length >= end.count;
+/** Effects among seq 0 … count-1 (children and the recorder's response are extra). */
+function counted(effects: EffectRecord[], end: EndRecord): number {
+  let n = 0;
+  for (const e of effects) if (e.seq >= 0 && e.seq < end.count) n += 1;
+  return n;
 }
 
-function incompleteReasons(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string[] {
-  if (!end) return [`${side}: no end marker`];
+/** The side ended, dropped nothing, and every effect it counted arrived. */
+function complete(effects: EffectRecord[], end: EndRecord | undefined): boolean {
+  return end !== undefined && !end.dropped && counted(effects, end) >= end.count;
+}
+
+function incompleteReasons(side: Side, effects: EffectRecord[], input: SideInput): string[] {
+  const end = input.end;
+  if (!end) return [input.noResponse !== undefined ? `${side}: no response (${input.noResponse})` : `${side}: no end marker`];
   const out: string[] = [];
   if (end.dropped) out.push(`${side}: ${end.dropped} effect(s) dropped by the SDK`);
-  if (effects.length < end.count) {
-    const have = new Set(effects.map((e) => e.seq));
+  const have = counted(effects, end);
+  if (have < end.count) {
+    const seqs = new Set(effects.map((e) => e.seq));
     const absent: number[] = [];
-    for (let s = 0; s < end.count && absent.length < 10; s++) if (!have.has(s)) absent.push(s);
-    out.push(`${side}: ${end.count - effects.length} of ${end.count} effect(s) not received (seq ${absent.join(', ')}${end.count - effects.length > absent.length ? ', …' : ''})`);
+    for (let s = 0; s < end.count && absent.length < 10; s++) if (!seqs.has(s)) absent.push(s);
+    out.push(`${side}: ${end.count - have} of ${end.count} effect(s) not received (seq ${absent.join(', ')}${end.count - have > absent.length ? ', …' : ''})`);
   }
   return out;
 }
 
-/** An effect numbered beyond its side's count: the records contradict each other. */
+/**
+ * An effect numbered beyond its side's count but below the children's range: the records
+ * contradict each other. Seqs from CHILD_SEQ_STRIDE up come from work the request caused
+ * elsewhere (a consumer, a partner call) and are compared like the rest.
+ */
 function overCount(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string | undefined {
   if (!end) return undefined;
-  const beyond = effects.find((e) => e.seq >= end.count);
+  const beyond = effects.find((e) => e.seq >= end.count && e.seq < CHILD_SEQ_STRIDE);
   return beyond ? `${side}: effect seq ${beyond.seq} is beyond the end marker's count ${end.count}` : undefined;
+}
+
+/** The seq of a `response` effect taken from the exchange: recorded in front of the service, not by it. */
+export const EXCHANGE_RESPONSE_SEQ = -1;
+
+/**
+ * Folds the recorder's exchange into the sides: each response becomes that side's `response`
+ * effect unless its SDK recorded one; for services without the SDK it also stands in for the
+ * end marker; a side that never answered is named with the reason.
+ */
+function withExchange(input: CompareInput): CompareInput {
+  const x = input.exchange;
+  if (!x) return input;
+  const side = (name: Side, given: SideInput | undefined): SideInput | undefined => {
+    const r = x.responses[name];
+    if (!r) return given;
+    let effects = given?.effects ?? [];
+    let end = given?.end;
+    if (r.error !== undefined || r.status === undefined) return { effects, end, noResponse: r.error ?? 'no status recorded' };
+    if (!effects.some((e) => e.kind === 'response')) {
+      const payload: Record<string, unknown> = { status: r.status, headers: r.headers ?? {}, body: r.body ?? null };
+      const effect: EffectRecord = { v: 1, type: 'effect', runId: x.runId, shadowId: x.shadowId, side: name, seq: EXCHANGE_RESPONSE_SEQ, kind: 'response', target: 'response', op: 'respond', payload, at: x.at };
+      effects = [effect, ...effects];
+    }
+    if (!end && x.sdk === false) {
+      const request = { method: x.request.method, path: x.request.path, ...(x.request.route !== undefined ? { route: x.request.route } : {}) };
+      end = { v: 1, type: 'end', runId: x.runId, shadowId: x.shadowId, side: name, count: 0, request, status: r.status, at: x.at };
+    }
+    return { effects, end };
+  };
+  return {
+    ...input,
+    legacy: side('legacy', input.legacy)!,
+    candidate: side('candidate', input.candidate)!,
+    secondary: side('secondary', input.secondary),
+  };
 }
 
 function routeOf(end: EndRecord | undefined): string {

@@ -6,7 +6,7 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { once } from 'node:events';
 import { redactUrl } from '../../core/config';
-import type { SideRecord } from '../../core/effect';
+import type { ShadowRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { type Bus, type BusStats, type ConsumeOptions, type DeadLetter, type Delivery, partitionOf, type PublishOptions, serialize, type Subscription } from './bus';
@@ -158,7 +158,7 @@ export class AmqpBus implements Bus {
     });
   }
 
-  publish(records: readonly SideRecord[], options?: PublishOptions): Promise<void> {
+  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void> {
     return this.publishRaw(serialize(records, this.partitions, options));
   }
 

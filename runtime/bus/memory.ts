@@ -2,7 +2,7 @@
 // consumer per partition (spread round-robin over the consumers, moved with a revoke when they
 // come and go), prefetch, acks, requeue and a dead-letter list. Nothing is persisted: the
 // process is the broker.
-import type { SideRecord } from '../../core/effect';
+import type { ShadowRecord } from '../../core/effect';
 import {
   type Bus,
   type BusStats,
@@ -55,7 +55,7 @@ export class MemoryBus implements Bus {
     this.consumers = Array.from({ length: this.partitions }, () => []);
   }
 
-  publish(records: readonly SideRecord[], options?: PublishOptions): Promise<void> {
+  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void> {
     return this.publishRaw(serialize(records, this.partitions, options));
   }
 
@@ -213,7 +213,7 @@ export class MemoryConnection implements Bus {
     return this.bus.partitions;
   }
 
-  publish(records: readonly SideRecord[], options?: PublishOptions): Promise<void> {
+  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void> {
     return this.bus.publish(records, options);
   }
 

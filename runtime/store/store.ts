@@ -2,7 +2,7 @@
 // alerts. Adapters: MongoDB (mongo.ts) and in-memory saved to a directory (memory.ts); both
 // pass the same contract suite. Comparisons are written once per (runId, shadowId): a second
 // write of the same id is a no-op, which is what makes redelivery and worker crashes harmless.
-import type { SideRecord } from '../../core/effect';
+import type { ExchangeRecord, SideRecord } from '../../core/effect';
 import type { Comparison, Verdict } from '../../compare/engine/finding';
 import type { Rollup } from '../../compare/engine/rollup';
 
@@ -17,13 +17,7 @@ export interface RunInfo {
 }
 
 /** One mirrored request as the proxy or replay saw it (already redacted). */
-export interface Exchange {
-  runId: string;
-  shadowId: string;
-  at: string;
-  request: { method: string; path: string; route?: string; headers?: Record<string, string>; body?: unknown };
-  responses: Partial<Record<'legacy' | 'candidate' | 'secondary', { status: number; headers?: Record<string, string>; body?: unknown; ms?: number; error?: string }>>;
-}
+export type Exchange = Pick<ExchangeRecord, 'runId' | 'shadowId' | 'at' | 'request' | 'responses'>;
 
 export interface Alert {
   runId: string;

@@ -18,7 +18,7 @@ export function expandSide(side: Side, input: AbbreviatedSide, shadowId = SHADOW
   list.forEach((r, i) => {
     const type = r.type ?? 'effect';
     const full = { v: 1, runId: RUN, shadowId, at: AT, side, type, ...(type === 'effect' ? { seq: (r.seq as number | undefined) ?? seq++ } : {}), ...r };
-    records.push(parseRecord(full, `${side}[${i}]`));
+    records.push(parseRecord(full, `${side}[${i}]`) as SideRecord);
   });
   const effects = records.filter((r): r is EffectRecord => r.type === 'effect');
   let end = records.find((r): r is EndRecord => r.type === 'end');

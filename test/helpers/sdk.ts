@@ -1,14 +1,14 @@
 // Helpers for the SDK suites: an in-process sink that keeps what it is sent, shadow headers,
 // and a normal form for comparing two runs whose generated ObjectIds differ.
-import type { SideRecord } from '../../core/effect';
+import type { ShadowRecord } from '../../core/effect';
 import type { RecordSink } from '../../capture/sdk';
 
 export interface MemorySink extends RecordSink {
-  readonly records: SideRecord[];
+  readonly records: ShadowRecord[];
 }
 
 export function memorySink(): MemorySink {
-  const records: SideRecord[] = [];
+  const records: ShadowRecord[] = [];
   return { records, description: 'test memory sink', write: async (batch) => void records.push(...batch) };
 }
 

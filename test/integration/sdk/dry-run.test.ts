@@ -5,7 +5,7 @@
 import mongoose from 'mongoose';
 import { type Db, Long, type MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
-import type { EffectRecord, SideRecord } from '../../../core/effect';
+import type { EffectRecord, ShadowRecord } from '../../../core/effect';
 import { createLogger } from '../../../core/logger';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
 import { memorySink, shadowHeaders, type MemorySink } from '../../helpers/sdk';
@@ -29,7 +29,7 @@ function dryRun(options: Partial<Parameters<typeof createShadow>[0]> = {}): { sd
   return { sdk: createShadow({ side: 'candidate', sink, logger: quiet, ...options }), sink };
 }
 
-const effects = (records: SideRecord[]) => records.filter((r): r is EffectRecord => r.type === 'effect');
+const effects = (records: ShadowRecord[]) => records.filter((r): r is EffectRecord => r.type === 'effect');
 let n = 0;
 /** Runs fn as one dry-run request, then waits for its records to reach the sink. */
 async function inRequest<T>(sdk: ShadowSdk, fn: () => Promise<T>): Promise<T> {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Db, MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { startCollector, type Collector } from '../../../capture/collector';
-import type { EffectRecord, EndRecord, SideRecord } from '../../../core/effect';
+import type { EffectRecord, EndRecord, ShadowRecord } from '../../../core/effect';
 import { createLogger } from '../../../core/logger';
 import { declareTopology, deleteTopology, names } from '../../../runtime/bus/topology';
 import { AMQP_URL, connectMongo, connectRabbit, uniqueDbName } from '../../helpers/services';
@@ -40,15 +40,15 @@ async function listen(app: express.Express): Promise<string> {
 }
 
 /** Consumes a topology's partition queues (as a worker would) into a list. */
-async function listenOn(prefixName: string, partitions: number): Promise<{ records: SideRecord[]; stop(): Promise<void> }> {
+async function listenOn(prefixName: string, partitions: number): Promise<{ records: ShadowRecord[]; stop(): Promise<void> }> {
   const ch = await rabbit.createChannel();
-  const records: SideRecord[] = [];
+  const records: ShadowRecord[] = [];
   for (let p = 0; p < partitions; p++) {
     await ch.consume(
       names(prefixName).partition(p),
       (msg) => {
         if (!msg) return;
-        const body = JSON.parse(msg.content.toString()) as SideRecord | SideRecord[];
+        const body = JSON.parse(msg.content.toString()) as ShadowRecord | ShadowRecord[];
         records.push(...(Array.isArray(body) ? body : [body]));
       },
       { noAck: true },
@@ -59,8 +59,8 @@ async function listenOn(prefixName: string, partitions: number): Promise<{ recor
 
 let onBus: Awaited<ReturnType<typeof listenOn>>;
 
-function ofShadow(records: SideRecord[], shadowId: string, side?: string) {
-  const mine = records.filter((r) => r.shadowId === shadowId && (!side || r.side === side));
+function ofShadow(records: ShadowRecord[], shadowId: string, side?: string) {
+  const mine = records.filter((r) => r.shadowId === shadowId && (!side || ('side' in r && r.side === side)));
   return {
     effects: mine.filter((r): r is EffectRecord => r.type === 'effect').sort((a, b) => a.seq - b.seq),
     ends: mine.filter((r): r is EndRecord => r.type === 'end'),
@@ -92,7 +92,7 @@ let candidateUrl: string;
 let legacy: ShadowSdk;
 let candidate: ShadowSdk;
 let collector: Collector;
-const collected: SideRecord[] = [];
+const collected: ShadowRecord[] = [];
 let consumerChannel: amqp.Channel;
 
 beforeAll(async () => {

@@ -1,15 +1,15 @@
-import type { SideRecord } from '../../../core/effect';
+import type { ShadowRecord } from '../../../core/effect';
 import { createLogger } from '../../../core/logger';
 import { rateLimitedLog } from '../../../capture/sdk/safety';
 import { Transport } from '../../../capture/sdk/transport';
 
 const log = rateLimitedLog(createLogger({ level: 'silent' }));
-const rec = (seq: number) => ({ v: 1, type: 'effect', runId: 'r', shadowId: 's', side: 'legacy', seq, kind: 'db', target: 't', op: 'insert', at: '2026-11-24T10:00:00.000Z' }) as SideRecord;
+const rec = (seq: number) => ({ v: 1, type: 'effect', runId: 'r', shadowId: 's', side: 'legacy', seq, kind: 'db', target: 't', op: 'insert', at: '2026-11-24T10:00:00.000Z' }) as ShadowRecord;
 
 test('never blocks: records beyond the cap are dropped and counted; end markers have a reserve', async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const sent: SideRecord[] = [];
+  const sent: ShadowRecord[] = [];
   const t = new Transport({ write: async (b) => { await gate; sent.push(...b); } }, { maxRecords: 10, batchSize: 4, maxBackoffMs: 50, lingerMs: 0 }, log);
   const accepted = Array.from({ length: 15 }, (_, i) => t.offer(rec(i)));
   // One batch may already be on its way to the sink; the rest wait in the buffer.
