@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { isCallerError, ShadowdiffError } from '../core/errors';
 import { compareCommand } from './compare';
 import { workerCommand } from './worker';
+import { proxyCommand, samplingCommand } from './proxy';
 import { type CliIo, processIo } from './io';
 import pkg from '../package.json';
 
@@ -14,7 +15,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride()
     .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  for (const cmd of [compareCommand(io), workerCommand(io)]) {
+  for (const cmd of [compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io)]) {
     program.addCommand(
       cmd
         .exitOverride()
@@ -40,7 +41,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
     }
     const wrapped = err instanceof ShadowdiffError ? err : new ShadowdiffError('SHADOWDIFF_INTERNAL', `unexpected error: ${(err as Error).message}.`);
     io.err(`shadowdiff: ${wrapped.message} [${wrapped.code}]`);
-    if (err instanceof Error && err.stack) io.err(err.stack);
+    if (!(err instanceof ShadowdiffError) && err instanceof Error && err.stack) io.err(err.stack);
     return 2;
   }
 }

@@ -1,14 +1,13 @@
 // `shadowdiff worker`: consumes the partitions RabbitMQ gives it, compares, stores in MongoDB.
 // Settings: flags > environment (AMQP_URL, MONGODB_URL, …) > config file; see docs/pipeline.md.
 import { Command, Option } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { configFromEnv, resolveConfig } from '../core/config';
 import { ShadowdiffError } from '../core/errors';
-import { parseJson } from '../core/json';
 import { componentLogger, createLogger } from '../core/logger';
 import { Worker } from '../compare/worker';
 import { createRuntime } from '../runtime';
 import { webhookNotifier } from '../runtime/webhook';
+import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
 import { loadRulesFile } from './rules-file';
 
@@ -98,16 +97,4 @@ export function workerCommand(io: CliIo): Command {
       await runtime.close();
       log.info(worker.stats(), 'stopped');
     });
-}
-
-async function readConfigFile(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code}.`, { file });
-  }
-  const value = parseJson(text, file);
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ShadowdiffError('SHADOWDIFF_CONFIG', `${file}: expected a JSON object of settings.`, { file });
-  return value as Record<string, unknown>;
 }

@@ -82,24 +82,39 @@ export function configFromEnv(env: Record<string, string | undefined>): Record<s
   return out;
 }
 
-/** Layers (file < env < flags) merged one level deep, then validated. */
+/** Layers (file < env < flags) merged, then validated. */
 export function resolveConfig(...layers: Record<string, unknown>[]): PipelineConfig {
+  return resolveWith(pipelineConfigSchema, ENV_KEYS, layers);
+}
+
+/**
+ * Merges layers (objects key by key at any depth, anything else replaced; later wins) and
+ * validates them with `schema`; the first
+ * problem becomes SHADOWDIFF_CONFIG naming the key and the environment variable that sets it.
+ */
+export function resolveWith<S extends z.ZodType>(schema: S, envKeys: Record<string, string>, layers: Record<string, unknown>[]): z.infer<S> {
   const merged: Record<string, unknown> = {};
-  for (const layer of layers) {
-    for (const [k, v] of Object.entries(layer)) {
-      if (v === undefined) continue;
-      const prev = merged[k];
-      merged[k] = isPlain(prev) && isPlain(v) ? { ...prev, ...v } : v;
-    }
-  }
-  const result = pipelineConfigSchema.safeParse(merged);
+  for (const layer of layers) mergeInto(merged, layer);
+  const result = schema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issue.path.join('.');
-    const env = Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0];
+    const env = Object.entries(envKeys).find(([, k]) => k === key)?.[0];
     throw new ShadowdiffError('SHADOWDIFF_CONFIG', `setting "${key || '(config)'}"${env ? ` (env ${env})` : ''}: ${issue.message}.`, { key });
   }
   return result.data;
+}
+
+function mergeInto(into: Record<string, unknown>, layer: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(layer)) {
+    if (v === undefined || k === '__proto__') continue;
+    const prev = into[k];
+    if (isPlain(prev) && isPlain(v)) {
+      const copy = { ...prev };
+      mergeInto(copy, v);
+      into[k] = copy;
+    } else into[k] = v;
+  }
 }
 
 function isPlain(v: unknown): v is Record<string, unknown> {

@@ -3,9 +3,8 @@
 // A request without them costs one header lookup.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HEADERS } from '../../core/headers';
-import { parseJson } from '../../core/json';
+import { bodyValue } from '../body';
 import { storage } from './context';
-import { toEffectValue } from './ejson';
 import type { RequestInfo, Shadow } from './shadow';
 
 export function shadowMiddleware(shadow: Shadow): RequestHandler {
@@ -108,20 +107,7 @@ function responsePayload(shadow: Shadow, res: Response, chunks: Buffer[]): Recor
     const v = res.getHeader(name);
     if (v !== undefined) headers[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
   }
-  const type = String(res.getHeader('content-type') ?? '');
-  let body: unknown;
-  if ((chunks as unknown as { truncated: boolean }).truncated) body = { $truncated: `body over ${shadow.options.response.maxBodyBytes} bytes` };
-  else {
-    const buf = Buffer.concat(chunks);
-    if (buf.length === 0) body = null;
-    else if (/json/i.test(type)) {
-      try {
-        body = toEffectValue(parseJson(buf.toString('utf8'), 'response body'));
-      } catch {
-        body = buf.toString('utf8');
-      }
-    } else if (/^text\/|xml|x-www-form-urlencoded/i.test(type)) body = buf.toString('utf8');
-    else body = { $binary: { base64: buf.toString('base64'), subType: '00' } };
-  }
+  const truncated = (chunks as unknown as { truncated: boolean }).truncated;
+  const body = bodyValue(chunks, String(res.getHeader('content-type') ?? ''), truncated ? shadow.options.response.maxBodyBytes : undefined);
   return { status: res.statusCode, headers, body };
 }

@@ -1,0 +1,56 @@
+// The proxy's admin surface (express, on its own port, never on the traffic port): health,
+// Prometheus metrics, and live sampling — read it, change it, kill it — behind a bearer token.
+import { timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ShadowdiffError } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import type { ProxyMetrics } from './metrics';
+import type { Sampler } from './sampling';
+import type { ProxyStats } from './server';
+
+export interface AdminOptions {
+  sampler: Sampler;
+  metrics: ProxyMetrics;
+  stats: () => ProxyStats & Record<string, unknown>;
+  token?: string | undefined;
+  logger: Logger;
+}
+
+export function adminApp(o: AdminOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok', ...o.stats() }));
+  app.get('/metrics', async (_req, res) => {
+    res.set('content-type', o.metrics.registry.contentType);
+    res.send(await o.metrics.registry.metrics());
+  });
+  app.get('/v1/sampling', (_req, res) => void res.json(o.sampler.config));
+  app.put('/v1/sampling', requireToken(o.token), express.json({ limit: '1mb' }), (req, res) => {
+    const before = o.sampler.config;
+    const after = o.sampler.update(req.body);
+    o.logger.warn({ before, after, from: req.ip }, 'sampling changed');
+    res.json(after);
+  });
+  app.use((_req, res) => void res.status(404).json({ error: 'not found: the admin API has GET /healthz, GET /metrics, GET and PUT /v1/sampling' }));
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ShadowdiffError) return void res.status(400).json({ error: err.message, code: err.code });
+    if (err.type === 'entity.parse.failed') return void res.status(400).json({ error: 'the body is not valid JSON: send e.g. {"percent": 5}' });
+    if (err.type === 'entity.too.large') return void res.status(413).json({ error: 'the body is over 1 MB' });
+    o.logger.error({ err: err.message }, 'admin API error');
+    res.status(err.status && err.status < 500 ? err.status : 500).json({ error: err.status && err.status < 500 ? err.message : 'internal error (logged)' });
+  });
+  return app;
+}
+
+function requireToken(token: string | undefined) {
+  const expected = token === undefined ? undefined : Buffer.from(token);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!expected) return void res.status(403).json({ error: 'changing sampling needs a token: start the proxy with admin.token (env SHADOWDIFF_ADMIN_TOKEN)' });
+    const given = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    const buf = given === undefined ? undefined : Buffer.from(given);
+    if (!buf || buf.length !== expected.length || !timingSafeEqual(buf, expected)) {
+      return void res.status(401).set('www-authenticate', 'Bearer').json({ error: 'missing or wrong token: send Authorization: Bearer <admin token>' });
+    }
+    next();
+  };
+}

@@ -1,0 +1,94 @@
+// `shadowdiff proxy` as a library: the forwarding server, the mirror targets, the exchange
+// recorder and the admin API, started together and stopped in order (stop taking requests,
+// drain, let mirrors settle, flush exchanges).
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { redactUrl } from '../../core/config';
+import type { Logger } from '../../core/logger';
+import { sinkFromUrl } from '../sdk/sinks';
+import type { RecordSink, TransportStats } from '../sdk/transport';
+import { adminApp } from './admin';
+import { type ProxyConfig, splitHostPort } from './config';
+import { ProxyMetrics } from './metrics';
+import { Recorder } from './recorder';
+import type { Sampler } from './sampling';
+import { Forwarder, type ProxyStats } from './server';
+
+export { proxyConfigSchema, resolveProxyConfig, proxyConfigFromEnv, type ProxyConfig, type ProxyConfigInput } from './config';
+
+export interface StartOptions {
+  logger: Logger;
+  /** Where exchanges go instead of `config.sink` (an in-process bus, a test). */
+  sink?: RecordSink;
+  /** Process metrics (CPU, memory, event loop) on /metrics; default true. */
+  defaultMetrics?: boolean;
+}
+
+export interface RunningProxy {
+  readonly url: string;
+  readonly adminUrl: string | undefined;
+  readonly runId: string;
+  readonly sampler: Sampler;
+  readonly metrics: ProxyMetrics;
+  stats(): ProxyStats & { exchanges?: TransportStats };
+  /** Graceful: drains requests in flight (up to config.drainMs), then flushes exchanges. */
+  close(): Promise<void>;
+}
+
+export async function startProxy(config: ProxyConfig, options: StartOptions): Promise<RunningProxy> {
+  const log = options.logger;
+  const runId = config.run ?? `proxy-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
+  const metrics = new ProxyMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const sink = options.sink ?? (config.sink ? sinkFromUrl(config.sink, { logger: log, prefix: config.prefix, partitions: config.partitions, packBytes: 65_536 }) : undefined);
+  const recorder = sink
+    ? new Recorder(sink, { runId, sdk: config.sdk, responseHeaders: config.record.responseHeaders, maxBodyBytes: config.record.maxBodyBytes, redact: config.record.redact, maxBuffered: config.record.maxBuffered, logger: log, metrics })
+    : undefined;
+  const forwarder = new Forwarder({ config, runId, logger: log, metrics, recorder });
+  const { host, port } = splitHostPort(config.listen);
+  const url = await forwarder.listen(host, port);
+
+  let admin: Server | undefined;
+  let adminUrl: string | undefined;
+  const stats = () => ({ ...forwarder.stats(), ...(recorder ? { exchanges: recorder.stats() } : {}) });
+  if (config.admin.listen) {
+    const a = splitHostPort(config.admin.listen);
+    const app = adminApp({ sampler: forwarder.sampler, metrics, stats, token: config.admin.token, logger: log });
+    admin = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(a.port, a.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    });
+    const addr = admin.address() as AddressInfo;
+    adminUrl = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  }
+  log.info(
+    {
+      url,
+      adminUrl,
+      runId,
+      legacy: redactUrl(config.legacy),
+      candidate: redactUrl(config.candidate),
+      ...(config.secondary ? { secondary: redactUrl(config.secondary) } : {}),
+      sampling: config.sampling,
+      sink: sink?.description ?? 'none (exchanges are not recorded)',
+    },
+    'proxy started',
+  );
+
+  return {
+    url,
+    adminUrl,
+    runId,
+    sampler: forwarder.sampler,
+    metrics,
+    stats,
+    async close() {
+      log.info(stats(), 'proxy stopping: draining requests in flight');
+      await forwarder.close(config.drainMs);
+      if (admin) {
+        admin.closeAllConnections();
+        await new Promise<void>((resolve) => admin!.close(() => resolve()));
+      }
+      const sent = await recorder?.close(5_000);
+      log.info({ ...forwarder.stats(), ...(sent ? { exchanges: sent } : {}) }, 'proxy stopped');
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// The proxy's Prometheus metrics (prom-client), on a registry of its own. Label sets are bound
+// once, so the request path pays an increment, not a label lookup.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SkipReason } from './sampling';
+
+export type MirrorSkip = SkipReason | 'body-too-large' | 'mirror-busy' | 'circuit-open' | 'shutting-down' | 'request-incomplete';
+export type TargetName = 'candidate' | 'secondary';
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'outcome'>;
+  private readonly skipped: Counter<'reason'>;
+  private readonly mirrored: Counter<'target'>;
+  private readonly mirrorErrors: Counter<'target' | 'reason'>;
+  private readonly mirrorSeconds: Histogram<'target'>;
+  private readonly primarySeconds: Histogram;
+  readonly inFlight: Gauge<'target'>;
+  readonly breaker: Gauge<'target'>;
+  readonly exchanges: Counter<'outcome'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'shadowdiff_proxy_requests_total', help: 'Requests forwarded to legacy, by outcome (ok: a response went back; 502/504: upstream failure; aborted: the client left)', labelNames: ['outcome'], registers });
+    this.skipped = new Counter({ name: 'shadowdiff_proxy_mirror_skipped_total', help: 'Requests not mirrored, by reason', labelNames: ['reason'], registers });
+    this.mirrored = new Counter({ name: 'shadowdiff_proxy_mirrored_total', help: 'Requests mirrored, by target', labelNames: ['target'], registers });
+    this.mirrorErrors = new Counter({ name: 'shadowdiff_proxy_mirror_errors_total', help: 'Mirrors that got no response, by target and reason', labelNames: ['target', 'reason'], registers });
+    this.mirrorSeconds = new Histogram({ name: 'shadowdiff_proxy_mirror_duration_seconds', help: 'Mirror request to end of response', labelNames: ['target'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
+    this.primarySeconds = new Histogram({ name: 'shadowdiff_proxy_primary_duration_seconds', help: 'Client request to end of the legacy response through the proxy', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
+    this.inFlight = new Gauge({ name: 'shadowdiff_proxy_mirrors_in_flight', help: 'Mirrors waiting for a response', labelNames: ['target'], registers });
+    this.breaker = new Gauge({ name: 'shadowdiff_proxy_breaker_state', help: 'Circuit breaker per mirror target: 0 closed, 1 open, 2 half-open', labelNames: ['target'], registers });
+    this.exchanges = new Counter({ name: 'shadowdiff_proxy_exchanges_total', help: 'Exchange records: queued for the sink, or dropped (buffer full, sink refused, shutdown)', labelNames: ['outcome'], registers });
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'shadowdiff_proxy_' });
+    for (const t of ['candidate', 'secondary']) this.breaker.labels(t).set(0);
+  }
+
+  private readonly bound = new Map<Counter<string>, Map<string, { inc(n?: number): void }>>();
+  private counter(c: Counter<string>, ...labels: string[]): { inc(n?: number): void } {
+    let children = this.bound.get(c);
+    if (!children) this.bound.set(c, (children = new Map()));
+    const key = labels.join('\u0000');
+    let b = children.get(key);
+    if (!b) children.set(key, (b = c.labels(...labels)));
+    return b;
+  }
+
+  request(outcome: 'ok' | '502' | '504' | 'aborted', seconds: number): void {
+    this.counter(this.requests, outcome).inc();
+    if (outcome === 'ok') this.primarySeconds.observe(seconds);
+  }
+  skip(reason: MirrorSkip): void {
+    this.counter(this.skipped, reason).inc();
+  }
+  mirror(target: TargetName): void {
+    this.counter(this.mirrored, target).inc();
+  }
+  private readonly mirrorTimers = new Map<string, { observe(v: number): void }>();
+  mirrorDone(target: TargetName, seconds: number, error?: string): void {
+    if (error) return this.counter(this.mirrorErrors, target, error).inc();
+    let h = this.mirrorTimers.get(target);
+    if (!h) this.mirrorTimers.set(target, (h = this.mirrorSeconds.labels(target)));
+    h.observe(seconds);
+  }
+}

@@ -1,0 +1,115 @@
+// Exchange records: for each mirrored request, the request and every side's response, redacted
+// before they leave the proxy (design decision 11), queued on the same bounded outbox the SDK
+// uses. Building a record happens after the client has its response; a full buffer or a dead
+// sink drops records and counts them — it never slows the proxy.
+import type { ExchangeRecord, ExchangeResponse } from '../../core/effect';
+import { FORMAT_VERSION } from '../../core/effect';
+import type { Logger } from '../../core/logger';
+import { createRedactor, type RedactionConfig, type Redactor } from '../../core/redaction';
+import { bodyValue } from '../body';
+import { rateLimitedLog } from '../sdk/safety';
+import { type RecordSink, Transport, type TransportStats } from '../sdk/transport';
+import type { ProxyMetrics } from './metrics';
+import type { MirrorResult } from './mirror';
+
+/** Credentials never go into a record, whatever the redaction settings say. */
+const NEVER_RECORDED = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']);
+
+export interface RecorderOptions {
+  runId: string;
+  sdk: boolean;
+  responseHeaders: string[];
+  maxBodyBytes: number;
+  redact: RedactionConfig;
+  maxBuffered: number;
+  logger: Logger;
+  metrics: ProxyMetrics;
+}
+
+/** What the proxy gathered about one mirrored request. */
+export interface Gathered {
+  shadowId: string;
+  at: string;
+  method: string;
+  path: string;
+  route?: string;
+  /** Request headers as received (flat raw list). */
+  rawHeaders: string[];
+  body: Buffer[];
+  bodyTruncated: boolean;
+  responses: Partial<Record<'legacy' | 'candidate' | 'secondary', MirrorResult>>;
+}
+
+export class Recorder {
+  private readonly transport: Transport;
+  private readonly redactor: Redactor;
+  private readonly responseHeaders: string[];
+
+  constructor(
+    sink: RecordSink,
+    private readonly o: RecorderOptions,
+  ) {
+    this.redactor = createRedactor(o.redact);
+    this.responseHeaders = o.responseHeaders.map((h) => h.toLowerCase());
+    this.transport = new Transport(sink, { maxRecords: o.maxBuffered, batchSize: 500, maxBackoffMs: 5_000, lingerMs: 5 }, rateLimitedLog(o.logger));
+  }
+
+  record(g: Gathered): void {
+    let record: ExchangeRecord;
+    try {
+      record = this.build(g);
+    } catch (err) {
+      this.o.metrics.exchanges.labels('dropped').inc();
+      this.o.logger.warn({ err: (err as Error).message, shadowId: g.shadowId }, 'could not build an exchange record (dropped, counted)');
+      return;
+    }
+    const queued = this.transport.offer(record);
+    this.o.metrics.exchanges.labels(queued ? 'queued' : 'dropped').inc();
+  }
+
+  stats(): TransportStats {
+    return this.transport.stats();
+  }
+
+  /** Sends what is queued (bounded by `ms`); what is left is counted as dropped. */
+  async close(ms: number): Promise<TransportStats> {
+    await this.transport.close(ms);
+    return this.transport.stats();
+  }
+
+  private build(g: Gathered): ExchangeRecord {
+    const headers: Record<string, string> = {};
+    let contentType = '';
+    for (let i = 0; i < g.rawHeaders.length; i += 2) {
+      const name = g.rawHeaders[i]!.toLowerCase();
+      if (NEVER_RECORDED.has(name) || name.startsWith('x-shadow-')) continue;
+      const value = g.rawHeaders[i + 1]!;
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+      if (name === 'content-type') contentType = value;
+    }
+    const request: ExchangeRecord['request'] = { method: g.method, path: g.path.slice(0, 4000), headers: this.redactor.empty ? headers : (this.redactor.headers(headers) as Record<string, string>) };
+    if (g.route) request.route = g.route.slice(0, 500);
+    if (g.body.length || g.bodyTruncated) request.body = this.redactor.value(bodyValue(g.body, contentType, g.bodyTruncated ? this.o.maxBodyBytes : undefined));
+    const responses: ExchangeRecord['responses'] = {};
+    for (const side of ['legacy', 'candidate', 'secondary'] as const) {
+      const r = g.responses[side];
+      if (r) responses[side] = this.response(r);
+    }
+    const record: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId: this.o.runId, shadowId: g.shadowId, at: g.at, request, responses };
+    if (!this.o.sdk) record.sdk = false;
+    return record;
+  }
+
+  private response(r: MirrorResult): ExchangeResponse {
+    if (r.error !== undefined) return { error: r.error.slice(0, 2000), ms: r.ms };
+    const headers: Record<string, string> = {};
+    for (const name of this.responseHeaders) {
+      const v = r.headers?.[name];
+      if (v !== undefined && !NEVER_RECORDED.has(name)) headers[name] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    const type = headers['content-type'] ?? (typeof r.headers?.['content-type'] === 'string' ? (r.headers['content-type'] as string) : '');
+    const out: ExchangeResponse = { status: r.status ?? 0, headers: this.redactor.empty ? headers : (this.redactor.headers(headers) as Record<string, string>), ms: r.ms };
+    out.body = this.redactor.value(bodyValue(r.chunks ?? [], type, r.truncated ? this.o.maxBodyBytes : undefined));
+    return out;
+  }
+}

@@ -1,0 +1,114 @@
+// Which requests are mirrored: a global share, shares per route pattern (first match wins)
+// and a kill switch, all replaceable while the proxy runs. With a sampling key (a header such
+// as x-user-id) the decision is a stable hash of its value, so one customer's requests are all
+// mirrored or none; without one it is random.
+import { match } from 'path-to-regexp';
+import { ShadowdiffError } from '../../core/errors';
+import { type SamplingConfig, samplingSchema } from './config';
+
+export type SkipReason = 'disabled' | 'sampled-out';
+
+export type Decision = { mirror: true; route?: string } | { mirror: false; reason: SkipReason };
+
+interface CompiledRoute {
+  readonly route: string;
+  readonly method?: string;
+  readonly matches: (path: string) => boolean;
+  /** Sampled when the request's bucket (0 … 9999) is below this. */
+  readonly below: number;
+}
+
+interface Compiled {
+  readonly config: SamplingConfig;
+  readonly routes: readonly CompiledRoute[];
+  readonly below: number;
+}
+
+const BUCKETS = 10_000;
+
+export class Sampler {
+  private state: Compiled;
+
+  /** `salt` (the run id) varies which keys fall in the sample from one run to the next. */
+  constructor(
+    config: SamplingConfig,
+    private readonly salt: string,
+  ) {
+    this.state = compile(config);
+  }
+
+  get config(): SamplingConfig {
+    return this.state.config;
+  }
+
+  /** Replaces the settings (validated; unknown or wrong keys are refused with the reason). Takes effect at the next request. */
+  update(patch: unknown): SamplingConfig {
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new ShadowdiffError('SHADOWDIFF_CONFIG', 'sampling: expected a JSON object such as {"percent": 5}.');
+    const result = samplingSchema.safeParse({ ...this.state.config, ...patch });
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      throw new ShadowdiffError('SHADOWDIFF_CONFIG', `sampling.${issue.path.join('.') || '(value)'}: ${issue.message}.`, { key: `sampling.${issue.path.join('.')}` });
+    }
+    this.state = compile(result.data);
+    return result.data;
+  }
+
+  decide(method: string, path: string, keyValue: string | undefined): Decision {
+    const s = this.state;
+    if (!s.config.enabled) return { mirror: false, reason: 'disabled' };
+    let below = s.below;
+    let route: string | undefined;
+    if (s.routes.length) {
+      const bare = stripQuery(path);
+      for (const r of s.routes) {
+        if ((r.method === undefined || r.method === method) && r.matches(bare)) {
+          below = r.below;
+          route = r.route;
+          break;
+        }
+      }
+    }
+    if (below <= 0) return { mirror: false, reason: 'sampled-out' };
+    if (below < BUCKETS) {
+      const bucket = keyValue === undefined ? Math.floor(Math.random() * BUCKETS) : fnv1a(this.salt, keyValue) % BUCKETS;
+      if (bucket >= below) return { mirror: false, reason: 'sampled-out' };
+    }
+    return route === undefined ? { mirror: true } : { mirror: true, route };
+  }
+}
+
+function compile(config: SamplingConfig): Compiled {
+  const routes = config.routes.map((rule, i): CompiledRoute => {
+    const m = /^([A-Za-z]+)\s+(\/.*)$/.exec(rule.route.trim());
+    const pattern = m ? m[2]! : rule.route.trim();
+    if (!pattern.startsWith('/')) throw new ShadowdiffError('SHADOWDIFF_CONFIG', `sampling.routes.${i}.route: "${rule.route}" must be a path pattern such as "/orders/:id" or "POST /orders/*rest".`);
+    let fn: ReturnType<typeof match>;
+    try {
+      fn = match(pattern, { decode: false });
+    } catch (err) {
+      throw new ShadowdiffError('SHADOWDIFF_CONFIG', `sampling.routes.${i}.route: "${rule.route}" is not a valid pattern (${(err as Error).message.split('\n')[0]}); use express 5 syntax: /orders/:id, /files/*rest.`);
+    }
+    return { route: rule.route, ...(m ? { method: m[1]!.toUpperCase() } : {}), matches: (p) => fn(p) !== false, below: toBuckets(rule.percent) };
+  });
+  return { config, routes, below: toBuckets(config.percent) };
+}
+
+function toBuckets(percent: number): number {
+  return Math.round(percent * (BUCKETS / 100));
+}
+
+function stripQuery(path: string): string {
+  const q = path.indexOf('?');
+  return q === -1 ? path : path.slice(0, q);
+}
+
+/** FNV-1a, 32 bits: stable across processes and versions, cheap on the request path. */
+export function fnv1a(salt: string, value: string): number {
+  let h = 0x811c9dc5;
+  const text = `${salt}\u0000${value}`;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -1,0 +1,420 @@
+// The forwarding hot path, on node:http and an undici pool: every request goes to legacy and
+// legacy's response goes back as it came (hop-by-hop headers aside), streamed both ways. A
+// sampled request also gets a shadow id; legacy sees it in the shadow headers so its SDK
+// records, and once the request body is complete a copy goes to each mirror target. Nothing a
+// mirror, the recorder or the sink does can reach the client's response: mirrors run on their
+// own pools with their own limits, and their results are only ever read into the exchange.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { EXCHANGE_HEADER, HEADERS } from '../../core/headers';
+import { uuidv7 } from '../../core/ids';
+import type { Logger } from '../../core/logger';
+import type { ProxyConfig } from './config';
+import type { MirrorSkip, ProxyMetrics } from './metrics';
+import { describeError, type MirrorResult, MirrorTarget } from './mirror';
+import type { Gathered, Recorder } from './recorder';
+import { Sampler } from './sampling';
+
+/** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus what undici sets itself. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
+/** Response headers that stay hop-by-hop; proxy-authenticate is for the client, as nginx passes it. */
+const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+export interface ProxyStats {
+  /** Primary requests being served. */
+  active: number;
+  /** Exchanges waiting for their mirrors. */
+  pendingExchanges: number;
+}
+
+export interface ForwarderOptions {
+  config: ProxyConfig;
+  runId: string;
+  logger: Logger;
+  metrics: ProxyMetrics;
+  recorder?: Recorder | undefined;
+}
+
+export class Forwarder {
+  readonly server: Server;
+  readonly sampler: Sampler;
+  private readonly legacy: Pool;
+  private readonly targets: MirrorTarget[] = [];
+  private readonly candidate: MirrorTarget;
+  private readonly secondary: MirrorTarget | undefined;
+  private readonly sockets = new Set<Socket>();
+  private active = 0;
+  private pending = 0;
+  private stopping = false;
+  private readonly keyHeader: string | undefined;
+  private readonly c: ProxyConfig;
+
+  constructor(private readonly o: ForwarderOptions) {
+    this.c = o.config;
+    this.legacy = new Pool(this.c.legacy, {
+      connections: null,
+      pipelining: 1,
+      connect: { timeout: this.c.upstream.connectTimeoutMs },
+      headersTimeout: this.c.upstream.headersTimeoutMs,
+      bodyTimeout: this.c.upstream.bodyTimeoutMs,
+      keepAliveTimeout: 4_000,
+    });
+    this.sampler = new Sampler(this.c.sampling, o.runId);
+    this.keyHeader = this.c.sampling.key?.toLowerCase();
+    const mirror = (name: 'candidate' | 'secondary', url: string) =>
+      new MirrorTarget(name, url, { ...this.c.mirror, keepBodyBytes: o.recorder ? this.c.record.maxBodyBytes : 0 }, o.metrics);
+    this.candidate = mirror('candidate', this.c.candidate);
+    this.targets.push(this.candidate);
+    if (this.c.secondary) this.targets.push((this.secondary = mirror('secondary', this.c.secondary)));
+    this.server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => this.handle(req, res));
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // A malformed request line or headers: answer 400 as node would, never throw.
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      else socket.destroy();
+      void err;
+    });
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.server.address() as AddressInfo;
+    return `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  stats(): ProxyStats {
+    return { active: this.active, pendingExchanges: this.pending };
+  }
+
+  /**
+   * Stops taking connections, lets requests in flight finish (up to `drainMs`), then cuts what
+   * is left and waits for mirrors to settle so their exchanges are recorded.
+   */
+  async close(drainMs: number): Promise<void> {
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while ((this.active > 0 || this.pending > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    await Promise.all([this.legacy.destroy().catch(() => undefined), ...this.targets.map((t) => t.close())]);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    this.active += 1;
+    if (this.stopping) res.setHeader('connection', 'close');
+    const raw = req.rawHeaders;
+    const headers: string[] = [];
+    let forwardedFor: string | undefined;
+    let forwardedProto: string | undefined;
+    let forwardedHost: string | undefined;
+    let host: string | undefined;
+    let connection: string | undefined;
+    let contentLength: string | undefined;
+    let chunked = false;
+    let keyValue: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === 'connection') connection = value;
+        else if (lower === 'transfer-encoding') chunked = true;
+        continue;
+      }
+      if (lower === this.keyHeader) keyValue = value;
+      switch (lower) {
+        case 'host':
+          host = value;
+          if (!this.c.preserveHost) continue;
+          break;
+        case 'content-length':
+          contentLength = value;
+          break;
+        case 'x-forwarded-for':
+          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+          continue;
+        case 'x-forwarded-proto':
+          forwardedProto ??= value;
+          continue;
+        case 'x-forwarded-host':
+          forwardedHost ??= value;
+          continue;
+        default:
+          // Only the proxy decides what is mirrored and how: a client's shadow headers go nowhere.
+          if (lower.startsWith('x-shadow-')) continue;
+      }
+      headers.push(name, value);
+    }
+    if (connection !== undefined) dropConnectionTokens(headers, connection);
+    const remote = req.socket.remoteAddress ?? '';
+    headers.push('x-forwarded-for', forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`, 'x-forwarded-proto', forwardedProto ?? 'http');
+    if (forwardedHost !== undefined || host !== undefined) headers.push('x-forwarded-host', (forwardedHost ?? host)!);
+    const hasBody = chunked || (contentLength !== undefined && contentLength !== '0');
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+
+    const gathered = this.sample(method, path, headers, keyValue, contentLength, chunked);
+    let body: Dispatcher.DispatchOptions['body'] = null;
+    if (hasBody) body = gathered ? (teeBody(req, gathered, this) as unknown as Dispatcher.DispatchOptions['body']) : req;
+    else if (gathered) this.startMirrors(gathered, null);
+
+    const upstreamHeaders = gathered ? [...headers, ...shadowHeaders(gathered.shadowId, this.o.runId, 'legacy', 'live', this.o.recorder !== undefined)] : headers;
+    const handler = new PrimaryHandler(res, this, started, gathered, this.o.recorder ? this.c.record.maxBodyBytes : 0);
+    try {
+      this.legacy.dispatch({ path, method, headers: upstreamHeaders, body }, handler);
+    } catch (err) {
+      handler.onResponseError(undefined, err as Error);
+    }
+  }
+
+  /** Decides whether this request is mirrored; the exchange-to-be when it is. */
+  private sample(method: string, path: string, headers: string[], keyValue: string | undefined, contentLength: string | undefined, chunked: boolean): Pending | undefined {
+    const decision = this.stopping ? ({ mirror: false, reason: 'shutting-down' } as const) : this.sampler.decide(method, path, keyValue);
+    if (!decision.mirror) return void this.o.metrics.skip(decision.reason);
+    if (contentLength !== undefined && Number(contentLength) > this.c.mirror.maxBodyBytes && !chunked) return void this.o.metrics.skip('body-too-large');
+    const now = Date.now();
+    const refused = this.candidate.refuse(now);
+    if (refused) return void this.o.metrics.skip(refused);
+    const targets: MirrorTarget[] = [this.candidate];
+    if (this.secondary) {
+      const no = this.secondary.refuse(now);
+      if (no) this.o.metrics.skip(no);
+      else targets.push(this.secondary);
+    }
+    const shadowId = uuidv7(now);
+    const g: Pending = {
+      shadowId,
+      at: new Date(now).toISOString(),
+      method,
+      path,
+      rawHeaders: headers,
+      body: [],
+      bodyTruncated: false,
+      responses: {},
+      targets,
+      waiting: 1 + targets.length,
+      mirrored: false,
+      bodySize: 0,
+    };
+    if (decision.route !== undefined) g.route = decision.route;
+    this.pending += 1;
+    return g;
+  }
+
+  /** @internal The request body is complete (or there is none): mirrors go out. */
+  startMirrors(g: Pending, body: Buffer | null): void {
+    g.mirrored = true;
+    for (const t of g.targets) {
+      // Without a host header undici sends the target's own.
+      const headers = [...g.rawHeaders, ...shadowHeaders(g.shadowId, this.o.runId, t.name, 'dry-run', this.o.recorder !== undefined)];
+      void t.send({ method: g.method, path: g.path, headers, body }, this.o.recorder !== undefined).then((r) => this.settle(g, t.name, r));
+    }
+  }
+
+  /** @internal The mirror will not go out (the body was too big, the request ended first). */
+  cancelMirrors(g: Pending, reason: MirrorSkip): void {
+    if (g.mirrored || g.waiting <= 0) return;
+    g.mirrored = true;
+    for (const t of g.targets) t.releaseProbe();
+    this.o.metrics.skip(reason);
+    g.waiting = 0;
+    this.pending -= 1;
+  }
+
+  /** @internal One side of an exchange is in. */
+  settle(g: Pending, side: 'legacy' | 'candidate' | 'secondary', result: MirrorResult): void {
+    if (g.waiting <= 0) return;
+    g.responses[side] = result;
+    g.waiting -= 1;
+    if (g.waiting > 0) return;
+    this.pending -= 1;
+    this.o.recorder?.record(g);
+  }
+
+  /** @internal */
+  done(outcome: 'ok' | '502' | '504' | 'aborted', started: number): void {
+    this.active -= 1;
+    this.o.metrics.request(outcome, (performance.now() - started) / 1000);
+  }
+
+  /** @internal Largest request body that is still mirrored. */
+  get mirrorBodyCap(): number {
+    return this.c.mirror.maxBodyBytes;
+  }
+}
+
+/** An exchange being gathered. */
+export interface Pending extends Gathered {
+  targets: MirrorTarget[];
+  /** Sides still to answer (legacy + mirrors). */
+  waiting: number;
+  mirrored: boolean;
+  bodySize: number;
+}
+
+function shadowHeaders(shadowId: string, runId: string, side: string, mode: string, exchange: boolean): string[] {
+  const h = [HEADERS.shadowId, shadowId, HEADERS.run, runId, HEADERS.side, side, HEADERS.mode, mode];
+  if (exchange) h.push(EXCHANGE_HEADER, '1');
+  return h;
+}
+
+/** Removes headers a Connection header names (they are hop-by-hop for this connection only). */
+function dropConnectionTokens(headers: string[], connection: string): void {
+  const tokens = connection
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t && t !== 'keep-alive' && t !== 'close');
+  if (!tokens.length) return;
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (tokens.includes(headers[i]!.toLowerCase())) headers.splice(i, 2);
+}
+
+/**
+ * The request body for legacy, read once: each chunk goes on to legacy as it arrives and is
+ * kept for the mirrors up to the cap; when the body is complete the mirrors go out with the
+ * same bytes. Over the cap, the request is forwarded and not mirrored.
+ */
+async function* teeBody(req: IncomingMessage, g: Pending, f: Forwarder): AsyncGenerator<Buffer> {
+  const cap = f.mirrorBodyCap;
+  let completed = false;
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      if (!g.mirrored) {
+        g.bodySize += chunk.length;
+        if (g.bodySize > cap) {
+          g.body = [];
+          f.cancelMirrors(g, 'body-too-large');
+        } else g.body.push(chunk);
+      }
+      yield chunk;
+    }
+    completed = true;
+  } finally {
+    if (!g.mirrored) {
+      if (completed) f.startMirrors(g, g.body.length === 1 ? g.body[0]! : Buffer.concat(g.body));
+      else f.cancelMirrors(g, 'request-incomplete');
+    }
+  }
+}
+
+/** Streams legacy's response to the client, keeping a copy for the exchange when one is recorded. */
+class PrimaryHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private finished = false;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> | undefined;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private truncated = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly f: Forwarder,
+    private readonly started: number,
+    private readonly g: Pending | undefined,
+    private readonly keepBytes: number,
+  ) {
+    res.once('close', () => {
+      if (this.finished) return;
+      // The client went away first: stop the upstream request too.
+      this.finish('aborted', { error: 'the client closed the connection', ms: this.elapsed() });
+      this.controller?.abort(new Error('client closed the connection'));
+    });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.finished) controller.abort(new Error('client closed the connection'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+    if (statusCode < 200) return; // 1xx: undici handles them; the client gets the final response
+    this.status = statusCode;
+    if (this.g) this.headers = headers;
+    const raw = controller.rawHeaders as Buffer[] | null | undefined;
+    const out: string[] = [];
+    if (raw) {
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!.toString('latin1');
+        if (HOP_BY_HOP_RESPONSE.has(name.toLowerCase())) continue;
+        out.push(name, raw[i + 1]!.toString('latin1'));
+      }
+    } else {
+      for (const [name, v] of Object.entries(headers)) {
+        if (v === undefined || HOP_BY_HOP_RESPONSE.has(name)) continue;
+        for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
+      }
+    }
+    if (this.res.destroyed) return;
+    this.res.writeHead(statusCode, statusMessage || undefined, out);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.g && this.keepBytes > 0 && !this.truncated) {
+      this.size += chunk.length;
+      if (this.size > this.keepBytes) {
+        this.truncated = true;
+        this.chunks = [];
+      } else this.chunks.push(chunk);
+    }
+    if (this.res.destroyed) return;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    const result: MirrorResult = { status: this.status, ms: this.elapsed() };
+    if (this.headers) result.headers = this.headers;
+    if (this.keepBytes > 0) result.chunks = this.chunks;
+    if (this.truncated) result.truncated = true;
+    this.finish('ok', result);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.finished) return;
+    const timeout = /TIMEOUT/.test((err as NodeJS.ErrnoException).code ?? '') || /TIMEOUT/.test((err as { cause?: NodeJS.ErrnoException }).cause?.code ?? '');
+    if (!this.res.headersSent) {
+      const status = timeout ? 504 : 502;
+      const text = status === 504 ? 'Gateway Timeout' : 'Bad Gateway';
+      this.res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(text.length + 1) });
+      this.res.end(`${text}\n`);
+      this.finish(status === 504 ? '504' : '502', { error: describeError(err), ms: this.elapsed() });
+    } else {
+      // Part of the response is out: cut the connection so the client sees it incomplete.
+      this.res.destroy();
+      this.finish('502', { error: describeError(err), ms: this.elapsed() });
+    }
+  }
+
+  private elapsed(): number {
+    return Math.round((performance.now() - this.started) * 10) / 10;
+  }
+
+  /** Once per request: counts the outcome and hands legacy's side to the exchange. */
+  private finish(outcome: 'ok' | '502' | '504' | 'aborted', legacy: MirrorResult): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.f.done(outcome, this.started);
+    if (!this.g) return;
+    // Legacy answered before the request body was complete (or failed first): nothing to mirror.
+    if (!this.g.mirrored) this.f.cancelMirrors(this.g, 'request-incomplete');
+    else this.f.settle(this.g, 'legacy', legacy);
+  }
+}
