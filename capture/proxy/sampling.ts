@@ -22,6 +22,7 @@ interface Compiled {
   readonly config: SamplingConfig;
   readonly routes: readonly CompiledRoute[];
   readonly below: number;
+  readonly key: string | undefined;
 }
 
 const BUCKETS = 10_000;
@@ -39,6 +40,11 @@ export class Sampler {
 
   get config(): SamplingConfig {
     return this.state.config;
+  }
+
+  /** The sampling key's header name, lower-cased (as node:http reports names). */
+  get keyHeader(): string | undefined {
+    return this.state.key;
   }
 
   /** Replaces the settings (validated; unknown or wrong keys are refused with the reason). Takes effect at the next request. */
@@ -90,7 +96,7 @@ function compile(config: SamplingConfig): Compiled {
     }
     return { route: rule.route, ...(m ? { method: m[1]!.toUpperCase() } : {}), matches: (p) => fn(p) !== false, below: toBuckets(rule.percent) };
   });
-  return { config, routes, below: toBuckets(config.percent) };
+  return { config, routes, below: toBuckets(config.percent), key: config.key?.toLowerCase() };
 }
 
 function toBuckets(percent: number): number {

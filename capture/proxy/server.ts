@@ -48,7 +48,6 @@ export class Forwarder {
   private active = 0;
   private pending = 0;
   private stopping = false;
-  private readonly keyHeader: string | undefined;
   private readonly c: ProxyConfig;
 
   constructor(private readonly o: ForwarderOptions) {
@@ -62,7 +61,6 @@ export class Forwarder {
       keepAliveTimeout: 4_000,
     });
     this.sampler = new Sampler(this.c.sampling, o.runId);
-    this.keyHeader = this.c.sampling.key?.toLowerCase();
     const mirror = (name: 'candidate' | 'secondary', url: string) =>
       new MirrorTarget(name, url, { ...this.c.mirror, keepBodyBytes: o.recorder ? this.c.record.maxBodyBytes : 0 }, o.metrics);
     this.candidate = mirror('candidate', this.c.candidate);
@@ -126,6 +124,7 @@ export class Forwarder {
     let contentLength: string | undefined;
     let chunked = false;
     let keyValue: string | undefined;
+    const keyHeader = this.sampler.keyHeader;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const value = raw[i + 1]!;
@@ -135,7 +134,7 @@ export class Forwarder {
         else if (lower === 'transfer-encoding') chunked = true;
         continue;
       }
-      if (lower === this.keyHeader) keyValue = value;
+      if (lower === keyHeader) keyValue = value;
       switch (lower) {
         case 'host':
           host = value;

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import type { RunningProxy } from '../../../capture/proxy';
 import { deadUrl, echo, eventually, httpServer, proxyFor, send, type TestServer } from '../../helpers/proxy';
 
@@ -97,7 +98,7 @@ it('a chunked request (no content-length) is forwarded and mirrored intact', asy
       await new Promise((r) => setTimeout(r, 20));
     }
   }
-  const r = await send(`${proxy.url}/echo`, { method: 'PUT', body: body(), headers: { 'content-type': 'application/octet-stream' } });
+  const r = await send(`${proxy.url}/echo`, { method: 'PUT', body: Readable.from(body()), headers: { 'content-type': 'application/octet-stream' } });
   expect(Buffer.compare(r.body, Buffer.concat(parts))).toBe(0);
   await eventually(() => candidate.seen.length === 1, 5000, 'the mirror');
   expect(Buffer.compare(candidate.seen[0]!.body, Buffer.concat(parts))).toBe(0);
