@@ -130,75 +130,123 @@ export class MirrorTarget {
     return undefined;
   }
 
-  /** Sends one mirror (call `refuse` first); never rejects. */
-  send(request: MirrorRequest, keep: boolean): Promise<MirrorResult> {
+  /** Sends one mirror (call `refuse` first); `done` gets the result, never an exception. */
+  send(request: MirrorRequest, keep: boolean, done: (result: MirrorResult) => void): void {
     this.inFlight += 1;
     this.gauge.set(this.inFlight);
     this.metrics.mirror(this.name);
-    const started = performance.now();
-    return new Promise<MirrorResult>((resolve) => {
-      let done = false;
-      let controller: Dispatcher.DispatchController | undefined;
-      const finish = (result: Omit<MirrorResult, 'ms'>, failed: boolean) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.inFlight -= 1;
-        this.gauge.set(this.inFlight);
-        const ms = performance.now() - started;
-        if (failed) this.breaker.failure(Date.now());
-        else this.breaker.success();
-        this.metrics.mirrorDone(this.name, ms / 1000, result.error === undefined ? undefined : errorLabel(result.error));
-        resolve({ ...result, ms: Math.round(ms * 10) / 10 });
-      };
-      const timer = setTimeout(() => {
-        finish({ error: `timed out after ${this.o.timeoutMs} ms` }, true);
-        controller?.abort(new Error('mirror timed out'));
-      }, this.o.timeoutMs);
-      let status: number | undefined;
-      let headers: Record<string, string | string[] | undefined> | undefined;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let truncated = false;
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(c) {
-          controller = c;
-          if (done) c.abort(new Error('mirror timed out'));
-        },
-        onResponseStart(_c, statusCode, h) {
-          if (statusCode < 200) return;
-          status = statusCode;
-          headers = h as Record<string, string | string[] | undefined>;
-        },
-        onResponseData: (_c, chunk) => {
-          if (!keep || truncated) return;
-          size += chunk.length;
-          if (size > this.o.keepBodyBytes) {
-            truncated = true;
-            chunks.length = 0;
-          } else chunks.push(chunk);
-        },
-        onResponseEnd() {
-          const result: Omit<MirrorResult, 'ms'> = { status: status ?? 0 };
-          if (headers) result.headers = headers;
-          if (keep) result.chunks = chunks;
-          if (truncated) result.truncated = true;
-          finish(result, false);
-        },
-        onResponseError(_c, err) {
-          finish({ error: describeError(err) }, true);
-        },
-      };
-      try {
-        this.pool.dispatch({ path: request.path, method: request.method, headers: request.headers, body: request.body }, handler);
-      } catch (err) {
-        finish({ error: describeError(err as Error) }, true);
-      }
-    });
+    const call = new MirrorCall(this, keep ? this.o.keepBodyBytes : -1, done);
+    this.calls.add(call);
+    this.sweeper ??= setInterval(() => this.sweep(), Math.min(100, this.o.timeoutMs)).unref();
+    try {
+      this.pool.dispatch({ path: request.path, method: request.method, headers: request.headers, body: request.body }, call);
+    } catch (err) {
+      call.fail(describeError(err as Error));
+    }
+  }
+
+  // One timer per target, not one per mirror: at thousands of mirrors a second, creating and
+  // clearing a timer each is a cost of its own. Timeouts fire within a tick of the sweep.
+  private readonly calls = new Set<MirrorCall>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  private sweep(): void {
+    const expired = performance.now() - this.o.timeoutMs;
+    for (const call of this.calls) {
+      // Insertion order is start order: the first one still in time ends the sweep.
+      if (call.started > expired) break;
+      call.timeout(this.o.timeoutMs);
+    }
+    if (this.calls.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  /** @internal */
+  finished(call: MirrorCall, result: MirrorResult, failed: boolean): void {
+    this.calls.delete(call);
+    this.inFlight -= 1;
+    this.gauge.set(this.inFlight);
+    if (failed) this.breaker.failure(Date.now());
+    else this.breaker.success();
+    this.metrics.mirrorDone(this.name, result.ms / 1000, result.error === undefined ? undefined : errorLabel(result.error));
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.pool.destroy().catch(() => undefined);
+  }
+}
+
+/** One mirror in flight: undici's handler for it, read to the end, kept up to `keep` bytes (-1: none). */
+class MirrorCall implements Dispatcher.DispatchHandler {
+  readonly started = performance.now();
+  private controller: Dispatcher.DispatchController | undefined;
+  private done = false;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> | undefined;
+  private chunks: Buffer[] | undefined;
+  private size = 0;
+  private truncated = false;
+
+  constructor(
+    private readonly target: MirrorTarget,
+    private readonly keep: number,
+    private readonly callback: (result: MirrorResult) => void,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(new Error('mirror timed out'));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    if (this.keep >= 0) this.headers = headers;
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    // Read to the end whatever happens: a body left unread holds its connection.
+    if (this.keep < 0 || this.truncated) return;
+    this.size += chunk.length;
+    if (this.size > this.keep) {
+      this.truncated = true;
+      this.chunks = undefined;
+    } else (this.chunks ??= []).push(chunk);
+  }
+
+  onResponseEnd(): void {
+    const result: MirrorResult = { status: this.status, ms: this.elapsed() };
+    if (this.headers) result.headers = this.headers;
+    if (this.keep >= 0) result.chunks = this.chunks ?? [];
+    if (this.truncated) result.truncated = true;
+    this.end(result, false);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController | undefined, err: Error): void {
+    this.fail(describeError(err));
+  }
+
+  fail(error: string): void {
+    this.end({ error, ms: this.elapsed() }, true);
+  }
+
+  timeout(ms: number): void {
+    this.fail(`timed out after ${ms} ms`);
+    this.controller?.abort(new Error('mirror timed out'));
+  }
+
+  private elapsed(): number {
+    return Math.round((performance.now() - this.started) * 10) / 10;
+  }
+
+  private end(result: MirrorResult, failed: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.target.finished(this, result, failed);
+    this.callback(result);
   }
 }
 

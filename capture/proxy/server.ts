@@ -220,7 +220,7 @@ export class Forwarder {
     for (const t of g.targets) {
       // Without a host header undici sends the target's own.
       const headers = [...g.rawHeaders, ...shadowHeaders(g.shadowId, this.o.runId, t.name, 'dry-run', this.o.recorder !== undefined)];
-      void t.send({ method: g.method, path: g.path, headers, body }, this.o.recorder !== undefined).then((r) => this.settle(g, t.name, r));
+      t.send({ method: g.method, path: g.path, headers, body }, this.o.recorder !== undefined, (r) => this.settle(g, t.name, r));
     }
   }
 
