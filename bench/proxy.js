@@ -6,7 +6,8 @@
 // proxy at 0% and 100% mirroring to a healthy candidate and at 100% to a slow (2 s), a
 // refusing and a black-holed (accepts, never answers) candidate. Every server runs in its own
 // process; each case is measured `--rounds` times, interleaved, and the median is reported.
-// Usage: npm run build && node bench/proxy.js [--seconds 5] [--rounds 3] [--connections 50]
+// Then, at a fixed rate (--rate, default 2000 req/s), the proxy's own CPU per request at 0% and 100%.
+// Usage: npm run build && node bench/proxy.js [--seconds 5] [--rounds 3] [--connections 50] [--rate 2000]
 'use strict';
 const { fork, spawn, execFileSync } = require('node:child_process');
 const { mkdtempSync, writeFileSync, existsSync } = require('node:fs');
@@ -79,10 +80,10 @@ function cpuSeconds(pid) {
   }
 }
 
-function run(url, pid) {
+function run(url, pid, rate) {
   const before = pid ? cpuSeconds(pid) : NaN;
   return new Promise((ok, fail) => {
-    autocannon({ url: `${url}/orders/A-1`, connections: CONNECTIONS, duration: SECONDS, pipelining: 1 }, (err, r) => {
+    autocannon({ url: `${url}/orders/A-1`, connections: CONNECTIONS, duration: SECONDS, pipelining: 1, ...(rate ? { overallRate: rate } : {}) }, (err, r) => {
       if (err) return fail(err);
       r.cpuPerRequestUs = pid ? ((cpuSeconds(pid) - before) / r.requests.total) * 1e6 : NaN;
       ok(r);
@@ -136,6 +137,18 @@ async function main() {
     console.log(`| ${name} | ${Math.round(r.rps)} | ${(r.rps / floor.rps).toFixed(2)}× | ${r.p50} | ${r.p99} | ${Number.isNaN(r.cpu) ? '—' : Math.round(r.cpu)} | ${r.errors} |`);
   }
   console.log('(every process shares the same cores: a healthy candidate at 100% is a second upstream competing for them; proxy CPU per request is the figure that does not depend on that)');
+  // At a fixed rate the machine is not saturated: what mirroring costs the proxy itself,
+  // without the candidate's process competing for the same cores.
+  const RATE = Number(arg('rate', 2000));
+  const fixed = async (name) => {
+    const proc = cases.find(([n]) => n === name)[1];
+    const cpu = [];
+    for (let round = 0; round < ROUNDS; round++) cpu.push((await run(proc.url, proc.pid, RATE)).cpuPerRequestUs);
+    return median(cpu);
+  };
+  const cpu0 = await fixed('shadowdiff 0% mirroring');
+  const cpu100 = await fixed('shadowdiff 100%, healthy candidate');
+  console.log(`\nat a fixed ${RATE} req/s: proxy CPU per request ${Math.round(cpu0)} µs at 0%, ${Math.round(cpu100)} µs at 100% (healthy candidate): a mirror costs ${Math.round(cpu100 - cpu0)} µs, ${(cpu100 / cpu0).toFixed(2)}× the proxy's CPU`);
   console.log('\ngoals:');
   console.log(`  0% mirroring ≥ 1.0× the minimal keep-alive proxy → ${(zero.rps / floor.rps).toFixed(2)}×`);
   console.log(`  100% mirroring ≥ 0.9× shadowdiff's own 0% → ${(hundred.rps / zero.rps).toFixed(2)}×`);
