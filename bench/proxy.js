@@ -56,10 +56,10 @@ function nginx(port, upstream, mirror) {
 events { worker_connections 4096; }
 http { access_log off;
   upstream legacy { server ${new URL(upstream).host}; keepalive 256; }
-  upstream candidate { server ${new URL(mirror).host}; keepalive 256; }
+  upstream candidate { server ${new URL(mirror ?? upstream).host}; keepalive 256; }
   server { listen 127.0.0.1:${port};
-    location / { mirror /mirror; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://legacy; }
-    location = /mirror { internal; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://candidate$request_uri; }
+    location / { ${mirror ? 'mirror /mirror;' : ''} proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://legacy; }
+    location = /mirror { internal; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header x-shadow-mode dry-run; proxy_pass http://candidate$request_uri; }
   } }`,
   );
   return new Promise((ok, fail) => {
@@ -110,9 +110,11 @@ async function main() {
     ['shadowdiff 100%, refusing candidate', await shadowdiff(18583, upstream, refused, 100)],
     ['shadowdiff 100%, black-holed candidate', await shadowdiff(18584, upstream, hang, 100)],
   ];
-  const ng = await nginx(18585, upstream, healthy);
-  if (ng) cases.push(['nginx mirror (native ceiling)', ng]);
-  else console.log('nginx not installed: its row is skipped (apt-get install nginx to add it)');
+  const plain = await nginx(18585, upstream, undefined);
+  if (plain) {
+    cases.push(['nginx, no mirror', plain]);
+    cases.push(['nginx mirror 100%, healthy candidate (native ceiling)', await nginx(18586, upstream, healthy)]);
+  } else console.log('nginx not installed: its rows are skipped (apt-get install nginx-light to add them)');
 
   console.log(`bench/proxy: ${cases.length} cases × ${ROUNDS} rounds × ${SECONDS}s, ${CONNECTIONS} connections, GET of a ${'~300'}-byte JSON order`);
   const results = new Map(cases.map(([name]) => [name, []]));
@@ -152,6 +154,11 @@ async function main() {
   console.log('\ngoals:');
   console.log(`  0% mirroring ≥ 1.0× the minimal keep-alive proxy → ${(zero.rps / floor.rps).toFixed(2)}×`);
   console.log(`  100% mirroring ≥ 0.9× shadowdiff's own 0% → ${(hundred.rps / zero.rps).toFixed(2)}×`);
+  if (plain) {
+    const a = m('nginx, no mirror');
+    const b = m('nginx mirror 100%, healthy candidate (native ceiling)');
+    console.log(`  (for scale: nginx mirroring 100% to the same healthy candidate keeps ${(b.rps / a.rps).toFixed(2)}× of its own unmirrored throughput)`);
+  }
   for (const bad of ['slow candidate (2 s)', 'refusing candidate', 'black-holed candidate']) {
     const r = m(`shadowdiff 100%, ${bad}`);
     console.log(`  ${bad}: ≥ 0.95× healthy throughput → ${(r.rps / hundred.rps).toFixed(2)}×; ≤ 2 ms added p99 → ${(r.p99 - hundred.p99).toFixed(1)} ms`);

@@ -46,7 +46,7 @@ export const ERRORS = {
   },
   SHADOWDIFF_CONFIG: {
     source: 'caller',
-    hint: 'See docs/pipeline.md for the settings and the environment variables that set them.',
+    hint: 'Settings and the environment variables that set them: docs/pipeline.md (worker), docs/proxy.md (proxy), docs/sdk.md (SDK).',
   },
   SHADOWDIFF_INTERNAL: {
     source: 'internal',
