@@ -3,7 +3,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SkipReason } from './sampling';
 
-export type MirrorSkip = SkipReason | 'body-too-large' | 'mirror-busy' | 'circuit-open' | 'shutting-down' | 'request-incomplete';
+export type MirrorSkip = SkipReason | 'body-too-large' | 'mirror-busy' | 'circuit-open' | 'shutting-down' | 'request-incomplete' | 'internal-error';
 export type TargetName = 'candidate' | 'secondary';
 
 export class ProxyMetrics {

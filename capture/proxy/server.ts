@@ -166,10 +166,15 @@ export class Forwarder {
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
 
-    const gathered = this.sample(method, path, headers, keyValue, contentLength, chunked);
+    let gathered: Pending | undefined;
+    try {
+      gathered = this.sample(method, path, headers, keyValue, contentLength, chunked);
+    } catch (err) {
+      // A fault of ours in deciding about the mirror degrades to plain forwarding, never to a failed request.
+      this.internalError('sample', err);
+    }
     let body: Dispatcher.DispatchOptions['body'] = null;
     if (hasBody) body = gathered ? (teeBody(req, gathered, this) as unknown as Dispatcher.DispatchOptions['body']) : req;
-    else if (gathered) this.startMirrors(gathered, null);
 
     const upstreamHeaders = gathered ? [...headers, ...shadowHeaders(gathered.shadowId, this.o.runId, 'legacy', 'live', this.o.recorder !== undefined)] : headers;
     const handler = new PrimaryHandler(res, this, started, gathered, this.o.recorder ? this.c.record.maxBodyBytes : 0);
@@ -178,6 +183,18 @@ export class Forwarder {
     } catch (err) {
       handler.onResponseError(undefined, err as Error);
     }
+    // Legacy first; a request without a body is mirrored right behind it.
+    if (gathered && !hasBody) this.startMirrors(gathered, null);
+  }
+
+  private lastInternalLog = 0;
+  /** @internal Logs (at most once a second) and counts a fault of the proxy's own mirroring code. */
+  internalError(where: string, err: unknown): void {
+    this.o.metrics.skip('internal-error');
+    const now = Date.now();
+    if (now - this.lastInternalLog < 1000) return;
+    this.lastInternalLog = now;
+    this.o.logger.error({ where, err: (err as Error)?.message }, 'proxy error on the mirror side; the request was forwarded without a mirror');
   }
 
   /** Decides whether this request is mirrored; the exchange-to-be when it is. */
@@ -218,9 +235,14 @@ export class Forwarder {
   startMirrors(g: Pending, body: Buffer | null): void {
     g.mirrored = true;
     for (const t of g.targets) {
-      // Without a host header undici sends the target's own.
-      const headers = [...g.rawHeaders, ...shadowHeaders(g.shadowId, this.o.runId, t.name, 'dry-run', this.o.recorder !== undefined)];
-      t.send({ method: g.method, path: g.path, headers, body }, this.o.recorder !== undefined, (r) => this.settle(g, t.name, r));
+      try {
+        // Without a host header undici sends the target's own.
+        const headers = [...g.rawHeaders, ...shadowHeaders(g.shadowId, this.o.runId, t.name, 'dry-run', this.o.recorder !== undefined)];
+        t.send({ method: g.method, path: g.path, headers, body }, this.o.recorder !== undefined, (r) => this.settle(g, t.name, r));
+      } catch (err) {
+        this.internalError('mirror', err);
+        this.settle(g, t.name, { error: 'proxy error', ms: 0 });
+      }
     }
   }
 
@@ -241,7 +263,11 @@ export class Forwarder {
     g.waiting -= 1;
     if (g.waiting > 0) return;
     this.pending -= 1;
-    this.o.recorder?.record(g);
+    try {
+      this.o.recorder?.record(g);
+    } catch (err) {
+      this.internalError('record', err);
+    }
   }
 
   /** @internal */
