@@ -4,10 +4,12 @@
 // leading `$`), so they are stored as JSON text beside the few fields that are queried.
 //
 // Rollups: each comparison is stored once (keyed by run and shadow id); `flushRollups` folds
-// those without a marker into the run's rollup document under optimistic concurrency,
-// remembering the batch's ids in that document until their markers are written. Markers are
-// inserts, never updates of the big documents (an update costs a collection scan on FerretDB).
-// A crash at any step neither loses nor double-counts a comparison.
+// those without a marker into the run's rollup, remembering the batch's ids in the rollup until
+// their markers are written. A rollup is a chain of versions, each a new document whose `_id`
+// is `<run>#<version>`: a flusher that read version v writes v+1 with an insert, and the unique
+// `_id` lets exactly one of two concurrent flushers win — on any server, including those whose
+// conditional updates are not atomic (FerretDB 1.x lost rollup counts that way). Markers are
+// inserts too. A crash at any step neither loses nor double-counts a comparison.
 import { type Collection, type Db, type MongoBulkWriteError, MongoClient } from 'mongodb';
 import { redactUrl } from '../../core/config';
 import type { SideRecord } from '../../core/effect';
@@ -42,7 +44,9 @@ interface ComparisonDoc {
 }
 
 interface RollupDoc {
+  /** `<runId>#<v>`. */
   _id: string;
+  runId: string;
   v: number;
   rollup: string;
   /** Comparisons folded in whose `rolled` flag may not be set yet. */
@@ -113,6 +117,7 @@ export class MongoStore implements Store {
     await this.comparisons.createIndex({ runId: 1, route: 1, shadowId: 1 }, { name: 'run_route' });
     await this.comparisons.createIndex({ runId: 1, tf: 1 }, { name: 'run_findings' });
     await this.rolled.createIndex({ runId: 1 }, { name: 'run' });
+    await this.rollups.createIndex({ runId: 1, v: -1 }, { name: 'run_version' });
     await this.effects.createIndex({ runId: 1, shadowId: 1 }, { name: 'run_shadow' });
     await this.alerts.createIndex({ runId: 1, at: 1 }, { name: 'run_at' });
     await this.rules.createIndex({ runId: 1, version: 1 }, { unique: true, name: 'run_version' });
@@ -271,20 +276,20 @@ export class MongoStore implements Store {
   }
 
   async flushRollups(runId?: string): Promise<void> {
-    const runIds = runId ? [runId] : ((await this.rollups.distinct('_id', {})) as string[]).concat(await this.unrolledRuns());
+    const runIds = runId ? [runId] : ((await this.rollups.distinct('runId', {})) as string[]).concat(await this.unrolledRuns());
     for (const id of new Set(runIds)) await this.compact(id);
   }
 
   /** Runs with comparisons but no rollup document yet. */
   private async unrolledRuns(): Promise<string[]> {
-    const have = new Set((await this.rollups.find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    const have = new Set((await this.rollups.distinct('runId', {})) as string[]);
     return ((await this.comparisons.distinct('runId')) as string[]).filter((r) => !have.has(r));
   }
 
   private async compact(runId: string): Promise<void> {
     const batch = this.options.rollupBatch ?? 10_000;
     for (let round = 0; round < 100_000; round++) {
-      const doc = await this.rollups.findOne({ _id: runId });
+      const doc = await this.latestRollup(runId);
       const v = doc?.v ?? 0;
       if (doc?.applied.length) {
         // Folded in by an earlier round (ours or a crashed worker's): mark them, then forget.
@@ -298,7 +303,7 @@ export class MongoStore implements Store {
           if (!onlyDuplicates(err)) throw err;
           await this.insertMissingMarkers(runId, doc.applied, expireAt);
         }
-        await this.rollups.updateOne({ _id: runId, v }, { $set: { applied: [] }, $inc: { v: 1 } });
+        await this.nextVersion({ runId, v: v + 1, rollup: doc.rollup, applied: [] });
         continue;
       }
       const marked = new Set((await this.rolled.find({ runId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
@@ -307,18 +312,25 @@ export class MongoStore implements Store {
       const pending = await this.comparisons.find({ _id: { $in: ids.slice(0, batch) } }, { projection: { c: 1 } }).toArray();
       const rollup = doc ? (JSON.parse(doc.rollup) as Rollup) : emptyRollup(runId);
       for (const p of pending) addComparison(rollup, JSON.parse(p.c) as Comparison);
-      const next = { v: v + 1, rollup: JSON.stringify(rollup), applied: pending.map((p) => p._id) };
-      if (doc) {
-        // Lost the race to another worker: read again and retry.
-        await this.rollups.updateOne({ _id: runId, v }, { $set: next });
-      } else {
-        try {
-          await this.rollups.insertOne({ _id: runId, ...next });
-        } catch (err) {
-          if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
-        }
-      }
+      // Lost the race to another flusher: the next round reads its version and goes on from there.
+      await this.nextVersion({ runId, v: v + 1, rollup: JSON.stringify(rollup), applied: pending.map((p) => p._id) });
     }
+  }
+
+  private async latestRollup(runId: string): Promise<RollupDoc | null> {
+    return this.rollups.find({ runId }).sort({ v: -1 }).limit(1).next();
+  }
+
+  /** Writes version v of a run's rollup unless another flusher wrote it first; drops versions two behind. */
+  private async nextVersion(doc: Omit<RollupDoc, '_id'>): Promise<void> {
+    try {
+      await this.rollups.insertOne({ _id: `${doc.runId}#${doc.v}`, ...doc });
+    } catch (err) {
+      if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
+      return;
+    }
+    // Version v-1 stays for a reader that just found it; older ones are history nobody reads.
+    if (doc.v > 2) await this.rollups.deleteMany({ runId: doc.runId, v: { $lt: doc.v - 1 } });
   }
 
   private async insertMissingMarkers(runId: string, ids: string[], expireAt: Date): Promise<void> {
@@ -328,7 +340,7 @@ export class MongoStore implements Store {
   }
 
   async getRollup(runId: string): Promise<Rollup> {
-    const doc = await this.rollups.findOne({ _id: runId });
+    const doc = await this.latestRollup(runId);
     return doc ? (JSON.parse(doc.rollup) as Rollup) : emptyRollup(runId);
   }
 
