@@ -7,6 +7,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   /** Resolves when the process is asked to stop (SIGTERM, SIGINT). */
   stopSignal(): Promise<string>;
+  /** Where bulk output (a recording) is streamed; process.stdout when unset. */
+  stdout?: NodeJS.WritableStream & { write(chunk: string): boolean };
 }
 
 export const processIo: CliIo = {

@@ -5,6 +5,7 @@ import { isCallerError, ShadowdiffError } from '../core/errors';
 import { compareCommand } from './compare';
 import { workerCommand } from './worker';
 import { proxyCommand, samplingCommand } from './proxy';
+import { exportCommand, replayCommand } from './replay';
 import { type CliIo, processIo } from './io';
 import pkg from '../package.json';
 
@@ -15,7 +16,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride()
     .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  for (const cmd of [compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io)]) {
+  for (const cmd of [compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), replayCommand(io), exportCommand(io)]) {
     program.addCommand(
       cmd
         .exitOverride()

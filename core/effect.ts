@@ -109,10 +109,13 @@ export const exchangeRecordSchema = z.object({
   }),
   responses: z.object({ legacy: exchangeResponse.optional(), candidate: exchangeResponse.optional(), secondary: exchangeResponse.optional() }),
   /**
-   * Whether the services run the SDK (default true: their end markers say when a side is
-   * complete). false: nothing else will come for this request; this record alone completes it.
+   * Whether the services' own records take part (default true: their end markers say when a
+   * side is complete). false: only the responses here are compared; this record alone
+   * completes the request and anything an SDK sends for it is ignored.
    */
   sdk: z.boolean().optional(),
+  /** Replay: the shadow id of the recorded request this one replays. */
+  replayOf: id.optional(),
 });
 
 export type EffectRecord = z.infer<typeof effectRecordSchema>;

@@ -78,3 +78,13 @@ it('effects caused elsewhere (seq from 1000) are compared and do not count; 1 â€
   const bad = compare({ ...input, legacy: { ...input.legacy, effects: [ordersInsert('legacy', 10), consumer('legacy', 7, 5)] } }, { now: NOW });
   expect(bad.verdict).toBe('error');
 });
+
+it('sdk:false compares the responses alone, leaving out whatever an SDK sent anyway', () => {
+  const join = new Join();
+  join.add(ordersInsert('candidate', 10));
+  join.add(end('candidate', 1));
+  const entry = join.add(exchange({ sdk: false, responses: { legacy: { status: 201, body: { ok: 1 } }, candidate: { status: 201, body: { ok: 1 } } } }));
+  const c = compare(entry, { now: NOW });
+  expect(c.verdict).toBe('match');
+  expect(c.pairs).toEqual([expect.objectContaining({ effectKind: 'response' })]);
+});

@@ -1,0 +1,236 @@
+// The replay engine: plays recorded requests at a candidate (dry-run) — and in paired mode at a
+// legacy instance too — under a fresh shadow id each, at a rate, a concurrency or the original
+// timing, never letting two requests with the same ordering key overtake each other. Each
+// side's response is recorded here, in the exchange, so responses are compared even for
+// services without the SDK. In baseline mode the recorded legacy records are published under
+// the new shadow id, and the comparator sees them as if legacy had just run.
+import { Pool } from 'undici';
+import type { EffectRecord, EndRecord, ExchangeRecord, ExchangeResponse, SideRecord, ShadowRecord } from '../core/effect';
+import { FORMAT_VERSION } from '../core/effect';
+import { EXCHANGE_HEADER, HEADERS } from '../core/headers';
+import { uuidv7 } from '../core/ids';
+import type { Logger } from '../core/logger';
+import { createRedactor, type RedactionConfig } from '../core/redaction';
+import { bodyValue } from '../capture/body';
+import type { RecordedRequest } from './recording';
+
+export interface ReplayOptions {
+  /** The candidate's origin (dry-run). */
+  candidate: string;
+  /** Paired mode: a legacy origin, replayed in live mode beside the candidate. */
+  legacy?: string;
+  runId: string;
+  /** Requests in flight at once (default 16). */
+  concurrency?: number;
+  /** Requests per second at most. */
+  rate?: number;
+  /** Original timing (the exchanges' `at`), sped up by this factor. */
+  speed?: number;
+  /** Requests with the same key run one after another, in recording order. */
+  key?: (exchange: ExchangeRecord) => string | undefined;
+  /** Per request, per side (default 30 s). */
+  timeoutMs?: number;
+  /** Whether the services run the SDK (default true); false compares responses only. */
+  sdk?: boolean;
+  /** Same settings as the recording's: a hashed field must hash alike on both sides. */
+  redact?: RedactionConfig;
+  /** Response headers kept (default content-type, location: as the proxy records). */
+  responseHeaders?: string[];
+  maxBodyBytes?: number;
+  /** Where the records go: the embedded pipeline's bus, or RabbitMQ. */
+  publish: (records: ShadowRecord[]) => Promise<void>;
+  logger: Logger;
+  /** Stops taking new requests; those in flight finish. */
+  signal?: AbortSignal;
+  onProgress?: (p: ReplayProgress) => void;
+}
+
+export interface ReplayProgress {
+  read: number;
+  sent: number;
+  /** Requests that got no response from the candidate (or legacy, paired). */
+  errors: number;
+  /** Requests left out: a body the recording did not keep, and such. */
+  skipped: number;
+  inFlight: number;
+}
+
+export interface ReplaySummary extends ReplayProgress {
+  stopped: boolean;
+  ms: number;
+  /** Why requests were skipped, by reason. */
+  skippedBy: Record<string, number>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect']);
+
+export async function replay(requests: AsyncIterable<RecordedRequest>, o: ReplayOptions): Promise<ReplaySummary> {
+  const started = Date.now();
+  const concurrency = o.concurrency ?? 16;
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const pools = { candidate: new Pool(o.candidate, { connections: concurrency, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }), legacy: o.legacy ? new Pool(o.legacy, { connections: concurrency, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }) : undefined };
+  const redactor = createRedactor(o.redact ?? {});
+  const keep = (o.responseHeaders ?? ['content-type', 'location']).map((h) => h.toLowerCase());
+  const maxBody = o.maxBodyBytes ?? 262_144;
+  const p: ReplayProgress = { read: 0, sent: 0, errors: 0, skipped: 0, inFlight: 0 };
+  const skippedBy: Record<string, number> = {};
+  const chains = new Map<string, Promise<void>>();
+  const slots: (() => void)[] = [];
+  let free = concurrency;
+  let firstAt: number | undefined;
+  let paceIndex = 0;
+
+  const acquire = async () => {
+    if (free > 0) return void (free -= 1);
+    await new Promise<void>((resolve) => slots.push(resolve));
+  };
+  const release = () => {
+    const next = slots.shift();
+    if (next) next();
+    else free += 1;
+  };
+
+  /** Waits until the request may start under --rate or --speed. */
+  const pace = async (x: ExchangeRecord) => {
+    let due: number | undefined;
+    if (o.speed) {
+      const at = Date.parse(x.at);
+      firstAt ??= at;
+      due = started + (at - firstAt) / o.speed;
+    } else if (o.rate) due = started + (paceIndex++ * 1000) / o.rate;
+    const wait = due === undefined ? 0 : due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  };
+
+  const send = async (pool: Pool, x: ExchangeRecord, shadowId: string, side: 'legacy' | 'candidate', body: Buffer | null): Promise<ExchangeResponse> => {
+    const headers: string[] = [];
+    for (const [name, value] of Object.entries(x.request.headers ?? {})) if (!HOP_BY_HOP.has(name) && !name.startsWith('x-shadow-')) headers.push(name, value);
+    headers.push(HEADERS.shadowId, shadowId, HEADERS.run, o.runId, HEADERS.side, side, HEADERS.mode, side === 'legacy' ? 'live' : 'dry-run', EXCHANGE_HEADER, '1');
+    const t0 = performance.now();
+    try {
+      const res = await pool.request({ path: x.request.path, method: x.request.method, headers, body });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size <= maxBody) chunks.push(chunk as Buffer);
+      }
+      const out: Record<string, string> = {};
+      for (const name of keep) {
+        const v = res.headers[name];
+        if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
+      }
+      const type = typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : '';
+      return { status: res.statusCode, headers: redactor.empty ? out : (redactor.headers(out) as Record<string, string>), body: redactor.value(bodyValue(chunks, type, size > maxBody ? maxBody : undefined)), ms: Math.round((performance.now() - t0) * 10) / 10 };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+      return { error: (e.cause?.code ?? e.code ?? e.message ?? 'error').toString().slice(0, 200), ms: Math.round((performance.now() - t0) * 10) / 10 };
+    }
+  };
+
+  const one = async (r: RecordedRequest): Promise<void> => {
+    const x = r.exchange;
+    const body = requestBody(x.request.body);
+    if (body === 'unavailable') {
+      p.skipped += 1;
+      skippedBy['request body not recorded (over the size cap)'] = (skippedBy['request body not recorded (over the size cap)'] ?? 0) + 1;
+      return;
+    }
+    const shadowId = uuidv7();
+    const baseline = !pools.legacy;
+    const hasLegacyRecords = r.legacy.length > 0;
+    // Baseline: legacy is the recording. Without its records, only responses can be compared.
+    const sdk = (o.sdk ?? true) && (!baseline || hasLegacyRecords);
+    if (baseline && sdk) await o.publish(r.legacy.map((rec) => rewrite(rec, shadowId, o.runId)));
+    p.sent += 1;
+    const [candidate, legacy] = await Promise.all([send(pools.candidate, x, shadowId, 'candidate', body), pools.legacy ? send(pools.legacy, x, shadowId, 'legacy', body) : Promise.resolve(undefined)]);
+    if (candidate.error !== undefined || legacy?.error !== undefined) p.errors += 1;
+    const responses: ExchangeRecord['responses'] = { candidate };
+    const recordedLegacy = x.responses.legacy;
+    if (legacy) responses.legacy = legacy;
+    else if (recordedLegacy) responses.legacy = recordedLegacy;
+    const exchange: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId: o.runId, shadowId, at: new Date().toISOString(), request: x.request, responses, replayOf: x.shadowId };
+    if (!sdk) exchange.sdk = false;
+    await o.publish([exchange]);
+  };
+
+  const tasks = new Set<Promise<void>>();
+  const progress = setInterval(() => o.onProgress?.({ ...p }), 200);
+  progress.unref();
+  try {
+    for await (const r of requests) {
+      if (o.signal?.aborted) break;
+      p.read += 1;
+      await acquire();
+      if (o.signal?.aborted) {
+        release();
+        break;
+      }
+      await pace(r.exchange);
+      const key = o.key?.(r.exchange);
+      const before = key === undefined ? undefined : chains.get(key);
+      p.inFlight += 1;
+      const run = async () => {
+        try {
+          if (before) await before;
+          await one(r);
+        } catch (err) {
+          p.errors += 1;
+          o.logger.warn({ err: (err as Error).message, line: r.line }, 'replay of a request failed');
+        } finally {
+          p.inFlight -= 1;
+          release();
+        }
+      };
+      const task: Promise<void> = run().finally(() => {
+        if (key !== undefined && chains.get(key) === task) chains.delete(key);
+        tasks.delete(task);
+      });
+      tasks.add(task);
+      if (key !== undefined) chains.set(key, task);
+    }
+    await Promise.all(tasks);
+  } finally {
+    clearInterval(progress);
+    o.onProgress?.({ ...p });
+    await Promise.all([pools.candidate.close(), pools.legacy?.close()]);
+  }
+  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy };
+}
+
+/** A recorded record under the replay's run and shadow id. */
+function rewrite(rec: SideRecord, shadowId: string, runId: string): SideRecord {
+  return rec.type === 'effect' ? ({ ...rec, shadowId, runId } as EffectRecord) : ({ ...rec, shadowId, runId } as EndRecord);
+}
+
+/** The bytes to send for a recorded body, or 'unavailable' when the recording kept none. */
+export function requestBody(body: unknown): Buffer | null | 'unavailable' {
+  if (body === undefined || body === null) return null;
+  if (typeof body === 'string') return Buffer.from(body);
+  if (typeof body === 'object' && body !== null) {
+    const o = body as Record<string, unknown>;
+    if ('$truncated' in o) return 'unavailable';
+    const bin = o.$binary as { base64?: unknown } | undefined;
+    if (bin && typeof bin.base64 === 'string' && Object.keys(o).length === 1) return Buffer.from(bin.base64, 'base64');
+  }
+  return Buffer.from(JSON.stringify(body));
+}
+
+/** `header:NAME` or `path:REGEX` (the first capture group, else the whole match) → a key function. */
+export function orderingKey(spec: string): (x: ExchangeRecord) => string | undefined {
+  const i = spec.indexOf(':');
+  const kind = spec.slice(0, i);
+  const arg = spec.slice(i + 1);
+  if (kind === 'header' && arg) {
+    const name = arg.toLowerCase();
+    return (x) => x.request.headers?.[name];
+  }
+  if (kind === 'path' && arg) {
+    const re = new RegExp(arg);
+    return (x) => {
+      const m = re.exec(x.request.path);
+      return m ? (m[1] ?? m[0]) : undefined;
+    };
+  }
+  throw new Error(`--key "${spec}" must be header:NAME or path:REGEX, e.g. path:/orders/([^/]+)`);
+}

@@ -1,0 +1,73 @@
+// One replay run from start to verdict, with nothing installed: an HTTP collector the services'
+// SDKs post to, the embedded bus and store, a comparator worker, the replay itself, then the
+// wait for every replayed request to be compared and the evaluation against the gates.
+// RabbitMQ/MongoDB can stand in for the embedded pieces (runtime chosen by the caller).
+import { type Collector, startCollector } from '../capture/collector';
+import type { Comparison } from '../compare/engine/finding';
+import type { CompiledRules } from '../compare/engine/rules';
+import { Worker } from '../compare/worker';
+import type { Logger } from '../core/logger';
+import type { Bus } from '../runtime/bus/bus';
+import type { Store } from '../runtime/store/store';
+import { replay, type ReplayOptions, type ReplayProgress, type ReplaySummary } from './engine';
+import type { RecordedRequest } from './recording';
+import { type AcceptEntry, evaluate, type Gates, type ReplayResult } from './results';
+
+export interface SessionOptions extends Omit<ReplayOptions, 'publish'> {
+  bus: Bus;
+  store: Store;
+  /** Where the collector listens (the services' SHADOWDIFF_SINK points here). */
+  collectorHost: string;
+  collectorPort: number;
+  rules?: CompiledRules | undefined;
+  gates: Gates;
+  accept?: AcceptEntry[];
+  /** How long a request may wait for its records before it is compared as incomplete. */
+  compareTimeoutMs?: number;
+  onCollector?: (url: string) => void;
+  logger: Logger;
+}
+
+export interface SessionResult {
+  summary: ReplaySummary;
+  result: ReplayResult;
+  collectorUrl: string;
+}
+
+export async function runSession(requests: AsyncIterable<RecordedRequest>, o: SessionOptions): Promise<SessionResult> {
+  const compareTimeoutMs = o.compareTimeoutMs ?? 10_000;
+  const worker = new Worker({ bus: o.bus, store: o.store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, ...(o.rules ? { rules: o.rules } : {}) });
+  await worker.start();
+  let collector: Collector | undefined;
+  try {
+    collector = await startCollector({ bus: o.bus, logger: o.logger, host: o.collectorHost, port: o.collectorPort });
+    o.onCollector?.(collector.url);
+    await o.store.putRun({ runId: o.runId, createdAt: new Date().toISOString(), source: 'replay' });
+    const summary = await replay(requests, { ...o, publish: (records) => o.bus.publish(records) });
+    if (summary.skipped) await o.store.addCoverage(o.runId, summary.skippedBy);
+    // Every request sent gets exactly one comparison: complete, or incomplete after the timeout.
+    const deadline = Date.now() + compareTimeoutMs + 5_000;
+    while ((await o.store.countComparisons(o.runId)) < summary.sent && Date.now() < deadline) {
+      o.onProgress?.({ ...summary, inFlight: 0 } as ReplayProgress);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await worker.drain();
+    await o.store.flushRollups(o.runId);
+    const result = evaluate(o.runId, await allComparisons(o.store, o.runId), summary.sent, o.gates, o.accept ?? []);
+    return { summary, result, collectorUrl: collector.url };
+  } finally {
+    await worker.stop();
+    await collector?.close();
+  }
+}
+
+async function allComparisons(store: Store, runId: string): Promise<Comparison[]> {
+  const out: Comparison[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.listComparisons({ runId, limit: 1000, ...(after ? { after } : {}) });
+    out.push(...page);
+    if (page.length < 1000) return out;
+    after = page.at(-1)!.shadowId;
+  }
+}

@@ -1,0 +1,191 @@
+// Replay in CI, end to end: traffic recorded through the proxy and the SDKs into a store,
+// exported as a JSONL recording, replayed at candidate builds — the right one passes, one with
+// a silent wrong write fails with the field named, accepted differences pass until they
+// expire, paired mode replays legacy too; JUnit output is read by a real JUnit consumer.
+import express from 'express';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { MongoClient } from 'mongodb';
+import { parse as parseTestResults } from 'test-results-parser';
+import { busSink } from '../../../capture/sdk/sinks';
+import { createShadow, type ShadowSdk } from '../../../capture/sdk';
+import { Worker } from '../../../compare/worker';
+import { run } from '../../../cli/main';
+import { MemoryBus } from '../../../runtime/bus/memory';
+import { MemoryStore } from '../../../runtime/store/memory';
+import { deadUrl, eventually, proxyFor, quiet, send } from '../../helpers/proxy';
+import { connectMongo, uniqueDbName } from '../../helpers/services';
+
+const dir = mkdtempSync(join(tmpdir(), 'sd-replay-'));
+const dbName = uniqueDbName('sdreplay');
+let mongo: MongoClient;
+const closers: (() => Promise<unknown>)[] = [];
+let recording: string;
+
+/** The order service; `bug` makes the candidate charge one won more (a silent wrong write). */
+async function orderService(shadow: ShadowSdk, bug = false): Promise<string> {
+  const payments = shadow.mongo(mongo.db(dbName)).collection('payments');
+  const app = express();
+  app.use(express.json());
+  app.use(shadow.middleware());
+  app.post('/orders/:id/pay', async (req, res) => {
+    const amount = bug ? req.body.amount + 1 : req.body.amount;
+    await payments.insertOne({ orderId: req.params.id, amount });
+    res.json({ paid: true, orderId: req.params.id });
+  });
+  app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  closers.push(() => new Promise((r) => server.close(r)), () => shadow.close());
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function cli() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdout = new PassThrough();
+  const chunks: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => chunks.push(c));
+  return {
+    out,
+    err,
+    stdout: () => Buffer.concat(chunks).toString(),
+    io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}), stdout },
+  };
+}
+
+/** A candidate build whose SDK posts to the replay's collector. */
+async function candidateBuild(collectorPort: number, bug = false) {
+  return orderService(createShadow({ side: 'candidate', sink: `http://127.0.0.1:${collectorPort}`, logger: quiet, buffer: { lingerMs: 1 } }), bug);
+}
+
+async function freePort(): Promise<number> {
+  return Number(new URL(await deadUrl()).port);
+}
+
+beforeAll(async () => {
+  mongo = await connectMongo();
+  // Record: proxy → legacy (live) and candidate (dry-run), everything through an in-process bus to a worker that keeps all records.
+  const bus = new MemoryBus({ partitions: 4 });
+  const store = new MemoryStore();
+  const worker = new Worker({ bus, store, logger: quiet, settleMs: 20, keepEffects: 'all', alerts: false });
+  await worker.start();
+  const legacy = await orderService(createShadow({ side: 'legacy', sink: busSink(bus), logger: quiet, buffer: { lingerMs: 1 } }));
+  const candidate = await orderService(createShadow({ side: 'candidate', sink: busSink(bus), logger: quiet, buffer: { lingerMs: 1 } }));
+  const proxy = await proxyFor({ legacy, candidate, run: 'rec-1' }, busSink(bus));
+  for (let i = 0; i < 12; i++) {
+    const id = `A-${i % 4}`;
+    const r = i % 3 === 2 ? await send(`${proxy.url}/orders/${id}`) : await send(`${proxy.url}/orders/${id}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ amount: 1000 * (i + 1) }) });
+    expect(r.status).toBe(200);
+  }
+  await proxy.close();
+  await eventually(async () => (await store.countComparisons('rec-1')) === 12, 10_000, 'the recorded comparisons');
+  await worker.stop();
+  const saved = join(dir, 'run');
+  await store.save(saved);
+  const c = cli();
+  expect(await run(['export', '--run', 'rec-1', '--from', saved], c.io)).toBe(0);
+  expect(c.err.join('\n')).toMatch(/exported 12 request\(s\) of run rec-1/);
+  recording = join(dir, 'rec.jsonl');
+  writeFileSync(recording, c.stdout());
+});
+
+afterAll(async () => {
+  for (const f of closers.reverse()) await f();
+  await mongo.db(dbName).dropDatabase();
+  await mongo.close();
+});
+
+it('the export is a self-contained recording: an exchange and legacy records per request', () => {
+  const lines = readFileSync(recording, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const exchanges = lines.filter((l) => l.type === 'exchange');
+  expect(exchanges).toHaveLength(12);
+  expect(lines.filter((l) => l.type !== 'exchange').every((l) => l.side === 'legacy')).toBe(true);
+  expect(lines.filter((l) => l.type === 'end')).toHaveLength(12);
+  expect(exchanges[0].responses.legacy.status).toBe(200);
+});
+
+it('baseline replay: the right build passes (exit 0), with JUnit a real consumer reads', async () => {
+  const port = await freePort();
+  const candidate = await candidateBuild(port);
+  const junit = join(dir, 'ok.xml');
+  const c = cli();
+  expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--junit', junit, '--no-progress'], c.io)).toBe(0);
+  expect(c.out[0]).toMatch(/^PASS replay .*: 12 replayed, 12 compared, 0 regression\(s\), coverage 100\.0%/);
+  const parsed = parseTestResults({ type: 'junit', files: [junit] });
+  expect(parsed.status).toBe('PASS');
+  expect(parsed.total).toBe(3); // two routes and the gates
+  expect(parsed.failed).toBe(0);
+});
+
+it('baseline replay: a silent wrong write fails the build (exit 1) naming the field; accepted, it passes until it expires', async () => {
+  const port = await freePort();
+  const candidate = await candidateBuild(port, true);
+  const junit = join(dir, 'bad.xml');
+  const markdown = join(dir, 'bad.md');
+  const json = join(dir, 'bad.json');
+  const c = cli();
+  expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--junit', junit, '--markdown', markdown, '--json', json, '--concurrency', '4'], c.io)).toBe(1);
+  expect(c.out.join('\n')).toMatch(/FAIL replay .*8 regression\(s\)/);
+  expect(c.out.join('\n')).toMatch(/POST \/orders\/:id\/pay: 0 match, 8 mismatch/);
+  expect(readFileSync(markdown, 'utf8')).toMatch(/\| `POST \/orders\/:id\/pay` \| `.*\.payments` \| `amount` \| changed \| 8 \|/);
+  const result = JSON.parse(readFileSync(json, 'utf8'));
+  expect(result).toMatchObject({ passed: false, regressions: 8, replayed: 12 });
+  const parsed = parseTestResults({ type: 'junit', files: [junit] });
+  expect(parsed.status).toBe('FAIL');
+  const failedCase = parsed.suites[0]!.cases.find((k: { name: string }) => k.name === 'POST /orders/:id/pay')!;
+  expect(failedCase.status).toBe('FAIL');
+  expect(failedCase.failure).toBe('8 regression(s) on POST /orders/:id/pay');
+  expect(failedCase.stack_trace).toMatch(/changed .*\.payments amount: 8 request\(s\), legacy=\d+ candidate=\d+/);
+
+  const accept = join(dir, 'accept.json');
+  writeFileSync(accept, JSON.stringify({ accepted: [{ route: 'POST /orders/:id/pay', field: 'amount', reason: 'new rounding agreed with finance (TICKET-12)', expires: '2099-01-01' }] }));
+  const a = cli();
+  expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--accept', accept], a.io)).toBe(0);
+  expect(a.out.join('\n')).toMatch(/0 match, 0 mismatch \(\+8 accepted\)/);
+
+  writeFileSync(accept, JSON.stringify({ accepted: [{ field: 'amount', reason: 'temporary', expires: '2020-01-01' }] }));
+  const e = cli();
+  expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--accept', accept], e.io)).toBe(1);
+  expect(e.out.join('\n')).toMatch(/expired accepted difference .* amount — temporary \(expired 2020-01-01\)/);
+});
+
+it('paired mode: legacy is replayed too, each in its own mode', async () => {
+  const port = await freePort();
+  const sink = `http://127.0.0.1:${port}`;
+  const candidate = await candidateBuild(port);
+  const legacy = await orderService(createShadow({ side: 'legacy', sink, logger: quiet, buffer: { lingerMs: 1 } }));
+  const before = await mongo.db(dbName).collection('payments').countDocuments();
+  const c = cli();
+  expect(await run(['replay', recording, '--candidate', candidate, '--legacy', legacy, '--collector', `127.0.0.1:${port}`], c.io)).toBe(0);
+  expect(c.out[0]).toMatch(/^PASS replay .*: 12 replayed, 12 compared, 0 regression/);
+  // Legacy ran live (8 payments written again), the candidate in dry-run (none).
+  expect(await mongo.db(dbName).collection('payments').countDocuments()).toBe(before + 8);
+});
+
+it('a candidate whose records never arrive fails the coverage gate instead of passing', async () => {
+  const port = await freePort();
+  const candidate = await candidateBuild(await freePort()); // its SDK posts somewhere else
+  const c = cli();
+  expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--compare-timeout-ms', '500'], c.io)).toBe(1);
+  expect(c.out.join('\n')).toMatch(/gate failed: coverage 0\.0% of 12 replayed requests compared, below --min-coverage 95\.0%/);
+});
+
+it('bad input exits 2 with one clear line', async () => {
+  const bad = join(dir, 'bad.jsonl');
+  writeFileSync(bad, '{"v":1,"type":"exchange"}\n');
+  const a = cli();
+  expect(await run(['replay', bad, '--candidate', 'http://127.0.0.1:1'], a.io)).toBe(2);
+  expect(a.err.join('\n')).toMatch(/bad\.jsonl:1: field "runId"/);
+  const b = cli();
+  expect(await run(['replay', join(dir, 'missing.jsonl'), '--candidate', 'http://127.0.0.1:1'], b.io)).toBe(2);
+  expect(b.err.join('\n')).toMatch(/cannot read the recording .*missing\.jsonl: ENOENT/);
+  const c = cli();
+  expect(await run(['replay', recording, '--candidate', 'not-a-url'], c.io)).toBe(2);
+  expect(c.err.join('\n')).toMatch(/--candidate "not-a-url" must be a service origin/);
+  for (const x of [a, b, c]) expect(x.err.join('\n')).not.toMatch(/\n\s+at /);
+});
