@@ -11,9 +11,11 @@ import { ShadowdiffError } from '../core/errors';
 import { parseJson } from '../core/json';
 import { createLogger } from '../core/logger';
 import { orderingKey } from '../replay/engine';
+import { readGor } from '../replay/gor';
 import { readHar } from '../replay/har';
 import { readRecording, type RecordedRequest, writeRequest } from '../replay/recording';
 import { parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../replay/results';
+import { seed } from '../replay/seed';
 import { runSession } from '../replay/session';
 import { createRuntime } from '../runtime';
 import { MemoryStore } from '../runtime/store/memory';
@@ -43,6 +45,8 @@ interface ReplayFlags {
   accept?: string;
   compareTimeoutMs?: number;
   progress?: boolean;
+  seed?: string;
+  seedUrl?: string;
 }
 
 const num = (flag: string, min: number, max = Infinity) => (v: string) => {
@@ -71,9 +75,10 @@ async function readJsonFile(file: string, what: string): Promise<unknown> {
   return parseJson(text, file);
 }
 
-/** A recording by its name: `.har`, otherwise JSONL; `-` is standard input. */
+/** A recording by its name: `.har`, `.gor`, otherwise JSONL; `-` is standard input. */
 export function openRecording(file: string, runId: string): AsyncIterable<RecordedRequest> {
   if (/\.har$/i.test(file)) return readHar(file, runId);
+  if (/\.gor$/i.test(file)) return readGor(file, runId);
   const input = file === '-' ? process.stdin : createReadStream(file, 'utf8');
   if (file !== '-') {
     input.on('error', () => {}); // surfaced by the reader below with the file named
@@ -92,7 +97,7 @@ export function openRecording(file: string, runId: string): AsyncIterable<Record
 export function replayCommand(io: CliIo): Command {
   return new Command('replay')
     .description('replay a recording at a candidate (dry-run) and compare with the recorded legacy effects; exit 0 no regression, 1 regressions, 2 could not run')
-    .argument('<recording>', 'a JSONL recording (shadowdiff export), a .har file, or - for stdin')
+    .argument('<recording>', 'a JSONL recording (shadowdiff export), a .har or GoReplay .gor file, or - for stdin')
     .requiredOption('--candidate <url>', 'the candidate build, running with its SDK sink at the collector (see --collector)')
     .option('--legacy <url>', 'paired mode: replay to this legacy too (live) instead of using the recorded legacy effects')
     .option('--run <id>', 'run id of this replay (default replay-<time>)')
@@ -113,6 +118,8 @@ export function replayCommand(io: CliIo): Command {
     .option('--junit <file>', 'write JUnit XML (a test case per route)')
     .option('--markdown <file>', 'write a Markdown summary (for a pull-request comment)')
     .option('--json <file>', 'write the result as JSON')
+    .option('--seed <dir>', 'load <collection>.json / .jsonl fixtures (Extended JSON) into the candidate\'s database first')
+    .option('--seed-url <url>', 'the candidate\'s database for --seed, e.g. mongodb://127.0.0.1:27017/shop')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .action(async (file: string, flags: ReplayFlags) => {
       const candidate = origin('candidate', flags.candidate);
@@ -131,6 +138,11 @@ export function replayCommand(io: CliIo): Command {
       const redact = flags.redact ? ((await readJsonFile(flags.redact, 'redaction settings')) as Record<string, unknown>) : undefined;
       if (redact && io.env.SHADOWDIFF_REDACT_SECRET && redact.secret === undefined) redact.secret = io.env.SHADOWDIFF_REDACT_SECRET;
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
+      if (flags.seed) {
+        if (!flags.seedUrl) throw new ShadowdiffError('SHADOWDIFF_USAGE', '--seed needs --seed-url: the candidate\'s database, e.g. mongodb://127.0.0.1:27017/shop.');
+        const seeded = await seed(flags.seed, flags.seedUrl);
+        io.err(`seeded ${Object.entries(seeded.collections).map(([c, n]) => `${c} (${n})`).join(', ')}`);
+      }
       const runId = flags.run ?? `replay-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const runtime = await createRuntime(resolveConfig(configFromEnv(io.env)), logger);

@@ -368,5 +368,6 @@ function withExchange(input: CompareInput): CompareInput {
 
 function routeOf(end: EndRecord | undefined): string {
   if (!end) return '(unknown)';
-  return `${end.request.method.toUpperCase()} ${end.request.route ?? end.request.path}`;
+  // Without a route template, the path stands in for it — without its query string.
+  return `${end.request.method.toUpperCase()} ${end.request.route ?? end.request.path.split('?')[0]}`;
 }
