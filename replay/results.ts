@@ -90,59 +90,103 @@ export interface ReplayResult {
   passed: boolean;
 }
 
-export function evaluate(runId: string, comparisons: Iterable<Comparison>, replayed: number, gates: Gates, accept: AcceptEntry[] = [], today = new Date().toISOString().slice(0, 10)): ReplayResult {
-  const live = accept.filter((a) => a.expires === undefined || a.expires >= today);
-  const expired = accept.filter((a) => a.expires !== undefined && a.expires < today);
-  const routes = new Map<string, RouteResult>();
-  const groups = new Map<string, FindingGroup>();
-  let compared = 0;
-  let regressions = 0;
-  let complete = 0;
-  for (const c of comparisons) {
-    compared += 1;
-    let r = routes.get(c.route);
-    if (!r) routes.set(c.route, (r = { route: c.route, compared: 0, match: 0, mismatch: 0, accepted: 0, incomplete: 0, error: 0, lackingData: 0, findings: [], incompleteReasons: {} }));
+/** Folds comparisons in one at a time: memory holds counts and finding groups, not comparisons. */
+export class Evaluator {
+  private readonly live: AcceptEntry[];
+  private readonly expired: AcceptEntry[];
+  private readonly routes = new Map<string, RouteResult>();
+  private readonly groups = new Map<string, FindingGroup>();
+  private compared = 0;
+  private regressions = 0;
+  private complete = 0;
+
+  constructor(
+    private readonly runId: string,
+    accept: AcceptEntry[] = [],
+    today = new Date().toISOString().slice(0, 10),
+  ) {
+    this.live = accept.filter((a) => a.expires === undefined || a.expires >= today);
+    this.expired = accept.filter((a) => a.expires !== undefined && a.expires < today);
+  }
+
+  /** Whether the comparison is a regression (a mismatch not fully accepted, or an error). */
+  add(c: Comparison): boolean {
+    this.compared += 1;
+    let r = this.routes.get(c.route);
+    if (!r) this.routes.set(c.route, (r = { route: c.route, compared: 0, match: 0, mismatch: 0, accepted: 0, incomplete: 0, error: 0, lackingData: 0, findings: [], incompleteReasons: {} }));
     r.compared += 1;
-    if (c.verdict !== 'incomplete') complete += 1;
-    if (c.verdict === 'match') r.match += 1;
-    else if (c.verdict === 'incomplete') {
+    if (lacksData(c)) r.lackingData += 1;
+    if (c.verdict !== 'incomplete') this.complete += 1;
+    if (c.verdict === 'match') {
+      r.match += 1;
+      return false;
+    }
+    if (c.verdict === 'incomplete') {
       r.incomplete += 1;
       for (const why of c.incomplete ?? []) r.incompleteReasons[why] = (r.incompleteReasons[why] ?? 0) + 1;
-    } else if (c.verdict === 'error') {
-      r.error += 1;
-      regressions += 1;
-    } else {
-      let allAccepted = true;
-      for (const f of c.findings) {
-        const a = live.find((e) => matches(e, c.route, f));
-        if (!a) allAccepted = false;
-        const key = `${c.route}\u0000${f.target}\u0000${f.field}\u0000${f.kind}`;
-        let g = groups.get(key);
-        if (!g) {
-          groups.set(key, (g = { route: c.route, target: f.target, field: f.field || '(whole effect)', kind: f.kind, severity: f.severity, requests: 0, example: c.shadowId }));
-          if (f.legacy !== undefined) g.legacy = f.legacy;
-          if (f.candidate !== undefined) g.candidate = f.candidate;
-          if (a) g.accepted = a.reason;
-          r.findings.push(g);
-        }
-        g.requests += 1;
-      }
-      if (allAccepted && c.findings.length) r.accepted += 1;
-      else {
-        r.mismatch += 1;
-        regressions += 1;
-      }
+      return false;
     }
-    if (lacksData(c)) r.lackingData += 1;
+    if (c.verdict === 'error') {
+      r.error += 1;
+      this.regressions += 1;
+      return true;
+    }
+    let allAccepted = true;
+    for (const f of c.findings) {
+      const a = this.live.find((e) => matches(e, c.route, f));
+      if (!a) allAccepted = false;
+      const key = `${c.route}\u0000${f.target}\u0000${f.field}\u0000${f.kind}`;
+      let g = this.groups.get(key);
+      if (!g) {
+        this.groups.set(key, (g = { route: c.route, target: f.target, field: f.field || '(whole effect)', kind: f.kind, severity: f.severity, requests: 0, example: c.shadowId }));
+        if (f.legacy !== undefined) g.legacy = f.legacy;
+        if (f.candidate !== undefined) g.candidate = f.candidate;
+        if (a) g.accepted = a.reason;
+        r.findings.push(g);
+      }
+      g.requests += 1;
+    }
+    if (allAccepted && c.findings.length) {
+      r.accepted += 1;
+      return false;
+    }
+    r.mismatch += 1;
+    this.regressions += 1;
+    return true;
   }
-  for (const r of routes.values()) r.findings.sort((a, b) => Number(a.accepted !== undefined) - Number(b.accepted !== undefined) || b.requests - a.requests);
-  const coverage = replayed === 0 ? 0 : complete / replayed;
-  const mismatchRate = complete === 0 ? 0 : regressions / complete;
-  const failures: string[] = [];
-  if (complete < gates.minRequests) failures.push(`${complete} request(s) compared, fewer than --min-requests ${gates.minRequests}`);
-  if (coverage < gates.minCoverage) failures.push(`coverage ${pct(coverage)} of ${replayed} replayed requests compared, below --min-coverage ${pct(gates.minCoverage)} (did the candidate's effects reach the collector?)`);
-  if (mismatchRate > gates.maxMismatchRate) failures.push(`${regressions} regression(s): mismatch rate ${pct(mismatchRate)} above --max-mismatch-rate ${pct(gates.maxMismatchRate)}`);
-  return { runId, replayed, compared, regressions, coverage, mismatchRate, routes: [...routes.values()].sort((a, b) => a.route.localeCompare(b.route)), gates, failures, expired, passed: failures.length === 0 };
+
+  get count(): number {
+    return this.compared;
+  }
+
+  result(replayed: number, gates: Gates): ReplayResult {
+    const routes = [...this.routes.values()].map((r) => ({ ...r, findings: [...r.findings].sort((a, b) => Number(a.accepted !== undefined) - Number(b.accepted !== undefined) || b.requests - a.requests) }));
+    const coverage = replayed === 0 ? 0 : this.complete / replayed;
+    const mismatchRate = this.complete === 0 ? 0 : this.regressions / this.complete;
+    const failures: string[] = [];
+    if (this.complete < gates.minRequests) failures.push(`${this.complete} request(s) compared, fewer than --min-requests ${gates.minRequests}`);
+    if (coverage < gates.minCoverage) failures.push(`coverage ${pct(coverage)} of ${replayed} replayed requests compared, below --min-coverage ${pct(gates.minCoverage)} (did the candidate's effects reach the collector?)`);
+    if (mismatchRate > gates.maxMismatchRate) failures.push(`${this.regressions} regression(s): mismatch rate ${pct(mismatchRate)} above --max-mismatch-rate ${pct(gates.maxMismatchRate)}`);
+    return {
+      runId: this.runId,
+      replayed,
+      compared: this.compared,
+      regressions: this.regressions,
+      coverage,
+      mismatchRate,
+      routes: routes.sort((a, b) => a.route.localeCompare(b.route)),
+      gates,
+      failures,
+      expired: this.expired,
+      passed: failures.length === 0,
+    };
+  }
+}
+
+export function evaluate(runId: string, comparisons: Iterable<Comparison>, replayed: number, gates: Gates, accept: AcceptEntry[] = [], today?: string): ReplayResult {
+  const e = new Evaluator(runId, accept, today);
+  for (const c of comparisons) e.add(c);
+  return e.result(replayed, gates);
 }
 
 function matches(a: AcceptEntry, route: string, f: Finding): boolean {

@@ -1,6 +1,7 @@
 // One replay run from start to verdict, with nothing installed: an HTTP collector the services'
 // SDKs post to, the embedded bus and store, a comparator worker, the replay itself, then the
 // wait for every replayed request to be compared and the evaluation against the gates.
+// Comparisons are evaluated as they are stored; matches are not kept, so memory stays flat.
 // RabbitMQ/MongoDB can stand in for the embedded pieces (runtime chosen by the caller).
 import { type Collector, startCollector } from '../capture/collector';
 import type { Comparison } from '../compare/engine/finding';
@@ -8,10 +9,10 @@ import type { CompiledRules } from '../compare/engine/rules';
 import { Worker } from '../compare/worker';
 import type { Logger } from '../core/logger';
 import type { Bus } from '../runtime/bus/bus';
-import type { Store } from '../runtime/store/store';
+import type { PutResult, Store } from '../runtime/store/store';
 import { replay, type ReplayOptions, type ReplayProgress, type ReplaySummary } from './engine';
 import type { RecordedRequest } from './recording';
-import { type AcceptEntry, evaluate, type Gates, type ReplayResult } from './results';
+import { type AcceptEntry, Evaluator, type Gates, type ReplayResult } from './results';
 
 export interface SessionOptions extends Omit<ReplayOptions, 'publish'> {
   bus: Bus;
@@ -36,7 +37,9 @@ export interface SessionResult {
 
 export async function runSession(requests: AsyncIterable<RecordedRequest>, o: SessionOptions): Promise<SessionResult> {
   const compareTimeoutMs = o.compareTimeoutMs ?? 10_000;
-  const worker = new Worker({ bus: o.bus, store: o.store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, ...(o.rules ? { rules: o.rules } : {}) });
+  const evaluator = new Evaluator(o.runId, o.accept ?? []);
+  const store = tallying(o.store, o.runId, evaluator);
+  const worker = new Worker({ bus: o.bus, store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, ...(o.rules ? { rules: o.rules } : {}) });
   await worker.start();
   let collector: Collector | undefined;
   try {
@@ -47,13 +50,13 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
     if (summary.skipped) await o.store.addCoverage(o.runId, summary.skippedBy);
     // Every request sent gets exactly one comparison: complete, or incomplete after the timeout.
     const deadline = Date.now() + compareTimeoutMs + 5_000;
-    while ((await o.store.countComparisons(o.runId)) < summary.sent && Date.now() < deadline) {
+    while ((await store.countComparisons(o.runId)) < summary.sent && Date.now() < deadline) {
       o.onProgress?.({ ...summary, inFlight: 0 } as ReplayProgress);
       await new Promise((r) => setTimeout(r, 100));
     }
     await worker.drain();
     await o.store.flushRollups(o.runId);
-    const result = evaluate(o.runId, await allComparisons(o.store, o.runId), summary.sent, o.gates, o.accept ?? []);
+    const result = evaluator.result(summary.sent, o.gates);
     return { summary, result, collectorUrl: collector.url };
   } finally {
     await worker.stop();
@@ -61,13 +64,32 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
   }
 }
 
-async function allComparisons(store: Store, runId: string): Promise<Comparison[]> {
-  const out: Comparison[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await store.listComparisons({ runId, limit: 1000, ...(after ? { after } : {}) });
-    out.push(...page);
-    if (page.length < 1000) return out;
-    after = page.at(-1)!.shadowId;
-  }
+/**
+ * The store as the replay's worker sees it: every comparison of the run is folded into the
+ * evaluation as it is stored; only those that did not match are kept in the store (for the
+ * report), so a million-request replay holds counts, not comparisons.
+ */
+function tallying(inner: Store, runId: string, evaluator: Evaluator): Store {
+  const seen = new Set<string>();
+  const putComparisons = async (comparisons: readonly Comparison[]): Promise<PutResult> => {
+    const fresh = comparisons.filter((c) => c.runId !== runId || !seen.has(c.shadowId));
+    const keep = fresh.filter((c) => c.runId !== runId || c.verdict !== 'match');
+    if (keep.length) await inner.putComparisons(keep);
+    // Counted only once the write went through: a retried batch is counted once.
+    for (const c of fresh) {
+      if (c.runId !== runId) continue;
+      seen.add(c.shadowId);
+      evaluator.add(c);
+    }
+    return { inserted: fresh.length, existing: comparisons.length - fresh.length };
+  };
+  const countComparisons = async (id: string) => (id === runId ? seen.size : inner.countComparisons(id));
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'putComparisons') return putComparisons;
+      if (prop === 'countComparisons') return countComparisons;
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
