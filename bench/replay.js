@@ -4,7 +4,9 @@
 // three lines (the exchange, one legacy effect, the end marker); the target answers what legacy
 // answered, so every request matches. Baseline: the same target driven directly by an undici
 // client at the same concurrency, measured in the same run. Replays run as `shadowdiff replay
-// --no-sdk` child processes (responses compared) on the embedded pipeline.
+// --no-sdk` child processes (responses compared) on the embedded pipeline, with
+// MALLOC_ARENA_MAX=2 as a Node service in production would run (glibc's default arenas hold
+// freed Buffer memory and make peak RSS track allocation rate rather than what is retained).
 // Usage: npm run build && node bench/replay.js [--small 100000] [--large 1000000] [--concurrency 32]
 'use strict';
 const { fork, spawn } = require('node:child_process');
@@ -78,7 +80,7 @@ function peakKb(pid) {
 
 async function replayRun(url, file, requests) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'bin/shadowdiff.js'), 'replay', file, '--candidate', url, '--no-sdk', '--concurrency', String(CONCURRENCY), '--collector', '127.0.0.1:0', '--no-progress'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bin/shadowdiff.js'), 'replay', file, '--candidate', url, '--no-sdk', '--concurrency', String(CONCURRENCY), '--collector', '127.0.0.1:0', '--no-progress'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } });
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, peakKb(child.pid) || 0)), 200);
   let out = '';

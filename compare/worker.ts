@@ -32,6 +32,8 @@ export interface WorkerOptions {
   batchMs?: number;
   rollupFlushMs?: number;
   sweepMs?: number;
+  /** Requests remembered as compared, so their late records are recognised (default 200,000). */
+  recentMax?: number;
   /** Deliveries after which a record is poison (where the broker does not count: classic queues). */
   maxDeliveries?: number;
   alerts?: AlertPolicy | false;
@@ -126,6 +128,7 @@ export class Worker {
       rollupFlushMs: 1000,
       sweepMs: 10 * 60_000,
       maxDeliveries: 20,
+      recentMax: RECENT_MAX,
       now: () => new Date(),
       ...options,
     };
@@ -372,7 +375,7 @@ export class Worker {
   private trimRecent(): void {
     const cutoff = Date.now() - RECENT_MS;
     for (const [key, at] of this.recent) {
-      if (at >= cutoff && this.recent.size <= RECENT_MAX) break;
+      if (at >= cutoff && this.recent.size <= this.o.recentMax) break;
       this.recent.delete(key);
     }
   }

@@ -43,6 +43,8 @@ export interface ReplayOptions {
   /** Stops taking new requests; those in flight finish. */
   signal?: AbortSignal;
   onProgress?: (p: ReplayProgress) => void;
+  /** Backpressure: resolves when the pipeline can take another request (`sent` so far). */
+  ready?: (sent: number) => Promise<void>;
 }
 
 export interface ReplayProgress {
@@ -57,6 +59,8 @@ export interface ReplayProgress {
 
 export interface ReplaySummary extends ReplayProgress {
   stopped: boolean;
+  /** The first failure to get a response, `<side>: <reason>`. */
+  firstError?: string;
   ms: number;
   /** Why requests were skipped, by reason. */
   skippedBy: Record<string, number>;
@@ -79,6 +83,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
   let free = concurrency;
   let firstAt: number | undefined;
   let paceIndex = 0;
+  let firstError: string | undefined;
 
   const acquire = async () => {
     if (free > 0) return void (free -= 1);
@@ -144,7 +149,10 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     if (baseline && sdk) await o.publish(r.legacy.map((rec) => rewrite(rec, shadowId, o.runId)));
     p.sent += 1;
     const [candidate, legacy] = await Promise.all([send(pools.candidate, x, shadowId, 'candidate', body), pools.legacy ? send(pools.legacy, x, shadowId, 'legacy', body) : Promise.resolve(undefined)]);
-    if (candidate.error !== undefined || legacy?.error !== undefined) p.errors += 1;
+    if (candidate.error !== undefined || legacy?.error !== undefined) {
+      p.errors += 1;
+      firstError ??= candidate.error !== undefined ? `candidate: ${candidate.error}` : `legacy: ${legacy!.error}`;
+    }
     const responses: ExchangeRecord['responses'] = { candidate };
     const recordedLegacy = x.responses.legacy;
     if (legacy) responses.legacy = legacy;
@@ -167,6 +175,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
         break;
       }
       await pace(r.exchange);
+      if (o.ready) await o.ready(p.sent);
       const key = o.key?.(r.exchange);
       const before = key === undefined ? undefined : chains.get(key);
       p.inFlight += 1;
@@ -195,7 +204,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     o.onProgress?.({ ...p });
     await Promise.all([pools.candidate.close(), pools.legacy?.close()]);
   }
-  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy };
+  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy, ...(firstError ? { firstError } : {}) };
 }
 
 /** A recorded record under the replay's run and shadow id. */

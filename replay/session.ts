@@ -7,6 +7,7 @@ import { type Collector, startCollector } from '../capture/collector';
 import type { Comparison } from '../compare/engine/finding';
 import type { CompiledRules } from '../compare/engine/rules';
 import { Worker } from '../compare/worker';
+import { ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { Bus } from '../runtime/bus/bus';
 import type { PutResult, Store } from '../runtime/store/store';
@@ -29,6 +30,8 @@ export interface SessionOptions extends Omit<ReplayOptions, 'publish'> {
   logger: Logger;
 }
 
+const MAX_BACKLOG = 10_000;
+
 export interface SessionResult {
   summary: ReplaySummary;
   result: ReplayResult;
@@ -39,14 +42,27 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
   const compareTimeoutMs = o.compareTimeoutMs ?? 10_000;
   const evaluator = new Evaluator(o.runId, o.accept ?? []);
   const store = tallying(o.store, o.runId, evaluator);
-  const worker = new Worker({ bus: o.bus, store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, ...(o.rules ? { rules: o.rules } : {}) });
+  const worker = new Worker({ bus: o.bus, store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, recentMax: 20_000, ...(o.rules ? { rules: o.rules } : {}) });
   await worker.start();
   let collector: Collector | undefined;
   try {
-    collector = await startCollector({ bus: o.bus, logger: o.logger, host: o.collectorHost, port: o.collectorPort });
+    try {
+      collector = await startCollector({ bus: o.bus, logger: o.logger, host: o.collectorHost, port: o.collectorPort });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ShadowdiffError('SHADOWDIFF_USAGE', `the collector cannot listen on ${o.collectorHost}:${o.collectorPort} (${code ?? (err as Error).message}): choose another --collector and point the services' SHADOWDIFF_SINK at it.`);
+    }
     o.onCollector?.(collector.url);
     await o.store.putRun({ runId: o.runId, createdAt: new Date().toISOString(), source: 'replay' });
-    const summary = await replay(requests, { ...o, publish: (records) => o.bus.publish(records) });
+    // The embedded bus takes whatever is published: the replay waits when the comparisons fall
+    // behind by more than MAX_BACKLOG requests, so memory holds a bounded backlog, not the run.
+    const ready = async (sent: number) => {
+      while (sent - evaluator.count > MAX_BACKLOG) await new Promise((r) => setTimeout(r, 5));
+    };
+    const summary = await replay(requests, { ...o, publish: (records) => o.bus.publish(records), ready });
+    if (summary.sent > 0 && summary.errors === summary.sent && summary.firstError !== undefined) {
+      throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `no replayed request got an answer (first: ${summary.firstError}): is the service at ${o.legacy && summary.firstError.startsWith('legacy') ? o.legacy : o.candidate} running?`);
+    }
     if (summary.skipped) await o.store.addCoverage(o.runId, summary.skippedBy);
     // Every request sent gets exactly one comparison: complete, or incomplete after the timeout.
     const deadline = Date.now() + compareTimeoutMs + 5_000;
@@ -70,20 +86,21 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
  * report), so a million-request replay holds counts, not comparisons.
  */
 function tallying(inner: Store, runId: string, evaluator: Evaluator): Store {
-  const seen = new Set<string>();
+  // The worker compares each request once (it remembers what it compared lately, and the
+  // embedded bus does not redeliver), so a count suffices; a set of ids would grow with the run.
+  let counted = 0;
   const putComparisons = async (comparisons: readonly Comparison[]): Promise<PutResult> => {
-    const fresh = comparisons.filter((c) => c.runId !== runId || !seen.has(c.shadowId));
-    const keep = fresh.filter((c) => c.runId !== runId || c.verdict !== 'match');
+    const keep = comparisons.filter((c) => c.runId !== runId || c.verdict !== 'match');
     if (keep.length) await inner.putComparisons(keep);
     // Counted only once the write went through: a retried batch is counted once.
-    for (const c of fresh) {
+    for (const c of comparisons) {
       if (c.runId !== runId) continue;
-      seen.add(c.shadowId);
+      counted += 1;
       evaluator.add(c);
     }
-    return { inserted: fresh.length, existing: comparisons.length - fresh.length };
+    return { inserted: comparisons.length, existing: 0 };
   };
-  const countComparisons = async (id: string) => (id === runId ? seen.size : inner.countComparisons(id));
+  const countComparisons = async (id: string) => (id === runId ? counted : inner.countComparisons(id));
   return new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop === 'putComparisons') return putComparisons;

@@ -17,7 +17,7 @@ import { Worker } from '../../../compare/worker';
 import { run } from '../../../cli/main';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
-import { deadUrl, eventually, proxyFor, quiet, send } from '../../helpers/proxy';
+import { deadUrl, eventually, httpServer, proxyFor, quiet, send } from '../../helpers/proxy';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
 
 const dir = mkdtempSync(join(tmpdir(), 'sd-replay-'));
@@ -187,5 +187,13 @@ it('bad input exits 2 with one clear line', async () => {
   const c = cli();
   expect(await run(['replay', recording, '--candidate', 'not-a-url'], c.io)).toBe(2);
   expect(c.err.join('\n')).toMatch(/--candidate "not-a-url" must be a service origin/);
-  for (const x of [a, b, c]) expect(x.err.join('\n')).not.toMatch(/\n\s+at /);
+  const d = cli();
+  expect(await run(['replay', recording, '--candidate', await deadUrl(), '--collector', `127.0.0.1:${await freePort()}`], d.io)).toBe(2);
+  expect(d.err.join('\n')).toMatch(/no replayed request got an answer \(first: candidate: ECONNREFUSED\): is the service at http:\/\/127\.0\.0\.1:\d+ running\?/);
+  const blocker = await httpServer(() => {});
+  const e = cli();
+  expect(await run(['replay', recording, '--candidate', 'http://127.0.0.1:1', '--collector', new URL(blocker.url).host], e.io)).toBe(2);
+  expect(e.err.join('\n')).toMatch(/the collector cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
+  await blocker.close();
+  for (const x of [a, b, c, d, e]) expect(x.err.join('\n')).not.toMatch(/\n\s+at /);
 });
