@@ -222,11 +222,11 @@ export function renderText(r: ReplayResult): string {
 export function renderMarkdown(r: ReplayResult): string {
   const out = [`### shadowdiff replay: ${r.passed ? '✅ no regressions' : '❌ regressions'}`, '', `${r.replayed} requests replayed, ${r.compared} compared, **${r.regressions} regression(s)**, coverage ${pct(r.coverage)} (run \`${r.runId}\`).`, ''];
   out.push('| route | compared | match | mismatch | accepted | incomplete | error |', '|---|---:|---:|---:|---:|---:|---:|');
-  for (const x of r.routes) out.push(`| \`${x.route}\` | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.error} |`);
+  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.error} |`);
   const findings = r.routes.flatMap((x) => x.findings.filter((f) => !f.accepted)).sort((a, b) => b.requests - a.requests);
   if (findings.length) {
     out.push('', '| route | target | field | kind | requests | legacy | candidate |', '|---|---|---|---|---:|---|---|');
-    for (const f of findings.slice(0, 30)) out.push(`| \`${f.route}\` | \`${f.target}\` | \`${f.field}\` | ${f.kind} | ${f.requests} | \`${md(show(f.legacy))}\` | \`${md(show(f.candidate))}\` |`);
+    for (const f of findings.slice(0, 30)) out.push(`| \`${md(f.route)}\` | \`${md(f.target)}\` | \`${md(f.field)}\` | ${f.kind} | ${f.requests} | \`${md(show(f.legacy))}\` | \`${md(show(f.candidate))}\` |`);
     if (findings.length > 30) out.push('', `…and ${findings.length - 30} more.`);
   }
   if (r.failures.length) out.push('', ...r.failures.map((f) => `- gate failed: ${f}`));
@@ -234,7 +234,10 @@ export function renderMarkdown(r: ReplayResult): string {
   return `${out.join('\n')}\n`;
 }
 
-const md = (s: string) => s.replace(/\|/g, '\\|').replace(/`/g, "'");
+// A table cell: pipes escaped, backticks (which would end the code span) and line breaks and
+// other control characters replaced.
+// eslint-disable-next-line no-control-regex
+const md = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\|/g, '\\|').replace(/`/g, "'");
 
 export function renderJUnit(r: ReplayResult): string {
   const cases = r.routes.map((x) => {
