@@ -80,7 +80,8 @@ function peakKb(pid) {
 
 async function replayRun(url, file, requests) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'bin/shadowdiff.js'), 'replay', file, '--candidate', url, '--no-sdk', '--concurrency', String(CONCURRENCY), '--collector', '127.0.0.1:0', '--no-progress'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } });
+  const json = `${file}.result.json`;
+  const child = spawn(process.execPath, [join(ROOT, 'bin/shadowdiff.js'), 'replay', file, '--candidate', url, '--no-sdk', '--concurrency', String(CONCURRENCY), '--collector', '127.0.0.1:0', '--no-progress', '--json', json], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' } });
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, peakKb(child.pid) || 0)), 200);
   let out = '';
@@ -88,7 +89,9 @@ async function replayRun(url, file, requests) {
   const [code] = await once(child, 'exit');
   clearInterval(sampler);
   const seconds = (performance.now() - t0) / 1000;
-  return { code, seconds, rate: requests / seconds, peakMb: peak / 1024, out: out.split('\n')[0] };
+  // The replay's own clock: from the first request read to the last one answered.
+  const replayMs = JSON.parse(readFileSync(json, 'utf8')).replay.ms;
+  return { code, seconds, rate: requests / seconds, replayRate: requests / (replayMs / 1000), peakMb: peak / 1024, out: out.split('\n')[0] };
 }
 
 async function main() {
@@ -101,11 +104,11 @@ async function main() {
     const ceiling = await direct(t.url, Math.min(50_000, small.requests));
     console.log(`direct to the target (undici, ${CONCURRENCY} in flight): ${Math.round(ceiling)} req/s`);
     const a = await replayRun(t.url, small.file, small.requests);
-    console.log(`replay ${SMALL.toLocaleString()} lines (${small.requests} requests): ${Math.round(a.rate)} req/s end to end (${(a.rate / ceiling).toFixed(2)}× direct), peak RSS ${a.peakMb.toFixed(0)} MB, exit ${a.code} — ${a.out}`);
+    console.log(`replay ${SMALL.toLocaleString()} lines (${small.requests} requests): ${Math.round(a.replayRate)} req/s replaying (${(a.replayRate / ceiling).toFixed(2)}× direct), ${Math.round(a.rate)} req/s end to end with start-up and the last comparisons, peak RSS ${a.peakMb.toFixed(0)} MB, exit ${a.code} — ${a.out}`);
     const b = await replayRun(t.url, large.file, large.requests);
-    console.log(`replay ${LARGE.toLocaleString()} lines (${large.requests} requests): ${Math.round(b.rate)} req/s end to end (${(b.rate / ceiling).toFixed(2)}× direct), peak RSS ${b.peakMb.toFixed(0)} MB, exit ${b.code} — ${b.out}`);
+    console.log(`replay ${LARGE.toLocaleString()} lines (${large.requests} requests): ${Math.round(b.replayRate)} req/s replaying (${(b.replayRate / ceiling).toFixed(2)}× direct), ${Math.round(b.rate)} req/s end to end with start-up and the last comparisons, peak RSS ${b.peakMb.toFixed(0)} MB, exit ${b.code} — ${b.out}`);
     console.log('\ngoals:');
-    console.log(`  ≥ 5,000 req/s → ${Math.round(Math.min(a.rate, b.rate))}`);
+    console.log(`  ≥ 5,000 req/s → replaying ${Math.round(Math.min(a.replayRate, b.replayRate))}, end to end ${Math.round(Math.min(a.rate, b.rate))}`);
     console.log(`  memory flat within 20% between the sizes → ${((b.peakMb / a.peakMb - 1) * 100).toFixed(0)}% (${a.peakMb.toFixed(0)} → ${b.peakMb.toFixed(0)} MB)`);
   } finally {
     t.child.kill('SIGTERM');

@@ -7,6 +7,7 @@ import { createLogger } from '../core/logger';
 import { proxyConfigFromEnv, resolveProxyConfig, startProxy } from '../capture/proxy';
 import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
+import { percentFlag } from './options';
 
 interface ProxyFlags {
   config?: string;
@@ -23,11 +24,7 @@ interface ProxyFlags {
   logLevel?: string;
 }
 
-const percent = (flag: string) => (v: string) => {
-  const n = Number(v.replace(/%$/, ''));
-  if (!Number.isFinite(n) || n < 0 || n > 100) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${flag} must be a percentage 0-100, got "${v}".`);
-  return n;
-};
+const percent = percentFlag;
 
 export function proxyCommand(io: CliIo): Command {
   return new Command('proxy')

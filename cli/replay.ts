@@ -21,6 +21,7 @@ import { createRuntime } from '../runtime';
 import { MemoryStore } from '../runtime/store/memory';
 import type { Store } from '../runtime/store/store';
 import type { CliIo } from './io';
+import { numberFlag } from './options';
 import { loadRulesFile } from './rules-file';
 
 interface ReplayFlags {
@@ -49,11 +50,7 @@ interface ReplayFlags {
   seedUrl?: string;
 }
 
-const num = (flag: string, min: number, max = Infinity) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${flag} must be a number from ${min}${max < Infinity ? ` to ${max}` : ''}, got "${v}".`);
-  return n;
-};
+const num = (flag: string, min: number, max = Infinity) => numberFlag(flag, { min, max });
 
 const origin = (flag: string, v: string) => {
   try {

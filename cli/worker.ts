@@ -9,6 +9,7 @@ import { createRuntime } from '../runtime';
 import { webhookNotifier } from '../runtime/webhook';
 import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
+import { numberFlag } from './options';
 import { loadRulesFile } from './rules-file';
 
 interface WorkerFlags {
@@ -28,11 +29,7 @@ interface WorkerFlags {
   logLevel: string;
 }
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${name} must be a whole number, got "${v}".`);
-  return n;
-};
+const int = (name: string) => numberFlag(name, { integer: true });
 
 export function workerCommand(io: CliIo): Command {
   return new Command('worker')

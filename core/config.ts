@@ -69,15 +69,23 @@ export const ENV_KEYS = {
 
 /** Values from the environment, as config input. */
 export function configFromEnv(env: Record<string, string | undefined>): Record<string, unknown> {
+  return envLayer(env, ENV_KEYS, ['partitions']);
+}
+
+/**
+ * A config layer from environment variables: `keys` maps a variable to a dotted key
+ * (`alerts.webhook` → {alerts: {webhook}}); keys in `numeric` become numbers (validation then
+ * says if they are not). Unset and empty variables are left out.
+ */
+export function envLayer(env: Record<string, string | undefined>, keys: Record<string, string>, numeric: readonly string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV_KEYS)) {
+  for (const [name, key] of Object.entries(keys)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    const typed = key === 'partitions' ? Number(value) : value;
-    if (key.includes('.')) {
-      const [outer, inner] = key.split('.') as [string, string];
-      out[outer] = { ...(out[outer] as object), [inner]: typed };
-    } else out[key] = typed;
+    const path = key.split('.');
+    let at = out;
+    for (const part of path.slice(0, -1)) at = (at[part] ??= {}) as Record<string, unknown>;
+    at[path.at(-1)!] = numeric.includes(key) ? Number(value) : value;
   }
   return out;
 }

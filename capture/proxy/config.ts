@@ -1,7 +1,7 @@
 // `shadowdiff proxy` settings: one zod schema with the defaults, merged from a JSON file, the
 // environment and flags (later wins) and validated once at start. docs/proxy.md lists them.
 import { z } from 'zod';
-import { resolveWith } from '../../core/config';
+import { envLayer, resolveWith } from '../../core/config';
 import { redactionSchema } from '../../core/redaction';
 
 const upstream = (what: string) =>
@@ -144,16 +144,7 @@ export const PROXY_ENV_KEYS = {
 } as const;
 
 export function proxyConfigFromEnv(env: Record<string, string | undefined>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(PROXY_ENV_KEYS)) {
-    const value = env[name];
-    if (value === undefined || value === '') continue;
-    const path = key.split('.');
-    let at = out;
-    for (const part of path.slice(0, -1)) at = (at[part] ??= {}) as Record<string, unknown>;
-    at[path.at(-1)!] = key === 'partitions' ? Number(value) : value;
-  }
-  return out;
+  return envLayer(env, PROXY_ENV_KEYS, ['partitions']);
 }
 
 /** Validates layered settings (file < env < flags); errors name the key. */

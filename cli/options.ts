@@ -1,0 +1,21 @@
+// Flag values that are numbers: parsed once, with an error that names the flag and the range.
+import { ShadowdiffError } from '../core/errors';
+
+export function numberFlag(flag: string, range: { min?: number; max?: number; integer?: boolean } = {}): (v: string) => number {
+  const { min = -Infinity, max = Infinity, integer = false } = range;
+  const what = `${integer ? 'a whole number' : 'a number'}${min > -Infinity ? ` from ${min}` : ''}${max < Infinity ? ` to ${max}` : ''}`;
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${flag} must be ${what}, got "${v}".`);
+    return n;
+  };
+}
+
+/** A percentage, 0-100; a trailing % is allowed. */
+export function percentFlag(flag: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v.replace(/%$/, ''));
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${flag} must be a percentage 0-100, got "${v}".`);
+    return n;
+  };
+}
