@@ -18,7 +18,8 @@ import { run } from '../../../cli/main';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { deadUrl, eventually, httpServer, proxyFor, quiet, send } from '../../helpers/proxy';
-import { connectMongo, uniqueDbName } from '../../helpers/services';
+import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
+import { deleteTopology } from '../../../runtime/bus/topology';
 
 const dir = mkdtempSync(join(tmpdir(), 'sd-replay-'));
 const dbName = uniqueDbName('sdreplay');
@@ -165,6 +166,26 @@ it('paired mode: legacy is replayed too, each in its own mode', async () => {
   expect(c.out[0]).toMatch(/^PASS replay .*: 12 replayed, 12 compared, 0 regression/);
   // Legacy ran live (8 payments written again), the candidate in dry-run (none).
   expect(await mongo.db(dbName).collection('payments').countDocuments()).toBe(before + 8);
+});
+
+it('with AMQP_URL and MONGODB_URL set, the same replay runs on RabbitMQ and MongoDB', async () => {
+  const port = await freePort();
+  const candidate = await candidateBuild(port, true);
+  const prefix = uniqueDbName('sdrpl');
+  const c = cli();
+  const env = { AMQP_URL, MONGODB_URL, SHADOWDIFF_PREFIX: prefix, SHADOWDIFF_DB: prefix, SHADOWDIFF_PARTITIONS: '2' };
+  try {
+    expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--run', 'on-rabbit'], { ...c.io, env })).toBe(1);
+    expect(c.out.join('\n')).toMatch(/FAIL replay on-rabbit: 12 replayed, 12 compared, 8 regression\(s\)/);
+    // The mismatches are in MongoDB for the report; the matches were only counted.
+    const stored = await mongo.db(prefix).collection('comparisons').countDocuments({ runId: 'on-rabbit' });
+    expect(stored).toBe(8);
+  } finally {
+    await mongo.db(prefix).dropDatabase();
+    const conn = await connectRabbit();
+    await deleteTopology(conn, prefix, 2);
+    await conn.close();
+  }
 });
 
 it('a candidate whose records never arrive fails the coverage gate instead of passing', async () => {
