@@ -56,8 +56,16 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
     await o.store.putRun({ runId: o.runId, createdAt: new Date().toISOString(), source: 'replay' });
     // The embedded bus takes whatever is published: the replay waits when the comparisons fall
     // behind by more than MAX_BACKLOG requests, so memory holds a bounded backlog, not the run.
+    let lastCount = 0;
+    let lastMoved = Date.now();
     const ready = async (sent: number) => {
-      while (sent - evaluator.count > MAX_BACKLOG) await new Promise((r) => setTimeout(r, 5));
+      while (sent - evaluator.count > MAX_BACKLOG && !o.signal?.aborted) {
+        if (evaluator.count !== lastCount) [lastCount, lastMoved] = [evaluator.count, Date.now()];
+        else if (Date.now() - lastMoved > compareTimeoutMs + 30_000) {
+          throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `comparisons stopped: none for ${Math.round((Date.now() - lastMoved) / 1000)} s with ${sent - evaluator.count} requests waiting (is the store or the bus reachable?).`);
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
     };
     const summary = await replay(requests, { ...o, publish: (records) => o.bus.publish(records), ready });
     if (summary.sent > 0 && summary.errors === summary.sent && summary.firstError !== undefined) {
