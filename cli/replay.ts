@@ -14,7 +14,7 @@ import { orderingKey } from '../replay/engine';
 import { readGor } from '../replay/gor';
 import { readHar } from '../replay/har';
 import { readRecording, type RecordedRequest, writeRequest } from '../replay/recording';
-import { parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../replay/results';
+import { parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../report/results';
 import { seed } from '../replay/seed';
 import { runSession } from '../replay/session';
 import { createRuntime } from '../runtime';

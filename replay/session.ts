@@ -13,7 +13,7 @@ import type { Bus } from '../runtime/bus/bus';
 import type { PutResult, Store } from '../runtime/store/store';
 import { replay, type ReplayOptions, type ReplayProgress, type ReplaySummary } from './engine';
 import type { RecordedRequest } from './recording';
-import { type AcceptEntry, Evaluator, type Gates, type ReplayResult } from './results';
+import { type AcceptEntry, Evaluator, type Gates, type ReplayResult } from '../report/results';
 
 export interface SessionOptions extends Omit<ReplayOptions, 'publish'> {
   bus: Bus;

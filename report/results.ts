@@ -1,8 +1,9 @@
-// What a replay found, judged against the gates a CI pipeline sets: per route, how many
-// requests were compared and how; the findings grouped by target and field; which of them are
-// accepted differences (known, agreed, with a reason and maybe an expiry); and the verdict that
-// becomes the exit code. Rendered as JUnit XML (a test case per route), Markdown (a pull-request
-// comment), JSON and text.
+// What a run found — a replay in CI or a validation run in production — judged against gates:
+// per route, how many requests were compared and how, and whether the route is ready for
+// cutover; the findings grouped by target and field; which of them are accepted differences
+// (known, agreed, with a reason and maybe an expiry); and the verdict that becomes the exit
+// code. Rendered as text, Markdown (a pull-request comment), JUnit XML (a test case per route),
+// JSON, and by render/html.ts as a self-contained page.
 import { z } from 'zod';
 import type { Comparison, Finding } from '../compare/engine/finding';
 import { ShadowdiffError } from '../core/errors';
@@ -73,7 +74,11 @@ export interface RouteResult {
   lackingData: number;
   findings: FindingGroup[];
   incompleteReasons: Record<string, number>;
+  /** Against the gates: enough complete comparisons, and regressions within the allowed rate. */
+  readiness?: Readiness;
 }
+
+export type Readiness = 'ready' | 'not ready' | 'not enough data';
 
 export interface ReplayResult {
   runId: string;
@@ -160,7 +165,11 @@ export class Evaluator {
   }
 
   result(replayed: number, gates: Gates): ReplayResult {
-    const routes = [...this.routes.values()].map((r) => ({ ...r, findings: [...r.findings].sort((a, b) => Number(a.accepted !== undefined) - Number(b.accepted !== undefined) || b.requests - a.requests) }));
+    const routes = [...this.routes.values()].map((r) => ({
+      ...r,
+      findings: [...r.findings].sort((a, b) => Number(a.accepted !== undefined) - Number(b.accepted !== undefined) || b.requests - a.requests),
+      readiness: readiness(r, gates),
+    }));
     const coverage = replayed === 0 ? 0 : this.complete / replayed;
     const mismatchRate = this.complete === 0 ? 0 : this.regressions / this.complete;
     const failures: string[] = [];
@@ -189,6 +198,12 @@ export function evaluate(runId: string, comparisons: Iterable<Comparison>, repla
   return e.result(replayed, gates);
 }
 
+function readiness(r: RouteResult, gates: Gates): Readiness {
+  const complete = r.compared - r.incomplete;
+  if (complete === 0 || complete < gates.minRequests) return 'not enough data';
+  return (r.mismatch + r.error) / complete > gates.maxMismatchRate ? 'not ready' : 'ready';
+}
+
 function matches(a: AcceptEntry, route: string, f: Finding): boolean {
   return (a.route === undefined || a.route === route) && (a.target === undefined || a.target === f.target || a.target === f.candidateTarget) && (a.field === undefined || a.field === f.field) && (a.kind === undefined || a.kind === f.kind);
 }
@@ -206,10 +221,13 @@ const show = (v: unknown) => {
   return t.length > 80 ? `${t.slice(0, 77)}…` : t;
 };
 
-export function renderText(r: ReplayResult): string {
-  const lines = [`${r.passed ? 'PASS' : 'FAIL'} replay ${r.runId}: ${r.replayed} replayed, ${r.compared} compared, ${r.regressions} regression(s), coverage ${pct(r.coverage)}`];
+/** `replay`: a CI replay (counts "replayed"); `run`: any run in the store. */
+export type ResultLabel = 'replay' | 'run';
+
+export function renderText(r: ReplayResult, label: ResultLabel = 'replay'): string {
+  const lines = [`${r.passed ? 'PASS' : 'FAIL'} ${label} ${r.runId}: ${r.replayed} ${label === 'replay' ? 'replayed' : 'requests'}, ${r.compared} compared, ${r.regressions} regression(s), coverage ${pct(r.coverage)}`];
   for (const route of r.routes) {
-    lines.push(`  ${route.route}: ${route.match} match, ${route.mismatch} mismatch${route.accepted ? ` (+${route.accepted} accepted)` : ''}, ${route.incomplete} incomplete, ${route.error} error`);
+    lines.push(`  ${route.route}: ${route.match} match, ${route.mismatch} mismatch${route.accepted ? ` (+${route.accepted} accepted)` : ''}, ${route.incomplete} incomplete, ${route.error} error — ${route.readiness ?? 'not evaluated'}`);
     for (const f of route.findings.slice(0, 10)) lines.push(`    ${f.accepted ? 'accepted' : f.severity.padEnd(8)} ${f.kind.padEnd(16)} ${f.target} ${f.field}  ${f.requests} request(s)${f.legacy !== undefined || f.candidate !== undefined ? `  legacy=${show(f.legacy)} candidate=${show(f.candidate)}` : ''}`);
     for (const [why, n] of Object.entries(route.incompleteReasons).slice(0, 5)) lines.push(`    incomplete: ${why} (${n})`);
     if (route.lackingData) lines.push(`    ${route.lackingData} request(s) where the candidate answered 404/409/422 and legacy succeeded: does the candidate's database lack seed data (--seed)?`);
@@ -219,10 +237,10 @@ export function renderText(r: ReplayResult): string {
   return lines.join('\n');
 }
 
-export function renderMarkdown(r: ReplayResult): string {
-  const out = [`### shadowdiff replay: ${r.passed ? '✅ no regressions' : '❌ regressions'}`, '', `${r.replayed} requests replayed, ${r.compared} compared, **${r.regressions} regression(s)**, coverage ${pct(r.coverage)} (run \`${r.runId}\`).`, ''];
-  out.push('| route | compared | match | mismatch | accepted | incomplete | error |', '|---|---:|---:|---:|---:|---:|---:|');
-  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.error} |`);
+export function renderMarkdown(r: ReplayResult, label: ResultLabel = 'replay'): string {
+  const out = [`### shadowdiff ${label}: ${r.passed ? '✅ no regressions' : '❌ regressions'}`, '', `${r.replayed} requests ${label === 'replay' ? 'replayed' : 'seen'}, ${r.compared} compared, **${r.regressions} regression(s)**, coverage ${pct(r.coverage)} (run \`${r.runId}\`).`, ''];
+  out.push('| route | readiness | compared | match | mismatch | accepted | incomplete | error |', '|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.readiness ?? ''} | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.error} |`);
   const findings = r.routes.flatMap((x) => x.findings.filter((f) => !f.accepted)).sort((a, b) => b.requests - a.requests);
   if (findings.length) {
     out.push('', '| route | target | field | kind | requests | legacy | candidate |', '|---|---|---|---|---:|---|---|');
@@ -239,7 +257,7 @@ export function renderMarkdown(r: ReplayResult): string {
 // eslint-disable-next-line no-control-regex
 const md = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\|/g, '\\|').replace(/`/g, "'");
 
-export function renderJUnit(r: ReplayResult): string {
+export function renderJUnit(r: ReplayResult, label: ResultLabel = 'replay'): string {
   const cases = r.routes.map((x) => {
     const problems = x.findings.filter((f) => !f.accepted);
     const failed = x.mismatch > 0 || x.error > 0;
@@ -255,17 +273,17 @@ export function renderJUnit(r: ReplayResult): string {
     }
     const out = Object.entries(x.incompleteReasons).map(([why, n]) => `incomplete: ${why} (${n})`);
     if (out.length) body += `<system-out>${xml(out.join('\n'))}</system-out>`;
-    return `    <testcase classname="shadowdiff.replay" name="${xml(x.route)}" assertions="${x.compared}">${body}</testcase>`;
+    return `    <testcase classname="shadowdiff.${label}" name="${xml(x.route)}" assertions="${x.compared}">${body}</testcase>`;
   });
   const failures = r.routes.filter((x) => x.mismatch > 0 || x.error > 0).length;
   const skipped = r.routes.filter((x) => !(x.mismatch > 0 || x.error > 0) && x.compared === x.incomplete).length;
-  const gateCase = `    <testcase classname="shadowdiff.replay" name="gates">${r.failures.length ? `<failure message="${xml(r.failures.join('; '))}" type="gate">${xml(r.failures.join('\n'))}</failure>` : ''}</testcase>`;
+  const gateCase = `    <testcase classname="shadowdiff.${label}" name="gates">${r.failures.length ? `<failure message="${xml(r.failures.join('; '))}" type="gate">${xml(r.failures.join('\n'))}</failure>` : ''}</testcase>`;
   const total = r.routes.length + 1;
   const failed = failures + (r.failures.length ? 1 : 0);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="shadowdiff replay" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
-    `  <testsuite name="${xml(`replay ${r.runId}`)}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
+    `<testsuites name="shadowdiff ${label}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
+    `  <testsuite name="${xml(`${label} ${r.runId}`)}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
     ...cases,
     gateCase,
     '  </testsuite>',
@@ -274,7 +292,7 @@ export function renderJUnit(r: ReplayResult): string {
   ].join('\n');
 }
 
-function xml(s: string): string {
+export function xml(s: string): string {
   // XML 1.0 cannot carry most control characters even escaped: drop them.
   // eslint-disable-next-line no-control-regex
   return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

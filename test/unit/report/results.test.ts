@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateXML } from 'xmllint-wasm';
 import type { Comparison, Finding } from '../../../compare/engine/finding';
-import { evaluate, parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../../../replay/results';
+import { evaluate, parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../../../report/results';
 
 const XSD = readFileSync(join(__dirname, '../../fixtures/junit/junit.xsd'), 'utf8');
 const gates = { maxMismatchRate: 0, minRequests: 1, minCoverage: 0.95 };
@@ -48,6 +48,9 @@ it('gates: regressions, coverage and minimum requests, each named when it fails'
   const lax = evaluate('r', comparisons, 6, { maxMismatchRate: 1, minRequests: 1, minCoverage: 0.5 });
   expect(lax.passed).toBe(true);
   expect(lax.routes.find((x) => x.route === 'GET /customers/:id')!.lackingData).toBe(1);
+  // Readiness per route: enough complete comparisons, and regressions within the allowed rate.
+  const strict = evaluate('r', comparisons, 6, { maxMismatchRate: 0, minRequests: 1, minCoverage: 0 });
+  expect(Object.fromEntries(strict.routes.map((x) => [x.route, x.readiness]))).toMatchObject({ 'GET /orders/:id': 'ready', 'POST /orders/:id/pay': 'not ready', 'POST /orders/:id/cancel': 'not enough data' });
 });
 
 it('accepted differences turn regressions into accepted, until they expire', () => {
@@ -81,7 +84,7 @@ it('Markdown escapes table cells and lists the gates that failed', () => {
   expect(md).toMatch(/^### shadowdiff replay: ❌ regressions/);
   expect(md).toContain('| `POST /orders/:id/pay` | `shop.orders` | `total` | changed | 2 | `1000` | `1001` |');
   expect(md).toContain('- gate failed: 4 regression(s)');
-  // The route with a "|" in it stays in its cell: every row of the routes table has 8 cell borders.
+  // The route with a "|" in it stays in its cell: every row of the routes table has 9 cell borders.
   const row = md.split('\n').find((l) => l.startsWith('| `POST /x/'))!;
-  expect(row.split(/(?<!\\)\|/)).toHaveLength(9);
+  expect(row.split(/(?<!\\)\|/)).toHaveLength(10);
 });

@@ -1,0 +1,107 @@
+// `shadowdiff report` over a run the real worker compared (embedded bus and store, saved to a
+// directory as `serve` and `report` open it): readiness per route against the gates, every
+// format, and a self-contained HTML file with everything from the data escaped.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateXML } from 'xmllint-wasm';
+import { Worker } from '../../../compare/worker';
+import { run } from '../../../cli/main';
+import { evaluate } from '../../../report/results';
+import { renderHtml } from '../../../report/render/html';
+import { MemoryBus } from '../../../runtime/bus/memory';
+import { MemoryStore } from '../../../runtime/store/memory';
+import { eventually, quiet } from '../../helpers/proxy';
+import { traffic } from '../../helpers/traffic';
+
+const dir = mkdtempSync(join(tmpdir(), 'sd-report-'));
+const saved = join(dir, 'run');
+
+function cli() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}) } };
+}
+
+beforeAll(async () => {
+  const bus = new MemoryBus({ partitions: 4 });
+  const store = new MemoryStore();
+  const worker = new Worker({ bus, store, logger: quiet, settleMs: 10, timeoutMs: 500, alerts: false });
+  await worker.start();
+  // POST /orders: 60 requests, all match; POST /orders/:id/pay: 60 matching and 60 more where every 3rd mismatches;
+  // POST /orders/:id/cancel: 10, half without the candidate's end marker.
+  await bus.publish(traffic({ runId: 'prod-1', requests: 120, routes: ['/orders', '/orders/:id/pay'], mismatchEvery: 0, prefix: 'a' }).records);
+  const pay = traffic({ runId: 'prod-1', requests: 60, routes: ['/orders/:id/pay'], mismatchEvery: 3, prefix: 'b' });
+  await bus.publish(pay.records);
+  await bus.publish(traffic({ runId: 'prod-1', requests: 10, routes: ['/orders/:id/cancel'], incompleteEvery: 2, prefix: 'c' }).records);
+  await eventually(async () => (await store.countComparisons('prod-1')) === 190, 10_000, 'the comparisons');
+  await worker.stop();
+  await store.addCoverage('prod-1', { 'sampled out': 900, 'body too large': 2 });
+  await store.save(saved);
+  await bus.close();
+});
+
+it('text: readiness per route against the gates; exit 1 while a route is not ready', async () => {
+  const c = cli();
+  expect(await run(['report', '--run', 'prod-1', '--from', saved], c.io)).toBe(1);
+  const text = c.out.join('\n');
+  expect(text).toMatch(/POST \/orders: 60 match, 0 mismatch, 0 incomplete, 0 error — ready/);
+  expect(text).toMatch(/^FAIL run prod-1: 190 requests, 190 compared, 20 regression\(s\)/);
+  expect(text).toMatch(/POST \/orders\/:id\/pay: 100 match, 20 mismatch, 0 incomplete, 0 error — not ready/);
+  expect(text).toMatch(/POST \/orders\/:id\/cancel: .* — not enough data/);
+  expect(text).toMatch(/changed +shop\.orders total +20 request\(s\) +legacy=\d+ candidate=\d+/);
+});
+
+it('html: one self-contained file with the checklist, the differences and what was not compared', async () => {
+  const out = join(dir, 'report.html');
+  expect(await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'html', '--out', out], cli().io)).toBe(1);
+  const html = readFileSync(out, 'utf8');
+  expect(html).toMatch(/^<!doctype html>/);
+  expect(html).not.toMatch(/<(link|img|iframe)\b|src=|https?:\/\//); // nothing fetched from anywhere
+  expect(html).toContain('<td><code>POST /orders/:id/pay</code></td><td><span class="badge not-ready">not ready</span></td>');
+  expect(html).toContain('<tr><td>sampled out</td><td class="n">900</td></tr>');
+  expect(html).toMatch(/<td><code>shop\.orders<\/code><\/td><td><code>total<\/code><\/td><td class="n">20<\/td>/);
+});
+
+it('junit validates against the JUnit schema; json and markdown carry the same verdicts', async () => {
+  const junit = join(dir, 'report.xml');
+  await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'junit', '--out', junit], cli().io);
+  const v = await validateXML({ xml: [{ fileName: 'report.xml', contents: readFileSync(junit, 'utf8') }], schema: [{ fileName: 'junit.xsd', contents: readFileSync(join(__dirname, '../../fixtures/junit/junit.xsd'), 'utf8') }] });
+  expect(v.errors).toEqual([]);
+  const j = cli();
+  await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'json'], j.io);
+  const json = JSON.parse(j.out.join(''));
+  expect(json.routes.map((r: { route: string; readiness: string }) => [r.route, r.readiness])).toEqual([
+    ['POST /orders', 'ready'],
+    ['POST /orders/:id/cancel', 'not enough data'],
+    ['POST /orders/:id/pay', 'not ready'],
+  ]);
+  expect(json.notCompared).toEqual({ 'sampled out': 900, 'body too large': 2 });
+  const m = cli();
+  await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'markdown', '--min-requests', '5'], m.io);
+  expect(m.out.join('\n')).toContain('| `POST /orders/:id/cancel` | ready |');
+});
+
+it('clear errors: an unknown run, a missing directory, a bad format', async () => {
+  const a = cli();
+  expect(await run(['report', '--run', 'nope', '--from', saved], a.io)).toBe(2);
+  expect(a.err.join('\n')).toMatch(/run "nope" has no comparisons in this store/);
+  const b = cli();
+  expect(await run(['report', '--run', 'prod-1', '--from', join(dir, 'missing')], b.io)).toBe(2);
+  expect(b.err.join('\n')).toMatch(/missing/);
+  const c = cli();
+  expect(await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'pdf'], c.io)).toBe(2);
+  expect(c.err.join('\n')).toMatch(/Allowed choices are text, markdown, json, junit, html/);
+  for (const x of [a, b, c]) expect(x.err.join('\n')).not.toMatch(/\n\s+at /);
+});
+
+it('html escapes everything that comes from the data', () => {
+  const evil = '<script>alert(1)</script>"\'&';
+  const html = renderHtml(
+    evaluate('r<1>', [{ v: 1, runId: 'r', shadowId: `s${evil}`, route: `GET /${evil}`, verdict: 'mismatch', findings: [{ kind: 'changed', severity: 'high', effectKind: 'db', target: evil, path: evil, field: evil, legacy: evil, candidate: { [evil]: evil } }], noise: [], sides: { legacy: { effects: 1, ended: true }, candidate: { effects: 1, ended: true } }, pairs: [], comparedAt: '2026-11-25T00:00:00Z' }], 1, { maxMismatchRate: 0, minRequests: 1, minCoverage: 0 }),
+    { notCompared: { [evil]: 1 } },
+  );
+  expect(html).not.toContain('<script>alert');
+  expect(html.match(/<script>/g)).toHaveLength(1); // the filter script, nothing else
+  expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;');
+});
