@@ -1,8 +1,20 @@
 // A run's report as one self-contained HTML file — no network, no external assets — that a
 // person can attach to a ticket or a change request: the verdict, the cutover checklist (a
 // readiness per route), and per route the findings with both sides' values. Everything from
-// the data is escaped; the only script filters rows as you type.
+// the data is escaped; the only script filters rows as you type, and the page's CSP allows no other.
+import { createHash } from 'node:crypto';
 import type { ReplayResult, RouteResult } from '../results';
+
+// The page's one script. A Content-Security-Policy in the page allows exactly this script (by
+// its hash) and inline styles, and nothing else — no other script, no network — so even a
+// value that escaped escaping could not run or phone home.
+const FILTER_SCRIPT = `
+document.getElementById('filter').addEventListener('input', function (e) {
+  var q = e.target.value.toLowerCase();
+  document.querySelectorAll('tr[data-text]').forEach(function (tr) { tr.hidden = q !== '' && tr.getAttribute('data-text').indexOf(q) === -1; });
+});
+`;
+const CSP = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(FILTER_SCRIPT).digest('base64')}'; img-src data:; base-uri 'none'; form-action 'none'`;
 
 export interface HtmlContext {
   title?: string;
@@ -19,6 +31,7 @@ export function renderHtml(r: ReplayResult, ctx: HtmlContext = {}): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${h(title)}</title>
 <style>
@@ -53,12 +66,7 @@ ${notCompared.length ? `<h2>Not compared</h2><table><tbody>${notCompared.map(([w
 <h2>Differences</h2>
 <input type="search" id="filter" placeholder="Filter by route, target, field or value" aria-label="filter findings">
 ${r.routes.filter((x) => x.findings.length || Object.keys(x.incompleteReasons).length || x.lackingData).map(routeSection).join('\n') || '<p class="muted">No differences.</p>'}
-<script>
-document.getElementById('filter').addEventListener('input', function (e) {
-  var q = e.target.value.toLowerCase();
-  document.querySelectorAll('tr[data-text]').forEach(function (tr) { tr.hidden = q !== '' && tr.getAttribute('data-text').indexOf(q) === -1; });
-});
-</script>
+<script>${FILTER_SCRIPT}</script>
 </body>
 </html>
 `;

@@ -1,7 +1,9 @@
 // `shadowdiff report` over a run the real worker compared (embedded bus and store, saved to a
 // directory as `serve` and `report` open it): readiness per route against the gates, every
 // format, and a self-contained HTML file with everything from the data escaped.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateXML } from 'xmllint-wasm';
@@ -104,4 +106,39 @@ it('html escapes everything that comes from the data', () => {
   expect(html).not.toContain('<script>alert');
   expect(html.match(/<script>/g)).toHaveLength(1); // the filter script, nothing else
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;');
+});
+
+it('the HTML report opens in Chromium with no network, shows the same numbers as the JSON, and its filter works under its CSP', async () => {
+  const CHROMIUM = '/usr/bin/chromium';
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install chromium (.ci/run does this).`);
+  const file = join(dir, 'browser.html');
+  await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'html', '--out', file], cli().io);
+  const j = cli();
+  await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'json'], j.io);
+  const expected = JSON.parse(j.out.join('')).routes as { route: string; compared: number; match: number; mismatch: number; incomplete: number; readiness: string }[];
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  try {
+    const context = await browser.newContext({ offline: true });
+    const page = await context.newPage();
+    const requests: string[] = [];
+    const problems: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    page.on('console', (m) => (m.type() === 'error' ? problems.push(m.text()) : undefined));
+    page.on('pageerror', (e) => problems.push(e.message));
+    await page.goto(pathToFileURL(file).href);
+    const rows = await page.$$eval('#routes tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent!.trim())));
+    expect(rows).toEqual(expected.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), '0', String(r.incomplete), '0']));
+    const visible = () => page.$$eval('tr[data-text]', (trs) => trs.filter((tr) => !(tr as HTMLElement).hidden).length);
+    const before = await visible();
+    expect(before).toBe(2);
+    await page.fill('#filter', 'order.created');
+    expect(await visible()).toBe(1); // the script ran: the page's CSP allows it, and only it
+    mkdirSync(join(__dirname, '../../../artifacts'), { recursive: true });
+    await page.screenshot({ path: join(__dirname, '../../../artifacts/report-html.png'), fullPage: true });
+    expect(requests).toEqual([pathToFileURL(file).href]); // the file itself, nothing else
+    expect(problems).toEqual([]);
+  } finally {
+    await browser.close();
+  }
 });
