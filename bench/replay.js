@@ -16,10 +16,7 @@ const { join, resolve } = require('node:path');
 const { once } = require('node:events');
 const { Pool } = require('undici');
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
+const { arg } = require('./lib/args');
 const SMALL = Number(arg('small', 100_000));
 const LARGE = Number(arg('large', 1_000_000));
 const CONCURRENCY = Number(arg('concurrency', 32));

@@ -14,10 +14,7 @@ const { fork } = require('node:child_process');
 const { resolve } = require('node:path');
 const { MongoClient } = require('mongodb');
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
+const { arg } = require('./lib/args');
 const SECONDS = Number(arg('seconds', 5));
 const ROUNDS = Number(arg('rounds', 3));
 const CONCURRENCY = Number(arg('concurrency', 16));

@@ -15,3 +15,14 @@ export async function readConfigFile(file: string): Promise<Record<string, unkno
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ShadowdiffError('SHADOWDIFF_CONFIG', `${file}: expected a JSON object of settings.`, { file });
   return value as Record<string, unknown>;
 }
+
+/** Any JSON file a flag names (accepted differences, redaction settings), parsed as untrusted JSON. */
+export async function readJsonFile(file: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { file });
+  }
+  return parseJson(text, file);
+}

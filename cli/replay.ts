@@ -2,13 +2,12 @@
 // `shadowdiff export`: write a run's requests and legacy records as a recording.
 // Exit codes (replay): 0 no regression, 1 regressions or a gate failed, 2 could not run.
 import { createReadStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { configFromEnv, resolveConfig } from '../core/config';
 import type { SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
-import { parseJson } from '../core/json';
 import { createLogger } from '../core/logger';
 import { orderingKey } from '../replay/engine';
 import { readGor } from '../replay/gor';
@@ -18,10 +17,10 @@ import { parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../rep
 import { seed } from '../replay/seed';
 import { runSession } from '../replay/session';
 import { createRuntime } from '../runtime';
-import { MemoryStore } from '../runtime/store/memory';
-import type { Store } from '../runtime/store/store';
+import { readJsonFile } from './config-file';
 import type { CliIo } from './io';
 import { numberFlag } from './options';
+import { openRunStore } from './store';
 import { loadRulesFile } from './rules-file';
 
 interface ReplayFlags {
@@ -61,16 +60,6 @@ const origin = (flag: string, v: string) => {
   }
   throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${flag} "${v}" must be a service origin such as http://127.0.0.1:8080.`);
 };
-
-async function readJsonFile(file: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { file });
-  }
-  return parseJson(text, file);
-}
 
 /** A recording by its name: `.har`, `.gor`, otherwise JSONL; `-` is standard input. */
 export function openRecording(file: string, runId: string): AsyncIterable<RecordedRequest> {
@@ -211,18 +200,7 @@ export function exportCommand(io: CliIo): Command {
     .action(async (flags: ExportFlags) => {
       const since = flags.since ? Date.parse(flags.since) : undefined;
       if (since !== undefined && Number.isNaN(since)) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--since "${flags.since}" is not a date: use e.g. 2026-11-24T10:00:00Z.`);
-      let store: Store;
-      let close: () => Promise<void>;
-      if (flags.from) {
-        store = await MemoryStore.open(flags.from);
-        close = () => store.close();
-      } else {
-        const config = resolveConfig(configFromEnv(io.env));
-        if (!config.mongodbUrl) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'export reads the store: set MONGODB_URL, or pass --from DIR for a saved embedded run.');
-        const runtime = await createRuntime({ ...config, amqpUrl: undefined }, createLogger({ level: 'warn', destination: process.stderr }));
-        store = runtime.store;
-        close = () => runtime.close();
-      }
+      const { store, close } = await openRunStore(io, 'export', flags.from);
       const counts = { written: 0, noExchange: 0, noLegacy: 0 };
       try {
         let after: string | undefined;

@@ -1,19 +1,15 @@
 // `shadowdiff report`: a run's results from the store (MongoDB, or a saved embedded run) as
 // text, Markdown, JSON, JUnit or one self-contained HTML file, with a readiness verdict per
 // route against the gates. Exit code: 0 ready, 1 not ready, 2 could not run.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { configFromEnv, resolveConfig } from '../core/config';
 import { ShadowdiffError } from '../core/errors';
-import { parseJson } from '../core/json';
-import { createLogger } from '../core/logger';
 import { Evaluator, parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../report/results';
 import { renderHtml } from '../report/render/html';
-import { createRuntime } from '../runtime';
-import { MemoryStore } from '../runtime/store/memory';
-import type { Store } from '../runtime/store/store';
 import type { CliIo } from './io';
+import { readJsonFile } from './config-file';
 import { numberFlag } from './options';
+import { openRunStore } from './store';
 
 interface ReportFlags {
   run: string;
@@ -38,33 +34,8 @@ export function reportCommand(io: CliIo): Command {
     .option('--min-requests <n>', 'complete comparisons a route needs before it can be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
     .option('--min-coverage <share>', 'share of compared requests that must be complete, 0-1', numberFlag('min-coverage', { min: 0, max: 1 }), 0.95)
     .action(async (flags: ReportFlags) => {
-      let accept: ReturnType<typeof parseAcceptFile> = [];
-      if (flags.accept) {
-        let text: string;
-        try {
-          text = await readFile(flags.accept, 'utf8');
-        } catch (err) {
-          throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read ${flags.accept}: ${(err as NodeJS.ErrnoException).code}.`, { file: flags.accept });
-        }
-        accept = parseAcceptFile(parseJson(text, flags.accept), flags.accept);
-      }
-      let store: Store;
-      let close: () => Promise<void>;
-      if (flags.from) {
-        try {
-          store = await MemoryStore.open(flags.from);
-        } catch (err) {
-          if (err instanceof ShadowdiffError) throw err;
-          throw new ShadowdiffError('SHADOWDIFF_IO', `cannot open the saved run ${flags.from}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { file: flags.from });
-        }
-        close = () => store.close();
-      } else {
-        const config = resolveConfig(configFromEnv(io.env));
-        if (!config.mongodbUrl) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'report reads the store: set MONGODB_URL, or pass --from DIR for a saved embedded run.');
-        const runtime = await createRuntime({ ...config, amqpUrl: undefined }, createLogger({ level: 'warn', destination: process.stderr }));
-        store = runtime.store;
-        close = () => runtime.close();
-      }
+      const accept = flags.accept ? parseAcceptFile(await readJsonFile(flags.accept, 'accepted-differences file'), flags.accept) : [];
+      const { store, close } = await openRunStore(io, 'report', flags.from);
       try {
         const run = await store.getRun(flags.run);
         const evaluator = new Evaluator(flags.run, accept);
