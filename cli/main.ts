@@ -7,6 +7,7 @@ import { workerCommand } from './worker';
 import { proxyCommand, samplingCommand } from './proxy';
 import { exportCommand, replayCommand } from './replay';
 import { reportCommand } from './report';
+import { serveCommand } from './serve';
 import { type CliIo, processIo } from './io';
 import pkg from '../package.json';
 
@@ -17,7 +18,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride()
     .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  for (const cmd of [compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), replayCommand(io), exportCommand(io), reportCommand(io)]) {
+  for (const cmd of [compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), replayCommand(io), exportCommand(io), reportCommand(io), serveCommand(io)]) {
     program.addCommand(
       cmd
         .exitOverride()

@@ -1,0 +1,55 @@
+// `shadowdiff serve`: the report's web UI and JSON API over the store (MongoDB, or a saved
+// embedded run). Loopback by default; on any other address it refuses to start without a
+// token (env SHADOWDIFF_REPORT_TOKEN).
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Command } from 'commander';
+import { ShadowdiffError } from '../core/errors';
+import { createLogger } from '../core/logger';
+import { reportApp } from '../report/server';
+import type { CliIo } from './io';
+import { numberFlag } from './options';
+import { openRunStore } from './store';
+
+interface ServeFlags {
+  listen: string;
+  from?: string;
+  minRequests: number;
+  maxMismatchRate: number;
+}
+
+export function serveCommand(io: CliIo): Command {
+  return new Command('serve')
+    .description('the report: web UI and JSON API over the store; token from env SHADOWDIFF_REPORT_TOKEN (required off loopback)')
+    .option('--listen <host:port>', 'where to listen', '127.0.0.1:7070')
+    .option('--from <dir>', 'a saved embedded run directory instead of MongoDB (MONGODB_URL)')
+    .option('--min-requests <n>', 'complete comparisons a route needs to be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
+    .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
+    .action(async (flags: ServeFlags) => {
+      const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(flags.listen);
+      if (!m) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--listen "${flags.listen}" must be HOST:PORT, e.g. 127.0.0.1:7070.`);
+      const host = m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
+      const token = io.env.SHADOWDIFF_REPORT_TOKEN || undefined;
+      const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
+      if (!loopback && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `refusing to serve captured data on ${flags.listen} without a token: set SHADOWDIFF_REPORT_TOKEN (at least 16 characters), or listen on 127.0.0.1.`);
+      if (token !== undefined && token.length < 16) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'SHADOWDIFF_REPORT_TOKEN must be at least 16 characters.');
+      const logger = createLogger({ level: 'info' });
+      const { store, close } = await openRunStore(io, 'serve', flags.from);
+      const app = reportApp({ store, logger, token, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
+      let server: Server;
+      try {
+        server = await new Promise<Server>((resolve, reject) => {
+          const s = app.listen(Number(m[2]), host, (err?: Error) => (err ? reject(err) : resolve(s)));
+        });
+      } catch (err) {
+        await close();
+        throw new ShadowdiffError('SHADOWDIFF_USAGE', `cannot listen on ${flags.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
+      }
+      const a = server.address() as AddressInfo;
+      io.out(`shadowdiff report on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/${token ? ' (open it once with ?token=…)' : ''}`);
+      await io.stopSignal();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
+    });
+}

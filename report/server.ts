@@ -1,0 +1,335 @@
+// `shadowdiff serve`: a JSON API and server-rendered pages over the store. Pages read the
+// pre-aggregated rollups (a run of a million comparisons costs what its routes and fields
+// cost), list comparisons a page at a time by shadow id, and carry no script at all, so the
+// Content-Security-Policy (helmet) allows none. Off loopback a token is required: a bearer
+// header for the API, or a cookie set once from `/?token=…` for a browser.
+import { timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import type { Comparison, Finding } from '../compare/engine/finding';
+import type { FieldStats, Rollup } from '../compare/engine/rollup';
+import { compileRules } from '../compare/engine/rules';
+import type { SideRecord } from '../core/effect';
+import { ShadowdiffError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import type { Store } from '../runtime/store/store';
+import { h } from './render/html';
+import type { Readiness } from './results';
+
+export interface ServeOptions {
+  store: Store;
+  logger: Logger;
+  token?: string | undefined;
+  /** Readiness gates for the overview. */
+  gates?: { minRequests: number; maxMismatchRate: number };
+}
+
+const PAGE_MAX = 500;
+
+export function reportApp(o: ServeOptions): express.Express {
+  const gates = o.gates ?? { minRequests: 30, maxMismatchRate: 0 };
+  const app = express();
+  app.disable('x-powered-by');
+  // No script at all; styles from our own /style.css. Not upgrade-insecure-requests: the report may be served over plain HTTP on a private network.
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } } }));
+  app.use(auth(o.token));
+  app.get('/style.css', (_req, res) => void res.type('text/css').set('cache-control', 'max-age=3600').send(CSS));
+  app.get('/favicon.ico', (_req, res) => void res.status(204).end());
+
+  // ---- API ----
+  app.get('/api/runs', async (_req, res) => void res.json(await o.store.listRuns()));
+  app.get('/api/runs/:run', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const rollup = await o.store.getRollup(run.runId);
+    res.json({ run, routes: overview(rollup, gates) });
+  });
+  app.get('/api/runs/:run/differences', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    res.json(differences(await o.store.getRollup(run.runId), query(req, 'route')));
+  });
+  app.get('/api/runs/:run/comparisons', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    res.json(await comparisonsPage(o.store, run.runId, req));
+  });
+  app.get('/api/runs/:run/comparisons/:shadowId', async (req, res) => {
+    res.json(await requestView(o.store, param(req, 'run'), param(req, 'shadowId')));
+  });
+  app.get('/api/runs/:run/rules', async (req, res) => void res.json((await o.store.getRules(param(req, 'run'))) ?? null));
+  app.post('/api/runs/:run/rules', express.json({ limit: '1mb' }), async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const body = req.body as { rules?: unknown; reason?: unknown; author?: unknown };
+    if (typeof body?.reason !== 'string' || !body.reason.trim() || typeof body.author !== 'string' || !body.author.trim()) {
+      throw new ShadowdiffError('SHADOWDIFF_USAGE', 'a rule change needs "reason" and "author" (non-empty strings) besides "rules".');
+    }
+    compileRules(body.rules ?? {}, 'rules'); // refuses bad rules with the reason
+    const version = await o.store.putRules(run.runId, body.rules ?? {}, { reason: body.reason.trim(), author: body.author.trim() });
+    o.logger.info({ runId: run.runId, version, author: body.author }, 'rules changed');
+    res.status(201).json({ version });
+  });
+
+  // ---- pages ----
+  app.get('/', async (_req, res) => {
+    const runs = await o.store.listRuns();
+    page(res, 'Runs', `<h1>Runs</h1>${runs.length ? `<table><thead><tr><th>run</th><th>source</th><th>created</th></tr></thead><tbody>${runs.map((r) => `<tr><td><a href="/runs/${u(r.runId)}">${h(r.runId)}</a></td><td>${h(r.source ?? '')}</td><td>${h(r.createdAt)}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">No runs in this store yet.</p>'}`);
+  });
+  app.get('/runs/:run', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const routes = overview(await o.store.getRollup(run.runId), gates);
+    const notCompared = Object.entries(run.coverage ?? {});
+    const total = routes.reduce((n, r) => n + r.compared, 0);
+    page(
+      res,
+      run.runId,
+      `<p class="crumbs"><a href="/">runs</a> / ${h(run.runId)}</p>
+<h1>${h(run.runId)}</h1>
+<p class="muted">${total} request(s) compared${notCompared.length ? `; not compared: ${notCompared.map(([why, n]) => `${h(why)} ${n}`).join(', ')}` : ''}</p>
+<h2>Routes</h2>
+<table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">error</th><th class="n">mismatch rate</th></tr></thead><tbody>
+${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td></tr>`).join('\n')}
+</tbody></table>
+<p><a href="/runs/${u(run.runId)}/differences">All differences</a></p>`,
+    );
+  });
+  app.get('/runs/:run/differences', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const route = query(req, 'route');
+    const groups = differences(await o.store.getRollup(run.runId), route);
+    page(
+      res,
+      `${run.runId} differences`,
+      `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run.runId)}">${h(run.runId)}</a> / differences${route ? ` on ${h(route)}` : ''}</p>
+<h1>Differences${route ? ` — ${h(route)}` : ''}</h1>
+${groups.length ? `<table id="differences"><thead><tr><th>route</th><th>severity</th><th>kind</th><th>target</th><th>field</th><th class="n">requests</th><th class="n">rate</th><th>flags</th><th>examples</th></tr></thead><tbody>
+${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">${h(g.severity)}</td><td>${h(g.kind)}</td><td><code>${h(g.target)}</code></td><td><code>${h(g.field || '(whole effect)')}</code></td><td class="n">${g.count}</td><td class="n">${pct(g.rate)}</td><td>${[g.suggestedNoise ? '<span class="badge not-enough-data">suggested noise</span>' : '', g.preStateDiffers ? `<span class="muted">pre-state differs in ${g.preStateDiffers}</span>` : ''].join(' ')}</td><td>${g.examples.map((e) => `<a class="example" href="/runs/${u(run.runId)}/requests/${u(e)}">${h(e)}</a>`).join(' ')}</td></tr>`).join('\n')}
+</tbody></table>` : '<p class="muted">No differences.</p>'}`,
+    );
+  });
+  app.get('/runs/:run/requests/:shadowId', async (req, res) => {
+    const v = await requestView(o.store, param(req, 'run'), param(req, 'shadowId'));
+    page(res, `${v.comparison.shadowId}`, renderRequest(v));
+  });
+
+  app.use((_req, res) => void res.status(404).json({ error: 'not found' }));
+  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
+    const status = err instanceof ShadowdiffError ? (err.code === 'SHADOWDIFF_USAGE' && /not found|no run/.test(err.message) ? 404 : 400) : err.type === 'entity.parse.failed' ? 400 : (err.status ?? 500);
+    if (status >= 500) o.logger.error({ err: err.message, path: req.path }, 'report server error');
+    const message = status >= 500 ? 'internal error (logged)' : err.type === 'entity.parse.failed' ? 'the body is not valid JSON' : err.message;
+    if (req.path.startsWith('/api/')) res.status(status).json({ error: message });
+    else page(res.status(status), 'Error', `<h1>${status}</h1><p>${h(message)}</p><p><a href="/">runs</a></p>`);
+  });
+  return app;
+}
+
+// ---- data ----
+
+export interface RouteOverview {
+  route: string;
+  compared: number;
+  match: number;
+  mismatch: number;
+  incomplete: number;
+  error: number;
+  mismatchRate: number;
+  readiness: Readiness;
+}
+
+function overview(rollup: Rollup, gates: { minRequests: number; maxMismatchRate: number }): RouteOverview[] {
+  return Object.values(rollup.routes)
+    .map((r) => {
+      const complete = r.compared - r.verdicts.incomplete;
+      const bad = r.verdicts.mismatch + r.verdicts.error;
+      const mismatchRate = complete ? bad / complete : 0;
+      const readiness: Readiness = complete === 0 || complete < gates.minRequests ? 'not enough data' : mismatchRate > gates.maxMismatchRate ? 'not ready' : 'ready';
+      return { route: r.route, compared: r.compared, match: r.verdicts.match, mismatch: r.verdicts.mismatch, incomplete: r.verdicts.incomplete, error: r.verdicts.error, mismatchRate, readiness };
+    })
+    .sort((a, b) => a.route.localeCompare(b.route));
+}
+
+export interface DifferenceGroup extends Omit<FieldStats, 'firstSeen' | 'lastSeen'> {
+  route: string;
+  rate: number;
+  /** Differs in nearly every request with values that look generated: probably noise, never suppressed. */
+  suggestedNoise: boolean;
+}
+
+const SEVERITY_RANK: Record<string, number> = { high: 0, medium: 1, low: 2 };
+
+function differences(rollup: Rollup, route?: string): DifferenceGroup[] {
+  const out: DifferenceGroup[] = [];
+  for (const r of Object.values(rollup.routes)) {
+    if (route !== undefined && r.route !== route) continue;
+    for (const f of Object.values(r.fields)) {
+      const rate = r.compared ? f.count / r.compared : 0;
+      const { firstSeen: _f, lastSeen: _l, ...rest } = f;
+      out.push({ ...rest, route: r.route, rate, suggestedNoise: rate >= 0.9 && f.volatile >= f.count * 0.9 });
+    }
+  }
+  // By severity, then by how many requests it touches.
+  return out.sort((a, b) => (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3) || b.count - a.count);
+}
+
+async function comparisonsPage(store: Store, runId: string, req: Request): Promise<{ items: Comparison[]; next?: string }> {
+  const limitText = query(req, 'limit');
+  const limit = limitText === undefined ? 100 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_MAX) throw new ShadowdiffError('SHADOWDIFF_USAGE', `limit must be a whole number from 1 to ${PAGE_MAX}.`);
+  const verdict = query(req, 'verdict');
+  if (verdict !== undefined && !['match', 'mismatch', 'incomplete', 'error'].includes(verdict)) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'verdict must be match, mismatch, incomplete or error.');
+  const q = { runId, limit: limit + 1, ...pick(req, ['route', 'target', 'field', 'after']), ...(verdict ? { verdict: verdict as Comparison['verdict'] } : {}) };
+  const found = await store.listComparisons(q);
+  const items = found.slice(0, limit);
+  return found.length > limit ? { items, next: items.at(-1)!.shadowId } : { items };
+}
+
+interface RequestView {
+  comparison: Comparison;
+  exchange?: Awaited<ReturnType<Store['getExchange']>>;
+  legacy: SideRecord[];
+  candidate: SideRecord[];
+}
+
+async function requestView(store: Store, runId: string, shadowId: string): Promise<RequestView> {
+  const comparison = await store.getComparison(runId, shadowId);
+  if (!comparison) throw new ShadowdiffError('SHADOWDIFF_USAGE', `comparison ${JSON.stringify(shadowId)} of run ${JSON.stringify(runId)} not found.`);
+  const exchange = await store.getExchange(runId, shadowId);
+  const records = await store.getEffects(runId, shadowId);
+  const bySeq = (a: SideRecord, b: SideRecord) => (a.type === 'effect' ? a.seq : 1e15) - (b.type === 'effect' ? b.seq : 1e15);
+  return { comparison, ...(exchange ? { exchange } : {}), legacy: records.filter((r) => r.side === 'legacy').sort(bySeq), candidate: records.filter((r) => r.side === 'candidate').sort(bySeq) };
+}
+
+// ---- rendering ----
+
+function renderRequest(v: RequestView): string {
+  const c = v.comparison;
+  const run = c.runId;
+  const findingsBySeq = (side: 'legacy' | 'candidate') => {
+    const m = new Map<number, Finding[]>();
+    for (const f of c.findings) {
+      const seq = side === 'legacy' ? f.legacySeq : f.candidateSeq;
+      if (seq === undefined) continue;
+      m.set(seq, [...(m.get(seq) ?? []), f]);
+    }
+    return m;
+  };
+  const lf = findingsBySeq('legacy');
+  const cf = findingsBySeq('candidate');
+  const effect = (r: SideRecord, found: Finding[] | undefined, side: 'legacy' | 'candidate') => {
+    if (r.type === 'end') return `<div class="effect end">end: ${r.count} effect(s), status ${r.status ?? '—'}</div>`;
+    const value = r.kind === 'db' ? r.after ?? r.before : r.payload;
+    return `<div class="effect${found ? ' differs' : ''}"><div class="head">#${r.seq} ${h(r.kind)} <code>${h(r.target)}</code> ${h(r.op)}${r.status === 'failed' ? ' <span class="sev-high">failed</span>' : ''}</div>${json(value, new Set((found ?? []).map((f) => f.path)), side)}</div>`;
+  };
+  const pairs = c.pairs.map((p) => {
+    const l = p.legacySeq === undefined ? undefined : v.legacy.find((r) => r.type === 'effect' && r.seq === p.legacySeq);
+    const r = p.candidateSeq === undefined ? undefined : v.candidate.find((x) => x.type === 'effect' && x.seq === p.candidateSeq);
+    return `<tr><td>${l ? effect(l, lf.get(p.legacySeq!), 'legacy') : '<span class="muted">(none)</span>'}</td><td>${r ? effect(r, cf.get(p.candidateSeq!), 'candidate') : '<span class="muted">(none)</span>'}</td></tr>`;
+  });
+  const findings = c.findings.map(
+    (f) => `<tr><td class="sev-${h(f.severity)}">${h(f.severity)}</td><td>${h(f.kind)}</td><td><code>${h(f.target)}</code></td><td><code>${h(f.path)}</code></td><td class="v legacy">${h(show(f.legacy))}</td><td class="v candidate">${h(show(f.candidate))}</td><td><a href="/runs/${u(run)}/differences?route=${u(c.route)}">examples</a></td></tr>`,
+  );
+  const x = v.exchange;
+  return `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run)}">${h(run)}</a> / <a href="/runs/${u(run)}/differences?route=${u(c.route)}">${h(c.route)}</a> / ${h(c.shadowId)}</p>
+<h1>${h(c.route)} <span class="badge ${c.verdict === 'match' ? 'ready' : 'not-ready'}">${h(c.verdict)}</span></h1>
+<p class="muted">${h(c.shadowId)} · compared ${h(c.comparedAt)}${c.incomplete?.length ? ` · incomplete: ${h(c.incomplete.join('; '))}` : ''}${c.error ? ` · ${h(c.error)}` : ''}</p>
+${findings.length ? `<h2>Findings</h2><table id="findings"><thead><tr><th>severity</th><th>kind</th><th>target</th><th>path</th><th>legacy</th><th>candidate</th><th></th></tr></thead><tbody>${findings.join('')}</tbody></table>` : ''}
+${x ? `<h2>Request</h2><div class="effect"><div class="head">${h(x.request.method)} <code>${h(x.request.path)}</code></div>${json(x.request.body ?? null, new Set(), 'legacy')}</div>
+<h2>Responses</h2><table class="sides"><thead><tr><th>legacy</th><th>candidate</th></tr></thead><tbody><tr><td>${response(x.responses.legacy)}</td><td>${response(x.responses.candidate)}</td></tr></tbody></table>` : ''}
+<h2>Effects, paired as compared</h2>
+${pairs.length ? `<table class="sides" id="pairs"><thead><tr><th>legacy</th><th>candidate</th></tr></thead><tbody>${pairs.join('')}</tbody></table>` : '<p class="muted">No effects kept for this request (the worker keeps them for requests that did not match).</p>'}`;
+}
+
+function response(r: { status?: number; body?: unknown; error?: string } | undefined): string {
+  if (!r) return '<span class="muted">(none)</span>';
+  if (r.error) return `<span class="sev-high">${h(r.error)}</span>`;
+  return `<div class="effect"><div class="head">status ${r.status ?? '—'}</div>${json(r.body ?? null, new Set(), 'legacy')}</div>`;
+}
+
+/**
+ * A JSON value as nested HTML, keys in order, with the values at differing paths (finding
+ * paths such as `items[2].price`) marked so they stand out in place.
+ */
+function json(value: unknown, differing: Set<string>, side: 'legacy' | 'candidate', path = ''): string {
+  const mark = (inner: string) => (differing.has(path) ? `<mark class="diff ${side}" data-path="${h(path)}">${inner}</mark>` : inner);
+  if (value === null || typeof value !== 'object') return mark(`<span class="scalar">${h(JSON.stringify(value) ?? 'undefined')}</span>`);
+  if (Array.isArray(value)) {
+    return mark(`<ol start="0" class="json">${value.map((v, i) => `<li>${json(v, differing, side, `${path}[${i}]`)}</li>`).join('')}</ol>`);
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  return mark(`<ul class="json">${entries.map(([k, v]) => `<li><span class="key">${h(k)}</span>: ${json(v, differing, side, path ? `${path}.${k}` : k)}</li>`).join('')}</ul>`);
+}
+
+function page(res: Response, title: string, body: string): void {
+  res.type('html').send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${h(title)} — shadowdiff</title><link rel="stylesheet" href="/style.css"></head><body>${body}</body></html>`);
+}
+
+const CSS = `:root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #6e7781; --line: #d0d7de; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem auto; max-width: 1280px; padding: 0 1rem; }
+h1 { font-size: 1.35rem; margin: .25rem 0; } h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
+a { color: #0969da; } .muted, .crumbs { color: var(--muted); } code, .json, td.v { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; }
+table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px solid var(--line); padding: .35rem .5rem; text-align: left; vertical-align: top; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; border-radius: 1em; padding: 0 .6em; font-size: 12px; font-weight: 600; color: #fff; } .ready { background: var(--ok); } .not-ready { background: var(--bad); } .not-enough-data { background: var(--warn); }
+.sev-high { color: var(--bad); font-weight: 600; } .sev-medium { color: var(--warn); } td.v { max-width: 26rem; overflow-wrap: anywhere; } .legacy { color: var(--bad); } .candidate { color: var(--ok); }
+table.sides td { width: 50%; } .effect { border: 1px solid var(--line); border-radius: 6px; padding: .4rem .6rem; margin: .25rem 0; } .effect.differs { border-color: var(--warn); } .effect .head { font-weight: 600; margin-bottom: .25rem; }
+ul.json, ol.json { margin: 0; padding-left: 1.25rem; list-style: none; } ol.json { list-style: decimal; } .key { color: #8250df; }
+mark.diff { border-radius: 3px; padding: 0 2px; } mark.diff.legacy { background: #ffebe9; } mark.diff.candidate { background: #dafbe1; }
+@media (prefers-color-scheme: dark) { mark.diff.legacy { background: #5c1f1f; color: #fff; } mark.diff.candidate { background: #1f4a2a; color: #fff; } }`;
+
+// ---- helpers ----
+
+async function findRun(store: Store, runId: string) {
+  const run = await store.getRun(runId);
+  if (run) return run;
+  if ((await store.countComparisons(runId)) > 0) return { runId, createdAt: '' };
+  throw new ShadowdiffError('SHADOWDIFF_USAGE', `no run ${JSON.stringify(runId)} (not found in this store).`);
+}
+
+function param(req: Request, name: string): string {
+  return String(req.params[name] ?? '');
+}
+
+function query(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function pick(req: Request, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = query(req, n);
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
+const u = (s: string) => encodeURIComponent(s);
+const cls = (s: string) => s.replace(/ /g, '-');
+const pct = (x: number) => `${(x * 100).toFixed(x > 0 && x < 0.01 ? 2 : 1)}%`;
+function show(v: unknown): string {
+  if (v === undefined) return '—';
+  const t = JSON.stringify(v) ?? String(v);
+  return t.length > 200 ? `${t.slice(0, 197)}…` : t;
+}
+
+/** Bearer header (API) or cookie (browser, set once from `?token=`); nothing when no token is configured. */
+function auth(token: string | undefined) {
+  const expected = token === undefined ? undefined : Buffer.from(token);
+  const same = (given: string | undefined) => {
+    if (given === undefined || !expected) return false;
+    const b = Buffer.from(given);
+    return b.length === expected.length && timingSafeEqual(b, expected);
+  };
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!expected) return next();
+    const bearer = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    const cookie = /(?:^|;\s*)sd_token=([^;]+)/.exec(req.get('cookie') ?? '')?.[1];
+    if (same(bearer) || same(cookie === undefined ? undefined : decodeURIComponent(cookie))) return next();
+    const given = query(req, 'token');
+    if (req.method === 'GET' && same(given)) {
+      res.cookie('sd_token', given!, { httpOnly: true, sameSite: 'strict', path: '/' });
+      const url = new URL(req.originalUrl, 'http://x');
+      url.searchParams.delete('token');
+      return void res.redirect(303, url.pathname + url.search);
+    }
+    res.status(401).set('www-authenticate', 'Bearer');
+    if (req.path.startsWith('/api/')) return void res.json({ error: 'missing or wrong token: send Authorization: Bearer <token>' });
+    res.type('text/plain').send('401: open this page with ?token=<the report token> once, or send Authorization: Bearer <token>.');
+  };
+}
