@@ -310,7 +310,7 @@ export class Worker {
         if (keep !== 'none') {
           const records = batch.filter((d) => keep === 'all' || d.comparison.verdict !== 'match').flatMap((d) => d.records);
           const exchanges = records.filter((r): r is ExchangeRecord => r.type === 'exchange');
-          if (exchanges.length) await this.o.store.putExchanges(exchanges.map(({ runId, shadowId, at, request, responses }) => ({ runId, shadowId, at, request, responses })));
+          if (exchanges.length) await this.o.store.putExchanges(exchanges.map(({ v: _v, type: _t, ...exchange }) => exchange));
           await this.o.store.putEffects(exchanges.length ? records.filter((r): r is SideRecord => r.type !== 'exchange') : (records as SideRecord[]));
         }
         const result = await this.o.store.putComparisons(batch.map((d) => d.comparison));

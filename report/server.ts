@@ -14,6 +14,7 @@ import { ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { Store } from '../runtime/store/store';
 import { h } from './render/html';
+import { reevaluate } from './reevaluate';
 import type { Readiness } from './results';
 
 export interface ServeOptions {
@@ -31,7 +32,7 @@ export function reportApp(o: ServeOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   // No script at all; styles from our own /style.css. Not upgrade-insecure-requests: the report may be served over plain HTTP on a private network.
-  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } } }));
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } }, referrerPolicy: { policy: 'same-origin' } }));
   app.use(auth(o.token));
   app.get('/style.css', (_req, res) => void res.type('text/css').set('cache-control', 'max-age=3600').send(CSS));
   app.get('/favicon.ico', (_req, res) => void res.status(204).end());
@@ -67,6 +68,34 @@ export function reportApp(o: ServeOptions): express.Express {
     res.status(201).json({ version });
   });
 
+  app.post('/api/runs/:run/reevaluate', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    res.json(await reevaluate(o.store, run.runId));
+  });
+
+  // ---- forms (pages post here; same origin only) ----
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+  app.post('/runs/:run/expected', sameOrigin, form, async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const b = req.body as Record<string, unknown>;
+    const text = (k: string) => (typeof b[k] === 'string' ? (b[k] as string).trim() : '');
+    const [target = '', field = '', kind = '', reason = '', author = '', route = ''] = ['target', 'field', 'kind', 'reason', 'author', 'route'].map(text);
+    if (!target || !reason || !author) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'marking a difference as expected needs the target, a reason and an author.');
+    const current = ((await o.store.getRules(run.runId))?.rules ?? {}) as { targets?: unknown[] };
+    const entry: Record<string, unknown> = { match: target, ignore: [field && field !== '(whole effect)' ? field : '**'] };
+    if (['db', 'message', 'http', 'response'].includes(kind ?? '')) entry.kind = kind;
+    const rules = { ...current, targets: [...(Array.isArray(current.targets) ? current.targets : []), entry] };
+    compileRules(rules, 'rules');
+    const version = await o.store.putRules(run.runId, rules, { reason, author });
+    o.logger.info({ runId: run.runId, version, author, target, field }, 'difference marked as expected');
+    res.redirect(303, `/runs/${u(run.runId)}/differences?${route ? `route=${u(route)}&` : ''}marked=${version}`);
+  });
+  app.post('/runs/:run/reevaluate', sameOrigin, async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const r = await reevaluate(o.store, run.runId);
+    res.redirect(303, `/runs/${u(run.runId)}?reevaluated=${r.reevaluated}&changed=${r.changed}`);
+  });
+
   // ---- pages ----
   app.get('/', async (_req, res) => {
     const runs = await o.store.listRuns();
@@ -75,6 +104,7 @@ export function reportApp(o: ServeOptions): express.Express {
   app.get('/runs/:run', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
     const routes = overview(await o.store.getRollup(run.runId), gates);
+    const rules = await o.store.getRules(run.runId);
     const notCompared = Object.entries(run.coverage ?? {});
     const total = routes.reduce((n, r) => n + r.compared, 0);
     page(
@@ -87,7 +117,9 @@ export function reportApp(o: ServeOptions): express.Express {
 <table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">error</th><th class="n">mismatch rate</th></tr></thead><tbody>
 ${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td></tr>`).join('\n')}
 </tbody></table>
-<p><a href="/runs/${u(run.runId)}/differences">All differences</a></p>`,
+<p><a href="/runs/${u(run.runId)}/differences">All differences</a></p>
+${query(req, 'reevaluated') !== undefined ? `<p class="flash">Re-evaluated ${h(query(req, 'reevaluated')!)} request(s) under the current rules; ${h(query(req, 'changed') ?? '0')} changed verdict.</p>` : ''}
+<form method="post" action="/runs/${u(run.runId)}/reevaluate"><button type="submit">Re-evaluate with the current rules</button> <span class="muted">${rules ? `rules v${rules.version}: ${h(rules.reason)} (${h(rules.author)})` : 'no rules stored for this run'}</span></form>`,
     );
   });
   app.get('/runs/:run/differences', async (req, res) => {
@@ -99,8 +131,9 @@ ${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${
       `${run.runId} differences`,
       `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run.runId)}">${h(run.runId)}</a> / differences${route ? ` on ${h(route)}` : ''}</p>
 <h1>Differences${route ? ` — ${h(route)}` : ''}</h1>
-${groups.length ? `<table id="differences"><thead><tr><th>route</th><th>severity</th><th>kind</th><th>target</th><th>field</th><th class="n">requests</th><th class="n">rate</th><th>flags</th><th>examples</th></tr></thead><tbody>
-${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">${h(g.severity)}</td><td>${h(g.kind)}</td><td><code>${h(g.target)}</code></td><td><code>${h(g.field || '(whole effect)')}</code></td><td class="n">${g.count}</td><td class="n">${pct(g.rate)}</td><td>${[g.suggestedNoise ? '<span class="badge not-enough-data">suggested noise</span>' : '', g.preStateDiffers ? `<span class="muted">pre-state differs in ${g.preStateDiffers}</span>` : ''].join(' ')}</td><td>${g.examples.map((e) => `<a class="example" href="/runs/${u(run.runId)}/requests/${u(e)}">${h(e)}</a>`).join(' ')}</td></tr>`).join('\n')}
+${query(req, 'marked') ? `<p class="flash">Saved as rules v${h(query(req, 'marked')!)}. New comparisons use it within seconds; <a href="/runs/${u(run.runId)}">re-evaluate</a> to apply it to this run.</p>` : ''}
+${groups.length ? `<table id="differences"><thead><tr><th>route</th><th>severity</th><th>kind</th><th>target</th><th>field</th><th class="n">requests</th><th class="n">rate</th><th>flags</th><th>examples</th><th>expected?</th></tr></thead><tbody>
+${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">${h(g.severity)}</td><td>${h(g.kind)}</td><td><code>${h(g.target)}</code></td><td><code>${h(g.field || '(whole effect)')}</code></td><td class="n">${g.count}</td><td class="n">${pct(g.rate)}</td><td>${[g.suggestedNoise ? '<span class="badge not-enough-data">suggested noise</span>' : '', g.preStateDiffers ? `<span class="muted">pre-state differs in ${g.preStateDiffers}</span>` : ''].join(' ')}</td><td>${g.examples.map((e) => `<a class="example" href="/runs/${u(run.runId)}/requests/${u(e)}">${h(e)}</a>`).join(' ')}</td><td>${expectedForm(run.runId, route, g)}</td></tr>`).join('\n')}
 </tbody></table>` : '<p class="muted">No differences.</p>'}`,
     );
   });
@@ -198,6 +231,14 @@ async function requestView(store: Store, runId: string, shadowId: string): Promi
 
 // ---- rendering ----
 
+/** "Mark as expected": an ignore rule for this field on this target, with a required reason and author. */
+function expectedForm(runId: string, route: string | undefined, g: DifferenceGroup): string {
+  if (!g.field) return ''; // a missing or extra effect is not a field to ignore: fix it, or map it with a rule
+  return `<details class="expected"><summary>mark as expected</summary><form method="post" action="/runs/${u(runId)}/expected">
+<input type="hidden" name="target" value="${h(g.target)}"><input type="hidden" name="field" value="${h(g.field)}"><input type="hidden" name="kind" value="${h(g.effectKind)}">${route ? `<input type="hidden" name="route" value="${h(route)}">` : ''}
+<label>reason <input name="reason" required maxlength="500"></label> <label>author <input name="author" required maxlength="100"></label> <button type="submit">ignore ${h(g.field || 'this effect')} on ${h(g.target)}</button></form></details>`;
+}
+
 function renderRequest(v: RequestView): string {
   const c = v.comparison;
   const run = c.runId;
@@ -266,6 +307,7 @@ h1 { font-size: 1.35rem; margin: .25rem 0; } h2 { font-size: 1.05rem; margin: 1.
 a { color: #0969da; } .muted, .crumbs { color: var(--muted); } code, .json, td.v { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; }
 table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px solid var(--line); padding: .35rem .5rem; text-align: left; vertical-align: top; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { display: inline-block; border-radius: 1em; padding: 0 .6em; font-size: 12px; font-weight: 600; color: #fff; } .ready { background: var(--ok); } .not-ready { background: var(--bad); } .not-enough-data { background: var(--warn); }
+.flash { background: #ddf4ff; border: 1px solid #54aeff; border-radius: 6px; padding: .4rem .6rem; } details.expected form { margin-top: .3rem; } details.expected input { width: 9rem; }
 .sev-high { color: var(--bad); font-weight: 600; } .sev-medium { color: var(--warn); } td.v { max-width: 26rem; overflow-wrap: anywhere; } .legacy { color: var(--bad); } .candidate { color: var(--ok); }
 table.sides td { width: 50%; } .effect { border: 1px solid var(--line); border-radius: 6px; padding: .4rem .6rem; margin: .25rem 0; } .effect.differs { border-color: var(--warn); } .effect .head { font-weight: 600; margin-bottom: .25rem; }
 ul.json, ol.json { margin: 0; padding-left: 1.25rem; list-style: none; } ol.json { list-style: decimal; } .key { color: #8250df; }
@@ -309,6 +351,20 @@ function show(v: unknown): string {
 }
 
 /** Bearer header (API) or cookie (browser, set once from `?token=`); nothing when no token is configured. */
+/** Form posts must come from our own pages: a page elsewhere cannot post here (CSRF). */
+function sameOrigin(req: Request, res: Response, next: NextFunction): void {
+  if (req.get('sec-fetch-site') === 'same-origin') return next();
+  const origin = req.get('origin');
+  if (origin !== undefined && origin !== 'null') {
+    try {
+      if (new URL(origin).host === req.get('host')) return next();
+    } catch {
+      // not a URL: refused below
+    }
+  }
+  res.status(403).type('text/plain').send('403: this form can only be sent from the report itself.');
+}
+
 function auth(token: string | undefined) {
   const expected = token === undefined ? undefined : Buffer.from(token);
   const same = (given: string | undefined) => {

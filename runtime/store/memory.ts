@@ -122,6 +122,24 @@ export class MemoryStore implements Store {
     return { inserted, existing: comparisons.length - inserted };
   }
 
+  async replaceComparisons(comparisons: readonly Comparison[]): Promise<number> {
+    let replaced = 0;
+    const runs = new Set<string>();
+    for (const c of comparisons) {
+      const r = this.runs.get(c.runId);
+      if (!r?.comparisons.has(c.shadowId)) continue;
+      r.comparisons.set(c.shadowId, c);
+      runs.add(c.runId);
+      replaced += 1;
+    }
+    for (const runId of runs) {
+      const r = this.run(runId);
+      r.rollup = emptyRollup(runId);
+      for (const c of r.comparisons.values()) addComparison(r.rollup, c);
+    }
+    return replaced;
+  }
+
   async getComparison(runId: string, shadowId: string): Promise<Comparison | undefined> {
     return this.runs.get(runId)?.comparisons.get(shadowId);
   }

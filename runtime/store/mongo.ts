@@ -233,6 +233,25 @@ export class MongoStore implements Store {
     return { inserted: Math.min(inserted, byId.size), existing: comparisons.length - Math.min(inserted, byId.size) };
   }
 
+  async replaceComparisons(comparisons: readonly Comparison[]): Promise<number> {
+    if (!comparisons.length) return 0;
+    const now = new Date();
+    const res = await this.comparisons.bulkWrite(
+      comparisons.map((c) => {
+        const _id = comparisonId(c.runId, c.shadowId);
+        return { replaceOne: { filter: { _id }, replacement: this.toDoc(c, now, _id), upsert: false } };
+      }),
+      { ordered: false },
+    );
+    // The rollups counted the old verdicts: drop them and their markers, and fold everything again.
+    for (const runId of new Set(comparisons.map((c) => c.runId))) {
+      await this.rollups.deleteMany({ runId });
+      await this.rolled.deleteMany({ runId });
+      await this.compact(runId);
+    }
+    return res.matchedCount;
+  }
+
   private toDoc(c: Comparison, now: Date, _id: string): ComparisonDoc {
     const tf = new Set<string>();
     for (const f of c.findings) {

@@ -17,7 +17,7 @@ export interface RunInfo {
 }
 
 /** One mirrored request as the proxy or replay saw it (already redacted). */
-export type Exchange = Pick<ExchangeRecord, 'runId' | 'shadowId' | 'at' | 'request' | 'responses'>;
+export type Exchange = Omit<ExchangeRecord, 'v' | 'type'>;
 
 export interface Alert {
   runId: string;
@@ -71,6 +71,11 @@ export interface Store {
   getEffects(runId: string, shadowId: string): Promise<SideRecord[]>;
   putComparisons(comparisons: readonly Comparison[]): Promise<PutResult>;
   getComparison(runId: string, shadowId: string): Promise<Comparison | undefined>;
+  /**
+   * Re-evaluation under new rules: overwrites stored comparisons (only those already stored) and
+   * rebuilds their runs' rollups from scratch. Returns how many were replaced.
+   */
+  replaceComparisons(comparisons: readonly Comparison[]): Promise<number>;
   listComparisons(query: ComparisonQuery): Promise<Comparison[]>;
   countComparisons(runId: string): Promise<number>;
   /** Folds comparisons stored since the last flush into the run rollups. */

@@ -34,7 +34,11 @@ beforeAll(async () => {
   await store.putRun({ runId: 'prod-1', createdAt: '2026-11-25T08:00:00.000Z', source: 'proxy' });
   await bus.publish(traffic({ runId: 'prod-1', requests: 60, routes: ['/orders'], prefix: 'a' }).records);
   await bus.publish(traffic({ runId: 'prod-1', requests: 60, routes: ['/orders/:id/pay'], mismatchEvery: 3, prefix: 'b' }).records);
-  await eventually(async () => (await store.countComparisons('prod-1')) === 120, 10_000, 'the comparisons');
+  // The browser walks a run of its own: it changes the rules.
+  await store.putRun({ runId: 'prod-2', createdAt: '2026-11-25T08:00:00.000Z', source: 'proxy' });
+  await bus.publish(traffic({ runId: 'prod-2', requests: 60, routes: ['/orders'], prefix: 'a' }).records);
+  await bus.publish(traffic({ runId: 'prod-2', requests: 60, routes: ['/orders/:id/pay'], mismatchEvery: 3, prefix: 'b' }).records);
+  await eventually(async () => (await store.countComparisons('prod-1')) === 120 && (await store.countComparisons('prod-2')) === 120, 10_000, 'the comparisons');
   await worker.stop();
   await bus.close();
   await store.putExchanges([{ runId: 'prod-1', shadowId: 'b-0000000', at: '2026-11-25T08:00:00.000Z', request: { method: 'POST', path: '/orders/A-0/pay', body: { amount: 10000 } }, responses: { legacy: { status: 200, body: { paid: true } }, candidate: { status: 200, body: { paid: true } } } }]);
@@ -55,7 +59,7 @@ describe('API', () => {
   };
 
   it('runs, a run with readiness per route, and its differences by severity and reach', async () => {
-    expect((await get('/api/runs')).body).toEqual([expect.objectContaining({ runId: 'prod-1', source: 'proxy' })]);
+    expect((await get('/api/runs')).body).toEqual(expect.arrayContaining([expect.objectContaining({ runId: 'prod-1', source: 'proxy' })]));
     const run = (await get('/api/runs/prod-1')).body;
     expect(run.routes).toEqual([
       expect.objectContaining({ route: 'POST /orders', compared: 60, match: 60, readiness: 'ready' }),
@@ -112,6 +116,21 @@ describe('API', () => {
     expect((await get('/api/runs/prod-1/rules')).body).toMatchObject({ version: 1, reason: 'rounding agreed', author: 'kim' });
   });
 
+  it('re-evaluation applies the new rules to the stored run: the ignored field is gone, the rest stays', async () => {
+    const res = await fetch(`${base}/api/runs/prod-1/reevaluate`, { method: 'POST' });
+    expect(await res.json()).toEqual({ reevaluated: 20, changed: 0, withoutRecords: 0, rulesVersion: 1 });
+    const diffs = (await get('/api/runs/prod-1/differences')).body.map((d: { target: string; field: string; count: number }) => `${d.target} ${d.field} ${d.count}`);
+    expect(diffs).toEqual(['orders/order.created total 20']);
+  });
+
+  it('forms refuse posts from other origins (CSRF)', async () => {
+    const body = new URLSearchParams({ target: 'shop.orders', field: 'total', reason: 'x', author: 'y' });
+    const none = await fetch(`${base}/runs/prod-1/expected`, { method: 'POST', body, redirect: 'manual' });
+    expect(none.status).toBe(403);
+    const evil = await fetch(`${base}/runs/prod-1/reevaluate`, { method: 'POST', headers: { origin: 'https://evil.example' }, redirect: 'manual' });
+    expect(evil.status).toBe(403);
+  });
+
   it('security headers: a CSP that allows no script at all', async () => {
     const res = await fetch(`${base}/runs/prod-1`);
     const csp = res.headers.get('content-security-policy')!;
@@ -149,7 +168,7 @@ it('in Chromium: overview → difference → request, the differing values highl
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(e.message));
     page.on('console', (m) => (m.type() === 'error' ? problems.push(m.text()) : undefined));
-    await page.goto(`${base}/runs/prod-1`);
+    await page.goto(`${base}/runs/prod-2`);
     expect(await page.textContent('#routes tbody tr:nth-child(2)')).toMatch(/POST \/orders\/:id\/pay\s*not ready\s*60\s*40\s*20/);
     await page.screenshot({ path: join(ARTIFACTS, 'serve-overview.png'), fullPage: true });
 
@@ -167,6 +186,25 @@ it('in Chromium: overview → difference → request, the differing values highl
     expect(candidate).toContainEqual(['total', '10001']);
     expect(await page.textContent('h1')).toMatch(/POST \/orders\/:id\/pay\s*mismatch/);
     await page.screenshot({ path: join(ARTIFACTS, 'serve-request.png'), fullPage: true });
+
+    // Mark the database difference as expected, re-evaluate, and see it go while the event's stays.
+    await page.goto(`${base}/runs/prod-2/differences?route=${encodeURIComponent('POST /orders/:id/pay')}`);
+    const target = page.locator('#differences tbody tr', { hasText: 'shop.orders' });
+    await target.locator('summary').click({ timeout: 5000 });
+    await target.locator('input[name=reason]').fill('amounts now rounded by the gateway (FIN-231)');
+    await target.locator('input[name=author]').fill('kim');
+    await target.locator('button[type=submit]').click();
+    await page.waitForURL(/marked=1/, { timeout: 5000 });
+    expect(await page.textContent('.flash')).toMatch(/Saved as rules v1/);
+    await page.goto(`${base}/runs/prod-2`);
+    expect(await page.textContent('form')).toMatch(/rules v1: amounts now rounded by the gateway \(FIN-231\) \(kim\)/);
+    await page.click('text=Re-evaluate with the current rules');
+    await page.waitForURL(/reevaluated=20&changed=0/, { timeout: 5000 });
+    await page.goto(`${base}/runs/prod-2/differences?route=POST%20/orders/:id/pay`);
+    const rows = await page.$$eval('#differences tbody tr', (trs) => trs.map((tr) => tr.textContent!.replace(/\s+/g, ' ')));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(/orders\/order\.created\s*total\s*20\s*33\.3%/);
+    await page.screenshot({ path: join(ARTIFACTS, 'serve-after-rule.png'), fullPage: true });
     expect(problems).toEqual([]);
   } finally {
     await browser.close();

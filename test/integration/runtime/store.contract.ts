@@ -61,6 +61,22 @@ export function storeContract(h: StoreHarness): void {
       expect((await store.getRollup('other')).routes).toEqual({});
     });
 
+    it('re-evaluation replaces stored comparisons only, and the rollup is rebuilt from them', async () => {
+      const before = [comparisonFor('rr', 's1', 1, 2), comparisonFor('rr', 's2', 1, 2), comparisonFor('rr', 's3', 1, 1)];
+      await store.putComparisons(before);
+      await store.flushRollups('rr');
+      expect((await store.getRollup('rr')).routes['POST /orders']!.verdicts).toMatchObject({ match: 1, mismatch: 2 });
+      // Under new rules s1 matches; s9 was never stored and must not appear.
+      const replaced = await store.replaceComparisons([comparisonFor('rr', 's1', 1, 1), comparisonFor('rr', 's9', 1, 1)]);
+      expect(replaced).toBe(1);
+      await store.flushRollups('rr');
+      expect(await store.countComparisons('rr')).toBe(3);
+      expect((await store.getComparison('rr', 's1'))!.verdict).toBe('match');
+      expect(await store.getComparison('rr', 's9')).toBeUndefined();
+      const rollup = await store.getRollup('rr');
+      expect(rollup).toEqual(rollupOf('rr', [comparisonFor('rr', 's1', 1, 1), before[1]!, before[2]!]));
+    });
+
     it('lists comparisons by verdict, route and finding, paged by shadow id', async () => {
       const all = Array.from({ length: 20 }, (_, i) => comparisonFor('r1', `s${String(i).padStart(3, '0')}`, 10, i % 4 === 0 ? 11 : 10, i < 10 ? '/a' : '/b'));
       await store.putComparisons(all);
