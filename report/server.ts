@@ -10,7 +10,7 @@ import type { Comparison, Finding } from '../compare/engine/finding';
 import type { FieldStats, Rollup } from '../compare/engine/rollup';
 import { compileRules } from '../compare/engine/rules';
 import type { SideRecord } from '../core/effect';
-import { ShadowdiffError } from '../core/errors';
+import { ERRORS, ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { Store } from '../runtime/store/store';
 import { h } from './render/html';
@@ -118,8 +118,9 @@ export function reportApp(o: ServeOptions): express.Express {
 ${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td></tr>`).join('\n')}
 </tbody></table>
 <p><a href="/runs/${u(run.runId)}/differences">All differences</a></p>
+<form method="get" action="/runs/${u(run.runId)}/find" class="find"><label>Find a request by shadow id <input name="shadowId" required maxlength="200"></label> <button type="submit">Open</button></form>
 ${query(req, 'reevaluated') !== undefined ? `<p class="flash">Re-evaluated ${h(query(req, 'reevaluated')!)} request(s) under the current rules; ${h(query(req, 'changed') ?? '0')} changed verdict.</p>` : ''}
-<form method="post" action="/runs/${u(run.runId)}/reevaluate"><button type="submit">Re-evaluate with the current rules</button> <span class="muted">${rules ? `rules v${rules.version}: ${h(rules.reason)} (${h(rules.author)})` : 'no rules stored for this run'}</span></form>`,
+<form method="post" action="/runs/${u(run.runId)}/reevaluate" id="reevaluate"><button type="submit">Re-evaluate with the current rules</button> <span class="muted">${rules ? `rules v${rules.version}: ${h(rules.reason)} (${h(rules.author)})` : 'no rules stored for this run'}</span></form>`,
     );
   });
   app.get('/runs/:run/differences', async (req, res) => {
@@ -137,6 +138,13 @@ ${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">
 </tbody></table>` : '<p class="muted">No differences.</p>'}`,
     );
   });
+  app.get('/runs/:run/find', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const id = query(req, 'shadowId');
+    if (!id) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'give a shadow id to look for.');
+    if (!(await o.store.getComparison(run.runId, id))) throw new ShadowdiffError('SHADOWDIFF_USAGE', `comparison ${JSON.stringify(id)} of run ${JSON.stringify(run.runId)} not found.`);
+    res.redirect(303, `/runs/${u(run.runId)}/requests/${u(id)}`);
+  });
   app.get('/runs/:run/requests/:shadowId', async (req, res) => {
     const v = await requestView(o.store, param(req, 'run'), param(req, 'shadowId'));
     page(res, `${v.comparison.shadowId}`, renderRequest(v));
@@ -146,7 +154,9 @@ ${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">
   app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
     const status = err instanceof ShadowdiffError ? (err.code === 'SHADOWDIFF_USAGE' && /not found|no run/.test(err.message) ? 404 : 400) : err.type === 'entity.parse.failed' ? 400 : (err.status ?? 500);
     if (status >= 500) o.logger.error({ err: err.message, path: req.path }, 'report server error');
-    const message = status >= 500 ? 'internal error (logged)' : err.type === 'entity.parse.failed' ? 'the body is not valid JSON' : err.message;
+    // The CLI's hint ("run shadowdiff … --help") means nothing here.
+    const own = err instanceof ShadowdiffError ? err.message.replace(` ${ERRORS[err.code].hint}`, '') : err.message;
+    const message = status >= 500 ? 'internal error (logged)' : err.type === 'entity.parse.failed' ? 'the body is not valid JSON' : own;
     if (req.path.startsWith('/api/')) res.status(status).json({ error: message });
     else page(res.status(status), 'Error', `<h1>${status}</h1><p>${h(message)}</p><p><a href="/">runs</a></p>`);
   });

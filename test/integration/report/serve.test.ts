@@ -101,6 +101,11 @@ describe('API', () => {
     expect(v.legacy.map((r: { type: string }) => r.type)).toEqual(['effect', 'effect', 'end']);
     expect(v.candidate).toHaveLength(3);
     expect((await get('/api/runs/prod-1/comparisons/nope')).status).toBe(404);
+    const found = await fetch(`${base}/runs/prod-1/find?shadowId=b-0000003`, { redirect: 'manual' });
+    expect([found.status, found.headers.get('location')]).toEqual([303, '/runs/prod-1/requests/b-0000003']);
+    const missing = await fetch(`${base}/runs/prod-1/find?shadowId=zz`);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toContain('<p>comparison &quot;zz&quot; of run &quot;prod-1&quot; not found.</p>');
     expect((await get('/api/runs/nope')).status).toBe(404);
   });
 
@@ -197,7 +202,7 @@ it('in Chromium: overview → difference → request, the differing values highl
     await page.waitForURL(/marked=1/, { timeout: 5000 });
     expect(await page.textContent('.flash')).toMatch(/Saved as rules v1/);
     await page.goto(`${base}/runs/prod-2`);
-    expect(await page.textContent('form')).toMatch(/rules v1: amounts now rounded by the gateway \(FIN-231\) \(kim\)/);
+    expect(await page.textContent('#reevaluate')).toMatch(/rules v1: amounts now rounded by the gateway \(FIN-231\) \(kim\)/);
     await page.click('text=Re-evaluate with the current rules');
     await page.waitForURL(/reevaluated=20&changed=0/, { timeout: 5000 });
     await page.goto(`${base}/runs/prod-2/differences?route=POST%20/orders/:id/pay`);
