@@ -114,8 +114,8 @@ export function reportApp(o: ServeOptions): express.Express {
 <h1>${h(run.runId)}</h1>
 <p class="muted">${total} request(s) compared${notCompared.length ? `; not compared: ${notCompared.map(([why, n]) => `${h(why)} ${n}`).join(', ')}` : ''}</p>
 <h2>Routes</h2>
-<table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">error</th><th class="n">mismatch rate</th></tr></thead><tbody>
-${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td></tr>`).join('\n')}
+<table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">error</th><th class="n">mismatch rate</th><th>trend (per hour)</th></tr></thead><tbody>
+${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td><td>${sparkline(r.trend)}</td></tr>`).join('\n')}
 </tbody></table>
 <p><a href="/runs/${u(run.runId)}/differences">All differences</a></p>
 <form method="get" action="/runs/${u(run.runId)}/find" class="find"><label>Find a request by shadow id <input name="shadowId" required maxlength="200"></label> <button type="submit">Open</button></form>
@@ -167,6 +167,8 @@ ${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">
 
 export interface RouteOverview {
   route: string;
+  /** The last 24 hours with comparisons, oldest first. */
+  trend: { hour: string; compared: number; mismatched: number }[];
   compared: number;
   match: number;
   mismatch: number;
@@ -183,7 +185,11 @@ function overview(rollup: Rollup, gates: { minRequests: number; maxMismatchRate:
       const bad = r.verdicts.mismatch + r.verdicts.error;
       const mismatchRate = complete ? bad / complete : 0;
       const readiness: Readiness = complete === 0 || complete < gates.minRequests ? 'not enough data' : mismatchRate > gates.maxMismatchRate ? 'not ready' : 'ready';
-      return { route: r.route, compared: r.compared, match: r.verdicts.match, mismatch: r.verdicts.mismatch, incomplete: r.verdicts.incomplete, error: r.verdicts.error, mismatchRate, readiness };
+      const trend = Object.entries(r.hours ?? {})
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .slice(-24)
+        .map(([hour, [compared, mismatched]]) => ({ hour, compared, mismatched }));
+      return { route: r.route, trend, compared: r.compared, match: r.verdicts.match, mismatch: r.verdicts.mismatch, incomplete: r.verdicts.incomplete, error: r.verdicts.error, mismatchRate, readiness };
     })
     .sort((a, b) => a.route.localeCompare(b.route));
 }
@@ -240,6 +246,22 @@ async function requestView(store: Store, runId: string, shadowId: string): Promi
 }
 
 // ---- rendering ----
+
+/**
+ * The mismatch rate per hour as a small inline SVG (markup, not script: the CSP allows it):
+ * one bar per hour, its height the share of requests that mismatched, each with a tooltip.
+ */
+function sparkline(trend: RouteOverview['trend']): string {
+  if (!trend.length) return '';
+  const W = 6;
+  const H = 24;
+  const bars = trend.map((t, i) => {
+    const rate = t.compared ? t.mismatched / t.compared : 0;
+    const height = Math.max(1, Math.round(rate * H));
+    return `<rect x="${i * W}" y="${H - height}" width="${W - 1}" height="${height}" fill="${rate > 0 ? '#cf222e' : '#1a7f37'}"><title>${h(`${t.hour}:00 — ${t.mismatched} of ${t.compared} mismatched`)}</title></rect>`;
+  });
+  return `<svg class="trend" width="${trend.length * W}" height="${H}" viewBox="0 0 ${trend.length * W} ${H}" role="img" aria-label="mismatch rate per hour">${bars.join('')}</svg>`;
+}
 
 /** "Mark as expected": an ignore rule for this field on this target, with a required reason and author. */
 function expectedForm(runId: string, route: string | undefined, g: DifferenceGroup): string {

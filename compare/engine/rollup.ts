@@ -36,6 +36,8 @@ export interface RouteRollup {
   firstSeen: string;
   lastSeen: string;
   fields: Record<string, FieldStats>;
+  /** Per hour of comparison (`2026-11-25T08`): [compared, mismatched or failed] — the trend. */
+  hours?: Record<string, [number, number]>;
 }
 
 export interface Rollup {
@@ -60,6 +62,9 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   });
   route.compared += 1;
   route.verdicts[c.verdict] += 1;
+  const hour = ((route.hours ??= {})[c.comparedAt.slice(0, 13)] ??= [0, 0]);
+  hour[0] += 1;
+  if (c.verdict === 'mismatch' || c.verdict === 'error') hour[1] += 1;
   for (const reason of new Set((c.incomplete ?? []).map(reasonClass))) route.incomplete[reason] = (route.incomplete[reason] ?? 0) + 1;
   if (c.comparedAt < route.firstSeen) route.firstSeen = c.comparedAt;
   if (c.comparedAt > route.lastSeen) route.lastSeen = c.comparedAt;
@@ -151,7 +156,7 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
   }
   const incomplete = { ...x.incomplete };
   for (const [reason, n] of Object.entries(y.incomplete)) incomplete[reason] = (incomplete[reason] ?? 0) + n;
-  return {
+  const merged: RouteRollup = {
     route: x.route,
     compared: x.compared + y.compared,
     verdicts,
@@ -160,6 +165,16 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
     lastSeen: max(x.lastSeen, y.lastSeen),
     fields,
   };
+  if (x.hours || y.hours) {
+    const hours: Record<string, [number, number]> = {};
+    for (const [h, [n, bad]] of [...Object.entries(x.hours ?? {}), ...Object.entries(y.hours ?? {})]) {
+      const b = (hours[h] ??= [0, 0]);
+      b[0] += n;
+      b[1] += bad;
+    }
+    merged.hours = hours;
+  }
+  return merged;
 }
 
 export interface NoiseSuggestion {

@@ -65,6 +65,11 @@ describe('API', () => {
       expect.objectContaining({ route: 'POST /orders', compared: 60, match: 60, readiness: 'ready' }),
       expect.objectContaining({ route: 'POST /orders/:id/pay', compared: 60, mismatch: 20, readiness: 'not ready' }),
     ]);
+    // The trend: comparisons per hour, with how many mismatched.
+    const hours = run.routes[1].trend as { hour: string; compared: number; mismatched: number }[];
+    expect(hours.reduce((n, t) => n + t.compared, 0)).toBe(60);
+    expect(hours.reduce((n, t) => n + t.mismatched, 0)).toBe(20);
+    expect(hours[0]!.hour).toMatch(/^\d{4}-\d\d-\d\dT\d\d$/);
     const diffs = (await get('/api/runs/prod-1/differences?route=POST%20/orders/:id/pay')).body;
     expect(diffs.map((d: { target: string; field: string; count: number }) => [d.target, d.field, d.count])).toEqual(
       expect.arrayContaining([
@@ -175,6 +180,8 @@ it('in Chromium: overview → difference → request, the differing values highl
     page.on('console', (m) => (m.type() === 'error' ? problems.push(m.text()) : undefined));
     await page.goto(`${base}/runs/prod-2`);
     expect(await page.textContent('#routes tbody tr:nth-child(2)')).toMatch(/POST \/orders\/:id\/pay\s*not ready\s*60\s*40\s*20/);
+    expect(await page.getAttribute('#routes tbody tr:nth-child(2) svg.trend', 'aria-label')).toBe('mismatch rate per hour');
+    expect(await page.textContent('#routes tbody tr:nth-child(2) svg.trend title')).toMatch(/:00 — 20 of 60 mismatched$/);
     await page.screenshot({ path: join(ARTIFACTS, 'serve-overview.png'), fullPage: true });
 
     await page.click('text=POST /orders/:id/pay');
