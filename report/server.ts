@@ -383,6 +383,14 @@ function show(v: unknown): string {
 }
 
 /** Bearer header (API) or cookie (browser, set once from `?token=`); nothing when no token is configured. */
+function decodeCookie(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined; // a mangled cookie is no token
+  }
+}
+
 /** Form posts must come from our own pages: a page elsewhere cannot post here (CSRF). */
 function sameOrigin(req: Request, res: Response, next: NextFunction): void {
   if (req.get('sec-fetch-site') === 'same-origin') return next();
@@ -408,7 +416,7 @@ function auth(token: string | undefined) {
     if (!expected) return next();
     const bearer = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
     const cookie = /(?:^|;\s*)sd_token=([^;]+)/.exec(req.get('cookie') ?? '')?.[1];
-    if (same(bearer) || same(cookie === undefined ? undefined : decodeURIComponent(cookie))) return next();
+    if (same(bearer) || same(cookie === undefined ? undefined : decodeCookie(cookie))) return next();
     const given = query(req, 'token');
     if (req.method === 'GET' && same(given)) {
       res.cookie('sd_token', given!, { httpOnly: true, sameSite: 'strict', path: '/' });

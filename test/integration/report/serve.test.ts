@@ -164,6 +164,7 @@ describe('auth', () => {
     expect(cookie).toMatch(/sd_token=.*HttpOnly.*SameSite=Strict/i);
     expect((await fetch(`${base}/runs/prod-1`, { headers: { cookie: cookie.split(';')[0]! } })).status).toBe(200);
     expect((await fetch(`${base}/runs/prod-1`)).status).toBe(401);
+    expect((await fetch(`${base}/runs/prod-1`, { headers: { cookie: 'sd_token=%E0%A4%A' } })).status).toBe(401); // mangled: refused, not a 500
   });
 });
 
