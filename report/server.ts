@@ -48,6 +48,10 @@ export function reportApp(o: ServeOptions): express.Express {
     const run = await findRun(o.store, param(req, 'run'));
     res.json(differences(await o.store.getRollup(run.runId), query(req, 'route')));
   });
+  app.get('/api/runs/:run/causes', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    res.json(await probableCauses(o.store, run.runId, query(req, 'route')));
+  });
   app.get('/api/runs/:run/comparisons', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
     res.json(await comparisonsPage(o.store, run.runId, req));
@@ -127,11 +131,13 @@ ${query(req, 'reevaluated') !== undefined ? `<p class="flash">Re-evaluated ${h(q
     const run = await findRun(o.store, param(req, 'run'));
     const route = query(req, 'route');
     const groups = differences(await o.store.getRollup(run.runId), route);
+    const causes = (await probableCauses(o.store, run.runId, route)).filter((c) => c.fields.length > 1);
     page(
       res,
       `${run.runId} differences`,
       `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run.runId)}">${h(run.runId)}</a> / differences${route ? ` on ${h(route)}` : ''}</p>
 <h1>Differences${route ? ` — ${h(route)}` : ''}</h1>
+${causes.length ? `<h2>Probable causes</h2><p class="muted">Differences that always occur together in the same requests (of the latest ${CAUSE_SAMPLE} that did not match) are likely one bug.</p><ul id="causes">${causes.map((c) => `<li><strong>${c.requests} request(s)</strong> on ${h(c.route)}: ${c.fields.map((f) => `<code>${h(f)}</code>`).join(' + ')} — e.g. <a href="/runs/${u(run.runId)}/requests/${u(c.example)}">${h(c.example)}</a></li>`).join('')}</ul>` : ''}
 ${query(req, 'marked') ? `<p class="flash">Saved as rules v${h(query(req, 'marked')!)}. New comparisons use it within seconds; <a href="/runs/${u(run.runId)}">re-evaluate</a> to apply it to this run.</p>` : ''}
 ${groups.length ? `<table id="differences"><thead><tr><th>route</th><th>severity</th><th>kind</th><th>target</th><th>field</th><th class="n">requests</th><th class="n">rate</th><th>flags</th><th>examples</th><th>expected?</th></tr></thead><tbody>
 ${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">${h(g.severity)}</td><td>${h(g.kind)}</td><td><code>${h(g.target)}</code></td><td><code>${h(g.field || '(whole effect)')}</code></td><td class="n">${g.count}</td><td class="n">${pct(g.rate)}</td><td>${[g.suggestedNoise ? '<span class="badge not-enough-data">suggested noise</span>' : '', g.preStateDiffers ? `<span class="muted">pre-state differs in ${g.preStateDiffers}</span>` : ''].join(' ')}</td><td>${g.examples.map((e) => `<a class="example" href="/runs/${u(run.runId)}/requests/${u(e)}">${h(e)}</a>`).join(' ')}</td><td>${expectedForm(run.runId, route, g)}</td></tr>`).join('\n')}
@@ -215,6 +221,50 @@ function differences(rollup: Rollup, route?: string): DifferenceGroup[] {
   }
   // By severity, then by how many requests it touches.
   return out.sort((a, b) => (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3) || b.count - a.count);
+}
+
+export interface ProbableCause {
+  route: string;
+  /** `target field` of each difference in the group. */
+  fields: string[];
+  requests: number;
+  example: string;
+}
+
+/** Comparisons looked at to group differences: the latest that did not match. */
+const CAUSE_SAMPLE = 2000;
+
+/**
+ * Differences that always occur together: over a sample of the run's mismatching comparisons,
+ * the requests each (route, target, field) occurs in; those with exactly the same requests form
+ * one group — one probable cause — largest first.
+ */
+async function probableCauses(store: Store, runId: string, route?: string): Promise<ProbableCause[]> {
+  const sample: Comparison[] = [];
+  let after: string | undefined;
+  while (sample.length < CAUSE_SAMPLE) {
+    const page = await store.listComparisons({ runId, verdict: 'mismatch', limit: 500, ...(route ? { route } : {}), ...(after ? { after } : {}) });
+    sample.push(...page);
+    if (page.length < 500) break;
+    after = page.at(-1)!.shadowId;
+  }
+  const where = new Map<string, { route: string; field: string; ids: string[] }>();
+  for (const c of sample.slice(0, CAUSE_SAMPLE)) {
+    for (const f of new Set(c.findings.map((f) => `${f.target} ${f.field || '(whole effect)'}`))) {
+      const key = `${c.route}\u0000${f}`;
+      let w = where.get(key);
+      if (!w) where.set(key, (w = { route: c.route, field: f, ids: [] }));
+      w.ids.push(c.shadowId);
+    }
+  }
+  const groups = new Map<string, ProbableCause>();
+  for (const w of where.values()) {
+    const signature = `${w.route}\u0000${w.ids.join(',')}`;
+    const g = groups.get(signature);
+    if (g) g.fields.push(w.field);
+    else groups.set(signature, { route: w.route, fields: [w.field], requests: w.ids.length, example: w.ids[0]! });
+  }
+  return [...groups.values()].map((g) => ({ ...g, fields: g.fields.sort() })).sort((a, b) => b.requests - a.requests || b.fields.length - a.fields.length);
 }
 
 async function comparisonsPage(store: Store, runId: string, req: Request): Promise<{ items: Comparison[]; next?: string }> {

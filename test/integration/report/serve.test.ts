@@ -80,6 +80,11 @@ describe('API', () => {
     expect(diffs[0].examples.length).toBeGreaterThan(0);
   });
 
+  it('probable causes: differences that always occur together in the same requests are one group', async () => {
+    const causes = (await get('/api/runs/prod-1/causes')).body;
+    expect(causes).toEqual([{ route: 'POST /orders/:id/pay', fields: ['orders/order.created total', 'shop.orders total'], requests: 20, example: 'b-0000000' }]);
+  });
+
   it('pages through comparisons by shadow id: every one once, none twice', async () => {
     const seen: string[] = [];
     let next: string | undefined;
@@ -187,6 +192,7 @@ it('in Chromium: overview → difference → request, the differing values highl
 
     await page.click('text=POST /orders/:id/pay');
     await page.waitForURL(/\/differences\?route=/);
+    expect(await page.textContent('#causes')).toMatch(/20 request\(s\) on POST \/orders\/:id\/pay: orders\/order\.created total \+ shop\.orders total/);
     const row = page.locator('#differences tbody tr', { hasText: 'shop.orders' });
     expect(await row.textContent()).toMatch(/total\s*20\s*33\.3%/);
     await page.screenshot({ path: join(ARTIFACTS, 'serve-differences.png'), fullPage: true });
