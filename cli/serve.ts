@@ -10,12 +10,14 @@ import { reportApp } from '../report/server';
 import type { CliIo } from './io';
 import { numberFlag } from './options';
 import { openRunStore } from './store';
+import { loadRulesFile } from './rules-file';
 
 interface ServeFlags {
   listen: string;
   from?: string;
   minRequests: number;
   maxMismatchRate: number;
+  rules?: string;
 }
 
 export function serveCommand(io: CliIo): Command {
@@ -23,6 +25,7 @@ export function serveCommand(io: CliIo): Command {
     .description('the report: web UI and JSON API over the store; token from env SHADOWDIFF_REPORT_TOKEN (required off loopback)')
     .option('--listen <host:port>', 'where to listen', '127.0.0.1:7070')
     .option('--from <dir>', 'a saved embedded run directory instead of MongoDB (MONGODB_URL)')
+    .option('--rules <file>', "the rules file the run's workers use (JSON or JS): re-evaluation layers the run's stored rules over it")
     .option('--min-requests <n>', 'complete comparisons a route needs to be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
     .action(async (flags: ServeFlags) => {
@@ -33,9 +36,10 @@ export function serveCommand(io: CliIo): Command {
       const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
       if (!loopback && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `refusing to serve captured data on ${flags.listen} without a token: set SHADOWDIFF_REPORT_TOKEN (at least 16 characters), or listen on 127.0.0.1.`);
       if (token !== undefined && token.length < 16) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'SHADOWDIFF_REPORT_TOKEN must be at least 16 characters.');
+      const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: 'info' });
       const { store, close } = await openRunStore(io, 'serve', flags.from);
-      const app = reportApp({ store, logger, token, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
+      const app = reportApp({ store, logger, token, rules, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
       let server: Server;
       try {
         server = await new Promise<Server>((resolve, reject) => {

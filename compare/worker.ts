@@ -12,14 +12,14 @@ import type { Store } from '../runtime/store/store';
 import { AlertMonitor, type AlertPolicy, type RaisedAlert } from './alerts';
 import { compare } from './engine/compare';
 import { bounded, type Comparison } from './engine/finding';
-import { type CompiledRules, compileRules } from './engine/rules';
+import { type CompiledRules, compileRules, layerRules } from './engine/rules';
 import { isReady, Join, type JoinEntry } from './join';
 
 export interface WorkerOptions {
   bus: Bus;
   store: Store;
   logger: Logger;
-  /** Rules for runs that have none stored (a run's stored rules win: the report edits those). */
+  /** The base rules; a run's stored rules (the report edits those) are layered over them. */
   rules?: CompiledRules;
   /** Wait after a join is complete, for records that come late (duplicates, extras). */
   settleMs?: number;
@@ -364,9 +364,9 @@ export class Worker {
       const stored = await this.o.store.getRules(runId);
       if (stored) {
         try {
-          this.rulesCache.set(runId, { rules: compileRules(stored.rules, `rules of run ${runId} v${stored.version}`), at: Date.now() });
+          this.rulesCache.set(runId, { rules: layerRules(this.o.rules, compileRules(stored.rules, `rules of run ${runId} v${stored.version}`)), at: Date.now() });
         } catch (err) {
-          this.o.logger.warn({ runId, err: (err as Error).message }, 'stored rules are not valid; using the default rules');
+          this.o.logger.warn({ runId, err: (err as Error).message }, 'stored rules are not valid; using the base rules');
         }
       }
     }

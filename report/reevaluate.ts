@@ -1,10 +1,10 @@
-// Re-evaluating a run under its current rules: every stored comparison that did not match and
+// Re-evaluating a run under its current rules (the stored ones over the workers' base rules): every stored comparison that did not match and
 // whose records were kept is compared again from those records, and the results replace the
 // old ones (the rollup is rebuilt). Matches keep no records and cannot change under rules that
 // only relax (ignore, tolerate, key); they are left as they are.
 import { compare } from '../compare/engine/compare';
 import { bounded, type Comparison } from '../compare/engine/finding';
-import { compileRules } from '../compare/engine/rules';
+import { type CompiledRules, compileRules, layerRules } from '../compare/engine/rules';
 import { Join } from '../compare/join';
 import type { Store } from '../runtime/store/store';
 
@@ -18,9 +18,10 @@ export interface Reevaluation {
   rulesVersion: number | undefined;
 }
 
-export async function reevaluate(store: Store, runId: string, now = new Date()): Promise<Reevaluation> {
+/** `base`: the rules the run's workers were started with (the stored ones are layered over them). */
+export async function reevaluate(store: Store, runId: string, base?: CompiledRules, now = new Date()): Promise<Reevaluation> {
   const stored = await store.getRules(runId);
-  const rules = stored ? compileRules(stored.rules, `rules of run ${runId} v${stored.version}`) : undefined;
+  const rules = stored ? layerRules(base, compileRules(stored.rules, `rules of run ${runId} v${stored.version}`)) : base;
   const out: Reevaluation = { reevaluated: 0, changed: 0, withoutRecords: 0, rulesVersion: stored?.version };
   for (const verdict of ['mismatch', 'error'] as const) {
     let after: string | undefined;

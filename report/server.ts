@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import type { Comparison, Finding } from '../compare/engine/finding';
 import type { FieldStats, Rollup } from '../compare/engine/rollup';
-import { compileRules } from '../compare/engine/rules';
+import { type CompiledRules, compileRules } from '../compare/engine/rules';
 import type { SideRecord } from '../core/effect';
 import { ERRORS, ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
@@ -23,6 +23,8 @@ export interface ServeOptions {
   token?: string | undefined;
   /** Readiness gates for the overview. */
   gates?: { minRequests: number; maxMismatchRate: number };
+  /** The rules the run's workers were started with; re-evaluation layers the stored ones over them. */
+  rules?: CompiledRules | undefined;
 }
 
 const PAGE_MAX = 500;
@@ -74,7 +76,7 @@ export function reportApp(o: ServeOptions): express.Express {
 
   app.post('/api/runs/:run/reevaluate', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
-    res.json(await reevaluate(o.store, run.runId));
+    res.json(await reevaluate(o.store, run.runId, o.rules));
   });
 
   // ---- forms (pages post here; same origin only) ----
@@ -96,7 +98,7 @@ export function reportApp(o: ServeOptions): express.Express {
   });
   app.post('/runs/:run/reevaluate', sameOrigin, async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
-    const r = await reevaluate(o.store, run.runId);
+    const r = await reevaluate(o.store, run.runId, o.rules);
     res.redirect(303, `/runs/${u(run.runId)}?reevaluated=${r.reevaluated}&changed=${r.changed}`);
   });
 

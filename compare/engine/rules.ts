@@ -121,6 +121,17 @@ export function compileRules(input: unknown = {}, where = 'rules'): CompiledRule
   return new CompiledRules(parsed.data);
 }
 
+/**
+ * A run's stored rules (edited in the report: "mark as expected") over the rules a worker was
+ * started with (a file, perhaps with canonicalize functions that cannot be stored): the stored
+ * entries come first, so where both name a key, a candidateTarget or a canonicalize function
+ * the stored one wins, and every matching entry of either adds its ignores and tolerances.
+ */
+export function layerRules(base: CompiledRules | undefined, stored: CompiledRules): CompiledRules {
+  if (!base) return stored;
+  return new CompiledRules({ ...base.source, ignore: [...stored.source.ignore, ...base.source.ignore], targets: [...stored.source.targets, ...base.source.targets] });
+}
+
 /** No rules at all: normalization only canonicalizes typed values. */
 export const PLAIN_RULES: TargetRules = compileTarget('*', [], []);
 
