@@ -27,7 +27,7 @@ function run(rules: ReturnType<typeof compileRules>) {
       legacy: { effects: [effect('legacy', 0, { kind: 'db', target: 'shop.orders', op: 'insert', key: { _id: 1 }, before: null, after: { _id: 1, total: 10, note: 'a' } })], end: end('legacy', 1) },
       candidate: { effects: [effect('candidate', 0, { kind: 'db', target: 'v2.orders', op: 'insert', key: { _id: 1 }, before: null, after: { _id: 1, amounts: { total: 10 }, note: 'b' } })], end: end('candidate', 1) },
     },
-    { rules },
+    { rules, now: '2026-11-25T00:00:00.000Z' },
   );
 }
 
