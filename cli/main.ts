@@ -8,6 +8,7 @@ import { proxyCommand, samplingCommand } from './proxy';
 import { exportCommand, replayCommand } from './replay';
 import { reportCommand } from './report';
 import { serveCommand } from './serve';
+import { demoCommand } from './demo';
 import { type CliIo, processIo } from './io';
 import pkg from '../package.json';
 
@@ -18,7 +19,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride()
     .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  for (const cmd of [compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), replayCommand(io), exportCommand(io), reportCommand(io), serveCommand(io)]) {
+  for (const cmd of [demoCommand(io), compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), replayCommand(io), exportCommand(io), reportCommand(io), serveCommand(io)]) {
     program.addCommand(
       cmd
         .exitOverride()

@@ -44,7 +44,7 @@ export function workerCommand(io: CliIo): Command {
     .option('--settle-ms <ms>', 'wait after a request is complete, for late records (default 100)', int('settle-ms'))
     .option('--timeout-ms <ms>', 'compare as incomplete after this long (default 30000)', int('timeout-ms'))
     .addOption(new Option('--keep-effects <which>', 'raw records kept for drill-down (default non-match)').choices(['all', 'non-match', 'none']))
-    .option('--rules <file>', 'rules for runs without stored rules (.json, .js, .cjs, .mjs)')
+    .option('--rules <file>', "base rules (.json, .js, .cjs, .mjs); a run's stored rules are layered over them")
     .option('--alert-webhook <url>', 'POST alerts here (env SHADOWDIFF_ALERT_WEBHOOK)')
     .option('--alert-threshold <share>', 'mismatch share that alerts, 0-1 (default 0.05)', Number)
     .option('--log-level <level>', 'pino log level', 'info')

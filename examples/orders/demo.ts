@@ -1,0 +1,232 @@
+// `shadowdiff demo`: the whole harness in one process. Legacy and candidate order services with
+// the SDK, the capture proxy in front of legacy mirroring every request, a comparator worker with
+// the example rules, the store, and the web report. Embedded bus and store unless AMQP_URL /
+// MONGODB_URL say otherwise (then the services use that MongoDB and RabbitMQ as well). Traffic
+// goes through the proxy; when it is compared, the run is evaluated and every finding is named —
+// by the seeded bug it exposes, or as unexplained.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startProxy, resolveProxyConfig, type RunningProxy } from '../../capture/proxy';
+import { busSink } from '../../capture/sdk/sinks';
+import { compileRules } from '../../compare/engine/rules';
+import { Worker } from '../../compare/worker';
+import type { PipelineConfig } from '../../core/config';
+import { ShadowdiffError } from '../../core/errors';
+import { componentLogger, type Logger } from '../../core/logger';
+import { Evaluator, type FindingGroup, type Gates, type ReplayResult } from '../../report/results';
+import { reportApp } from '../../report/server';
+import { createRuntime, type Runtime } from '../../runtime';
+import { inDatabase, type SeededBug, SEEDED_BUGS } from './bugs';
+import { openBackends, type RunningService, type ShopBackends, startService } from './shop';
+import { driveTraffic, type TrafficSummary } from './traffic';
+import { rulesFor } from './rules';
+
+export interface DemoOptions {
+  config: PipelineConfig;
+  requests: number;
+  concurrency: number;
+  seed: number;
+  /** Where the report listens; undefined: no report server. */
+  serve?: { host: string; port: number } | undefined;
+  /** How long the simulated partners take to answer the legacy service. */
+  partnerLatencyMs: number;
+  /** The shop's database name on MongoDB (emptied and seeded); in memory it is `shop`. */
+  shopDb: string;
+  logger: Logger;
+  onPhase?: (phase: string) => void;
+  onTraffic?: (sent: number) => void;
+  signal?: AbortSignal;
+}
+
+/** A seeded bug and the finding groups that show it. */
+export interface BugReport {
+  bug: SeededBug;
+  finding: FindingGroup | undefined;
+}
+
+export interface DemoResult {
+  runId: string;
+  runtime: Runtime['kind'];
+  backends: ShopBackends['kind'];
+  traffic: TrafficSummary;
+  mirrored: number;
+  result: ReplayResult;
+  bugs: BugReport[];
+  /** Findings no seeded bug explains. */
+  unexplained: FindingGroup[];
+  reportUrl?: string;
+  /** Stops the report server and everything else. */
+  close(): Promise<void>;
+}
+
+/** The demo's readiness gates: a route needs 10 complete comparisons, all matching. */
+export const DEMO_GATES: Gates = { minRequests: 10, maxMismatchRate: 0, minCoverage: 0.95 };
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const log = o.logger;
+  const stack: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const close of stack.reverse().splice(0)) await close().catch((err: Error) => log.warn({ err: err.message }, 'demo: stopping a part failed'));
+  };
+  try {
+    const runId = `demo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
+    const dbName = o.config.mongodbUrl ? o.shopDb : 'shop';
+    const compiled = compileRules(rulesFor(dbName), 'examples/orders/rules.ts');
+    o.onPhase?.('starting the pipeline');
+    const runtime = await createRuntime(o.config, log);
+    stack.push(() => runtime.close());
+    await runtime.store.putRun({ runId, createdAt: new Date().toISOString(), source: 'demo', label: 'shadowdiff demo: example order services' });
+    const worker = new Worker({ bus: runtime.bus, store: runtime.store, logger: componentLogger(log, 'worker'), rules: compiled, settleMs: 150, timeoutMs: 5_000, keepEffects: 'non-match', alerts: false });
+    await worker.start();
+    stack.push(() => worker.stop());
+
+    o.onPhase?.('starting the example services');
+    const backends = await openBackends({ mongodbUrl: o.config.mongodbUrl, amqpUrl: o.config.amqpUrl, dbName, seed: true });
+    stack.push(() => backends.close());
+    const services: RunningService[] = [];
+    for (const side of ['legacy', 'candidate'] as const) {
+      const s = await startService(side, { backends, sink: runtime.bus, partnerLatencyMs: o.partnerLatencyMs, logger: componentLogger(log, side) });
+      services.push(s);
+      stack.push(() => s.close());
+    }
+    const [legacy, candidate] = services as [RunningService, RunningService];
+
+    const proxy: RunningProxy = await startProxy(
+      resolveProxyConfig({ listen: '127.0.0.1:0', legacy: legacy.url, candidate: candidate.url, run: runId, sampling: { percent: 100 }, partitions: o.config.partitions, prefix: o.config.prefix, drainMs: 2_000 }),
+      { logger: componentLogger(log, 'proxy'), sink: busSink(runtime.bus), defaultMetrics: false },
+    );
+    stack.push(() => proxy.close());
+
+    o.onPhase?.(`sending ${o.requests} requests through the proxy`);
+    const traffic = await driveTraffic({ baseUrl: proxy.url, requests: o.requests, concurrency: o.concurrency, seed: o.seed, tag: runId.slice(5), ...(o.onTraffic ? { onRequest: o.onTraffic } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+
+    o.onPhase?.('waiting for the comparisons');
+    // Every mirrored request's exchange reaches the bus, then gets exactly one comparison.
+    const mirrored = await settleExchanges(proxy);
+    const deadline = Date.now() + 20_000;
+    while ((await runtime.store.countComparisons(runId)) < mirrored && Date.now() < deadline && !o.signal?.aborted) await sleep(100);
+    await worker.drain();
+    await runtime.store.flushRollups(runId);
+
+    const evaluator = new Evaluator(runId);
+    for (let after: string | undefined; ; ) {
+      const page = await runtime.store.listComparisons({ runId, limit: 1_000, ...(after ? { after } : {}) });
+      for (const c of page) evaluator.add(c);
+      if (page.length < 1_000) break;
+      after = page.at(-1)!.shadowId;
+    }
+    const result = evaluator.result(mirrored, DEMO_GATES);
+    const groups = result.routes.flatMap((r) => r.findings);
+    const seeded = SEEDED_BUGS.map((bug) => inDatabase(bug, dbName));
+    const bugs = seeded.map((bug) => ({ bug, finding: groups.find((g) => g.route === bug.route && g.target === bug.target && g.field === bug.field) }));
+    const unexplained = groups.filter((g) => !explains(g, dbName));
+
+    let reportUrl: string | undefined;
+    if (o.serve) {
+      const app = reportApp({ store: runtime.store, logger: componentLogger(log, 'report'), rules: compiled, gates: DEMO_GATES });
+      const server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(o.serve!.port, o.serve!.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw new ShadowdiffError('SHADOWDIFF_USAGE', `the report cannot listen on ${o.serve!.host}:${o.serve!.port} (${err.code ?? err.message}): choose another --port, or --no-serve.`);
+      });
+      stack.push(async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      });
+      const a = server.address() as AddressInfo;
+      reportUrl = `http://${a.address}:${a.port}/runs/${encodeURIComponent(runId)}`;
+    } else {
+      await closeAll();
+    }
+    return { runId, runtime: runtime.kind, backends: backends.kind, traffic, mirrored, result, bugs, unexplained, ...(reportUrl ? { reportUrl } : {}), close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Whether a finding group is one of a seeded bug's, or a consequence of one on the same route. */
+export function explains(g: FindingGroup, db: string): boolean {
+  const target = g.target.startsWith(`${db}.`) ? `shop.${g.target.slice(db.length + 1)}` : g.target;
+  return SEEDED_BUGS.some((b) => b.route === g.route && ((b.target === target && b.field === g.field) || (CONSEQUENCES[b.id] ?? []).some(([t, field]) => t === target && field === g.field)));
+}
+
+/**
+ * What else a seeded bug changes in the same requests: a different coupon discount changes the
+ * total (and with it the points that may be used and the shipping fee), the response and the
+ * order.created event. The report groups these as one probable cause.
+ */
+const CONSEQUENCES: Record<string, [string, string][]> = {
+  'coupon-rounding': [
+    ['shop.orders', 'total'],
+    ['shop.orders', 'pointsUsed'],
+    ['shop.orders', 'shippingFee'],
+    ['shop.orders', 'delivery.fee'],
+    ['shop.customers', 'points'],
+    ['response', 'body.amounts.couponDiscount'],
+    ['response', 'body.amounts.total'],
+    ['response', 'body.amounts.pointsUsed'],
+    ['response', 'body.amounts.shippingFee'],
+    ['response', 'body.delivery.fee'],
+    ['demo.orders/order.created', 'total'],
+  ],
+};
+
+/** Waits until the proxy has no exchange waiting for a mirror or for the sink; returns how many it recorded. */
+async function settleExchanges(proxy: RunningProxy): Promise<number> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const s = proxy.stats();
+    if ((s.pendingExchanges === 0 && (s.exchanges?.buffered ?? 0) === 0) || Date.now() > deadline) return (s.exchanges?.sent ?? 0) + (s.exchanges?.dropped ?? 0);
+    await sleep(50);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const pct = (n: number, of: number) => (of === 0 ? '0%' : `${((100 * n) / of).toFixed(n / of < 0.1 ? 1 : 0)}%`);
+
+/** The terminal summary: per route the verdict, then each seeded bug and the findings that show it. */
+export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
+  const r = d.result;
+  const out: string[] = [];
+  out.push(`shadowdiff demo — run ${d.runId} (${d.runtime} pipeline, ${d.backends === 'memory' ? 'in-memory' : d.backends} shop database)`);
+  out.push(`${d.traffic.sent} requests sent through the proxy in ${(d.traffic.ms / 1000).toFixed(1)} s, ${d.mirrored} mirrored to the candidate, ${r.compared} compared.`);
+  out.push('');
+  out.push('Readiness per route:');
+  const width = Math.max(...r.routes.map((x) => x.route.length), 10);
+  for (const x of r.routes) {
+    out.push(`  ${x.route.padEnd(width)}  ${String(x.compared).padStart(4)} compared  ${String(x.mismatch).padStart(4)} mismatch (${pct(x.mismatch, x.compared - x.incomplete).padStart(4)})  ${x.incomplete ? `${x.incomplete} incomplete  ` : ''}${(x.readiness ?? '').toUpperCase()}`);
+  }
+  out.push('');
+  out.push('Silent bugs found (seeded into the candidate; none of them raised an error):');
+  for (const { bug, finding } of d.bugs) {
+    if (finding) {
+      out.push(`  ✔ ${bug.title}`);
+      out.push(`      ${bug.route}  ${bug.target}  ${bug.field}  in ${finding.requests} request(s): legacy=${show(finding.legacy)} candidate=${show(finding.candidate)}  e.g. ${finding.example}`);
+    } else {
+      out.push(`  ✘ NOT FOUND: ${bug.title} (${bug.route} ${bug.target} ${bug.field}) — did the traffic reach it? Try more --requests.`);
+    }
+  }
+  const related = r.routes.flatMap((x) => x.findings).filter((g) => !d.unexplained.includes(g) && !d.bugs.some((b) => b.finding === g));
+  if (related.length) {
+    out.push('  With them, in the same requests (their consequences):');
+    for (const g of related.slice(0, 12)) out.push(`      ${g.route}  ${g.target}  ${g.field}  in ${g.requests} request(s)`);
+    if (related.length > 12) out.push(`      …and ${related.length - 12} more`);
+  }
+  if (d.unexplained.length) {
+    out.push('');
+    out.push('Other differences (not seeded — look at these):');
+    for (const g of d.unexplained.slice(0, 20)) out.push(`  ${g.severity.padEnd(6)} ${g.kind.padEnd(15)} ${g.route}  ${g.target}  ${g.field}  in ${g.requests} request(s): legacy=${show(g.legacy)} candidate=${show(g.candidate)}`);
+  }
+  const incomplete = r.routes.reduce((n, x) => n + x.incomplete, 0);
+  if (incomplete) out.push('', `${incomplete} request(s) could not be compared completely: ${r.routes.flatMap((x) => Object.entries(x.incompleteReasons).map(([why, n]) => `${why} (${n})`)).slice(0, 3).join('; ')}`);
+  out.push('');
+  out.push('Noise handled by the rules (examples/orders/rules.ts), never reported: timestamps, generated ids (ObjectIds mapped between the sides, event ids), the PG approval number, line order; the rewrite\'s v2 schema and renamed payments collection mapped back to legacy\'s.');
+  return out.join('\n');
+}
+
+function show(v: unknown): string {
+  const t = JSON.stringify(v) ?? 'undefined';
+  return t.length > 40 ? `${t.slice(0, 37)}…` : t;
+}
