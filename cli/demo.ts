@@ -29,7 +29,7 @@ export function demoCommand(io: CliIo): Command {
     .option('--seed <n>', 'traffic seed: the same seed sends the same requests', numberFlag('seed', { min: 0, integer: true }), 1)
     .option('--no-serve', 'print the summary and exit instead of serving the report')
     .option('--listen <host:port>', 'where the report listens', '127.0.0.1:7070')
-    .option('--partner-latency-ms <ms>', 'how long the simulated partners (PG, inventory) take to answer legacy', numberFlag('partner-latency-ms', { min: 0, max: 10_000, integer: true }), 60)
+    .option('--partner-latency-ms <ms>', 'how long the simulated partners (PG, inventory) take to answer legacy', numberFlag('partner-latency-ms', { min: 0, max: 10_000, integer: true }), 100)
     .option('--shop-db <name>', "the example services' database when MONGODB_URL is set (emptied and seeded)", 'shadowdiff_demo_shop')
     .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
     .option('--no-progress', 'no progress bar')

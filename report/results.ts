@@ -59,6 +59,8 @@ export interface FindingGroup {
   legacy?: unknown;
   candidate?: unknown;
   accepted?: string;
+  /** Requests where the sides started from different data at this field (the candidate read after legacy wrote). */
+  preStateDiffers?: number;
 }
 
 export interface RouteResult {
@@ -150,6 +152,7 @@ export class Evaluator {
         r.findings.push(g);
       }
       g.requests += 1;
+      if (f.preStateDiffers) g.preStateDiffers = (g.preStateDiffers ?? 0) + 1;
     }
     if (allAccepted && c.findings.length) {
       r.accepted += 1;

@@ -35,6 +35,8 @@ export function reportApp(o: ServeOptions): express.Express {
   app.disable('x-powered-by');
   // No script at all; styles from our own /style.css. Not upgrade-insecure-requests: the report may be served over plain HTTP on a private network.
   app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } }, referrerPolicy: { policy: 'same-origin' } }));
+  // For load balancers and health checks: says nothing about the data.
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.use(auth(o.token));
   app.get('/style.css', (_req, res) => void res.type('text/css').set('cache-control', 'max-age=3600').send(CSS));
   app.get('/favicon.ico', (_req, res) => void res.status(204).end());

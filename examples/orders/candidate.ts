@@ -172,6 +172,7 @@ export function candidateApp(deps: ServiceDeps): express.Express {
   const partner = <T>(target: string, payload: unknown, perform: () => Promise<T>, dryRun: T) => shadow.effect({ kind: 'http', target, payload }, perform, dryRun);
 
   const app = express();
+  app.get('/health', (_req, res) => void res.json({ status: 'ok' }));
   app.use(express.json());
   app.use(shadow.middleware());
 
@@ -213,7 +214,7 @@ export function candidateApp(deps: ServiceDeps): express.Express {
     const now = new Date();
     const sheet = new OrderSheet(undefined, orderNo, customerId, 'CREATED', lines, ctx.amounts, typeof b.couponCode === 'string' ? b.couponCode : null, delivery, { zip: String(b.address?.zip ?? ''), line1: String(b.address?.line1 ?? '') }, now, now);
     await sheets.add(sheet);
-    if (ctx.amounts.points > 0) await db.collection('customers').updateOne({ _id: customerId as never }, { $set: { points: customer.points - ctx.amounts.points } });
+    if (ctx.amounts.points > 0) await db.collection('customers').updateOne({ _id: customerId as never }, { $inc: { points: -ctx.amounts.points } });
     emit('order.created', { orderNo, customerId, total: ctx.amounts.total, lines: lines.map((l) => ({ sku: l.sku, qty: l.quantity, amount: l.price * l.quantity })) });
     res.status(201).json(apiView(sheet, promised));
   });

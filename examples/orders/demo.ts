@@ -190,7 +190,9 @@ const pct = (n: number, of: number) => (of === 0 ? '0%' : `${((100 * n) / of).to
 export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
   const r = d.result;
   const out: string[] = [];
-  out.push(`shadowdiff demo — run ${d.runId} (${d.runtime} pipeline, ${d.backends === 'memory' ? 'in-memory' : d.backends} shop database)`);
+  const pipeline = d.runtime === 'embedded' ? 'embedded pipeline' : d.runtime === 'distributed' ? 'pipeline on RabbitMQ and MongoDB' : 'pipeline partly embedded';
+  const data = d.backends === 'memory' ? "the services' data in memory" : d.backends === 'mongodb+rabbitmq' ? "the services on MongoDB and RabbitMQ" : "the services partly on MongoDB/RabbitMQ";
+  out.push(`shadowdiff demo — run ${d.runId} (${pipeline}; ${data})`);
   out.push(`${d.traffic.sent} requests sent through the proxy in ${(d.traffic.ms / 1000).toFixed(1)} s, ${d.mirrored} mirrored to the candidate, ${r.compared} compared.`);
   out.push('');
   out.push('Readiness per route:');
@@ -217,7 +219,10 @@ export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
   if (d.unexplained.length) {
     out.push('');
     out.push('Other differences (not seeded — look at these):');
-    for (const g of d.unexplained.slice(0, 20)) out.push(`  ${g.severity.padEnd(6)} ${g.kind.padEnd(15)} ${g.route}  ${g.target}  ${g.field}  in ${g.requests} request(s): legacy=${show(g.legacy)} candidate=${show(g.candidate)}`);
+    for (const g of d.unexplained.slice(0, 20)) {
+      const race = g.preStateDiffers ? `  (${g.preStateDiffers} started from different data: the candidate read after legacy wrote)` : '';
+      out.push(`  ${g.severity.padEnd(6)} ${g.kind.padEnd(15)} ${g.route}  ${g.target}  ${g.field}  in ${g.requests} request(s): legacy=${show(g.legacy)} candidate=${show(g.candidate)}${race}`);
+    }
   }
   const incomplete = r.routes.reduce((n, x) => n + x.incomplete, 0);
   if (incomplete) out.push('', `${incomplete} request(s) could not be compared completely: ${r.routes.flatMap((x) => Object.entries(x.incompleteReasons).map(([why, n]) => `${why} (${n})`)).slice(0, 3).join('; ')}`);

@@ -71,6 +71,7 @@ export function legacyApp(deps: ServiceDeps): express.Express {
     events.publish(EVENTS_EXCHANGE, type, Buffer.from(JSON.stringify({ eventId: randomUUID(), type, ...data, occurredAt: new Date().toISOString() })), { contentType: 'application/json', persistent: true });
 
   const app = express();
+  app.get('/health', (_req, res) => void res.json({ status: 'ok' }));
   app.use(express.json());
   app.use(shadow.middleware());
 

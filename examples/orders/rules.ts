@@ -1,6 +1,6 @@
 // The comparison rules for the example order services: how the rewrite's schema maps back to
 // legacy's, and what is noise. Load it like any rules module: `shadowdiff worker --rules
-// dist/examples/orders/rules.js` (it exports `rules`).
+// dist/examples/orders/rules.js` (it exports `rules`, for the shop database named in SHOP_DB).
 import type { RulesInput } from '../../compare/engine/rules';
 
 type Doc = Record<string, unknown>;
@@ -59,6 +59,7 @@ export function rulesFor(db: string): RulesInput {
   };
 }
 
-export const rules = rulesFor('shop');
+/** As a rules module (`--rules dist/examples/orders/rules.js`): for the database in SHOP_DB, default `shop`. */
+export const rules = rulesFor(process.env.SHOP_DB || 'shop');
 
 export default rules;

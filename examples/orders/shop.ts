@@ -64,9 +64,9 @@ export interface RunningService {
 /** One example service with its SDK, listening on host:port (port 0: any free one). */
 export async function startService(
   side: Side,
-  o: { backends: ShopBackends; sink: ShadowOptions['sink']; partnerLatencyMs: number; logger: Logger; host?: string; port?: number },
+  o: { backends: ShopBackends; sink: ShadowOptions['sink']; partnerLatencyMs: number; logger: Logger; host?: string; port?: number; sdk?: Partial<ShadowOptions> },
 ): Promise<RunningService> {
-  const shadow = createShadow({ side, sink: o.sink, logger: o.logger });
+  const shadow = createShadow({ ...o.sdk, side, sink: o.sink, logger: o.logger });
   const channel = await o.backends.channel();
   const deps = { shadow, db: shadow.mongo(o.backends.db), events: shadow.amqp(channel as ConfirmChannel), partners: simulatedPartners(o.partnerLatencyMs) };
   const app: express.Express = side === 'legacy' ? legacyApp(deps) : candidateApp(deps);

@@ -159,6 +159,7 @@ describe('API', () => {
 describe('auth', () => {
   it('with a token: API needs the bearer, a browser gets a cookie from ?token= once', async () => {
     const base = await serve(TOKEN);
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' }); // health checks need no token and see no data
     expect((await fetch(`${base}/api/runs`)).status).toBe(401);
     expect((await fetch(`${base}/api/runs`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
     expect((await fetch(`${base}/api/runs`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);

@@ -1,0 +1,96 @@
+// `shadowdiff demo` headless: the example services behind the proxy, compared with the example
+// rules. Every seeded bug must be reported on its route and field path, nothing else (noise is
+// ruled out, consequences of a bug belong to it), and the routes without a bug must be ready —
+// on the embedded runtime through the CLI, and on RabbitMQ and the MongoDB-wire server.
+import { run } from '../../../cli/main';
+import { resolveConfig } from '../../../core/config';
+import { createLogger } from '../../../core/logger';
+import { CLEAN_ROUTES, SEEDED_BUGS } from '../../../examples/orders/bugs';
+import { type DemoResult, runDemo } from '../../../examples/orders/demo';
+import { deleteTopology } from '../../../runtime/bus/topology';
+import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
+
+jest.setTimeout(120_000);
+
+// Timestamps, generated ids, the PG's answer, and the fields of the rewrite's own schema.
+const NOISE = /(^|\.)(createdAt|updatedAt|paidAt|eventId|occurredAt|approvalNo|_id|schemaVersion|buyer|shipTo|state|pg)(\.|\[|$)|^(amounts|lines|order|type|title|quantity|cancelled)(\.|\[|$)/;
+
+function expectFindings(d: Pick<DemoResult, 'bugs' | 'unexplained' | 'result' | 'mirrored' | 'traffic'>) {
+  expect(d.traffic.sent).toBe(d.mirrored);
+  expect(d.result.compared).toBe(d.mirrored);
+  for (const { bug, finding } of d.bugs) {
+    expect({ bug: bug.id, found: finding !== undefined }).toEqual({ bug: bug.id, found: true });
+    expect(finding!.route).toBe(bug.route);
+    expect(finding!.field).toBe(bug.field);
+  }
+  expect(d.unexplained).toEqual([]);
+  const groups = d.result.routes.flatMap((r) => r.findings);
+  expect(groups.filter((g) => NOISE.test(g.field))).toEqual([]);
+  for (const route of CLEAN_ROUTES) {
+    const r = d.result.routes.find((x) => x.route === route);
+    expect({ route, readiness: r?.readiness, mismatch: r?.mismatch }).toEqual({ route, readiness: 'ready', mismatch: 0 });
+  }
+  for (const bug of SEEDED_BUGS) expect(d.result.routes.find((x) => x.route === bug.route)?.readiness).toBe('not ready');
+  expect(d.result.routes.reduce((n, r) => n + r.incomplete + r.error, 0)).toBe(0);
+}
+
+it('the demo on the embedded runtime names every seeded bug by route and path, and nothing else', async () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(['demo', '--requests', '400', '--no-serve', '--no-progress'], { out: (t) => void out.push(t), err: (t) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}) });
+  const text = out.join('\n');
+  expect({ code, err: err.filter((l) => !l.startsWith('demo: ')) }).toEqual({ code: 0, err: [] });
+  expect(text).toMatch(/embedded pipeline; the services' data in memory/);
+  expect(text).toMatch(/400 requests sent through the proxy in [\d.]+ s, 400 mirrored to the candidate, 400 compared/);
+  for (const bug of SEEDED_BUGS) expect(text).toContain(`✔ ${bug.title}\n      ${bug.route}  ${bug.target}  ${bug.field}  in `);
+  for (const route of CLEAN_ROUTES) expect(text).toMatch(new RegExp(`${route.replace(/[/:]/g, '\\$&')} +\\d+ compared +0 mismatch \\(0\\.0%\\) +READY`));
+  expect(text).not.toContain('NOT FOUND');
+  expect(text).not.toContain('Other differences');
+});
+
+it('the same scenario with a report server: the printed run is served with its findings', async () => {
+  const demo = await runDemo({ config: resolveConfig({}), requests: 250, concurrency: 8, seed: 3, serve: { host: '127.0.0.1', port: 0 }, partnerLatencyMs: 100, shopDb: 'unused', logger: createLogger({ level: 'silent' }) });
+  try {
+    expectFindings(demo);
+    const page = await fetch(`${demo.reportUrl!}/differences`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    for (const bug of SEEDED_BUGS) expect(html).toContain(bug.field);
+    const api = (await (await fetch(demo.reportUrl!.replace('/runs/', '/api/runs/'))).json()) as { routes: { route: string; readiness: string }[] };
+    for (const route of CLEAN_ROUTES) expect(api.routes.find((r) => r.route === route)?.readiness).toBe('ready');
+  } finally {
+    await demo.close();
+  }
+});
+
+it('the same scenario on RabbitMQ and the MongoDB-wire server gives the same findings', async () => {
+  // Fail with what to start, not with a timeout, when a service is missing.
+  await (await connectRabbit()).close();
+  await (await connectMongo()).close();
+  const prefix = uniqueDbName('demo');
+  const demo = await runDemo({
+    config: resolveConfig({ amqpUrl: AMQP_URL, mongodbUrl: MONGODB_URL, prefix, database: `${prefix}_results`, partitions: 4 }),
+    requests: 300,
+    concurrency: 6,
+    seed: 1,
+    serve: undefined,
+    // The candidate reads what legacy writes in the same moment: on a server slower than memory,
+    // legacy's partner calls give the candidate more time to read first (see partners.ts).
+    partnerLatencyMs: 250,
+    shopDb: `${prefix}_shop`,
+    logger: createLogger({ level: 'warn' }),
+  });
+  expect(demo.runtime).toBe('distributed');
+  expect(demo.backends).toBe('mongodb+rabbitmq');
+  expectFindings(demo);
+  for (const { bug, finding } of demo.bugs) expect(finding!.target).toBe(bug.target.startsWith('shop.') ? bug.target.replace('shop.', `${prefix}_shop.`) : bug.target);
+  const [client, rabbit] = [await connectMongo(), await connectRabbit()];
+  try {
+    await client.db(`${prefix}_shop`).dropDatabase();
+    await client.db(`${prefix}_results`).dropDatabase();
+    await deleteTopology(rabbit, prefix, 4);
+  } finally {
+    await client.close();
+    await rabbit.close();
+  }
+});
