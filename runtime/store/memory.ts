@@ -8,7 +8,7 @@ import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import type { Comparison } from '../../compare/engine/finding';
 import { addComparison, emptyRollup, type Rollup } from '../../compare/engine/rollup';
-import { type Alert, type ComparisonQuery, DAY, DEFAULT_RETENTION, type Exchange, type PutResult, type Retention, type RunInfo, type Store, type StoredRules } from './store';
+import { type Alert, type ComparisonQuery, DAY, DEFAULT_RETENTION, type Exchange, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 interface RunData {
   info: RunInfo;
@@ -21,6 +21,9 @@ interface RunData {
   /** When each shadow id's raw records and comparison were stored (ms): for retention. */
   rawAt: Map<string, number>;
   comparedAt: Map<string, number>;
+  /** Shadow ids in order, and those stored since it was last sorted: pages need no sort of the run. */
+  order: string[];
+  unsorted: string[];
 }
 
 const FORMAT = 'shadowdiff-run/1';
@@ -55,6 +58,8 @@ export class MemoryStore implements Store {
         rules: [],
         rawAt: new Map(),
         comparedAt: new Map(),
+        order: [],
+        unsorted: [],
       };
       this.runs.set(runId, r);
     }
@@ -115,6 +120,7 @@ export class MemoryStore implements Store {
       const r = this.run(c.runId);
       if (r.comparisons.has(c.shadowId)) continue;
       r.comparisons.set(c.shadowId, c);
+      r.unsorted.push(c.shadowId);
       r.comparedAt.set(c.shadowId, Date.now());
       addComparison(r.rollup, c);
       inserted += 1;
@@ -145,16 +151,27 @@ export class MemoryStore implements Store {
   }
 
   async listComparisons(q: ComparisonQuery): Promise<Comparison[]> {
-    const all = [...(this.runs.get(q.runId)?.comparisons.values() ?? [])];
-    const out = all.filter(
-      (c) =>
-        (q.verdict === undefined || c.verdict === q.verdict) &&
-        (q.route === undefined || c.route === q.route) &&
-        (q.after === undefined || c.shadowId > q.after) &&
-        (q.target === undefined || c.findings.some((f) => f.target === q.target && (q.field === undefined || f.field === q.field))),
-    );
-    out.sort((a, b) => (a.shadowId < b.shadowId ? -1 : a.shadowId > b.shadowId ? 1 : 0));
-    return out.slice(0, q.limit ?? 100);
+    const r = this.runs.get(q.runId);
+    if (!r) return [];
+    const order = ordered(r);
+    const since = q.since === undefined ? undefined : Date.parse(q.since);
+    const until = q.until === undefined ? undefined : Date.parse(q.until);
+    const limit = q.limit ?? 100;
+    const out: Comparison[] = [];
+    for (let i = q.after === undefined ? 0 : firstAfter(order, q.after); i < order.length && out.length < limit; i++) {
+      const c = r.comparisons.get(order[i]!);
+      if (!c) continue; // swept
+      if (q.verdict !== undefined && c.verdict !== q.verdict) continue;
+      if (q.route !== undefined && c.route !== q.route) continue;
+      if (q.target !== undefined && !c.findings.some((f) => f.target === q.target && (q.field === undefined || f.field === q.field))) continue;
+      if (since !== undefined || until !== undefined) {
+        const at = Date.parse(c.comparedAt);
+        if ((since !== undefined && at < since) || (until !== undefined && at >= until)) continue;
+      }
+      if (q.value !== undefined && !searchValues(c).includes(q.value)) continue;
+      out.push(c);
+    }
+    return out;
   }
 
   async countComparisons(runId: string): Promise<number> {
@@ -203,6 +220,7 @@ export class MemoryStore implements Store {
         removed += r.comparisons.delete(id) ? 1 : 0;
         r.comparedAt.delete(id);
       }
+      if (r.order.length > r.comparisons.size) r.order = r.order.filter((id) => r.comparisons.has(id));
     }
     return removed;
   }
@@ -254,10 +272,39 @@ export class MemoryStore implements Store {
         .map((l, i) => parseJson(l, `${dir}/${name}:${i + 1}`));
     for (const c of each(await read('comparisons.jsonl'), 'comparisons.jsonl') as Comparison[]) {
       const r = this.run(c.runId);
+      if (!r.comparisons.has(c.shadowId)) r.unsorted.push(c.shadowId);
       r.comparisons.set(c.shadowId, c);
       r.comparedAt.set(c.shadowId, Date.now());
     }
     await this.putEffects(each(await read('effects.jsonl'), 'effects.jsonl') as SideRecord[]);
     await this.putExchanges(each(await read('exchanges.jsonl'), 'exchanges.jsonl') as Exchange[]);
   }
+}
+
+/** The run's shadow ids in order: what was stored since the last call is sorted and merged in. */
+function ordered(r: RunData): string[] {
+  if (!r.unsorted.length) return r.order;
+  const added = r.unsorted.sort();
+  r.unsorted = [];
+  const merged: string[] = new Array(r.order.length + added.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < r.order.length && j < added.length) merged[k++] = r.order[i]! <= added[j]! ? r.order[i++]! : added[j++]!;
+  while (i < r.order.length) merged[k++] = r.order[i++]!;
+  while (j < added.length) merged[k++] = added[j++]!;
+  r.order = merged;
+  return merged;
+}
+
+/** The index of the first id greater than `after`. */
+function firstAfter(order: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (order[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -17,7 +17,7 @@ import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { type Comparison } from '../../compare/engine/finding';
 import { addComparison, emptyRollup, type Rollup } from '../../compare/engine/rollup';
-import { type Alert, type ComparisonQuery, DEFAULT_RETENTION, type Exchange, expiry, type PutResult, type Retention, type RunInfo, type Store, type StoredRules } from './store';
+import { type Alert, type ComparisonQuery, DEFAULT_RETENTION, type Exchange, expiry, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 export interface MongoStoreOptions {
   url: string;
@@ -38,6 +38,8 @@ interface ComparisonDoc {
   comparedAt: Date;
   /** Targets, and `target\nfield`, with findings: what the report filters by. */
   tf: string[];
+  /** What a value search finds it by (searchValues). */
+  vals: string[];
   expireAt: Date;
   /** The comparison, as JSON. */
   c: string;
@@ -116,6 +118,7 @@ export class MongoStore implements Store {
     await this.comparisons.createIndex({ runId: 1, verdict: 1, shadowId: 1 }, { name: 'run_verdict' });
     await this.comparisons.createIndex({ runId: 1, route: 1, shadowId: 1 }, { name: 'run_route' });
     await this.comparisons.createIndex({ runId: 1, tf: 1 }, { name: 'run_findings' });
+    await this.comparisons.createIndex({ runId: 1, vals: 1 }, { name: 'run_values' });
     await this.rolled.createIndex({ runId: 1 }, { name: 'run' });
     await this.rollups.createIndex({ runId: 1, v: -1 }, { name: 'run_version' });
     await this.effects.createIndex({ runId: 1, shadowId: 1 }, { name: 'run_shadow' });
@@ -266,6 +269,7 @@ export class MongoStore implements Store {
       verdict: c.verdict,
       comparedAt: new Date(c.comparedAt),
       tf: [...tf],
+      vals: searchValues(c),
       expireAt: expiry(now, this.retention.resultDays),
       c: JSON.stringify(c),
     };
@@ -282,6 +286,10 @@ export class MongoStore implements Store {
     if (q.route) filter.route = q.route;
     if (q.target) filter.tf = q.field === undefined ? q.target : `${q.target}\n${q.field}`;
     if (q.after !== undefined) filter.shadowId = { $gt: q.after };
+    if (q.since !== undefined || q.until !== undefined) {
+      filter.comparedAt = { ...(q.since !== undefined ? { $gte: new Date(q.since) } : {}), ...(q.until !== undefined ? { $lt: new Date(q.until) } : {}) };
+    }
+    if (q.value !== undefined) filter.vals = q.value;
     const docs = await this.comparisons
       .find(filter, { projection: { c: 1 } })
       .sort({ shadowId: 1 })

@@ -44,9 +44,39 @@ export interface ComparisonQuery {
   /** Comparisons with a finding on this target (and field, if given). */
   target?: string;
   field?: string;
+  /** Compared at or after / before these instants (ISO 8601). */
+  since?: string;
+  until?: string;
+  /** Comparisons with a finding whose legacy or candidate value, or key, is exactly this (see searchValues). */
+  value?: string;
   /** Page after this shadow id (comparisons come in shadow-id order). */
   after?: string;
   limit?: number;
+}
+
+const SEARCH_VALUES_MAX = 64;
+const SEARCH_VALUE_CHARS = 200;
+
+/**
+ * What a value search finds a comparison by: its findings' legacy and candidate values and
+ * document keys, as text — strings as they are, numbers and booleans as written in JSON, a
+ * key's scalar fields each ({orderNo: "A-1"} → "A-1"). Bounded per comparison.
+ */
+export function searchValues(c: Comparison): string[] {
+  const out = new Set<string>();
+  const add = (v: unknown, depth = 0) => {
+    if (out.size >= SEARCH_VALUES_MAX) return;
+    if (typeof v === 'string') {
+      if (v.length <= SEARCH_VALUE_CHARS) out.add(v);
+    } else if (typeof v === 'number' || typeof v === 'boolean') out.add(String(v));
+    else if (v && typeof v === 'object' && depth < 2 && !Array.isArray(v)) for (const x of Object.values(v).slice(0, 8)) add(x, depth + 1);
+  };
+  for (const f of c.findings) {
+    add(f.key, 0);
+    if (typeof f.legacy !== 'object') add(f.legacy);
+    if (typeof f.candidate !== 'object') add(f.candidate);
+  }
+  return [...out];
 }
 
 export interface PutResult {

@@ -90,6 +90,23 @@ export function storeContract(h: StoreHarness): void {
       expect([...page1, ...page2].map((c) => c.shadowId)).toEqual(all.slice(0, 16).map((c) => c.shadowId));
     });
 
+    it('lists comparisons by the time they were compared and by a value or key in their findings', async () => {
+      const at = (i: number) => `2026-11-24T1${i}:00:00.000Z`;
+      const all = Array.from({ length: 6 }, (_, i) => ({ ...comparisonFor('rv', `s${i}`, 10, i % 2 ? 10 + i : 10), comparedAt: at(i) }));
+      await store.putComparisons(all);
+      const ids = (cs: Comparison[]) => cs.map((c) => c.shadowId);
+      expect(ids(await store.listComparisons({ runId: 'rv', since: at(2) }))).toEqual(['s2', 's3', 's4', 's5']);
+      expect(ids(await store.listComparisons({ runId: 'rv', since: at(1), until: at(4) }))).toEqual(['s1', 's2', 's3']);
+      expect(ids(await store.listComparisons({ runId: 'rv', until: '2026-11-24T12:30:00+01:00' }))).toEqual(['s0', 's1']); // any offset
+      // A candidate's value, legacy's value, and the document key all find it; the text must be exact.
+      expect(ids(await store.listComparisons({ runId: 'rv', value: '13' }))).toEqual(['s3']);
+      expect(ids(await store.listComparisons({ runId: 'rv', value: '10' }))).toEqual(['s1', 's3', 's5']);
+      expect(ids(await store.listComparisons({ runId: 'rv', value: 's5' }))).toEqual(['s5']);
+      expect(ids(await store.listComparisons({ runId: 'rv', value: 's4' }))).toEqual([]); // matched: no findings to find it by
+      expect(ids(await store.listComparisons({ runId: 'rv', value: '1' }))).toEqual([]);
+      expect(ids(await store.listComparisons({ runId: 'rv', value: '10', since: at(2), limit: 1 }))).toEqual(['s3']);
+    });
+
     it('keeps effects exactly, keys with dots and dollars included, each record once', async () => {
       const awkward = { 'a.b': 1, $set: { 'x.y': [1, { $oid: 'nope' }] }, nested: { '': 'empty key', 'ü.ñ': 'ü' } };
       const recs: SideRecord[] = [
