@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Comparison, Finding } from '../compare/engine/finding';
-import type { FieldStats, Rollup } from '../compare/engine/rollup';
+import { type FieldStats, type Rollup, rollupOf } from '../compare/engine/rollup';
 import { type CompiledRules, compileRules } from '../compare/engine/rules';
 import type { SideRecord } from '../core/effect';
 import { ERRORS, ShadowdiffError } from '../core/errors';
@@ -50,7 +50,7 @@ export function reportApp(o: ServeOptions): express.Express {
   });
   app.get('/api/runs/:run/differences', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
-    res.json(differences(await o.store.getRollup(run.runId), query(req, 'route')));
+    res.json((await filteredDifferences(o.store, run.runId, differenceFilter(req))).groups);
   });
   app.get('/api/runs/:run/causes', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
@@ -125,7 +125,7 @@ export function reportApp(o: ServeOptions): express.Express {
 <table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">error</th><th class="n">mismatch rate</th><th>trend (per hour)</th></tr></thead><tbody>
 ${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td><td>${sparkline(r.trend)}</td></tr>`).join('\n')}
 </tbody></table>
-<p><a href="/runs/${u(run.runId)}/differences">All differences</a></p>
+<p><a href="/runs/${u(run.runId)}/differences">All differences</a> · <a href="/runs/${u(run.runId)}/requests?verdict=mismatch">mismatching requests</a> · <a href="/runs/${u(run.runId)}/requests">all requests</a></p>
 <form method="get" action="/runs/${u(run.runId)}/find" class="find"><label>Find a request by shadow id <input name="shadowId" required maxlength="200"></label> <button type="submit">Open</button></form>
 ${query(req, 'reevaluated') !== undefined ? `<p class="flash">Re-evaluated ${h(query(req, 'reevaluated')!)} request(s) under the current rules; ${h(query(req, 'changed') ?? '0')} changed verdict.</p>` : ''}
 <form method="post" action="/runs/${u(run.runId)}/reevaluate" id="reevaluate"><button type="submit">Re-evaluate with the current rules</button> <span class="muted">${rules ? `rules v${rules.version}: ${h(rules.reason)} (${h(rules.author)})` : 'no rules stored for this run'}</span></form>`,
@@ -133,19 +133,41 @@ ${query(req, 'reevaluated') !== undefined ? `<p class="flash">Re-evaluated ${h(q
   });
   app.get('/runs/:run/differences', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
-    const route = query(req, 'route');
-    const groups = differences(await o.store.getRollup(run.runId), route);
-    const causes = (await probableCauses(o.store, run.runId, route)).filter((c) => c.fields.length > 1);
+    const filter = differenceFilter(req);
+    const route = filter.route;
+    const { groups, scanned, truncated, routes } = await filteredDifferences(o.store, run.runId, filter);
+    const causes = filter.since || filter.until ? [] : (await probableCauses(o.store, run.runId, route)).filter((c) => c.fields.length > 1);
+    const requestsOf = (g: DifferenceGroup) => `/runs/${u(run.runId)}/requests?route=${u(g.route)}&target=${u(g.target)}&field=${u(g.field)}${filter.since ? `&since=${u(filter.since)}` : ''}${filter.until ? `&until=${u(filter.until)}` : ''}`;
     page(
       res,
       `${run.runId} differences`,
       `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run.runId)}">${h(run.runId)}</a> / differences${route ? ` on ${h(route)}` : ''}</p>
 <h1>Differences${route ? ` — ${h(route)}` : ''}</h1>
+${filterForm(`/runs/${u(run.runId)}/differences`, filter, routes, 'differences')}
+${scanned !== undefined ? `<p class="muted" id="window">Counted over ${scanned} request(s) compared in the window${truncated ? ` (the first ${scanned}: narrow the window for the rest)` : ''}.</p>` : ''}
 ${causes.length ? `<h2>Probable causes</h2><p class="muted">Differences that always occur together in the same requests (of the latest ${CAUSE_SAMPLE} that did not match) are likely one bug.</p><ul id="causes">${causes.map((c) => `<li><strong>${c.requests} request(s)</strong> on ${h(c.route)}: ${c.fields.map((f) => `<code>${h(f)}</code>`).join(' + ')} — e.g. <a href="/runs/${u(run.runId)}/requests/${u(c.example)}">${h(c.example)}</a></li>`).join('')}</ul>` : ''}
 ${query(req, 'marked') ? `<p class="flash">Saved as rules v${h(query(req, 'marked')!)}. New comparisons use it within seconds; <a href="/runs/${u(run.runId)}">re-evaluate</a> to apply it to this run.</p>` : ''}
 ${groups.length ? `<table id="differences"><thead><tr><th>route</th><th>severity</th><th>kind</th><th>target</th><th>field</th><th class="n">requests</th><th class="n">rate</th><th>flags</th><th>examples</th><th>expected?</th></tr></thead><tbody>
-${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">${h(g.severity)}</td><td>${h(g.kind)}</td><td><code>${h(g.target)}</code></td><td><code>${h(g.field || '(whole effect)')}</code></td><td class="n">${g.count}</td><td class="n">${pct(g.rate)}</td><td>${[g.suggestedNoise ? '<span class="badge not-enough-data">suggested noise</span>' : '', g.preStateDiffers ? `<span class="muted">pre-state differs in ${g.preStateDiffers}</span>` : ''].join(' ')}</td><td>${g.examples.map((e) => `<a class="example" href="/runs/${u(run.runId)}/requests/${u(e)}">${h(e)}</a>`).join(' ')}</td><td>${expectedForm(run.runId, route, g)}</td></tr>`).join('\n')}
+${groups.map((g) => `<tr><td>${h(g.route)}</td><td class="sev-${h(g.severity)}">${h(g.severity)}</td><td>${h(g.kind)}</td><td><code>${h(g.target)}</code></td><td><code>${h(g.field || '(whole effect)')}</code></td><td class="n"><a class="all" href="${requestsOf(g)}">${g.count}</a></td><td class="n">${pct(g.rate)}</td><td>${[g.suggestedNoise ? '<span class="badge not-enough-data">suggested noise</span>' : '', g.preStateDiffers ? `<span class="muted">pre-state differs in ${g.preStateDiffers}</span>` : ''].join(' ')}</td><td>${g.examples.map((e) => `<a class="example" href="/runs/${u(run.runId)}/requests/${u(e)}">${h(e)}</a>`).join(' ')}</td><td>${expectedForm(run.runId, route, g)}</td></tr>`).join('\n')}
 </tbody></table>` : '<p class="muted">No differences.</p>'}`,
+    );
+  });
+  app.get('/runs/:run/requests', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const { items, next } = await comparisonsPage(o.store, run.runId, req, 50);
+    const filter = { ...differenceFilter(req), ...pick(req, ['verdict', 'value']) };
+    const routes = Object.keys((await o.store.getRollup(run.runId)).routes).sort();
+    const nextUrl = next ? `/runs/${u(run.runId)}/requests?${new URLSearchParams({ ...pick(req, ['route', 'target', 'field', 'verdict', 'since', 'until', 'value']), after: next }).toString()}` : undefined;
+    page(
+      res,
+      `${run.runId} requests`,
+      `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run.runId)}">${h(run.runId)}</a> / requests</p>
+<h1>Requests</h1>
+${filterForm(`/runs/${u(run.runId)}/requests`, filter, routes, 'requests')}
+${items.length ? `<table id="requests"><thead><tr><th>shadow id</th><th>route</th><th>verdict</th><th>differences</th><th>compared at</th></tr></thead><tbody>
+${items.map((c) => `<tr><td><a href="/runs/${u(run.runId)}/requests/${u(c.shadowId)}"><code>${h(c.shadowId)}</code></a></td><td>${h(c.route)}</td><td><span class="badge ${c.verdict === 'match' ? 'ready' : 'not-ready'}">${h(c.verdict)}</span></td><td>${h(summary(c))}</td><td>${h(c.comparedAt)}</td></tr>`).join('\n')}
+</tbody></table>` : '<p class="muted">No requests match.</p>'}
+${nextUrl ? `<p><a id="next" href="${h(nextUrl)}">next page →</a></p>` : ''}`,
     );
   });
   app.get('/runs/:run/find', async (req, res) => {
@@ -271,16 +293,76 @@ async function probableCauses(store: Store, runId: string, route?: string): Prom
   return [...groups.values()].map((g) => ({ ...g, fields: g.fields.sort() })).sort((a, b) => b.requests - a.requests || b.fields.length - a.fields.length);
 }
 
-async function comparisonsPage(store: Store, runId: string, req: Request): Promise<{ items: Comparison[]; next?: string }> {
+async function comparisonsPage(store: Store, runId: string, req: Request, defaultLimit = 100): Promise<{ items: Comparison[]; next?: string }> {
   const limitText = query(req, 'limit');
-  const limit = limitText === undefined ? 100 : Number(limitText);
+  const limit = limitText === undefined ? defaultLimit : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_MAX) throw new ShadowdiffError('SHADOWDIFF_USAGE', `limit must be a whole number from 1 to ${PAGE_MAX}.`);
   const verdict = query(req, 'verdict');
   if (verdict !== undefined && !['match', 'mismatch', 'incomplete', 'error'].includes(verdict)) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'verdict must be match, mismatch, incomplete or error.');
-  const q = { runId, limit: limit + 1, ...pick(req, ['route', 'target', 'field', 'after']), ...(verdict ? { verdict: verdict as Comparison['verdict'] } : {}) };
+  const value = query(req, 'value');
+  if (value !== undefined && value.length > 200) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'value: at most 200 characters.');
+  const q = { runId, limit: limit + 1, ...pick(req, ['route', 'target', 'field', 'after']), ...times(req), ...(value !== undefined ? { value: value.trim() } : {}), ...(verdict ? { verdict: verdict as Comparison['verdict'] } : {}) };
   const found = await store.listComparisons(q);
   const items = found.slice(0, limit);
   return found.length > limit ? { items, next: items.at(-1)!.shadowId } : { items };
+}
+
+/** `since` and `until`: ISO 8601 instants (a date alone is its midnight, UTC). */
+function times(req: Request): { since?: string; until?: string } {
+  const out: { since?: string; until?: string } = {};
+  for (const name of ['since', 'until'] as const) {
+    const text = query(req, name)?.trim();
+    if (text === undefined || text === '') continue;
+    const ms = Date.parse(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text) ? `${text}Z` : text);
+    if (Number.isNaN(ms)) throw new ShadowdiffError('SHADOWDIFF_USAGE', `${name} must be a date and time, e.g. 2026-11-25T09:00:00Z or 2026-11-25 (not ${JSON.stringify(text.slice(0, 40))}).`);
+    out[name] = new Date(ms).toISOString();
+  }
+  if (out.since && out.until && out.since >= out.until) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'since must be before until.');
+  return out;
+}
+
+interface DifferenceFilter {
+  route?: string;
+  /** Parts of the target and the field name (case-insensitive). */
+  target?: string;
+  field?: string;
+  severity?: string;
+  kind?: string;
+  since?: string;
+  until?: string;
+}
+
+function differenceFilter(req: Request): DifferenceFilter {
+  const severity = query(req, 'severity');
+  if (severity !== undefined && !(severity in SEVERITY_RANK)) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'severity must be high, medium or low.');
+  return { ...pick(req, ['route', 'target', 'field', 'kind']), ...(severity ? { severity } : {}), ...times(req) };
+}
+
+/** Comparisons read to count the differences of a time window (the rollup has no per-field time). */
+const WINDOW_MAX = 20_000;
+
+/** The differences of a run, or of a time window of it, filtered; and the routes there are. */
+async function filteredDifferences(store: Store, runId: string, f: DifferenceFilter): Promise<{ groups: DifferenceGroup[]; routes: string[]; scanned?: number; truncated?: boolean }> {
+  let rollup: Rollup;
+  let window: { scanned: number; truncated: boolean } | undefined;
+  if (f.since || f.until) {
+    const seen: Comparison[] = [];
+    let after: string | undefined;
+    while (seen.length < WINDOW_MAX) {
+      const page = await store.listComparisons({ runId, limit: 1000, ...(f.route ? { route: f.route } : {}), ...(f.since ? { since: f.since } : {}), ...(f.until ? { until: f.until } : {}), ...(after ? { after } : {}) });
+      seen.push(...page);
+      if (page.length < 1000) break;
+      after = page.at(-1)!.shadowId;
+    }
+    rollup = rollupOf(runId, seen.slice(0, WINDOW_MAX));
+    window = { scanned: Math.min(seen.length, WINDOW_MAX), truncated: seen.length >= WINDOW_MAX };
+  } else {
+    rollup = await store.getRollup(runId);
+  }
+  const has = (text: string, part: string | undefined) => part === undefined || text.toLowerCase().includes(part.toLowerCase());
+  const groups = differences(rollup, f.route).filter((g) => has(g.target, f.target) && has(g.field || '(whole effect)', f.field) && (f.severity === undefined || g.severity === f.severity) && (f.kind === undefined || g.kind === f.kind));
+  const routes = Object.keys(rollup.routes).sort();
+  return { groups, routes, ...(window ? window : {}) };
 }
 
 interface RequestView {
@@ -318,6 +400,27 @@ function sparkline(trend: RouteOverview['trend']): string {
 }
 
 /** "Mark as expected": an ignore rule for this field on this target, with a required reason and author. */
+/** The filters of the differences and requests pages: a plain GET form. */
+function filterForm(action: string, f: DifferenceFilter & { verdict?: string; value?: string }, routes: string[], what: 'differences' | 'requests'): string {
+  const text = (name: string, label: string, value: string | undefined, hint: string) => `<label>${label} <input name="${name}" value="${h(value ?? '')}" placeholder="${h(hint)}"${name === 'value' ? ' maxlength="200"' : ''}></label>`;
+  const select = (name: string, label: string, options: string[], value: string | undefined) => `<label>${label} <select name="${name}"><option value="">any</option>${options.map((x) => `<option${x === value ? ' selected' : ''}>${h(x)}</option>`).join('')}</select></label>`;
+  return `<form method="get" action="${action}" class="filters" id="filters">
+${select('route', 'route', routes, f.route)}
+${text('target', 'target', f.target, what === 'requests' ? 'exact, e.g. shop.orders' : 'contains')}
+${text('field', 'field', f.field, what === 'requests' ? 'exact, e.g. total' : 'contains')}
+${what === 'differences' ? `${select('severity', 'severity', ['high', 'medium', 'low'], f.severity)} ${select('kind', 'kind', ['missing-effect', 'extra-effect', 'changed', 'removed', 'added', 'type-changed', 'too-large'], f.kind)}` : `${select('verdict', 'verdict', ['match', 'mismatch', 'incomplete', 'error'], f.verdict)} ${text('value', 'value', f.value, 'a value or key, exactly')}`}
+${text('since', 'compared since', f.since, '2026-11-25T09:00Z')} ${text('until', 'until', f.until, 'UTC unless +hh:mm')}
+<button type="submit">Filter</button> <a href="${action}">clear</a></form>`;
+}
+
+/** A comparison's differences in a line: `target field` of its first findings. */
+function summary(c: Comparison): string {
+  if (c.verdict === 'incomplete') return (c.incomplete ?? []).join('; ');
+  if (c.verdict === 'error') return c.error ?? '';
+  const fields = [...new Set(c.findings.map((f) => `${f.target} ${f.field || '(whole effect)'}`))];
+  return fields.length > 3 ? `${fields.slice(0, 3).join(', ')} and ${fields.length - 3} more` : fields.join(', ');
+}
+
 function expectedForm(runId: string, route: string | undefined, g: DifferenceGroup): string {
   if (!g.field) return ''; // a missing or extra effect is not a field to ignore: fix it, or map it with a rule
   return `<details class="expected"><summary>mark as expected</summary><form method="post" action="/runs/${u(runId)}/expected">
@@ -398,7 +501,8 @@ table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px so
 table.sides td { width: 50%; } .effect { border: 1px solid var(--line); border-radius: 6px; padding: .4rem .6rem; margin: .25rem 0; } .effect.differs { border-color: var(--warn); } .effect .head { font-weight: 600; margin-bottom: .25rem; }
 ul.json, ol.json { margin: 0; padding-left: 1.25rem; list-style: none; } ol.json { list-style: decimal; } .key { color: #8250df; }
 mark.diff { border-radius: 3px; padding: 0 2px; } mark.diff.legacy { background: #ffebe9; } mark.diff.candidate { background: #dafbe1; }
-@media (prefers-color-scheme: dark) { mark.diff.legacy { background: #5c1f1f; color: #fff; } mark.diff.candidate { background: #1f4a2a; color: #fff; } }`;
+@media (prefers-color-scheme: dark) { mark.diff.legacy { background: #5c1f1f; color: #fff; } mark.diff.candidate { background: #1f4a2a; color: #fff; } }
+.filters { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: flex-end; margin: .75rem 0 1rem; } .filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); } .filters input, .filters select { font: inherit; font-size: 13px; padding: .2rem .3rem; min-width: 9rem; }`;
 
 // ---- helpers ----
 

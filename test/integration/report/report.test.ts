@@ -11,6 +11,8 @@ import { Worker } from '../../../compare/worker';
 import { run } from '../../../cli/main';
 import { evaluate } from '../../../report/results';
 import { renderHtml } from '../../../report/render/html';
+import { reportApp } from '../../../report/server';
+import type { AddressInfo } from 'node:net';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { eventually, quiet } from '../../helpers/proxy';
@@ -108,7 +110,7 @@ it('html escapes everything that comes from the data', () => {
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;');
 });
 
-it('the HTML report opens in Chromium with no network, shows the same numbers as the JSON, and its filter works under its CSP', async () => {
+it('the HTML report opens in Chromium with no network, shows the same numbers as the JSON and the report server's API, and its filter works under its CSP', async () => {
   const CHROMIUM = '/usr/bin/chromium';
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install chromium (.ci/run does this).`);
   const file = join(dir, 'browser.html');
@@ -129,6 +131,9 @@ it('the HTML report opens in Chromium with no network, shows the same numbers as
     await page.goto(pathToFileURL(file).href);
     const rows = await page.$$eval('#routes tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent!.trim())));
     expect(rows).toEqual(expected.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), '0', String(r.incomplete), '0']));
+    // …and the same as the report server's API over the same saved run, with the same gates.
+    const api = await servedRun(saved, 'prod-1');
+    expect(rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[6]])).toEqual(api.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), String(r.incomplete)]));
     const visible = () => page.$$eval('tr[data-text]', (trs) => trs.filter((tr) => !(tr as HTMLElement).hidden).length);
     const before = await visible();
     expect(before).toBe(2);
@@ -142,3 +147,16 @@ it('the HTML report opens in Chromium with no network, shows the same numbers as
     await browser.close();
   }
 });
+
+/** `/api/runs/:run` of a report server over a saved run, with `report`'s default gates. */
+async function servedRun(dir: string, runId: string): Promise<{ route: string; readiness: string; compared: number; match: number; mismatch: number; incomplete: number }[]> {
+  const app = reportApp({ store: await MemoryStore.open(dir), logger: quiet, gates: { minRequests: 30, maxMismatchRate: 0 } });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/runs/${runId}`);
+    return ((await res.json()) as { routes: never[] }).routes;
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+}

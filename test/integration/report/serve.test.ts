@@ -12,6 +12,7 @@ import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { eventually, quiet } from '../../helpers/proxy';
 import { traffic } from '../../helpers/traffic';
+import { comparisonFor } from '../runtime/store.contract';
 
 const TOKEN = 'report-token-0123456789';
 const ARTIFACTS = join(__dirname, '../../../artifacts');
@@ -41,6 +42,9 @@ beforeAll(async () => {
   await eventually(async () => (await store.countComparisons('prod-1')) === 120 && (await store.countComparisons('prod-2')) === 120, 10_000, 'the comparisons');
   await worker.stop();
   await bus.close();
+  // Compared an hour apart, the odd ones mismatching on total (legacy 10, candidate 10 + i).
+  await store.putRun({ runId: 'timed', createdAt: '2026-11-24T10:00:00.000Z', source: 'replay' });
+  await store.putComparisons(Array.from({ length: 6 }, (_, i) => ({ ...comparisonFor('timed', `t${i}`, 10, i % 2 ? 10 + i : 10), comparedAt: `2026-11-24T1${i}:00:00.000Z` })));
   await store.putExchanges([{ runId: 'prod-1', shadowId: 'b-0000000', at: '2026-11-25T08:00:00.000Z', request: { method: 'POST', path: '/orders/A-0/pay', body: { amount: 10000 } }, responses: { legacy: { status: 200, body: { paid: true } }, candidate: { status: 200, body: { paid: true } } } }]);
 });
 
@@ -102,6 +106,50 @@ describe('API', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/^limit must be a whole number from 1 to 500/);
     expect((await get('/api/runs/prod-1/comparisons?verdict=maybe')).status).toBe(400);
+  });
+
+  it('filters comparisons by time compared and by a value or key; refuses what it cannot read', async () => {
+    const ids = async (q: string) => (await get(`/api/runs/timed/comparisons?${q}`)).body.items.map((c: { shadowId: string }) => c.shadowId);
+    expect(await ids('since=2026-11-24T12:00:00Z')).toEqual(['t2', 't3', 't4', 't5']);
+    expect(await ids('since=2026-11-24T11:00&until=2026-11-24T14:00')).toEqual(['t1', 't2', 't3']); // no zone: UTC
+    expect(await ids('until=2026-11-24T12:30:00%2B01:00')).toEqual(['t0', 't1']);
+    expect(await ids('value=13')).toEqual(['t3']); // the candidate's value
+    expect(await ids('value=t5')).toEqual(['t5']); // the document key
+    expect(await ids('value=10&verdict=mismatch&limit=2')).toEqual(['t1', 't3']);
+    const bad = await get('/api/runs/timed/comparisons?since=yesterday');
+    expect([bad.status, bad.body.error]).toEqual([400, 'since must be a date and time, e.g. 2026-11-25T09:00:00Z or 2026-11-25 (not "yesterday").']);
+    expect((await get('/api/runs/timed/comparisons?since=2026-11-25&until=2026-11-24')).body.error).toBe('since must be before until.');
+    expect((await get(`/api/runs/timed/comparisons?value=${'x'.repeat(201)}`)).status).toBe(400);
+  });
+
+  it('differences of a time window are counted from its comparisons; filters by target, field, severity, kind', async () => {
+    const all = (await get('/api/runs/timed/differences')).body;
+    expect(all.map((d: { field: string; count: number }) => [d.field, d.count])).toEqual([['total', 3]]);
+    const window = (await get('/api/runs/timed/differences?since=2026-11-24T12:00Z&until=2026-11-24T15:00Z')).body;
+    expect(window.map((d: { field: string; count: number; rate: number }) => [d.field, d.count, d.rate])).toEqual([['total', 1, 1 / 3]]); // t2, t3, t4: one mismatched
+    expect((await get('/api/runs/prod-1/differences?target=ORDER.created')).body.map((d: { target: string }) => d.target)).toEqual(['orders/order.created']);
+    expect((await get('/api/runs/prod-1/differences?field=tot&severity=medium&kind=changed')).body).toHaveLength(2);
+    expect((await get('/api/runs/prod-1/differences?severity=high')).body).toEqual([]);
+    expect((await get('/api/runs/prod-1/differences?severity=urgent')).status).toBe(400);
+  });
+
+  it('pages: differences filtered by a form, and the requests behind a difference listed a page at a time', async () => {
+    const diffs = await (await fetch(`${base}/runs/prod-1/differences?target=order.created`)).text();
+    expect(diffs).toContain('<form method="get" action="/runs/prod-1/differences" class="filters" id="filters">');
+    expect(diffs.match(/<tr><td>POST/g)).toHaveLength(1);
+    expect(diffs).toContain('href="/runs/prod-1/requests?route=POST%20%2Forders%2F%3Aid%2Fpay&amp;target=orders%2Forder.created&amp;field=total"'.replace(/&amp;/g, '&'));
+    const first = await (await fetch(`${base}/runs/prod-1/requests?verdict=mismatch&limit=15`)).text();
+    expect(first.match(/<tr><td><a href="\/runs\/prod-1\/requests\/b-/g)).toHaveLength(15);
+    const next = /<a id="next" href="([^"]+)">/.exec(first)![1]!.replace(/&amp;/g, '&');
+    expect(next).toMatch(/verdict=mismatch&after=b-/);
+    const second = await (await fetch(`${base}${next}`)).text();
+    expect(second.match(/<tr><td><a href="\/runs\/prod-1\/requests\/b-/g)).toHaveLength(5);
+    expect(second).not.toContain('id="next"');
+    expect(second).toContain('orders/order.created total, shop.orders total');
+    const timed = await (await fetch(`${base}/runs/timed/requests?value=15`)).text();
+    expect(timed).toContain('<code>t5</code>');
+    const refused = await fetch(`${base}/runs/timed/requests?until=soon`);
+    expect([refused.status, await refused.text()]).toEqual([400, expect.stringContaining('until must be a date and time')]);
   });
 
   it('one request: its comparison, exchange and both sides’ records; unknown ones are 404', async () => {
@@ -225,6 +273,17 @@ it('in Chromium: overview → difference → request, the differing values highl
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatch(/orders\/order\.created\s*total\s*20\s*33\.3%/);
     await page.screenshot({ path: join(ARTIFACTS, 'serve-after-rule.png'), fullPage: true });
+
+    // Filter the differences with the form, then open every request behind one of them.
+    await page.goto(`${base}/runs/prod-1/differences`);
+    await page.fill('#filters input[name=target]', 'order.created');
+    await page.click('#filters button[type=submit]');
+    await page.waitForURL(/target=order\.created/, { timeout: 5000 });
+    expect(await page.$$eval('#differences tbody tr', (trs) => trs.length)).toBe(1);
+    await page.click('#differences a.all');
+    await page.waitForURL(/\/requests\?/, { timeout: 5000 });
+    expect(await page.$$eval('#requests tbody tr', (trs) => trs.length)).toBe(20);
+    await page.screenshot({ path: join(ARTIFACTS, 'serve-requests.png'), fullPage: true });
     expect(problems).toEqual([]);
   } finally {
     await browser.close();
