@@ -110,7 +110,7 @@ it('html escapes everything that comes from the data', () => {
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;');
 });
 
-it('the HTML report opens in Chromium with no network, shows the same numbers as the JSON and the report server's API, and its filter works under its CSP', async () => {
+it('the HTML report opens in Chromium with no network, shows the same numbers as the JSON and the report server’s API, and its filter works under its CSP', async () => {
   const CHROMIUM = '/usr/bin/chromium';
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install chromium (.ci/run does this).`);
   const file = join(dir, 'browser.html');
