@@ -6,6 +6,7 @@
 // JSON, and by render/html.ts as a self-contained page.
 import { z } from 'zod';
 import type { Comparison, Finding } from '../compare/engine/finding';
+import type { Rollup } from '../compare/engine/rollup';
 import { ShadowdiffError } from '../core/errors';
 
 export const acceptFileSchema = z
@@ -168,32 +169,57 @@ export class Evaluator {
   }
 
   result(replayed: number, gates: Gates): ReplayResult {
-    const routes = [...this.routes.values()].map((r) => ({
-      ...r,
-      findings: [...r.findings].sort((a, b) => Number(a.accepted !== undefined) - Number(b.accepted !== undefined) || b.requests - a.requests),
-      readiness: readiness(r, gates),
-    }));
-    const coverage = replayed === 0 ? 0 : this.complete / replayed;
-    const mismatchRate = this.complete === 0 ? 0 : this.regressions / this.complete;
-    const failures: string[] = [];
-    if (this.complete < gates.minRequests) failures.push(`${this.complete} request(s) compared, fewer than --min-requests ${gates.minRequests}`);
-    if (coverage < gates.minCoverage) failures.push(`coverage ${pct(coverage)} of ${replayed} replayed requests compared, below --min-coverage ${pct(gates.minCoverage)} (did the candidate's effects reach the collector?)`);
-    if (mismatchRate > gates.maxMismatchRate) failures.push(`${this.regressions} regression(s): mismatch rate ${pct(mismatchRate)} above --max-mismatch-rate ${pct(gates.maxMismatchRate)}`);
-    return {
-      runId: this.runId,
-      replayed,
-      compared: this.compared,
-      regressions: this.regressions,
-      coverage,
-      mismatchRate,
-      routes: routes.sort((a, b) => a.route.localeCompare(b.route)),
-      gates,
-      failures,
-      expired: this.expired,
-      passed: failures.length === 0,
-    };
+    const routes = [...this.routes.values()].map((r) => ({ ...r, findings: [...r.findings].sort((a, b) => Number(a.accepted !== undefined) - Number(b.accepted !== undefined) || b.requests - a.requests) }));
+    return summarize(this.runId, routes, replayed, gates, this.expired);
   }
 }
+
+/** Readiness per route, the totals and the gates' verdict over routes already counted. */
+function summarize(runId: string, counted: RouteResult[], replayed: number, gates: Gates, expired: AcceptEntry[]): ReplayResult {
+  const routes = counted.map((r) => ({ ...r, readiness: readiness(r, gates) })).sort((a, b) => a.route.localeCompare(b.route));
+  const compared = routes.reduce((n, r) => n + r.compared, 0);
+  const complete = routes.reduce((n, r) => n + r.compared - r.incomplete, 0);
+  const regressions = routes.reduce((n, r) => n + r.mismatch + r.error, 0);
+  const coverage = replayed === 0 ? 0 : complete / replayed;
+  const mismatchRate = complete === 0 ? 0 : regressions / complete;
+  const failures: string[] = [];
+  if (complete < gates.minRequests) failures.push(`${complete} request(s) compared, fewer than --min-requests ${gates.minRequests}`);
+  if (coverage < gates.minCoverage) failures.push(`coverage ${pct(coverage)} of ${replayed} replayed requests compared, below --min-coverage ${pct(gates.minCoverage)} (did the candidate's effects reach the collector?)`);
+  if (mismatchRate > gates.maxMismatchRate) failures.push(`${regressions} regression(s): mismatch rate ${pct(mismatchRate)} above --max-mismatch-rate ${pct(gates.maxMismatchRate)}`);
+  return { runId, replayed, compared, regressions, coverage, mismatchRate, routes, gates, failures, expired, passed: failures.length === 0 };
+}
+
+/**
+ * A run's result from its rollup (what `serve` has for a run of any size, without reading every
+ * comparison): counts and readiness per route, finding groups with the values of `values` (one
+ * example per group, `route\0target\0field\0kind` → {legacy, candidate}) where given.
+ */
+export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyMap<string, { legacy?: unknown; candidate?: unknown }> = new Map()): ReplayResult {
+  const routes: RouteResult[] = Object.values(rollup.routes).map((r) => ({
+    route: r.route,
+    compared: r.compared,
+    match: r.verdicts.match,
+    mismatch: r.verdicts.mismatch,
+    accepted: 0,
+    incomplete: r.verdicts.incomplete,
+    error: r.verdicts.error,
+    lackingData: 0,
+    incompleteReasons: { ...r.incomplete },
+    findings: Object.values(r.fields)
+      .sort((a, b) => b.count - a.count)
+      .map((f) => {
+        const field = f.field || '(whole effect)';
+        const g: FindingGroup = { route: r.route, target: f.target, field, kind: f.kind, severity: f.severity, requests: f.count, example: f.examples[0] ?? '' };
+        const v = values.get(groupKey(r.route, f.target, field, f.kind));
+        if (v?.legacy !== undefined) g.legacy = v.legacy;
+        if (v?.candidate !== undefined) g.candidate = v.candidate;
+        return g;
+      }),
+  }));
+  return summarize(rollup.runId, routes, routes.reduce((n, r) => n + r.compared, 0), gates, []);
+}
+
+export const groupKey = (route: string, target: string, field: string, kind: string): string => `${route}\u0000${target}\u0000${field}\u0000${kind}`;
 
 export function evaluate(runId: string, comparisons: Iterable<Comparison>, replayed: number, gates: Gates, accept: AcceptEntry[] = [], today?: string): ReplayResult {
   const e = new Evaluator(runId, accept, today);

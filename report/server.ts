@@ -13,9 +13,9 @@ import type { SideRecord } from '../core/effect';
 import { ERRORS, ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { Store } from '../runtime/store/store';
-import { h } from './render/html';
+import { h, renderHtml } from './render/html';
 import { reevaluate } from './reevaluate';
-import type { Readiness } from './results';
+import { groupKey, type Readiness, renderMarkdown, type ReplayResult, resultFromRollup } from './results';
 
 export interface ServeOptions {
   store: Store;
@@ -55,6 +55,10 @@ export function reportApp(o: ServeOptions): express.Express {
   app.get('/api/runs/:run/causes', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
     res.json(await probableCauses(o.store, run.runId, query(req, 'route')));
+  });
+  app.get('/api/runs/:run/checklist', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    res.type('text/markdown; charset=utf-8').send(renderMarkdown(await runResult(o.store, run.runId, gates), 'run'));
   });
   app.get('/api/runs/:run/comparisons', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
@@ -125,7 +129,7 @@ export function reportApp(o: ServeOptions): express.Express {
 <table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">error</th><th class="n">mismatch rate</th><th>trend (per hour)</th></tr></thead><tbody>
 ${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td><td>${sparkline(r.trend)}</td></tr>`).join('\n')}
 </tbody></table>
-<p><a href="/runs/${u(run.runId)}/differences">All differences</a> · <a href="/runs/${u(run.runId)}/requests?verdict=mismatch">mismatching requests</a> · <a href="/runs/${u(run.runId)}/requests">all requests</a></p>
+<p><a href="/runs/${u(run.runId)}/differences">All differences</a> · <a href="/runs/${u(run.runId)}/checklist">cutover checklist</a> · <a href="/runs/${u(run.runId)}/requests?verdict=mismatch">mismatching requests</a> · <a href="/runs/${u(run.runId)}/requests">all requests</a></p>
 <form method="get" action="/runs/${u(run.runId)}/find" class="find"><label>Find a request by shadow id <input name="shadowId" required maxlength="200"></label> <button type="submit">Open</button></form>
 ${query(req, 'reevaluated') !== undefined ? `<p class="flash">Re-evaluated ${h(query(req, 'reevaluated')!)} request(s) under the current rules; ${h(query(req, 'changed') ?? '0')} changed verdict.</p>` : ''}
 <form method="post" action="/runs/${u(run.runId)}/reevaluate" id="reevaluate"><button type="submit">Re-evaluate with the current rules</button> <span class="muted">${rules ? `rules v${rules.version}: ${h(rules.reason)} (${h(rules.author)})` : 'no rules stored for this run'}</span></form>`,
@@ -169,6 +173,25 @@ ${items.map((c) => `<tr><td><a href="/runs/${u(run.runId)}/requests/${u(c.shadow
 </tbody></table>` : '<p class="muted">No requests match.</p>'}
 ${nextUrl ? `<p><a id="next" href="${h(nextUrl)}">next page →</a></p>` : ''}`,
     );
+  });
+  app.get('/runs/:run/checklist', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const result = await runResult(o.store, run.runId, gates);
+    const markdown = renderMarkdown(result, 'run');
+    page(
+      res,
+      `${run.runId} cutover checklist`,
+      `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run.runId)}">${h(run.runId)}</a> / cutover checklist</p>
+<h1>Cutover checklist <span class="badge ${result.passed ? 'ready' : 'not-ready'}">${result.passed ? 'ready' : 'not ready'}</span></h1>
+<p class="muted">Readiness per route against the gates (at least ${gates.minRequests} complete comparisons, a mismatch rate of at most ${pct(gates.maxMismatchRate)}), and the differences that stand in the way — as Markdown, to paste into a change request. <a href="/runs/${u(run.runId)}/report.html">Download the report as one HTML file</a> to attach it.</p>
+<textarea id="checklist" readonly rows="${Math.min(40, markdown.split('\n').length + 1)}">${h(markdown)}</textarea>`,
+    );
+  });
+  app.get('/runs/:run/report.html', async (req, res) => {
+    const run = await findRun(o.store, param(req, 'run'));
+    const html = renderHtml(await runResult(o.store, run.runId, gates), { generatedAt: new Date().toISOString(), ...(run.coverage ? { notCompared: run.coverage } : {}) });
+    // A download: the file carries its own CSP (its one filter script), not the server's.
+    res.attachment(`shadowdiff-${run.runId.replace(/[^\w.-]/g, '_')}.html`).type('html').send(html);
   });
   app.get('/runs/:run/find', async (req, res) => {
     const run = await findRun(o.store, param(req, 'run'));
@@ -291,6 +314,25 @@ async function probableCauses(store: Store, runId: string, route?: string): Prom
     else groups.set(signature, { route: w.route, fields: [w.field], requests: w.ids.length, example: w.ids[0]! });
   }
   return [...groups.values()].map((g) => ({ ...g, fields: g.fields.sort() })).sort((a, b) => b.requests - a.requests || b.fields.length - a.fields.length);
+}
+
+/**
+ * The run's result from its rollup, with the values of one example comparison per difference
+ * (at most 50 looked up): what the checklist and the downloadable report show.
+ */
+async function runResult(store: Store, runId: string, gates: { minRequests: number; maxMismatchRate: number }): Promise<ReplayResult> {
+  const rollup = await store.getRollup(runId);
+  const values = new Map<string, { legacy?: unknown; candidate?: unknown }>();
+  const wanted = Object.values(rollup.routes)
+    .flatMap((r) => Object.values(r.fields).map((f) => ({ route: r.route, f })))
+    .sort((a, b) => b.f.count - a.f.count)
+    .slice(0, 50);
+  for (const { route, f } of wanted) {
+    const example = f.examples[0] && (await store.getComparison(runId, f.examples[0]));
+    const finding = example ? example.findings.find((x) => x.target === f.target && x.field === f.field && x.kind === f.kind) : undefined;
+    if (finding) values.set(groupKey(route, f.target, f.field || '(whole effect)', f.kind), { legacy: finding.legacy, candidate: finding.candidate });
+  }
+  return resultFromRollup(rollup, { ...gates, minCoverage: 0 }, values);
 }
 
 async function comparisonsPage(store: Store, runId: string, req: Request, defaultLimit = 100): Promise<{ items: Comparison[]; next?: string }> {
@@ -502,7 +544,8 @@ table.sides td { width: 50%; } .effect { border: 1px solid var(--line); border-r
 ul.json, ol.json { margin: 0; padding-left: 1.25rem; list-style: none; } ol.json { list-style: decimal; } .key { color: #8250df; }
 mark.diff { border-radius: 3px; padding: 0 2px; } mark.diff.legacy { background: #ffebe9; } mark.diff.candidate { background: #dafbe1; }
 @media (prefers-color-scheme: dark) { mark.diff.legacy { background: #5c1f1f; color: #fff; } mark.diff.candidate { background: #1f4a2a; color: #fff; } }
-.filters { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: flex-end; margin: .75rem 0 1rem; } .filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); } .filters input, .filters select { font: inherit; font-size: 13px; padding: .2rem .3rem; min-width: 9rem; }`;
+.filters { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: flex-end; margin: .75rem 0 1rem; } .filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); } .filters input, .filters select { font: inherit; font-size: 13px; padding: .2rem .3rem; min-width: 9rem; }
+textarea#checklist { width: 100%; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12.5px; padding: .5rem; }`;
 
 // ---- helpers ----
 

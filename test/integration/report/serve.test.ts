@@ -152,6 +152,23 @@ describe('API', () => {
     expect([refused.status, await refused.text()]).toEqual([400, expect.stringContaining('until must be a date and time')]);
   });
 
+  it('the cutover checklist: readiness per route as Markdown, a page to copy it from, and the report as one HTML file', async () => {
+    const res = await fetch(`${base}/api/runs/prod-1/checklist`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/markdown/);
+    const md = await res.text();
+    expect(md).toContain('| `POST /orders` | ready | 60 | 60 | 0 | 0 | 0 | 0 |');
+    expect(md).toContain('| `POST /orders/:id/pay` | not ready | 60 | 40 | 20 | 0 | 0 | 0 |');
+    expect(md).toMatch(/\| `POST \/orders\/:id\/pay` \| `orders\/order\.created` \| `total` \| changed \| 20 \| `\d+` \| `\d+` \|/); // with an example's values
+    const page = await (await fetch(`${base}/runs/prod-1/checklist`)).text();
+    expect(page).toContain('<textarea id="checklist" readonly');
+    expect(page).toContain('| `POST /orders` | ready | 60 | 60 | 0 | 0 | 0 | 0 |');
+    const file = await fetch(`${base}/runs/prod-1/report.html`);
+    expect(file.headers.get('content-disposition')).toBe('attachment; filename=shadowdiff-prod-1.html');
+    const html = await file.text();
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).toContain('<td><code>POST /orders/:id/pay</code></td><td><span class="badge not-ready">not ready</span></td>');
+  });
+
   it('one request: its comparison, exchange and both sides’ records; unknown ones are 404', async () => {
     const v = (await get('/api/runs/prod-1/comparisons/b-0000000')).body;
     expect(v.comparison).toMatchObject({ shadowId: 'b-0000000', verdict: 'mismatch' });
