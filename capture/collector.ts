@@ -30,7 +30,12 @@ export interface Collector {
 
 export async function startCollector(options: CollectorOptions & { host?: string; port?: number }): Promise<Collector> {
   const handler = collectorHandler(options);
-  const server = createServer((req, res) => void handler.handle(req, res));
+  const server = createServer((req, res) => {
+    handler.handle(req, res).catch((err: Error) => {
+      options.logger.error({ err: err.message }, 'collector: a request failed');
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -43,6 +48,9 @@ export async function startCollector(options: CollectorOptions & { host?: string
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** Fails on bytes that are not UTF-8, where Buffer#toString would quietly replace them. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export function collectorHandler(options: CollectorOptions) {
   const max = options.maxBodyBytes ?? 16 * 1024 * 1024;
@@ -58,19 +66,27 @@ export function collectorHandler(options: CollectorOptions) {
       if (req.method !== 'POST') return reply(res, 405, { error: `use POST ${COLLECTOR_PATH}` });
       const chunks: Buffer[] = [];
       let size = 0;
-      for await (const chunk of req) {
-        size += (chunk as Buffer).length;
-        if (size > max) {
-          req.destroy();
-          return reply(res, 413, { error: `body over ${max} bytes: send smaller batches` });
+      try {
+        for await (const chunk of req) {
+          size += (chunk as Buffer).length;
+          if (size > max) {
+            // Answer first, then drop the connection: destroying the request first would lose the answer.
+            res.setHeader('connection', 'close');
+            reply(res, 413, { error: `body over ${max} bytes: send smaller batches` });
+            res.once('finish', () => req.destroy());
+            return;
+          }
+          chunks.push(chunk as Buffer);
         }
-        chunks.push(chunk as Buffer);
+      } catch {
+        return; // the sender hung up mid-body: nothing to answer, nothing accepted
       }
       let body: unknown;
       try {
-        body = parseJson(Buffer.concat(chunks).toString('utf8'), 'request body');
+        body = parseJson(UTF8.decode(Buffer.concat(chunks)), 'request body');
       } catch (err) {
-        return reply(res, 400, { error: (err as Error).message });
+        const message = err instanceof TypeError ? 'request body: not valid UTF-8.' : (err as Error).message;
+        return reply(res, 400, { error: message });
       }
       const list = Array.isArray(body) ? body : [body];
       const valid: ShadowRecord[] = [];

@@ -162,6 +162,10 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
   if (!schema) {
     throw badRecord(where, `field "type" must be one of ${Object.keys(TYPES).join('|')}, got ${JSON.stringify(obj.type)}`);
   }
+  if (nestedDeeper(value, MAX_RECORD_DEPTH)) {
+    // Deeper than any SDK or proxy writes (they cut values at 200 levels); serializing it again would overflow the stack.
+    throw badRecord(where, `nested deeper than ${MAX_RECORD_DEPTH} levels`);
+  }
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0]!;
@@ -169,6 +173,20 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
     throw badRecord(where, `field "${field}": ${issue.message}`, field);
   }
   return result.data;
+}
+
+/** Records nest at most this deep: values cut at 200 levels by the SDK, plus the record around them. */
+export const MAX_RECORD_DEPTH = 300;
+
+/** Without recursion, so a hostile value cannot overflow the stack here either. */
+function nestedDeeper(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (depth >= max) return true;
+    for (const x of Array.isArray(v) ? v : Object.values(v as object)) if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
+  }
+  return false;
 }
 
 function badRecord(where: string, message: string, field?: string): ShadowdiffError {

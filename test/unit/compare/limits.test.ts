@@ -4,12 +4,14 @@
 import { compare } from '../../../compare/engine/compare';
 import { effect, end } from '../../helpers/records';
 
+// Payloads are set after validation: parseRecord refuses records nested deeper than 300 levels,
+// and the engine must hold on its own too (a record from any in-process source).
 function sides(legacyPayload: unknown, candidatePayload: unknown) {
   return {
     runId: 'r1',
     shadowId: 's1',
-    legacy: { effects: [effect('legacy', 0, { kind: 'message', target: 't', op: 'publish', payload: legacyPayload })], end: end('legacy', 1) },
-    candidate: { effects: [effect('candidate', 0, { kind: 'message', target: 't', op: 'publish', payload: candidatePayload })], end: end('candidate', 1) },
+    legacy: { effects: [{ ...effect('legacy', 0, { kind: 'message', target: 't', op: 'publish', payload: null }), payload: legacyPayload }], end: end('legacy', 1) },
+    candidate: { effects: [{ ...effect('candidate', 0, { kind: 'message', target: 't', op: 'publish', payload: null }), payload: candidatePayload }], end: end('candidate', 1) },
   };
 }
 

@@ -28,7 +28,17 @@ function errorOf(fn: () => unknown): ShadowdiffError {
   throw new Error('expected an error');
 }
 
+const nest = (depth: number): unknown => {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = { n: v };
+  return v;
+};
+
 describe('parseRecord', () => {
+  it('accepts values as deep as the SDK writes them (200 levels and some)', () => {
+    expect(parseRecord({ ...good, after: nest(250) })).toMatchObject({ kind: 'db' });
+  });
+
   it('accepts the documented examples', () => {
     expect(parseRecord(good)).toMatchObject({ kind: 'db', op: 'insert' });
     const end = { v: 1, type: 'end', runId: 'r1', shadowId: 's', side: 'legacy', count: 3, request: { method: 'POST', path: '/orders/A-1/pay', route: '/orders/:id/pay' }, status: 200, at: '2026-11-24T10:00:00.000Z' };
@@ -46,6 +56,7 @@ describe('parseRecord', () => {
     [{ ...good, v: 2 }, 'unsupported format version 2'],
     [{ ...good, v: undefined }, 'field "v" is missing'],
     [{ ...good, type: 'exchange!' }, 'field "type" must be one of effect|end'],
+    [{ ...good, after: nest(300) }, 'nested deeper than 300 levels'],
     [[good], 'expected a JSON object, got an array'],
     ['text', 'expected a JSON object, got string'],
   ])('names what is wrong: %#', (value, message) => {
