@@ -167,11 +167,18 @@ export class Shadow {
           const h = fields.meta?.headers;
           if (h && typeof h === 'object') fields.meta!.headers = r.headers(h as Record<string, unknown>);
         } else {
+          // A call or response recorded by fetch or the middleware is an envelope: paths are
+          // relative to its body, and its headers are redacted by name. Anything else given to
+          // effect() is redacted as it is, like a document.
           const p = fields.payload as { body?: unknown; headers?: Record<string, unknown> } | undefined;
-          if (p && typeof p === 'object') {
+          if (p && typeof p === 'object' && !Array.isArray(p) && ('body' in p || 'headers' in p)) {
             r.value(p.body);
-            if (p.headers) p.headers = r.headers(p.headers);
+            if (p.headers && typeof p.headers === 'object') p.headers = r.headers(p.headers);
+          } else {
+            r.value(fields.payload);
           }
+          r.value(fields.key);
+          if (fields.meta) r.value(fields.meta);
         }
       }
       const record: EffectRecord = {
