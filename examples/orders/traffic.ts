@@ -4,6 +4,7 @@
 // concurrent journey has customers of its own: two requests of one customer are never in flight
 // together, as in a shop where one person checks out at a time.
 import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { COUPONS, CUSTOMERS, DELIVERY_OPTIONS, PRODUCTS } from './catalog';
 
@@ -18,6 +19,8 @@ export interface TrafficOptions {
   /** Tells order numbers of this run from those of earlier runs on the same database. */
   tag?: string;
   onRequest?: (sent: number) => void;
+  /** Each answer's status and how long it took (ms); `status` 0 when none came. */
+  onResponse?: (status: number, ms: number) => void;
   signal?: AbortSignal;
 }
 
@@ -54,6 +57,7 @@ export async function driveTraffic(o: TrafficOptions): Promise<TrafficSummary> {
     if (sent >= o.requests || o.signal?.aborted) return undefined;
     sent += 1;
     o.onRequest?.(sent);
+    const started = performance.now();
     try {
       const res = await request(new URL(path, o.baseUrl), {
         method,
@@ -64,9 +68,11 @@ export async function driveTraffic(o: TrafficOptions): Promise<TrafficSummary> {
       });
       const text = await res.body.text();
       statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+      o.onResponse?.(res.statusCode, performance.now() - started);
       return { status: res.statusCode, json: text ? (JSON.parse(text) as unknown) : undefined };
     } catch {
       statuses.error = (statuses.error ?? 0) + 1;
+      o.onResponse?.(0, performance.now() - started);
       return undefined;
     }
   };
