@@ -26,6 +26,8 @@ export type DeliveryOption = (typeof DELIVERY_OPTIONS)[number];
 /** Empties the shop's collections and writes the catalog. */
 export async function seedShop(db: Db): Promise<void> {
   for (const name of ['products', 'coupons', 'customers', 'orders', 'payments', 'payment_transactions']) await db.collection(name).deleteMany({});
+  // Orders are looked up by number on every request: without the index each lookup scans them all.
+  await db.collection('orders').createIndex({ orderNo: 1 }, { unique: true });
   for (const p of PRODUCTS) await db.collection('products').insertOne({ ...p } as never);
   for (const c of COUPONS) await db.collection('coupons').insertOne({ ...c } as never);
   for (const c of CUSTOMERS) await db.collection('customers').insertOne({ ...c } as never);
