@@ -103,8 +103,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const probe = { without: [] as number[], through: [] as number[], statuses: {} as Record<string, number> };
     let probing = true;
     const probeLoop = (async () => {
-      while (probing) {
-        for (const [url, into] of [[legacy.url, probe.without], [proxy.url, probe.through]] as const) {
+      for (let round = 0; probing; round++) {
+        // Which goes first alternates: the second read of the same order finds it warmer.
+        const pair = [[legacy.url, probe.without], [proxy.url, probe.through]] as const;
+        for (const [url, into] of round % 2 ? [pair[1], pair[0]] : pair) {
           const t = performance.now();
           const res = await fetch(`${url}/orders/${probeOrder}`).catch(() => undefined);
           await res?.arrayBuffer();

@@ -1,0 +1,90 @@
+// Faults inside the pipeline, during load: the store refusing writes as a full disk would, and
+// the two sides' clocks hours apart. After recovery every request has exactly one comparison
+// with its true verdict; nothing is lost, nothing duplicated. (The candidate's faults are in
+// proxy/faults.test.ts; RabbitMQ restarts and SIGKILLed workers in chaos.test.ts.)
+import { Worker } from '../../../compare/worker';
+import { MemoryBus } from '../../../runtime/bus/memory';
+import { MemoryStore } from '../../../runtime/store/memory';
+import type { Store } from '../../../runtime/store/store';
+import { eventually, quiet } from '../../helpers/proxy';
+import { traffic } from '../../helpers/traffic';
+
+jest.setTimeout(60_000);
+
+/** The store with writes failing as on a full disk while `failing()` says so. */
+function fullDisk(inner: Store, failing: () => boolean): Store & { refused: number } {
+  let refused = 0;
+  const refuse = (name: string) => async (...args: unknown[]) => {
+    if (failing()) {
+      refused += 1;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    }
+    return (inner[name as keyof Store] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
+  };
+  const writes = new Set(['putComparisons', 'putEffects', 'putExchanges', 'flushRollups', 'addCoverage']);
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'refused') return refused;
+      if (typeof prop === 'string' && writes.has(prop)) return refuse(prop);
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as Store & { refused: number };
+}
+
+it('a store refusing writes (disk full) for seconds mid-load: after it recovers, every request is compared exactly once', async () => {
+  const bus = new MemoryBus({ partitions: 4, prefetch: 100 });
+  const inner = new MemoryStore();
+  let full = false;
+  const store = fullDisk(inner, () => full);
+  const worker = new Worker({ bus, store, logger: quiet, settleMs: 10, timeoutMs: 20_000, alerts: false, batchMs: 20 });
+  await worker.start();
+  try {
+    const first = traffic({ runId: 'disk', requests: 500, mismatchEvery: 7, prefix: 'a' });
+    const second = traffic({ runId: 'disk', requests: 1500, mismatchEvery: 7, prefix: 'b' });
+    await bus.publish(first.records);
+    await eventually(async () => (await inner.countComparisons('disk')) > 100, 10_000, 'comparisons before the fault');
+    full = true;
+    await bus.publish(second.records); // arrives while nothing can be written
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(store.refused).toBeGreaterThan(0);
+    expect(worker.stats().storeErrors).toBeGreaterThan(0);
+    const during = await inner.countComparisons('disk');
+    full = false;
+    await eventually(async () => (await inner.countComparisons('disk')) === 2000, 30_000, 'every request compared after recovery');
+    expect(during).toBeLessThan(2000);
+    await worker.drain();
+    const all = await inner.listComparisons({ runId: 'disk', limit: 5000 });
+    expect(all).toHaveLength(2000);
+    const truth = new Map([...first.truth, ...second.truth]);
+    expect(all.filter((c) => c.verdict !== truth.get(c.shadowId)).map((c) => c.shadowId)).toEqual([]);
+    await inner.flushRollups();
+    const rollup = await inner.getRollup('disk');
+    const verdicts = Object.values(rollup.routes).reduce((n, r) => ({ match: n.match + r.verdicts.match, mismatch: n.mismatch + r.verdicts.mismatch }), { match: 0, mismatch: 0 });
+    expect(verdicts).toEqual({ match: [...truth.values()].filter((v) => v === 'match').length, mismatch: [...truth.values()].filter((v) => v === 'mismatch').length });
+    expect(bus.stats().deadLettered).toBe(0);
+  } finally {
+    await worker.stop();
+    await bus.close();
+  }
+});
+
+it('the sides\' clocks hours apart: compared as usual, the verdicts unchanged', async () => {
+  const bus = new MemoryBus({ partitions: 2 });
+  const store = new MemoryStore();
+  const worker = new Worker({ bus, store, logger: quiet, settleMs: 10, timeoutMs: 5_000, alerts: false });
+  await worker.start();
+  try {
+    const t = traffic({ runId: 'skew', requests: 200, mismatchEvery: 5 });
+    // The candidate's host is 3 hours and 17 seconds ahead; legacy's 40 minutes behind.
+    const skewed = t.records.map((r) => ({ ...r, at: new Date(Date.parse(r.at) + (r.side === 'candidate' ? 3 * 3_600_000 + 17_000 : -40 * 60_000)).toISOString() }));
+    await bus.publish(skewed);
+    await eventually(async () => (await store.countComparisons('skew')) === 200, 10_000, 'the comparisons');
+    const all = await store.listComparisons({ runId: 'skew', limit: 500 });
+    expect(all.filter((c) => c.verdict !== t.truth.get(c.shadowId))).toEqual([]);
+    expect(all.every((c) => c.findings.every((f) => f.field === 'total'))).toBe(true); // no finding about time
+  } finally {
+    await worker.stop();
+    await bus.close();
+  }
+});
