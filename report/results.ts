@@ -105,8 +105,6 @@ export class Evaluator {
   private readonly routes = new Map<string, RouteResult>();
   private readonly groups = new Map<string, FindingGroup>();
   private compared = 0;
-  private regressions = 0;
-  private complete = 0;
 
   constructor(
     private readonly runId: string,
@@ -124,7 +122,6 @@ export class Evaluator {
     if (!r) this.routes.set(c.route, (r = { route: c.route, compared: 0, match: 0, mismatch: 0, accepted: 0, incomplete: 0, error: 0, lackingData: 0, findings: [], incompleteReasons: {} }));
     r.compared += 1;
     if (lacksData(c)) r.lackingData += 1;
-    if (c.verdict !== 'incomplete') this.complete += 1;
     if (c.verdict === 'match') {
       r.match += 1;
       return false;
@@ -136,7 +133,6 @@ export class Evaluator {
     }
     if (c.verdict === 'error') {
       r.error += 1;
-      this.regressions += 1;
       return true;
     }
     let allAccepted = true;
@@ -160,7 +156,6 @@ export class Evaluator {
       return false;
     }
     r.mismatch += 1;
-    this.regressions += 1;
     return true;
   }
 

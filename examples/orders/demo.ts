@@ -38,7 +38,7 @@ export interface DemoOptions {
   signal?: AbortSignal;
 }
 
-/** A seeded bug and the finding groups that show it. */
+/** A seeded bug and the finding group that shows it (none: not found). */
 export interface BugReport {
   bug: SeededBug;
   finding: FindingGroup | undefined;
