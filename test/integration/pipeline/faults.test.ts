@@ -1,12 +1,14 @@
-// Faults inside the pipeline, during load: the store refusing writes as a full disk would, and
-// the two sides' clocks hours apart. After recovery every request has exactly one comparison
+// Faults inside the pipeline, during load: the MongoDB-wire server killed and restarted, the store
+// refusing writes as a full disk would, and the two sides' clocks hours apart. After recovery every request has exactly one comparison
 // with its true verdict; nothing is lost, nothing duplicated. (The candidate's faults are in
 // proxy/faults.test.ts; RabbitMQ restarts and SIGKILLed workers in chaos.test.ts.)
 import { Worker } from '../../../compare/worker';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
+import { connectMongoStore } from '../../../runtime/store/mongo';
 import type { Store } from '../../../runtime/store/store';
 import { eventually, quiet } from '../../helpers/proxy';
+import { privateMongo } from '../../helpers/services';
 import { traffic } from '../../helpers/traffic';
 
 jest.setTimeout(60_000);
@@ -31,6 +33,37 @@ function fullDisk(inner: Store, failing: () => boolean): Store & { refused: numb
     },
   }) as Store & { refused: number };
 }
+
+it('the MongoDB-wire server killed mid-load and restarted: every request compared exactly once, nothing dead-lettered', async () => {
+  const mongo = await privateMongo();
+  const bus = new MemoryBus({ partitions: 4, prefetch: 100 });
+  const store = await connectMongoStore({ url: mongo.url, dbName: 'restart', logger: quiet });
+  const worker = new Worker({ bus, store, logger: quiet, settleMs: 10, timeoutMs: 60_000, alerts: false, batchMs: 20 });
+  await worker.start();
+  try {
+    const first = traffic({ runId: 'restart', requests: 600, mismatchEvery: 9, prefix: 'a' });
+    const second = traffic({ runId: 'restart', requests: 600, mismatchEvery: 9, prefix: 'b' });
+    await bus.publish(first.records);
+    await eventually(async () => (await store.countComparisons('restart')) > 100, 20_000, 'comparisons before the fault');
+    await mongo.kill(); // no clean shutdown
+    await bus.publish(second.records); // arrives while the store is gone
+    await new Promise((r) => setTimeout(r, 2_000));
+    await mongo.start();
+    await eventually(async () => (await store.countComparisons('restart').catch(() => 0)) === 1200, 60_000, 'every request compared after the restart');
+    expect(worker.stats().storeErrors).toBeGreaterThan(0);
+    await worker.drain();
+    const all = await store.listComparisons({ runId: 'restart', limit: 5000 });
+    expect(all).toHaveLength(1200);
+    const truth = new Map([...first.truth, ...second.truth]);
+    expect(all.filter((c) => c.verdict !== truth.get(c.shadowId)).map((c) => c.shadowId)).toEqual([]);
+    expect(bus.stats().deadLettered).toBe(0);
+  } finally {
+    await worker.stop();
+    await bus.close();
+    await store.close();
+    await mongo.dispose();
+  }
+}, 120_000);
 
 it('a store refusing writes (disk full) for seconds mid-load: after it recovers, every request is compared exactly once', async () => {
   const bus = new MemoryBus({ partitions: 4, prefetch: 100 });
