@@ -68,29 +68,32 @@ it('the same scenario on RabbitMQ and the MongoDB-wire server gives the same fin
   await (await connectRabbit()).close();
   await (await connectMongo()).close();
   const prefix = uniqueDbName('demo');
-  const demo = await runDemo({
-    config: resolveConfig({ amqpUrl: AMQP_URL, mongodbUrl: MONGODB_URL, prefix, database: `${prefix}_results`, partitions: 4 }),
-    requests: 300,
-    concurrency: 6,
-    seed: 1,
-    serve: undefined,
-    // The candidate reads what legacy writes in the same moment: on a server slower than memory,
-    // legacy's partner calls give the candidate more time to read first (see partners.ts).
-    partnerLatencyMs: 250,
-    shopDb: `${prefix}_shop`,
-    logger: createLogger({ level: 'warn' }),
-  });
-  expect(demo.runtime).toBe('distributed');
-  expect(demo.backends).toBe('mongodb+rabbitmq');
-  expectFindings(demo);
-  for (const { bug, finding } of demo.bugs) expect(finding!.target).toBe(bug.target.startsWith('shop.') ? bug.target.replace('shop.', `${prefix}_shop.`) : bug.target);
-  const [client, rabbit] = [await connectMongo(), await connectRabbit()];
   try {
-    await client.db(`${prefix}_shop`).dropDatabase();
-    await client.db(`${prefix}_results`).dropDatabase();
-    await deleteTopology(rabbit, prefix, 4);
+    const demo = await runDemo({
+      config: resolveConfig({ amqpUrl: AMQP_URL, mongodbUrl: MONGODB_URL, prefix, database: `${prefix}_results`, partitions: 4 }),
+      requests: 300,
+      concurrency: 6,
+      seed: 1,
+      serve: undefined,
+      // The candidate reads what legacy writes in the same moment: on a server slower than memory,
+      // legacy's partner calls give the candidate more time to read first (see partners.ts).
+      partnerLatencyMs: 250,
+      shopDb: `${prefix}_shop`,
+      logger: createLogger({ level: 'warn' }),
+    });
+    expect(demo.runtime).toBe('distributed');
+    expect(demo.backends).toBe('mongodb+rabbitmq');
+    expectFindings(demo);
+    for (const { bug, finding } of demo.bugs) expect(finding!.target).toBe(bug.target.startsWith('shop.') ? bug.target.replace('shop.', `${prefix}_shop.`) : bug.target);
   } finally {
-    await client.close();
-    await rabbit.close();
+    const [client, rabbit] = [await connectMongo(), await connectRabbit()];
+    try {
+      await client.db(`${prefix}_shop`).dropDatabase();
+      await client.db(`${prefix}_results`).dropDatabase();
+      await deleteTopology(rabbit, prefix, 4);
+    } finally {
+      await client.close();
+      await rabbit.close();
+    }
   }
 });
