@@ -2,12 +2,12 @@
 // process, with nothing installed; prints what the comparison found and leaves the report running.
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import { configFromEnv, resolveConfig } from '../core/config';
+import { configFromEnv, isLoopback, resolveConfig } from '../core/config';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
 import { renderDemoSummary, runDemo } from '../examples/orders/demo';
 import type { CliIo } from './io';
-import { numberFlag } from './options';
+import { hostPort, numberFlag } from './options';
 
 interface DemoFlags {
   requests: number;
@@ -34,10 +34,8 @@ export function demoCommand(io: CliIo): Command {
     .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
     .option('--no-progress', 'no progress bar')
     .action(async (flags: DemoFlags) => {
-      const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(flags.listen);
-      if (!m) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--listen "${flags.listen}" must be HOST:PORT, e.g. 127.0.0.1:7070.`);
-      const host = m[1]!.replace(/^\[|\]$/g, '');
-      if (flags.serve && !['127.0.0.1', 'localhost', '::1'].includes(host)) {
+      const { host, port } = hostPort('listen', flags.listen, '127.0.0.1:7070');
+      if (flags.serve && !isLoopback(host)) {
         throw new ShadowdiffError('SHADOWDIFF_USAGE', `the demo serves its report on loopback only (--listen ${flags.listen}); use \`shadowdiff serve\` with a token for anything else.`);
       }
       const config = resolveConfig(configFromEnv(io.env));
@@ -50,7 +48,7 @@ export function demoCommand(io: CliIo): Command {
         requests: flags.requests,
         concurrency: flags.concurrency,
         seed: flags.seed,
-        serve: flags.serve ? { host, port: Number(m[2]) } : undefined,
+        serve: flags.serve ? { host, port } : undefined,
         partnerLatencyMs: flags.partnerLatencyMs,
         shopDb: flags.shopDb,
         logger,

@@ -19,3 +19,13 @@ export function percentFlag(flag: string): (v: string) => number {
     return n;
   };
 }
+
+/**
+ * A `HOST:PORT` flag value (an IPv6 host in brackets). An empty host becomes `emptyHost`, or is
+ * refused when there is none.
+ */
+export function hostPort(flag: string, value: string, example: string, emptyHost?: string): { host: string; port: number } {
+  const m = (emptyHost === undefined ? /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/ : /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/).exec(value);
+  if (!m) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${flag} "${value}" must be HOST:PORT, e.g. ${example}.`);
+  return { host: m[1]!.replace(/^\[|\]$/g, '') || emptyHost!, port: Number(m[2]) };
+}

@@ -19,7 +19,7 @@ import { runSession } from '../replay/session';
 import { createRuntime } from '../runtime';
 import { readJsonFile } from './config-file';
 import type { CliIo } from './io';
-import { numberFlag } from './options';
+import { hostPort, numberFlag } from './options';
 import { openRunStore } from './store';
 import { loadRulesFile } from './rules-file';
 
@@ -110,8 +110,7 @@ export function replayCommand(io: CliIo): Command {
     .action(async (file: string, flags: ReplayFlags) => {
       const candidate = origin('candidate', flags.candidate);
       const legacy = flags.legacy ? origin('legacy', flags.legacy) : undefined;
-      const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(flags.collector);
-      if (!m) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--collector "${flags.collector}" must be HOST:PORT, e.g. 127.0.0.1:7077.`);
+      const collector = hostPort('collector', flags.collector, '127.0.0.1:7077', '127.0.0.1');
       let key: ReturnType<typeof orderingKey> | undefined;
       if (flags.key) {
         try {
@@ -151,8 +150,8 @@ export function replayCommand(io: CliIo): Command {
           ...(redact ? { redact } : {}),
           bus: runtime.bus,
           store: runtime.store,
-          collectorHost: m[1]!.replace(/^\[|\]$/g, '') || '127.0.0.1',
-          collectorPort: Number(m[2]),
+          collectorHost: collector.host,
+          collectorPort: collector.port,
           rules,
           gates: { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage },
           accept,

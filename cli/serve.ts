@@ -4,11 +4,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
+import { isLoopback } from '../core/config';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
 import { reportApp } from '../report/server';
 import type { CliIo } from './io';
-import { numberFlag } from './options';
+import { hostPort, numberFlag } from './options';
 import { openRunStore } from './store';
 import { loadRulesFile } from './rules-file';
 
@@ -29,12 +30,9 @@ export function serveCommand(io: CliIo): Command {
     .option('--min-requests <n>', 'complete comparisons a route needs to be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
     .action(async (flags: ServeFlags) => {
-      const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(flags.listen);
-      if (!m) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--listen "${flags.listen}" must be HOST:PORT, e.g. 127.0.0.1:7070.`);
-      const host = m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
+      const { host, port } = hostPort('listen', flags.listen, '127.0.0.1:7070', '0.0.0.0');
       const token = io.env.SHADOWDIFF_REPORT_TOKEN || undefined;
-      const loopback = host === '127.0.0.1' || host === 'localhost' || host === '::1';
-      if (!loopback && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `refusing to serve captured data on ${flags.listen} without a token: set SHADOWDIFF_REPORT_TOKEN (at least 16 characters), or listen on 127.0.0.1.`);
+      if (!isLoopback(host) && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `refusing to serve captured data on ${flags.listen} without a token: set SHADOWDIFF_REPORT_TOKEN (at least 16 characters), or listen on 127.0.0.1.`);
       if (token !== undefined && token.length < 16) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'SHADOWDIFF_REPORT_TOKEN must be at least 16 characters.');
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: 'info' });
@@ -43,7 +41,7 @@ export function serveCommand(io: CliIo): Command {
       let server: Server;
       try {
         server = await new Promise<Server>((resolve, reject) => {
-          const s = app.listen(Number(m[2]), host, (err?: Error) => (err ? reject(err) : resolve(s)));
+          const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
         });
       } catch (err) {
         await close();

@@ -52,6 +52,11 @@ export const pipelineConfigSchema = z
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 export type PipelineConfigInput = z.input<typeof pipelineConfigSchema>;
 
+/** Whether a listening host (without brackets) is reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
+}
+
 /** A service URL fit for a message or a log: its password masked. */
 export function redactUrl(url: string): string {
   return url.replace(/:[^:@/]+@/, ':***@');

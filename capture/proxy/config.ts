@@ -1,7 +1,7 @@
 // `shadowdiff proxy` settings: one zod schema with the defaults, merged from a JSON file, the
 // environment and flags (later wins) and validated once at start. docs/proxy.md lists them.
 import { z } from 'zod';
-import { envLayer, resolveWith } from '../../core/config';
+import { envLayer, isLoopback, resolveWith } from '../../core/config';
 import { redactionSchema } from '../../core/redaction';
 
 const upstream = (what: string) =>
@@ -119,8 +119,7 @@ export const proxyConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    const host = c.admin.listen?.replace(/:\d+$/, '');
-    const loopback = host === undefined || host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+    const loopback = c.admin.listen === undefined || isLoopback(splitHostPort(c.admin.listen).host);
     if (!loopback && !c.admin.token) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: `is required when the admin API listens on ${c.admin.listen} (not loopback): set SHADOWDIFF_ADMIN_TOKEN` });
     }
