@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import amqp from 'amqplib';
 import { MongoClient } from 'mongodb';
 import { redactUrl } from '../../core/config';
+import { deleteTopology } from '../../runtime/bus/topology';
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const MONGODB_URL = process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
@@ -107,4 +108,16 @@ export async function privateMongo(): Promise<PrivateMongo> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Drops what a test made under a throwaway prefix: its databases, and its queues and exchanges. */
+export async function removeTraces(prefix: string, partitions: number, databases: string[]): Promise<void> {
+  const [client, rabbit] = [await connectMongo(), await connectRabbit()];
+  try {
+    for (const db of databases) await client.db(db).dropDatabase();
+    await deleteTopology(rabbit, prefix, partitions);
+  } finally {
+    await client.close();
+    await rabbit.close();
+  }
 }

@@ -7,8 +7,7 @@ import { resolveConfig } from '../../../core/config';
 import { createLogger } from '../../../core/logger';
 import { CLEAN_ROUTES, SEEDED_BUGS } from '../../../examples/orders/bugs';
 import { type DemoResult, runDemo } from '../../../examples/orders/demo';
-import { deleteTopology } from '../../../runtime/bus/topology';
-import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
+import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, removeTraces, uniqueDbName } from '../../helpers/services';
 
 jest.setTimeout(120_000);
 
@@ -86,14 +85,6 @@ it('the same scenario on RabbitMQ and the MongoDB-wire server gives the same fin
     expectFindings(demo);
     for (const { bug, finding } of demo.bugs) expect(finding!.target).toBe(bug.target.startsWith('shop.') ? bug.target.replace('shop.', `${prefix}_shop.`) : bug.target);
   } finally {
-    const [client, rabbit] = [await connectMongo(), await connectRabbit()];
-    try {
-      await client.db(`${prefix}_shop`).dropDatabase();
-      await client.db(`${prefix}_results`).dropDatabase();
-      await deleteTopology(rabbit, prefix, 4);
-    } finally {
-      await client.close();
-      await rabbit.close();
-    }
+    await removeTraces(prefix, 4, [`${prefix}_shop`, `${prefix}_results`]);
   }
 });

@@ -12,10 +12,9 @@ import { resolveProxyConfig, startProxy } from '../../../capture/proxy';
 import { createShadow } from '../../../capture/sdk';
 import { Worker } from '../../../compare/worker';
 import { connectAmqpBus } from '../../../runtime/bus/amqp';
-import { deleteTopology } from '../../../runtime/bus/topology';
 import { connectMongoStore } from '../../../runtime/store/mongo';
 import { eventually } from '../../helpers/proxy';
-import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
+import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, removeTraces, uniqueDbName } from '../../helpers/services';
 
 jest.setTimeout(90_000);
 
@@ -114,12 +113,8 @@ it('no planted secret reaches a stored document, a queue or a log line', async (
     await worker.stop();
     await store.close();
     await bus.close();
-    const rabbit = await connectRabbit();
-    await deleteTopology(rabbit, prefix, 2).catch(() => undefined);
-    await rabbit.close();
-    await client.db(`${prefix}_results`).dropDatabase();
-    await client.db(`${prefix}_shop`).dropDatabase();
     await client.close();
+    await removeTraces(prefix, 2, [`${prefix}_results`, `${prefix}_shop`]);
   }
   expect(lines.some((l) => l.includes('proxy started'))).toBe(true);
   expect(lines.some((l) => l.includes('proxy stopped'))).toBe(true);
