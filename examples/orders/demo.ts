@@ -17,7 +17,7 @@ import { Evaluator, type FindingGroup, type Gates, type ReplayResult } from '../
 import { reportApp } from '../../report/server';
 import { createRuntime, type Runtime } from '../../runtime';
 import { inDatabase, type SeededBug, SEEDED_BUGS } from './bugs';
-import { openBackends, type RunningService, type ShopBackends, startService } from './shop';
+import { openBackends, type RunningService, settleExchanges, type ShopBackends, startService } from './shop';
 import { driveTraffic, type TrafficSummary } from './traffic';
 import { rulesFor } from './rules';
 
@@ -102,7 +102,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
     o.onPhase?.('waiting for the comparisons');
     // Every mirrored request's exchange reaches the bus, then gets exactly one comparison.
-    const mirrored = await settleExchanges(proxy);
+    await settleExchanges(proxy);
+    const recorded = proxy.stats().exchanges;
+    const mirrored = (recorded?.sent ?? 0) + (recorded?.dropped ?? 0);
     const deadline = Date.now() + 20_000;
     while ((await runtime.store.countComparisons(runId)) < mirrored && Date.now() < deadline && !o.signal?.aborted) await sleep(100);
     await worker.drain();
@@ -171,16 +173,6 @@ const CONSEQUENCES: Record<string, [string, string][]> = {
     ['demo.orders/order.created', 'total'],
   ],
 };
-
-/** Waits until the proxy has no exchange waiting for a mirror or for the sink; returns how many it recorded. */
-async function settleExchanges(proxy: RunningProxy): Promise<number> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const s = proxy.stats();
-    if ((s.pendingExchanges === 0 && (s.exchanges?.buffered ?? 0) === 0) || Date.now() > deadline) return (s.exchanges?.sent ?? 0) + (s.exchanges?.dropped ?? 0);
-    await sleep(50);
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -7,6 +7,7 @@ import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type express from 'express';
 import { type Db, MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../capture/sdk';
+import type { RunningProxy } from '../../capture/proxy';
 import type { ShadowOptions } from '../../capture/sdk/options';
 import type { Logger } from '../../core/logger';
 import { candidateApp } from './candidate';
@@ -85,4 +86,14 @@ export async function startService(
       await channel.close().catch(() => undefined);
     },
   };
+}
+
+/** Waits (up to `timeoutMs`) until the proxy has no exchange waiting for a mirror or for its sink. */
+export async function settleExchanges(proxy: RunningProxy, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = proxy.stats();
+    if ((s.pendingExchanges === 0 && (s.exchanges?.buffered ?? 0) === 0) || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

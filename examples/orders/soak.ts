@@ -14,7 +14,7 @@ import { resolveProxyConfig, startProxy } from '../../capture/proxy';
 import { deleteTopology } from '../../runtime/bus/topology';
 import type { Logger } from '../../core/logger';
 import { connectMongoStore } from '../../runtime/store/mongo';
-import { openBackends, type RunningService, startService } from './shop';
+import { openBackends, type RunningService, settleExchanges, startService } from './shop';
 import { driveTraffic } from './traffic';
 
 export interface SoakOptions {
@@ -138,8 +138,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     }
 
     // The accounting: every exchange the proxy recorded is a mirrored request; wait for its comparison.
-    const deadline = Date.now() + 15_000;
-    while ((proxy.stats().pendingExchanges > 0 || (proxy.stats().exchanges?.buffered ?? 0) > 0) && Date.now() < deadline) await sleep(100);
+    await settleExchanges(proxy);
     for (const s of services) await s.shadow.flush(10_000);
     const exchanges = proxy.stats().exchanges!;
     const mirrored = exchanges.sent;
