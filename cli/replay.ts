@@ -21,6 +21,7 @@ import { readJsonFile } from './config-file';
 import type { CliIo } from './io';
 import { hostPort, numberFlag } from './options';
 import { openRunStore } from './store';
+import { eachComparison } from '../runtime/store/store';
 import { loadRulesFile } from './rules-file';
 
 interface ReplayFlags {
@@ -202,24 +203,18 @@ export function exportCommand(io: CliIo): Command {
       const { store, close } = await openRunStore(io, 'export', flags.from);
       const counts = { written: 0, noExchange: 0, noLegacy: 0 };
       try {
-        let after: string | undefined;
-        outer: for (;;) {
-          const page = await store.listComparisons({ runId: flags.run, limit: 500, ...(after ? { after } : {}), ...(flags.route ? { route: flags.route } : {}) });
-          for (const c of page) {
-            if (since !== undefined && Date.parse(c.comparedAt) < since) continue;
-            const exchange = await store.getExchange(flags.run, c.shadowId);
-            if (!exchange) {
-              counts.noExchange += 1;
-              continue;
-            }
-            const legacy = (await store.getEffects(flags.run, c.shadowId)).filter((r): r is SideRecord => r.side === 'legacy');
-            if (!legacy.length) counts.noLegacy += 1;
-            await writeRequest((io.stdout ?? process.stdout) as unknown as import('node:stream').Writable, { exchange: { v: 1, type: 'exchange', ...exchange }, legacy });
-            counts.written += 1;
-            if (flags.limit && counts.written >= flags.limit) break outer;
+        for await (const c of eachComparison(store, { runId: flags.run, ...(flags.route ? { route: flags.route } : {}) }, 500)) {
+          if (since !== undefined && Date.parse(c.comparedAt) < since) continue;
+          const exchange = await store.getExchange(flags.run, c.shadowId);
+          if (!exchange) {
+            counts.noExchange += 1;
+            continue;
           }
-          if (page.length < 500) break;
-          after = page.at(-1)!.shadowId;
+          const legacy = (await store.getEffects(flags.run, c.shadowId)).filter((r): r is SideRecord => r.side === 'legacy');
+          if (!legacy.length) counts.noLegacy += 1;
+          await writeRequest((io.stdout ?? process.stdout) as unknown as import('node:stream').Writable, { exchange: { v: 1, type: 'exchange', ...exchange }, legacy });
+          counts.written += 1;
+          if (flags.limit && counts.written >= flags.limit) break;
         }
       } finally {
         await close();

@@ -10,6 +10,7 @@ import type { CliIo } from './io';
 import { readJsonFile } from './config-file';
 import { numberFlag } from './options';
 import { openRunStore } from './store';
+import { eachComparison } from '../runtime/store/store';
 
 interface ReportFlags {
   run: string;
@@ -39,13 +40,7 @@ export function reportCommand(io: CliIo): Command {
       try {
         const run = await store.getRun(flags.run);
         const evaluator = new Evaluator(flags.run, accept);
-        let after: string | undefined;
-        for (;;) {
-          const page = await store.listComparisons({ runId: flags.run, limit: 1000, ...(after ? { after } : {}) });
-          for (const c of page) evaluator.add(c);
-          if (page.length < 1000) break;
-          after = page.at(-1)!.shadowId;
-        }
+        for await (const c of eachComparison(store, { runId: flags.run })) evaluator.add(c);
         if (evaluator.count === 0 && !run) throw new ShadowdiffError('SHADOWDIFF_USAGE', `run ${JSON.stringify(flags.run)} has no comparisons in this store (check --run, MONGODB_URL / SHADOWDIFF_DB, or --from).`);
         const result = evaluator.result(evaluator.count, { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage });
         const text =

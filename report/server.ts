@@ -12,7 +12,7 @@ import { type CompiledRules, compileRules } from '../compare/engine/rules';
 import type { SideRecord } from '../core/effect';
 import { ERRORS, ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import type { Store } from '../runtime/store/store';
+import { eachComparison, type Store } from '../runtime/store/store';
 import { h, renderHtml } from './render/html';
 import { reevaluate } from './reevaluate';
 import { groupKey, type Readiness, renderMarkdown, type ReplayResult, resultFromRollup } from './results';
@@ -290,12 +290,9 @@ const CAUSE_SAMPLE = 2000;
  */
 async function probableCauses(store: Store, runId: string, route?: string): Promise<ProbableCause[]> {
   const sample: Comparison[] = [];
-  let after: string | undefined;
-  while (sample.length < CAUSE_SAMPLE) {
-    const page = await store.listComparisons({ runId, verdict: 'mismatch', limit: 500, ...(route ? { route } : {}), ...(after ? { after } : {}) });
-    sample.push(...page);
-    if (page.length < 500) break;
-    after = page.at(-1)!.shadowId;
+  for await (const c of eachComparison(store, { runId, verdict: 'mismatch', ...(route ? { route } : {}) }, 500)) {
+    sample.push(c);
+    if (sample.length >= CAUSE_SAMPLE) break;
   }
   const where = new Map<string, { route: string; field: string; ids: string[] }>();
   for (const c of sample.slice(0, CAUSE_SAMPLE)) {
@@ -389,15 +386,12 @@ async function filteredDifferences(store: Store, runId: string, f: DifferenceFil
   let window: { scanned: number; truncated: boolean } | undefined;
   if (f.since || f.until) {
     const seen: Comparison[] = [];
-    let after: string | undefined;
-    while (seen.length < WINDOW_MAX) {
-      const page = await store.listComparisons({ runId, limit: 1000, ...(f.route ? { route: f.route } : {}), ...(f.since ? { since: f.since } : {}), ...(f.until ? { until: f.until } : {}), ...(after ? { after } : {}) });
-      seen.push(...page);
-      if (page.length < 1000) break;
-      after = page.at(-1)!.shadowId;
+    for await (const c of eachComparison(store, { runId, ...(f.route ? { route: f.route } : {}), ...(f.since ? { since: f.since } : {}), ...(f.until ? { until: f.until } : {}) })) {
+      seen.push(c);
+      if (seen.length >= WINDOW_MAX) break;
     }
-    rollup = rollupOf(runId, seen.slice(0, WINDOW_MAX));
-    window = { scanned: Math.min(seen.length, WINDOW_MAX), truncated: seen.length >= WINDOW_MAX };
+    rollup = rollupOf(runId, seen);
+    window = { scanned: seen.length, truncated: seen.length >= WINDOW_MAX };
   } else {
     rollup = await store.getRollup(runId);
   }

@@ -16,6 +16,7 @@ import { componentLogger, type Logger } from '../../core/logger';
 import { Evaluator, type FindingGroup, type Gates, type ReplayResult } from '../../report/results';
 import { reportApp } from '../../report/server';
 import { createRuntime, type Runtime } from '../../runtime';
+import { eachComparison } from '../../runtime/store/store';
 import { inDatabase, type SeededBug, SEEDED_BUGS } from './bugs';
 import { openBackends, type RunningService, settleExchanges, type ShopBackends, startService } from './shop';
 import { driveTraffic, type TrafficSummary } from './traffic';
@@ -111,12 +112,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     await runtime.store.flushRollups(runId);
 
     const evaluator = new Evaluator(runId);
-    for (let after: string | undefined; ; ) {
-      const page = await runtime.store.listComparisons({ runId, limit: 1_000, ...(after ? { after } : {}) });
-      for (const c of page) evaluator.add(c);
-      if (page.length < 1_000) break;
-      after = page.at(-1)!.shadowId;
-    }
+    for await (const c of eachComparison(runtime.store, { runId })) evaluator.add(c);
     const result = evaluator.result(mirrored, DEMO_GATES);
     const groups = result.routes.flatMap((r) => r.findings);
     const seeded = SEEDED_BUGS.map((bug) => inDatabase(bug, dbName));

@@ -14,6 +14,7 @@ import { resolveProxyConfig, startProxy } from '../../capture/proxy';
 import { deleteTopology } from '../../runtime/bus/topology';
 import type { Logger } from '../../core/logger';
 import { connectMongoStore } from '../../runtime/store/mongo';
+import { eachComparison } from '../../runtime/store/store';
 import { openBackends, type RunningService, settleExchanges, startService } from './shop';
 import { driveTraffic } from './traffic';
 
@@ -151,15 +152,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const distinct = new Set<string>();
     let incomplete = 0;
     let stored = 0;
-    for (let after: string | undefined; ; ) {
-      const page = await store.listComparisons({ runId, limit: 5_000, ...(after ? { after } : {}) });
-      for (const c of page) {
-        stored += 1;
-        distinct.add(c.shadowId);
-        if (c.verdict === 'incomplete') incomplete += 1;
-      }
-      if (page.length < 5_000) break;
-      after = page.at(-1)!.shadowId;
+    for await (const c of eachComparison(store, { runId }, 5_000)) {
+      stored += 1;
+      distinct.add(c.shadowId);
+      if (c.verdict === 'incomplete') incomplete += 1;
     }
     const sdk = services.map((s) => s.shadow.stats());
     return {

@@ -54,6 +54,19 @@ export interface ComparisonQuery {
   limit?: number;
 }
 
+/**
+ * Every comparison the query matches, in shadow-id order, read `pageSize` at a time (from
+ * `query.after` when given). Stop early by leaving the loop.
+ */
+export async function* eachComparison(store: Pick<Store, 'listComparisons'>, query: Omit<ComparisonQuery, 'limit'>, pageSize = 1000): AsyncGenerator<Comparison> {
+  for (let after = query.after; ; ) {
+    const page = await store.listComparisons({ ...query, limit: pageSize, ...(after !== undefined ? { after } : {}) });
+    yield* page;
+    if (page.length < pageSize) return;
+    after = page.at(-1)!.shadowId;
+  }
+}
+
 const SEARCH_VALUES_MAX = 64;
 const SEARCH_VALUE_CHARS = 200;
 
