@@ -178,13 +178,20 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
 /** Records nest at most this deep: values cut at 200 levels by the SDK, plus the record around them. */
 export const MAX_RECORD_DEPTH = 300;
 
-/** Without recursion, so a hostile value cannot overflow the stack here either. */
-function nestedDeeper(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (depth >= max) return true;
-    for (const x of Array.isArray(v) ? v : Object.values(v as object)) if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
+/**
+ * Recursion stops at `max` levels, so a hostile value cannot overflow the stack here either; it
+ * allocates nothing (this walk runs over every object of every record the worker receives).
+ */
+function nestedDeeper(value: unknown, max: number, depth = 0): boolean {
+  if (depth >= max) return true;
+  if (Array.isArray(value)) {
+    for (const x of value) if (x !== null && typeof x === 'object' && nestedDeeper(x, max, depth + 1)) return true;
+    return false;
+  }
+  const obj = value as Record<string, unknown>;
+  for (const key in obj) {
+    const x = obj[key];
+    if (x !== null && typeof x === 'object' && nestedDeeper(x, max, depth + 1)) return true;
   }
   return false;
 }
