@@ -282,7 +282,9 @@ export class Worker {
       comparison = { ...comparison, timedOutAfterMs: Date.now() - p.firstAt };
     }
     this.counters.compared += 1;
-    this.batch.push({ comparison: bounded(comparison), deliveries: p.deliveries, records: p.records });
+    // Records kept for drill-down only; the others are let go now rather than after the write.
+    const keep = this.o.keepEffects === 'all' || (this.o.keepEffects === 'non-match' && comparison.verdict !== 'match');
+    this.batch.push({ comparison: bounded(comparison), deliveries: p.deliveries, records: keep ? p.records : [] });
     if (this.batch.length >= this.o.batchSize) this.write();
     else this.batchTimer ??= setTimeout(() => this.write(), this.o.batchMs);
   }
@@ -308,7 +310,7 @@ export class Worker {
       try {
         const keep = this.o.keepEffects;
         if (keep !== 'none') {
-          const records = batch.filter((d) => keep === 'all' || d.comparison.verdict !== 'match').flatMap((d) => d.records);
+          const records = batch.flatMap((d) => d.records);
           const exchanges = records.filter((r): r is ExchangeRecord => r.type === 'exchange');
           if (exchanges.length) await this.o.store.putExchanges(exchanges.map(({ v: _v, type: _t, ...exchange }) => exchange));
           await this.o.store.putEffects(exchanges.length ? records.filter((r): r is SideRecord => r.type !== 'exchange') : (records as SideRecord[]));
