@@ -3,14 +3,18 @@
 // periodic sweep as the fallback. Captured payloads are arbitrary JSON (keys with `.` or a
 // leading `$`), so they are stored as JSON text beside the few fields that are queried.
 //
-// Rollups: each comparison is stored once (keyed by run and shadow id); `flushRollups` folds
-// those without a marker into the run's rollup, remembering the batch's ids in the rollup until
-// their markers are written. A rollup is a chain of versions, each a new document whose `_id`
-// is `<run>#<version>`: a flusher that read version v writes v+1 with an insert, and the unique
+// Rollups: each comparison is stored once (keyed by run and shadow id), and then gets an entry
+// in the `unfolded` inbox. `flushRollups` folds the inbox into the run's rollup, remembering the
+// batch's ids in the rollup until it has written their `rolled` markers and cleared their inbox
+// entries. A rollup is a chain of versions, each a new document whose `_id` is
+// `<run>#<version>`: a flusher that read version v writes v+1 with an insert, and the unique
 // `_id` lets exactly one of two concurrent flushers win — on any server, including those whose
-// conditional updates are not atomic (FerretDB 1.x lost rollup counts that way). Markers are
-// inserts too. A crash at any step neither loses nor double-counts a comparison.
-import { type Collection, type Db, type MongoBulkWriteError, MongoClient } from 'mongodb';
+// conditional updates are not atomic (FerretDB 1.x lost rollup counts that way). Markers and
+// inbox entries are inserts. A redelivered request whose comparison was stored already gets an
+// inbox entry marked `recheck`, folded only if no marker says it was: a crash at any step
+// neither loses nor double-counts a comparison. A flush reads the inbox, which holds only what
+// came since the last one, so it costs the same at the end of a week-long run as at its start.
+import { type Collection, type Db, type Filter, type MongoBulkWriteError, MongoClient, type OptionalUnlessRequiredId } from 'mongodb';
 import { redactUrl } from '../../core/config';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
@@ -51,7 +55,7 @@ interface RollupDoc {
   runId: string;
   v: number;
   rollup: string;
-  /** Comparisons folded in whose `rolled` flag may not be set yet. */
+  /** Comparisons folded in whose `rolled` markers may not be written, nor inbox entries cleared, yet. */
   applied: string[];
 }
 
@@ -63,6 +67,18 @@ interface RawDoc {
   expireAt: Date;
   body: string;
 }
+
+/** Stored, not yet in the rollup. */
+interface UnfoldedDoc {
+  /** The comparison's `_id`. */
+  _id: string;
+  runId: string;
+  /** Written for a comparison that was stored before (a redelivery): it may be folded already. */
+  recheck?: true;
+}
+
+/** A version 2 database keeps the rollup inbox; earlier ones found unfolded comparisons by scanning. */
+const LAYOUT = 2;
 
 const DUPLICATE_KEY = 11000;
 
@@ -94,6 +110,8 @@ export class MongoStore implements Store {
   readonly rules: Collection<StoredRules>;
   /** One marker per comparison folded into its run's rollup. */
   readonly rolled: Collection<{ _id: string; runId: string; expireAt: Date }>;
+  readonly unfolded: Collection<UnfoldedDoc>;
+  private readonly meta: Collection<{ _id: string; layout: number }>;
 
   constructor(
     private readonly client: MongoClient,
@@ -110,6 +128,8 @@ export class MongoStore implements Store {
     this.alerts = this.db.collection('alerts');
     this.rules = this.db.collection('rules');
     this.rolled = this.db.collection('rolled');
+    this.unfolded = this.db.collection('unfolded');
+    this.meta = this.db.collection('meta');
   }
 
   async init(): Promise<void> {
@@ -120,10 +140,12 @@ export class MongoStore implements Store {
     await this.comparisons.createIndex({ runId: 1, tf: 1 }, { name: 'run_findings' });
     await this.comparisons.createIndex({ runId: 1, vals: 1 }, { name: 'run_values' });
     await this.rolled.createIndex({ runId: 1 }, { name: 'run' });
+    await this.unfolded.createIndex({ runId: 1 }, { name: 'run' });
     await this.rollups.createIndex({ runId: 1, v: -1 }, { name: 'run_version' });
     await this.effects.createIndex({ runId: 1, shadowId: 1 }, { name: 'run_shadow' });
     await this.alerts.createIndex({ runId: 1, at: 1 }, { name: 'run_at' });
     await this.rules.createIndex({ runId: 1, version: 1 }, { unique: true, name: 'run_version' });
+    await this.migrate();
     for (const c of this.retained()) {
       try {
         await c.createIndex({ expireAt: 1 }, { expireAfterSeconds: 0, name: 'retention' });
@@ -133,6 +155,23 @@ export class MongoStore implements Store {
         await c.createIndex({ expireAt: 1 }, { name: 'retention_sweep' });
       }
     }
+  }
+
+  /**
+   * A database written before the inbox (layout 1) has comparisons that were never folded and
+   * have no inbox entry: give each comparison without a marker a `recheck` entry, once.
+   */
+  private async migrate(): Promise<void> {
+    if (await this.meta.findOne({ _id: 'layout', layout: LAYOUT })) return;
+    let entries = 0;
+    for (const runId of (await this.comparisons.distinct('runId')) as string[]) {
+      const marked = new Set((await this.rolled.find({ runId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      const ids = (await this.comparisons.find({ runId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id).filter((id) => !marked.has(id));
+      await insertAbsent(this.unfolded, ids.map((_id): UnfoldedDoc => ({ _id, runId, recheck: true })));
+      entries += ids.length;
+    }
+    await this.meta.replaceOne({ _id: 'layout' }, { layout: LAYOUT }, { upsert: true });
+    if (entries) this.log.info({ entries }, 'rollup inbox filled from a database written by an earlier shadowdiff');
   }
 
   /** The collections whose documents expire. */
@@ -192,12 +231,8 @@ export class MongoStore implements Store {
       expireAt: expiry(now, this.retention.rawDays),
       body: JSON.stringify(r),
     }));
-    try {
-      await this.effects.insertMany(docs, { ordered: false });
-    } catch (err) {
-      // Stored before (a redelivery): keeping one is the point.
-      if (!onlyDuplicates(err)) throw err;
-    }
+    // Stored before (a redelivery): keeping one is the point.
+    await insertAbsent(this.effects, docs);
   }
 
   async getEffects(runId: string, shadowId: string): Promise<SideRecord[]> {
@@ -209,31 +244,22 @@ export class MongoStore implements Store {
    * Insert-if-absent with a deterministic `_id` (run and shadow id): the first comparison stored
    * for a request stays. The unique index on (runId, shadowId) backs it on any server; keying by
    * `_id` keeps the write a point operation on servers that cannot use secondary indexes for
-   * upserts (FerretDB 1.x scans the collection for each).
+   * upserts (FerretDB 1.x scans the collection for each). Then each gets its inbox entry.
    */
   async putComparisons(comparisons: readonly Comparison[]): Promise<PutResult> {
     if (!comparisons.length) return { inserted: 0, existing: 0 };
     const now = new Date();
     const byId = new Map(comparisons.map((c) => [comparisonId(c.runId, c.shadowId), c]));
-    let todo = [...byId.keys()];
-    let inserted = 0;
-    for (let attempt = 1; todo.length; attempt++) {
-      const docs = todo.map((id) => this.toDoc(byId.get(id)!, now, id));
-      try {
-        const res = await this.comparisons.insertMany(docs, { ordered: false });
-        inserted += res.insertedCount;
-        break;
-      } catch (err) {
-        // Some were stored already (a redelivery, a racing worker). A server may stop at the
-        // first refusal even unordered, so look up what is there and insert the rest.
-        if (!onlyDuplicates(err) || attempt >= 10) throw err;
-        const present = new Set((await this.comparisons.find({ _id: { $in: todo } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
-        const insertedNow = (err as MongoBulkWriteError).insertedCount ?? 0;
-        inserted += insertedNow;
-        todo = todo.filter((id) => !present.has(id));
-      }
-    }
-    return { inserted: Math.min(inserted, byId.size), existing: comparisons.length - Math.min(inserted, byId.size) };
+    const ours = await insertAbsent(
+      this.comparisons,
+      [...byId].map(([id, c]) => this.toDoc(c, now, id)),
+    );
+    // Only after the comparison is stored: a flusher never meets an entry without one.
+    await insertAbsent(
+      this.unfolded,
+      [...byId].map(([_id, c]): UnfoldedDoc => (ours.has(_id) ? { _id, runId: c.runId } : { _id, runId: c.runId, recheck: true })),
+    );
+    return { inserted: ours.size, existing: byId.size - ours.size };
   }
 
   async replaceComparisons(comparisons: readonly Comparison[]): Promise<number> {
@@ -250,6 +276,16 @@ export class MongoStore implements Store {
     for (const runId of new Set(comparisons.map((c) => c.runId))) {
       await this.rollups.deleteMany({ runId });
       await this.rolled.deleteMany({ runId });
+      let page: string[] = [];
+      const refill = async () => {
+        await insertAbsent(this.unfolded, page.map((_id): UnfoldedDoc => ({ _id, runId })));
+        page = [];
+      };
+      for await (const d of this.comparisons.find({ runId }, { projection: { _id: 1 } })) {
+        page.push(d._id);
+        if (page.length >= 10_000) await refill();
+      }
+      await refill();
       await this.compact(runId);
     }
     return res.matchedCount;
@@ -303,14 +339,11 @@ export class MongoStore implements Store {
   }
 
   async flushRollups(runId?: string): Promise<void> {
-    const runIds = runId ? [runId] : ((await this.rollups.distinct('runId', {})) as string[]).concat(await this.unrolledRuns());
+    // Runs with something in the inbox, and runs whose latest fold a crash left unsettled.
+    const runIds = runId
+      ? [runId]
+      : [...((await this.unfolded.distinct('runId')) as string[]), ...((await this.rollups.distinct('runId', { 'applied.0': { $exists: true } })) as string[])];
     for (const id of new Set(runIds)) await this.compact(id);
-  }
-
-  /** Runs with comparisons but no rollup document yet. */
-  private async unrolledRuns(): Promise<string[]> {
-    const have = new Set((await this.rollups.distinct('runId', {})) as string[]);
-    return ((await this.comparisons.distinct('runId')) as string[]).filter((r) => !have.has(r));
   }
 
   private async compact(runId: string): Promise<void> {
@@ -319,24 +352,27 @@ export class MongoStore implements Store {
       const doc = await this.latestRollup(runId);
       const v = doc?.v ?? 0;
       if (doc?.applied.length) {
-        // Folded in by an earlier round (ours or a crashed worker's): mark them, then forget.
-        const expireAt = expiry(new Date(), this.retention.resultDays);
-        try {
-          await this.rolled.insertMany(
-            doc.applied.map((_id) => ({ _id, runId, expireAt })),
-            { ordered: false },
-          );
-        } catch (err) {
-          if (!onlyDuplicates(err)) throw err;
-          await this.insertMissingMarkers(runId, doc.applied, expireAt);
-        }
+        // Folded in by an earlier round (ours or a crashed flusher's): mark them and clear them
+        // from the inbox (in that order: a recheck entry finds the marker), then forget.
+        await insertAbsent(
+          this.rolled,
+          doc.applied.map((_id) => ({ _id, runId, expireAt: expiry(new Date(), this.retention.resultDays) })),
+        );
+        await this.unfolded.deleteMany({ _id: { $in: doc.applied } });
         await this.nextVersion({ runId, v: v + 1, rollup: doc.rollup, applied: [] });
         continue;
       }
-      const marked = new Set((await this.rolled.find({ runId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
-      const ids = (await this.comparisons.find({ runId }, { projection: { _id: 1 } }).toArray()).map((d) => d._id).filter((id) => !marked.has(id));
-      if (!ids.length) return;
-      const pending = await this.comparisons.find({ _id: { $in: ids.slice(0, batch) } }, { projection: { c: 1 } }).toArray();
+      const entries = await this.unfolded.find({ runId }).limit(batch).toArray();
+      if (!entries.length) return;
+      const recheck = entries.filter((e) => e.recheck).map((e) => e._id);
+      const marked = new Set(recheck.length ? (await this.rolled.find({ _id: { $in: recheck } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id) : []);
+      const wanted = entries.map((e) => e._id).filter((id) => !marked.has(id));
+      const pending = wanted.length ? await this.comparisons.find({ _id: { $in: wanted } }, { projection: { c: 1 } }).toArray() : [];
+      // Entries with nothing to fold: counted before, or the comparison expired unfolded.
+      const found = new Set(pending.map((p) => p._id));
+      const done = entries.map((e) => e._id).filter((id) => !found.has(id));
+      if (done.length) await this.unfolded.deleteMany({ _id: { $in: done } });
+      if (!pending.length) continue;
       const rollup = doc ? (JSON.parse(doc.rollup) as Rollup) : emptyRollup(runId);
       for (const p of pending) addComparison(rollup, JSON.parse(p.c) as Comparison);
       // Lost the race to another flusher: the next round reads its version and goes on from there.
@@ -358,12 +394,6 @@ export class MongoStore implements Store {
     }
     // Version v-1 stays for a reader that just found it; older ones are history nobody reads.
     if (doc.v > 2) await this.rollups.deleteMany({ runId: doc.runId, v: { $lt: doc.v - 1 } });
-  }
-
-  private async insertMissingMarkers(runId: string, ids: string[], expireAt: Date): Promise<void> {
-    const present = new Set((await this.rolled.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
-    const missing = ids.filter((id) => !present.has(id));
-    if (missing.length) await this.rolled.insertMany(missing.map((_id) => ({ _id, runId, expireAt })), { ordered: false });
   }
 
   async getRollup(runId: string): Promise<Rollup> {
@@ -422,10 +452,47 @@ function comparisonId(runId: string, shadowId: string): string {
   return JSON.stringify([runId, shadowId]);
 }
 
+/**
+ * Inserts the documents whose `_id` is not stored yet; returns those this call stored for
+ * certain. A server may stop at the first duplicate even unordered, so after a refusal it looks
+ * up what is there and inserts the rest.
+ */
+async function insertAbsent<T extends { _id: string }>(collection: Collection<T>, docs: readonly T[]): Promise<Set<string>> {
+  const ours = new Set<string>();
+  let todo = docs;
+  for (let attempt = 1; todo.length; attempt++) {
+    try {
+      await collection.insertMany(todo as OptionalUnlessRequiredId<T>[], { ordered: false });
+      for (const d of todo) ours.add(d._id);
+      break;
+    } catch (err) {
+      if (!onlyDuplicates(err) || attempt >= 10) throw err;
+      // A server that went on past the refusals stored every other document; one that stopped
+      // at the first stored those before it.
+      // Without the indexes of the refusals, claim none: an entry not claimed is only rechecked.
+      const refused = new Set(writeErrors(err).map((e) => e.index));
+      const insertedCount = (err as MongoBulkWriteError).insertedCount ?? 0;
+      const wentOn = insertedCount === todo.length - refused.size;
+      const first = refused.size ? Math.min(...refused) : -1;
+      todo.forEach((d, i) => {
+        if (!refused.has(i) && (wentOn || i < first)) ours.add(d._id);
+      });
+      const ids = todo.map((d) => d._id);
+      const present = new Set((await collection.find({ _id: { $in: ids } } as Filter<T>, { projection: { _id: 1 } }).toArray()).map((d) => d._id as string));
+      todo = todo.filter((d) => !present.has(d._id));
+    }
+  }
+  return ours;
+}
+
+function writeErrors(err: unknown): { code?: number; index: number }[] {
+  const w = (err as MongoBulkWriteError).writeErrors as unknown;
+  return (Array.isArray(w) ? w : w ? [w] : []) as { code?: number; index: number }[];
+}
+
 function onlyDuplicates(err: unknown): boolean {
   if ((err as { name?: string }).name === 'MongoBulkWriteError') {
-    const w = (err as MongoBulkWriteError).writeErrors;
-    const errors = Array.isArray(w) ? w : [w];
+    const errors = writeErrors(err);
     return errors.length > 0 && errors.every((e) => e.code === DUPLICATE_KEY);
   }
   return (err as { code?: number }).code === DUPLICATE_KEY;

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rollupOf } from '../../../compare/engine/rollup';
 import { createLogger } from '../../../core/logger';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { connectMongoStore, type MongoStore } from '../../../runtime/store/mongo';
@@ -23,6 +24,69 @@ storeContract({
   name: 'embedded',
   open: async () => new MemoryStore(),
   dispose: async () => undefined,
+});
+
+describe('MongoDB store: rollup folding', () => {
+  let store: MongoStore;
+  const dbName = uniqueDbName('fold');
+  const run = (runId: string, from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => comparisonFor(runId, `s${String(from + i).padStart(5, '0')}`, 1, (from + i) % 4 ? 1 : 2));
+  beforeEach(async () => {
+    store = await connectMongoStore({ url: MONGODB_URL, logger, dbName });
+  });
+  afterEach(async () => {
+    await store.drop();
+    await store.close();
+  });
+
+  it('folds from an inbox that holds only what was stored since the last flush', async () => {
+    await store.putComparisons(run('f1', 0, 300));
+    expect(await store.unfolded.countDocuments({ runId: 'f1' })).toBe(300);
+    await store.flushRollups();
+    expect(await store.unfolded.countDocuments({})).toBe(0);
+    await store.putComparisons(run('f1', 300, 7));
+    expect(await store.unfolded.countDocuments({ runId: 'f1' })).toBe(7);
+    await store.flushRollups();
+    expect(await store.getRollup('f1')).toEqual(rollupOf('f1', run('f1', 0, 307)));
+  });
+
+  it('counts a redelivered comparison once, whether or not it was folded before the redelivery', async () => {
+    const all = run('f2', 0, 20);
+    await store.putComparisons(all.slice(0, 10));
+    await store.flushRollups('f2');
+    // A worker died between storing these and writing their inbox entries.
+    await store.putComparisons(all.slice(10));
+    await store.unfolded.deleteMany({ _id: { $in: (await store.unfolded.find({ runId: 'f2' }).toArray()).slice(0, 5).map((e) => e._id) } });
+    // Their messages come again: every comparison is there already.
+    expect(await store.putComparisons(all)).toEqual({ inserted: 0, existing: 20 });
+    await store.flushRollups();
+    expect(await store.getRollup('f2')).toEqual(rollupOf('f2', all));
+  });
+
+  it('fills the inbox of a database written by an earlier build, counting nothing twice', async () => {
+    const all = run('old', 0, 40);
+    await store.putComparisons(all);
+    // The earlier layout: no inbox and no layout mark; a marker document per folded comparison,
+    // and the rollup holding exactly the marked ones.
+    await store.unfolded.deleteMany({});
+    await store.comparisons.db.collection('meta').deleteMany({});
+    const ids = (await store.comparisons.find({ runId: 'old' }, { projection: { _id: 1 } }).sort({ shadowId: 1 }).toArray()).map((d) => d._id);
+    await store.rollups.insertOne({ _id: 'old#1', runId: 'old', v: 1, rollup: JSON.stringify(rollupOf('old', all.slice(0, 25))), applied: [] });
+    await store.rolled.insertMany(ids.slice(0, 25).map((_id) => ({ _id, runId: 'old', expireAt: new Date(Date.now() + 86_400_000) })));
+
+    const upgraded = await connectMongoStore({ url: MONGODB_URL, logger, dbName });
+    try {
+      expect(await upgraded.unfolded.countDocuments({ runId: 'old' })).toBe(15);
+      await upgraded.flushRollups();
+      expect(await upgraded.getRollup('old')).toEqual(rollupOf('old', all));
+      // Once: opening it again adds nothing.
+      const again = await connectMongoStore({ url: MONGODB_URL, logger, dbName });
+      await again.close();
+      expect(await upgraded.unfolded.countDocuments({})).toBe(0);
+    } finally {
+      await upgraded.close();
+    }
+  });
 });
 
 describe('embedded store on disk', () => {
