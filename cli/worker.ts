@@ -4,12 +4,13 @@ import { Command, Option } from 'commander';
 import { configFromEnv, resolveConfig } from '../core/config';
 import { ShadowdiffError } from '../core/errors';
 import { componentLogger, createLogger } from '../core/logger';
+import { type MetricsServer, serveMetrics, workerMetrics } from '../compare/metrics';
 import { Worker } from '../compare/worker';
 import { createRuntime } from '../runtime';
 import { webhookNotifier } from '../runtime/webhook';
 import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
-import { numberFlag } from './options';
+import { hostPort, numberFlag } from './options';
 import { loadRulesFile } from './rules-file';
 
 interface WorkerFlags {
@@ -26,6 +27,7 @@ interface WorkerFlags {
   rules?: string;
   alertWebhook?: string;
   alertThreshold?: number;
+  metrics?: string;
   logLevel: string;
 }
 
@@ -47,6 +49,7 @@ export function workerCommand(io: CliIo): Command {
     .option('--rules <file>', "base rules (.json, .js, .cjs, .mjs); a run's stored rules are layered over them")
     .option('--alert-webhook <url>', 'POST alerts here (env SHADOWDIFF_ALERT_WEBHOOK)')
     .option('--alert-threshold <share>', 'mismatch share that alerts, 0-1 (default 0.05)', Number)
+    .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (env SHADOWDIFF_WORKER_METRICS; off by default)')
     .option('--log-level <level>', 'pino log level', 'info')
     .action(async (flags: WorkerFlags) => {
       const file = flags.config ? await readConfigFile(flags.config) : {};
@@ -68,6 +71,8 @@ export function workerCommand(io: CliIo): Command {
           `a worker needs RabbitMQ and MongoDB: set ${!config.amqpUrl ? 'AMQP_URL (or --amqp-url)' : ''}${!config.amqpUrl && !config.mongodbUrl ? ' and ' : ''}${!config.mongodbUrl ? 'MONGODB_URL (or --mongodb-url)' : ''}. Without them the embedded runtime runs inside \`shadowdiff demo\` and \`shadowdiff replay\`.`,
         );
       }
+      const metricsAt = flags.metrics ?? io.env.SHADOWDIFF_WORKER_METRICS;
+      const listen = metricsAt ? hostPort('metrics', metricsAt, '127.0.0.1:9464') : undefined;
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: flags.logLevel });
       const log = componentLogger(logger, 'worker');
@@ -83,14 +88,23 @@ export function workerCommand(io: CliIo): Command {
         ...(rules ? { rules } : {}),
         ...(config.alerts.webhook ? { notify: webhookNotifier(config.alerts.webhook) } : {}),
       });
-      await worker.start();
-      log.info({ partitions: config.partitions, prefix: config.prefix, database: config.database, pid: process.pid }, 'worker started');
+      let metrics: MetricsServer | undefined;
+      try {
+        if (listen) metrics = await serveMetrics(workerMetrics(() => worker.stats()), listen.host, listen.port);
+        await worker.start();
+      } catch (err) {
+        await metrics?.close();
+        await runtime.close();
+        throw err;
+      }
+      log.info({ partitions: config.partitions, prefix: config.prefix, database: config.database, pid: process.pid, ...(metrics ? { metrics: metrics.url } : {}) }, 'worker started');
       const progress = setInterval(() => log.info(worker.stats(), 'progress'), 10_000);
       progress.unref();
       const signal = await io.stopSignal();
       log.info({ signal }, 'stopping: finishing complete requests, returning the rest to the broker');
       clearInterval(progress);
       await worker.stop();
+      await metrics?.close();
       await runtime.close();
       log.info(worker.stats(), 'stopped');
     });

@@ -1,0 +1,101 @@
+// `shadowdiff worker --metrics`: a worker process serves its counters to Prometheus, and the
+// counts are what it did with real records from RabbitMQ into the MongoDB-wire server.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { connectAmqpBus } from '../../../runtime/bus/amqp';
+import { deleteTopology } from '../../../runtime/bus/topology';
+import { connectMongoStore } from '../../../runtime/store/mongo';
+import { AMQP_URL, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
+import { traffic, waitFor } from '../../helpers/traffic';
+import { logger } from './pipeline.contract';
+
+jest.setTimeout(60_000);
+
+const BIN = resolve(__dirname, '../../../bin/shadowdiff.js');
+const PARTITIONS = 2;
+
+function startWorker(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let out = '';
+  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: { ...process.env, AMQP_URL, MONGODB_URL }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, output: () => out, exited };
+}
+
+/** One sample's value from Prometheus text, e.g. shadowdiff_worker_compared_total. */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+it('serves its counters at /metrics while it compares, and stops cleanly', async () => {
+  const prefix = uniqueDbName('wmetrics');
+  const w = startWorker(['--prefix', prefix, '--database', prefix, '--partitions', String(PARTITIONS), '--settle-ms', '20', '--metrics', '127.0.0.1:0', '--log-level', 'info']);
+  const publisher = await connectAmqpBus({ url: AMQP_URL, logger, prefix, partitions: PARTITIONS });
+  const store = await connectMongoStore({ url: MONGODB_URL, logger, dbName: prefix });
+  try {
+    let url = '';
+    await waitFor(() => (url = /"metrics":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(w.output())?.[1] ?? '') !== '', `the worker's "worker started" line with its metrics address`);
+    const t = traffic({ runId: 'm', requests: 30, mismatchEvery: 10 });
+    await publisher.publish(t.records);
+    let text = '';
+    await waitFor(async () => {
+      text = await (await fetch(url)).text();
+      return sample(text, 'shadowdiff_worker_stored_total') === 30;
+    }, 'shadowdiff_worker_stored_total to reach 30');
+    expect(sample(text, 'shadowdiff_worker_compared_total')).toBe(30);
+    expect(sample(text, 'shadowdiff_worker_received_total')).toBe(t.records.length);
+    expect(sample(text, 'shadowdiff_worker_dead_lettered_total')).toBe(0);
+    expect(sample(text, 'shadowdiff_worker_open_joins')).toBe(0);
+    expect(text).toContain('# TYPE shadowdiff_worker_compared_total counter');
+    expect(text).toContain('shadowdiff_worker_process_cpu_seconds_total');
+    expect(await store.countComparisons('m')).toBe(30);
+
+    const health = await fetch(url.replace('/metrics', '/healthz'));
+    expect(health.status).toBe(200);
+    const other = await fetch(url.replace('/metrics', '/nope'));
+    expect(other.status).toBe(404);
+    expect(await other.text()).toMatch(/GET \/metrics/);
+
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+  } finally {
+    w.child.kill('SIGKILL');
+    await publisher.close();
+    await store.drop();
+    await store.close();
+    const conn = await connectRabbit();
+    await deleteTopology(conn, prefix, PARTITIONS);
+    await conn.close();
+  }
+});
+
+it('says what is wrong with a --metrics address, before connecting to anything', async () => {
+  const w = startWorker(['--metrics', 'nine-four-six-four', '--amqp-url', 'amqp://127.0.0.1:1', '--mongodb-url', 'mongodb://127.0.0.1:1']);
+  expect(await w.exited).toBe(2);
+  expect(w.output()).toMatch(/--metrics "nine-four-six-four" must be HOST:PORT, e.g. 127\.0\.0\.1:9464/);
+  expect(w.output()).not.toMatch(/\n\s+at /);
+});
+
+it('says so when the metrics address is taken, and exits without consuming', async () => {
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  const { port } = taken.address() as AddressInfo;
+  const prefix = uniqueDbName('wmetrics');
+  try {
+    const w = startWorker(['--prefix', prefix, '--database', prefix, '--partitions', String(PARTITIONS), '--metrics', `127.0.0.1:${port}`]);
+    expect(await w.exited).toBe(2);
+    expect(w.output()).toContain(`the worker's metrics cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --metrics.`);
+  } finally {
+    taken.close();
+    const store = await connectMongoStore({ url: MONGODB_URL, logger, dbName: prefix });
+    await store.drop();
+    await store.close();
+    const conn = await connectRabbit();
+    await deleteTopology(conn, prefix, PARTITIONS);
+    await conn.close();
+  }
+});
