@@ -151,7 +151,7 @@ export class Worker {
     const flush = async () => {
       if (this.stopping) return;
       const started = Date.now();
-      await this.flushRollups().catch((err: Error) => this.o.logger.warn({ err: err.message }, 'rollup flush failed; will retry'));
+      await this.flushRollups({ background: true }).catch((err: Error) => this.o.logger.warn({ err: err.message }, 'rollup flush failed; will retry'));
       const t = setTimeout(() => void flush(), Math.max(this.o.rollupFlushMs, 3 * (Date.now() - started)));
       t.unref();
       this.flushTimer = t;
@@ -347,8 +347,9 @@ export class Worker {
     void this.o.notify?.(alert).catch((err: Error) => this.o.logger.warn({ err: err.message }, 'alert webhook failed'));
   }
 
-  private async flushRollups(): Promise<void> {
-    await this.o.store.flushRollups();
+  /** Background flushes step aside while another worker flushes; the last one, at stop, does not. */
+  private async flushRollups(options: { background?: boolean } = {}): Promise<void> {
+    await this.o.store.flushRollups(undefined, options);
     if (this.lateByRun.size) {
       const late = [...this.lateByRun];
       this.lateByRun.clear();

@@ -178,7 +178,10 @@ export class MemoryStore implements Store {
     return this.runs.get(runId)?.comparisons.size ?? 0;
   }
 
-  async flushRollups(): Promise<void> {}
+  /** Rollups are kept current as comparisons are put. */
+  async flushRollups(): Promise<boolean> {
+    return true;
+  }
 
   async getRollup(runId: string): Promise<Rollup> {
     return structuredClone(this.runs.get(runId)?.rollup ?? emptyRollup(runId));

@@ -14,6 +14,9 @@
 // inbox entry marked `recheck`, folded only if no marker says it was: a crash at any step
 // neither loses nor double-counts a comparison. A flush reads the inbox, which holds only what
 // came since the last one, so it costs the same at the end of a week-long run as at its start.
+// Workers' periodic flushes take turns through a lease (an insert too), so N workers do not
+// all read the same inbox only for N-1 of them to lose the race.
+import { randomUUID } from 'node:crypto';
 import { type Collection, type Db, type Filter, type MongoBulkWriteError, MongoClient, type OptionalUnlessRequiredId } from 'mongodb';
 import { redactUrl } from '../../core/config';
 import type { SideRecord } from '../../core/effect';
@@ -82,6 +85,10 @@ const LAYOUT = 2;
 
 const DUPLICATE_KEY = 11000;
 
+const FLUSH_LEASE = 'flush-lease';
+/** A flusher that died holding the lease holds up the others this long at most. */
+const FLUSH_LEASE_MS = 60_000;
+
 export async function connectMongoStore(options: MongoStoreOptions): Promise<MongoStore> {
   const client = new MongoClient(options.url, { serverSelectionTimeoutMS: 10_000, retryWrites: true });
   const safeUrl = redactUrl(options.url);
@@ -111,7 +118,8 @@ export class MongoStore implements Store {
   /** One marker per comparison folded into its run's rollup. */
   readonly rolled: Collection<{ _id: string; runId: string; expireAt: Date }>;
   readonly unfolded: Collection<UnfoldedDoc>;
-  private readonly meta: Collection<{ _id: string; layout: number }>;
+  /** The layout version, and the background flush lease. */
+  private readonly meta: Collection<{ _id: string; layout?: number; owner?: string; until?: Date }>;
 
   constructor(
     private readonly client: MongoClient,
@@ -338,16 +346,47 @@ export class MongoStore implements Store {
     return this.comparisons.countDocuments({ runId });
   }
 
-  async flushRollups(runId?: string): Promise<void> {
-    // Runs with something in the inbox, and runs whose latest fold a crash left unsettled.
-    const runIds = runId
-      ? [runId]
-      : [...((await this.unfolded.distinct('runId')) as string[]), ...((await this.rollups.distinct('runId', { 'applied.0': { $exists: true } })) as string[])];
-    for (const id of new Set(runIds)) await this.compact(id);
+  async flushRollups(runId?: string, options: { background?: boolean } = {}): Promise<boolean> {
+    const lease = options.background ? await this.takeFlushLease() : undefined;
+    if (lease === null) return false;
+    try {
+      // Runs with something in the inbox, and runs whose latest fold a crash left unsettled.
+      const runIds = runId
+        ? [runId]
+        : [...((await this.unfolded.distinct('runId')) as string[]), ...((await this.rollups.distinct('runId', { 'applied.0': { $exists: true } })) as string[])];
+      // A background flush folds one batch per run and lets the worker back off before the next.
+      for (const id of new Set(runIds)) await this.compact(id, lease ? 1 : Infinity);
+      return true;
+    } finally {
+      if (lease) await this.meta.deleteOne({ _id: FLUSH_LEASE, owner: lease }).catch(() => undefined);
+    }
   }
 
-  private async compact(runId: string): Promise<void> {
+  /**
+   * The background flush lease, taken by an insert (atomic on any server): its owner id, or null
+   * while another process holds it. One left by a process that died expires after a minute.
+   */
+  private async takeFlushLease(): Promise<string | null> {
+    const owner = randomUUID();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.meta.insertOne({ _id: FLUSH_LEASE, owner, until: new Date(Date.now() + FLUSH_LEASE_MS) });
+        return owner;
+      } catch (err) {
+        if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
+      }
+      const held = await this.meta.findOne({ _id: FLUSH_LEASE });
+      if (held?.until && held.until.getTime() > Date.now()) return null;
+      // Expired: remove exactly that one (a lease another process took meanwhile stays).
+      if (held) await this.meta.deleteOne({ _id: FLUSH_LEASE, owner: held.owner });
+    }
+    return null;
+  }
+
+  /** Folds the run's inbox, `folds` batches at most (a flush under load would never end). */
+  private async compact(runId: string, folds = Infinity): Promise<void> {
     const batch = this.options.rollupBatch ?? 10_000;
+    let folded = 0;
     for (let round = 0; round < 100_000; round++) {
       const doc = await this.latestRollup(runId);
       const v = doc?.v ?? 0;
@@ -362,6 +401,7 @@ export class MongoStore implements Store {
         await this.nextVersion({ runId, v: v + 1, rollup: doc.rollup, applied: [] });
         continue;
       }
+      if (folded >= folds) return;
       const entries = await this.unfolded.find({ runId }).limit(batch).toArray();
       if (!entries.length) return;
       const recheck = entries.filter((e) => e.recheck).map((e) => e._id);
@@ -377,6 +417,7 @@ export class MongoStore implements Store {
       for (const p of pending) addComparison(rollup, JSON.parse(p.c) as Comparison);
       // Lost the race to another flusher: the next round reads its version and goes on from there.
       await this.nextVersion({ runId, v: v + 1, rollup: JSON.stringify(rollup), applied: pending.map((p) => p._id) });
+      folded += 1;
     }
   }
 

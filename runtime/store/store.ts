@@ -121,8 +121,13 @@ export interface Store {
   replaceComparisons(comparisons: readonly Comparison[]): Promise<number>;
   listComparisons(query: ComparisonQuery): Promise<Comparison[]>;
   countComparisons(runId: string): Promise<number>;
-  /** Folds comparisons stored since the last flush into the run rollups. */
-  flushRollups(runId?: string): Promise<void>;
+  /**
+   * Folds comparisons stored since the last flush into the run rollups. `background`: a
+   * periodic flush that steps aside, returning false, while another process is flushing (its
+   * work would be read and thrown away), and folds a bounded batch per run; the others fold
+   * everything there is and return true.
+   */
+  flushRollups(runId?: string, options?: { background?: boolean }): Promise<boolean>;
   /** The run's rollup as of the last flush. */
   getRollup(runId: string): Promise<Rollup>;
   putAlert(alert: Alert): Promise<void>;

@@ -63,6 +63,25 @@ describe('MongoDB store: rollup folding', () => {
     expect(await store.getRollup('f2')).toEqual(rollupOf('f2', all));
   });
 
+  it('lets one background flush run at a time; a lease left by a dead flusher expires', async () => {
+    await store.putComparisons(run('f3', 0, 50));
+    const meta = store.comparisons.db.collection<{ _id: string; owner: string; until: Date }>('meta');
+    // Another worker is flushing: a background flush steps aside and folds nothing.
+    await meta.insertOne({ _id: 'flush-lease', owner: 'another worker', until: new Date(Date.now() + 30_000) });
+    expect(await store.flushRollups(undefined, { background: true })).toBe(false);
+    expect(await store.unfolded.countDocuments({ runId: 'f3' })).toBe(50);
+    // A flush that is not in the background (the report's, a stopping worker's) always runs.
+    await store.putComparisons(run('f3', 50, 10));
+    expect(await store.flushRollups('f3')).toBe(true);
+    expect(await store.getRollup('f3')).toEqual(rollupOf('f3', run('f3', 0, 60)));
+    // Its holder died a while ago: the next background flush takes over, and gives the lease back.
+    await store.putComparisons(run('f3', 60, 5));
+    await meta.updateOne({ _id: 'flush-lease' }, { $set: { until: new Date(Date.now() - 1) } });
+    expect(await store.flushRollups(undefined, { background: true })).toBe(true);
+    expect(await store.getRollup('f3')).toEqual(rollupOf('f3', run('f3', 0, 65)));
+    expect(await meta.countDocuments({ _id: 'flush-lease' })).toBe(0);
+  });
+
   it('fills the inbox of a database written by an earlier build, counting nothing twice', async () => {
     const all = run('old', 0, 40);
     await store.putComparisons(all);
