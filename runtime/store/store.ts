@@ -123,7 +123,7 @@ export interface Store {
   countComparisons(runId: string): Promise<number>;
   /**
    * Folds comparisons stored since the last flush into the run rollups. `background`: a
-   * periodic flush that steps aside, returning false, while another process is flushing (its
+   * periodic flush that steps aside, returning false, while another process has its turn (its
    * work would be read and thrown away), and folds a bounded batch per run; the others fold
    * everything there is and return true.
    */
