@@ -4,7 +4,7 @@
 // leading `$`), so they are stored as JSON text beside the few fields that are queried.
 //
 // Rollups: each comparison is stored once (keyed by run and shadow id), and then gets an entry
-// in the `unfolded` inbox. `flushRollups` folds the inbox into the run's rollup, remembering the
+// in the `unfolded` inbox, with a copy of the comparison so a flush reads nothing else. `flushRollups` folds the inbox into the run's rollup, remembering the
 // batch's ids in the rollup until it has written their `rolled` markers and cleared their inbox
 // entries. A rollup is a chain of versions, each a new document whose `_id` is
 // `<run>#<version>`: a flusher that read version v writes v+1 with an insert, and the unique
@@ -76,6 +76,8 @@ interface UnfoldedDoc {
   /** The comparison's `_id`. */
   _id: string;
   runId: string;
+  /** The comparison as stored (JSON), when the entry was written with it. */
+  c?: string;
   /** Written for a comparison that was stored before (a redelivery): it may be folded already. */
   recheck?: true;
 }
@@ -257,17 +259,16 @@ export class MongoStore implements Store {
   async putComparisons(comparisons: readonly Comparison[]): Promise<PutResult> {
     if (!comparisons.length) return { inserted: 0, existing: 0 };
     const now = new Date();
-    const byId = new Map(comparisons.map((c) => [comparisonId(c.runId, c.shadowId), c]));
-    const ours = await insertAbsent(
-      this.comparisons,
-      [...byId].map(([id, c]) => this.toDoc(c, now, id)),
-    );
-    // Only after the comparison is stored: a flusher never meets an entry without one.
+    const docs = new Map(comparisons.map((c) => [comparisonId(c.runId, c.shadowId), c] as const).map(([id, c]) => [id, this.toDoc(c, now, id)]));
+    const ours = await insertAbsent(this.comparisons, [...docs.values()]);
+    // Only after the comparison is stored: a flusher never meets an entry without one. An entry
+    // carries the comparison this call stored, so a flush reads nothing else; one stored before
+    // may differ from ours, so its entry is folded from the stored one.
     await insertAbsent(
       this.unfolded,
-      [...byId].map(([_id, c]): UnfoldedDoc => (ours.has(_id) ? { _id, runId: c.runId } : { _id, runId: c.runId, recheck: true })),
+      [...docs.values()].map(({ _id, runId, c }): UnfoldedDoc => (ours.has(_id) ? { _id, runId, c } : { _id, runId, recheck: true })),
     );
-    return { inserted: ours.size, existing: byId.size - ours.size };
+    return { inserted: ours.size, existing: docs.size - ours.size };
   }
 
   async replaceComparisons(comparisons: readonly Comparison[]): Promise<number> {
@@ -409,10 +410,13 @@ export class MongoStore implements Store {
       if (folded >= folds) return;
       const entries = await this.unfolded.find({ runId }).limit(batch).toArray();
       if (!entries.length) return;
+      // Entries carry their comparison; those that do not (a redelivery's, a rebuild's) are read
+      // from the comparisons, unless a marker says a redelivered one was folded already.
+      const pending = entries.filter((e): e is UnfoldedDoc & { c: string } => e.c !== undefined).map(({ _id, c }) => ({ _id, c }));
       const recheck = entries.filter((e) => e.recheck).map((e) => e._id);
       const marked = new Set(recheck.length ? (await this.rolled.find({ _id: { $in: recheck } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id) : []);
-      const wanted = entries.map((e) => e._id).filter((id) => !marked.has(id));
-      const pending = wanted.length ? await this.comparisons.find({ _id: { $in: wanted } }, { projection: { c: 1 } }).toArray() : [];
+      const wanted = entries.filter((e) => e.c === undefined && !marked.has(e._id)).map((e) => e._id);
+      if (wanted.length) pending.push(...(await this.comparisons.find({ _id: { $in: wanted } }, { projection: { c: 1 } }).toArray()));
       // Entries with nothing to fold: counted before, or the comparison expired unfolded.
       const found = new Set(pending.map((p) => p._id));
       const done = entries.map((e) => e._id).filter((id) => !found.has(id));
