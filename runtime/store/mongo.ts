@@ -259,7 +259,12 @@ export class MongoStore implements Store {
   async putComparisons(comparisons: readonly Comparison[]): Promise<PutResult> {
     if (!comparisons.length) return { inserted: 0, existing: 0 };
     const now = new Date();
-    const docs = new Map(comparisons.map((c) => [comparisonId(c.runId, c.shadowId), c] as const).map(([id, c]) => [id, this.toDoc(c, now, id)]));
+    const docs = new Map(
+      comparisons.map((c) => {
+        const id = comparisonId(c.runId, c.shadowId);
+        return [id, this.toDoc(c, now, id)];
+      }),
+    );
     const ours = await insertAbsent(this.comparisons, [...docs.values()]);
     // Only after the comparison is stored: a flusher never meets an entry without one. An entry
     // carries the comparison this call stored, so a flush reads nothing else; one stored before
@@ -361,7 +366,7 @@ export class MongoStore implements Store {
       return true;
     } finally {
       // Held on for three times as long as the flush took: all workers together flush at most a
-      // quarter of the time (a flush on FerretDB scans the comparisons).
+      // quarter of the time (on FerretDB each of a flush's queries scans a collection).
       const rest = Math.min(FLUSH_LEASE_MS, 3 * (Date.now() - started));
       if (lease) await this.meta.updateOne({ _id: FLUSH_LEASE, owner: lease }, { $set: { until: new Date(Date.now() + rest) } }).catch(() => undefined);
     }
