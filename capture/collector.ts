@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { parseRecord, type ShadowRecord } from '../core/effect';
 import { parseJson } from '../core/json';
 import type { Logger } from '../core/logger';
+import { listeningUrl } from '../core/net';
 import type { Bus } from '../runtime/bus/bus';
 import { COLLECTOR_PATH } from './sdk/sinks';
 
@@ -40,10 +41,9 @@ export async function startCollector(options: CollectorOptions & { host?: string
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
-  const { address, port } = server.address() as AddressInfo;
   return {
     server,
-    url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    url: listeningUrl(server.address() as AddressInfo),
     stats: handler.stats,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

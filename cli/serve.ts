@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { isLoopback } from '../core/config';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
+import { listeningUrl } from '../core/net';
 import { reportApp } from '../report/server';
 import type { CliIo } from './io';
 import { hostPort, numberFlag } from './options';
@@ -47,8 +48,7 @@ export function serveCommand(io: CliIo): Command {
         await close();
         throw new ShadowdiffError('SHADOWDIFF_USAGE', `cannot listen on ${flags.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
       }
-      const a = server.address() as AddressInfo;
-      io.out(`shadowdiff report on http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/${token ? ' (open it once with ?token=…)' : ''}`);
+      io.out(`shadowdiff report on ${listeningUrl(server.address() as AddressInfo)}/${token ? ' (open it once with ?token=…)' : ''}`);
       await io.stopSignal();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { ShadowdiffError } from '../core/errors';
+import { listeningUrl } from '../core/net';
 import type { WorkerStats } from './worker';
 
 type Totals = Exclude<keyof WorkerStats, 'openJoins'>;
@@ -81,9 +82,8 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
   } catch (err) {
     throw new ShadowdiffError('SHADOWDIFF_USAGE', `the worker's metrics cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): choose another --metrics.`);
   }
-  const a = server.address() as AddressInfo;
   return {
-    url: `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}/metrics`,
+    url: `${listeningUrl(server.address() as AddressInfo)}/metrics`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { redactUrl } from '../../core/config';
 import type { Logger } from '../../core/logger';
+import { listeningUrl } from '../../core/net';
 import { sinkFromUrl } from '../sdk/sinks';
 import type { RecordSink, TransportStats } from '../sdk/transport';
 import { adminApp } from './admin';
@@ -56,8 +57,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
     admin = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(a.port, a.host, (err?: Error) => (err ? reject(err) : resolve(s)));
     });
-    const addr = admin.address() as AddressInfo;
-    adminUrl = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    adminUrl = listeningUrl(admin.address() as AddressInfo);
   }
   log.info(
     {

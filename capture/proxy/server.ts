@@ -11,6 +11,7 @@ import type { Dispatcher } from 'undici';
 import { EXCHANGE_HEADER, HEADERS } from '../../core/headers';
 import { uuidv7 } from '../../core/ids';
 import type { Logger } from '../../core/logger';
+import { listeningUrl } from '../../core/net';
 import type { ProxyConfig } from './config';
 import type { MirrorSkip, ProxyMetrics } from './metrics';
 import { describeError, type MirrorResult, MirrorTarget } from './mirror';
@@ -87,8 +88,7 @@ export class Forwarder {
         resolve();
       });
     });
-    const a = this.server.address() as AddressInfo;
-    return `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+    return listeningUrl(this.server.address() as AddressInfo);
   }
 
   stats(): ProxyStats {

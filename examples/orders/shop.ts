@@ -10,6 +10,7 @@ import { createShadow, type ShadowSdk } from '../../capture/sdk';
 import type { RunningProxy } from '../../capture/proxy';
 import type { ShadowOptions } from '../../capture/sdk/options';
 import type { Logger } from '../../core/logger';
+import { listeningUrl } from '../../core/net';
 import { candidateApp } from './candidate';
 import { seedShop } from './catalog';
 import { EVENTS_EXCHANGE, legacyApp } from './legacy';
@@ -74,10 +75,9 @@ export async function startService(
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(o.port ?? 0, o.host ?? '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
   });
-  const { address, port } = server.address() as AddressInfo;
   return {
     side,
-    url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    url: listeningUrl(server.address() as AddressInfo),
     shadow,
     async close() {
       server.closeAllConnections();
