@@ -23,18 +23,16 @@ const { serialize } = require('../dist/runtime/bus/bus');
 const { deleteTopology } = require('../dist/runtime/bus/topology');
 const { connectMongoStore } = require('../dist/runtime/store/mongo');
 const { eachComparison } = require('../dist/runtime/store/store');
+const { arg } = require('./lib/args');
+const { cpuSeconds } = require('./lib/measure');
 const { request, RULES, BUGS } = require('./lib/orders');
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const REQUESTS = arg('requests', 20000);
-const RATE = arg('rate', 500);
-const SECONDS = arg('seconds', 10);
-const PARTITIONS = arg('partitions', 16);
+const REQUESTS = Number(arg('requests', 20000));
+const RATE = Number(arg('rate', 500));
+const SECONDS = Number(arg('seconds', 10));
+const PARTITIONS = Number(arg('partitions', 16));
 /** Records of one partition packed into messages of up to this many bytes (0: one record a message). */
-const BATCH = arg('batch', 65536);
+const BATCH = Number(arg('batch', 65536));
 const publishOptions = BATCH > 0 ? { batch: BATCH } : {};
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
@@ -114,17 +112,6 @@ function decodeRate(chunks) {
   return (n / (performance.now() - start)) * 1000;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc; undefined elsewhere. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The broker's and the store's processes on this machine, found by name. */
 function servicePids() {
   const found = {};
@@ -143,7 +130,7 @@ function servicePids() {
 
 /** CPU used by each part between two readings, as milliseconds per request. */
 function cpuMeter(parts) {
-  const read = () => Object.fromEntries(Object.entries(parts).map(([name, pids]) => [name, pids.reduce((s, p) => s + (cpuSeconds(p) ?? NaN), 0)]));
+  const read = () => Object.fromEntries(Object.entries(parts).map(([name, pids]) => [name, pids.reduce((s, p) => s + cpuSeconds(p), 0)]));
   const before = read();
   return (requests) => {
     const after = read();

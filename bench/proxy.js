@@ -16,6 +16,7 @@ const { join, resolve } = require('node:path');
 const autocannon = require('autocannon');
 
 const { arg } = require('./lib/args');
+const { cpuSeconds, median } = require('./lib/measure');
 const SECONDS = Number(arg('seconds', 5));
 const ROUNDS = Number(arg('rounds', 3));
 const CONNECTIONS = Number(arg('connections', 50));
@@ -67,16 +68,6 @@ http { access_log off;
   });
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux). */
-function cpuSeconds(pid) {
-  try {
-    const fields = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return NaN;
-  }
-}
-
 function run(url, pid, rate) {
   const before = pid ? cpuSeconds(pid) : NaN;
   return new Promise((ok, fail) => {
@@ -88,7 +79,6 @@ function run(url, pid, rate) {
   });
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const upstreamProc = await role('upstream', 0);

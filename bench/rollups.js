@@ -12,18 +12,14 @@ const { compileRules } = require('../dist/compare/engine/rules');
 const { parseRecord } = require('../dist/core/effect');
 const { createLogger } = require('../dist/core/logger');
 const { connectMongoStore } = require('../dist/runtime/store/mongo');
+const { arg } = require('./lib/args');
+const { median } = require('./lib/measure');
 const { request, RULES, BUGS } = require('./lib/orders');
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
 const COUNT = Number(arg('count', 20000));
 const REPEAT = Number(arg('repeat', 3));
 const MONGODB_URL = arg('mongodb', process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017');
 const PAGE = 500;
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timed(f) {
   const t = performance.now();

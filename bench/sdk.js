@@ -15,6 +15,7 @@ const { resolve } = require('node:path');
 const { MongoClient } = require('mongodb');
 
 const { arg } = require('./lib/args');
+const { median } = require('./lib/measure');
 const SECONDS = Number(arg('seconds', 5));
 const ROUNDS = Number(arg('rounds', 3));
 const CONCURRENCY = Number(arg('concurrency', 16));
@@ -87,7 +88,6 @@ async function load(port, headers, seconds) {
   return { rps: latencies.length / elapsed, p50: pct(50), p99: pct(99), requests: latencies.length, errors };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function effectCost() {
   // In-process: what recording one insert costs on the request path (convert, redact, queue).
