@@ -5,9 +5,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { connectAmqpBus } from '../../../runtime/bus/amqp';
-import { deleteTopology } from '../../../runtime/bus/topology';
 import { connectMongoStore } from '../../../runtime/store/mongo';
-import { AMQP_URL, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
+import { AMQP_URL, MONGODB_URL, removeTraces, uniqueDbName } from '../../helpers/services';
 import { traffic, waitFor } from '../../helpers/traffic';
 import { logger } from './pipeline.contract';
 
@@ -65,11 +64,8 @@ it('serves its counters at /metrics while it compares, and stops cleanly', async
   } finally {
     w.child.kill('SIGKILL');
     await publisher.close();
-    await store.drop();
     await store.close();
-    const conn = await connectRabbit();
-    await deleteTopology(conn, prefix, PARTITIONS);
-    await conn.close();
+    await removeTraces(prefix, PARTITIONS, [prefix]);
   }
 });
 
@@ -91,11 +87,6 @@ it('says so when the metrics address is taken, and exits without consuming', asy
     expect(w.output()).toContain(`the worker's metrics cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --metrics.`);
   } finally {
     taken.close();
-    const store = await connectMongoStore({ url: MONGODB_URL, logger, dbName: prefix });
-    await store.drop();
-    await store.close();
-    const conn = await connectRabbit();
-    await deleteTopology(conn, prefix, PARTITIONS);
-    await conn.close();
+    await removeTraces(prefix, PARTITIONS, [prefix]);
   }
 });
