@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Makes sure the services the integration tests need are answering: RabbitMQ on 5672 and a
-// MongoDB-wire server on 27017. Starts whichever is not already listening — RabbitMQ from the
+// Makes sure the services the integration tests need are answering: RabbitMQ on 5672, a
+// MongoDB-wire server on 27017 and Redis on 6379. Starts whichever is not already listening — RabbitMQ from the
 // OS package; MongoDB as a real mongod, else FerretDB v1.24.2 (built once from the Go module
 // proxy and cached), else `docker compose up -d` where a Docker engine runs — and fails with
 // a message naming what to start when it cannot. Run by `npm test` (pretest) and by CI.
@@ -12,6 +12,7 @@ const path = require('node:path');
 
 const AMQP_URL = process.env.TEST_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
 const MONGODB_URL = process.env.TEST_MONGODB_URL || 'mongodb://127.0.0.1:27017';
+const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 const FERRETDB_VERSION = 'v1.24.2';
 const CACHE = process.env.SHADOWDIFF_CACHE_DIR || path.join(os.homedir(), '.cache', 'shadowdiff');
 const FERRETDB_BIN = path.join(CACHE, 'bin', `ferretdb-${FERRETDB_VERSION}`);
@@ -137,6 +138,37 @@ async function ensureRabbit() {
   fail('RabbitMQ', AMQP_URL, problems, 'Install and start RabbitMQ (Debian: `apt-get install rabbitmq-server && rabbitmq-server -detached`), run `docker compose up -d rabbitmq`, or set TEST_AMQP_URL to a broker that runs.');
 }
 
+async function redisReady() {
+  const Redis = require('ioredis');
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+// Redis holds the shared pre-state handoff in its contract and fault tests.
+async function ensureRedis() {
+  if (await redisReady()) return log(`Redis answers at ${redact(REDIS_URL)}`);
+  const problems = [];
+  if (isLocal(REDIS_URL)) {
+    const server = which('redis-server');
+    if (server) {
+      const port = new URL(REDIS_URL).port || '6379';
+      log('Redis is not answering; starting redis-server …');
+      spawnSync(server, ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', port, '--save', '', '--appendonly', 'no'], { stdio: 'inherit' });
+      if (await waitFor(redisReady, 30)) return log('Redis is up');
+      problems.push('redis-server ran but Redis did not answer within 30 s');
+    } else problems.push('no redis-server on this machine');
+  }
+  fail('Redis', REDIS_URL, problems, 'Install and start Redis (Debian: `apt-get install redis-server`, then `redis-server --daemonize yes --bind 127.0.0.1 --port 6379`), or set TEST_REDIS_URL.');
+}
+
 async function ensureMongo() {
   if (await mongoReady()) return log(`MongoDB-wire server answers at ${redact(MONGODB_URL)}`);
   const problems = [];
@@ -190,6 +222,7 @@ function fail(service, url, problems, what) {
 (async () => {
   await ensureRabbit();
   await ensureMongo();
+  await ensureRedis();
 })().catch((err) => {
   process.stderr.write(`[services] ${err.stack || err}\n`);
   process.exit(1);

@@ -3,6 +3,7 @@
 // black-holed costs the proxy a counter increment per request and nothing more. Responses are
 // always read to the end (a discarded body left unread stalls the pool) and kept only when
 // an exchange is recorded.
+import { Breaker, type BreakerState } from '../../core/circuit-breaker';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { ProxyMetrics, TargetName } from './metrics';
@@ -35,62 +36,7 @@ export interface MirrorOptions {
   keepBodyBytes: number;
 }
 
-type BreakerState = 'closed' | 'open' | 'half-open';
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, open: 1, 'half-open': 2 };
-
-/** Consecutive failures open the circuit; after a pause one probe decides whether it closes. */
-export class Breaker {
-  private state: BreakerState = 'closed';
-  private failures = 0;
-  private openUntil = 0;
-  private probing = false;
-
-  constructor(
-    private readonly threshold: number,
-    private readonly openMs: number,
-    private readonly onChange: (state: BreakerState) => void = () => {},
-  ) {}
-
-  get current(): BreakerState {
-    return this.state;
-  }
-
-  allow(now: number): boolean {
-    if (this.state === 'closed') return true;
-    if (this.state === 'open') {
-      if (now < this.openUntil) return false;
-      this.set('half-open');
-    }
-    if (this.probing) return false;
-    this.probing = true;
-    return true;
-  }
-
-  /** A probe that was granted but never sent. */
-  release(): void {
-    this.probing = false;
-  }
-
-  success(): void {
-    this.failures = 0;
-    this.probing = false;
-    if (this.state !== 'closed') this.set('closed');
-  }
-
-  failure(now: number): void {
-    this.probing = false;
-    this.failures += 1;
-    if (this.state === 'half-open' || this.failures >= this.threshold) {
-      this.openUntil = now + this.openMs;
-      if (this.state !== 'open') this.set('open');
-    }
-  }
-
-  private set(state: BreakerState): void {
-    this.state = state;
-    this.onChange(state);
-  }
-}
 
 export class MirrorTarget {
   readonly pool: Pool;

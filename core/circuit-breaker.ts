@@ -1,0 +1,58 @@
+// A circuit breaker: consecutive failures open it; after a pause one probe decides whether it
+// closes. The proxy's mirror targets and the SDK's pre-state handoff both use it. Pure: the
+// caller passes the time.
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** Consecutive failures open the circuit; after a pause one probe decides whether it closes. */
+export class Breaker {
+  private state: BreakerState = 'closed';
+  private failures = 0;
+  private openUntil = 0;
+  private probing = false;
+
+  constructor(
+    private readonly threshold: number,
+    private readonly openMs: number,
+    private readonly onChange: (state: BreakerState) => void = () => {},
+  ) {}
+
+  get current(): BreakerState {
+    return this.state;
+  }
+
+  allow(now: number): boolean {
+    if (this.state === 'closed') return true;
+    if (this.state === 'open') {
+      if (now < this.openUntil) return false;
+      this.set('half-open');
+    }
+    if (this.probing) return false;
+    this.probing = true;
+    return true;
+  }
+
+  /** A probe that was granted but never sent. */
+  release(): void {
+    this.probing = false;
+  }
+
+  success(): void {
+    this.failures = 0;
+    this.probing = false;
+    if (this.state !== 'closed') this.set('closed');
+  }
+
+  failure(now: number): void {
+    this.probing = false;
+    this.failures += 1;
+    if (this.state === 'half-open' || this.failures >= this.threshold) {
+      this.openUntil = now + this.openMs;
+      if (this.state !== 'open') this.set('open');
+    }
+  }
+
+  private set(state: BreakerState): void {
+    this.state = state;
+    this.onChange(state);
+  }
+}
