@@ -12,6 +12,7 @@ import { deleteTopology } from '../../runtime/bus/topology';
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const MONGODB_URL = process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const HOW = 'Start the test services with `npm run services` (RabbitMQ on 127.0.0.1:5672, a MongoDB-compatible server on 127.0.0.1:27017), or set TEST_AMQP_URL / TEST_MONGODB_URL.';
 
