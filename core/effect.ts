@@ -16,6 +16,10 @@ export const OPS_BY_KIND = {
 } as const;
 
 export type Side = (typeof SIDES)[number];
+export const PRESTATES = ['handoff', 'unknown'] as const;
+export type PreState = (typeof PRESTATES)[number];
+/** At most this many reads are listed in an end marker. */
+export const MAX_READS = 256;
 export type EffectKind = (typeof EFFECT_KINDS)[number];
 
 const id = z.string().min(1).max(200);
@@ -75,6 +79,22 @@ export const endRecordSchema = z.object({
   error: z.string().max(2000).optional(),
   /** The request came through a recorder (proxy, replay) that sends an `exchange` record: wait for it. */
   exchange: z.boolean().optional(),
+  /**
+   * The pre-state handoff (design decision 3a). `handoff`: every write of a live side was handed
+   * off before it was made, or every read of a dry-run side was rewound with the handoff;
+   * `unknown`: at least one could not be (the reason says why) and the comparison is inconclusive.
+   * Absent: the side's SDK has no handoff configured.
+   */
+  prestate: z.enum(PRESTATES).optional(),
+  prestateReason: z.string().max(500).optional(),
+  /**
+   * A dry-run side that could not rely on a handoff: the documents it read from the database,
+   * each with a fingerprint of its redacted effect-format JSON (see core/fingerprint.ts), so the
+   * comparator can tell when it read the live side's own write of the same request.
+   */
+  reads: z.array(z.object({ target: z.string().min(1).max(500), key: json, fp: z.string().min(1).max(64) })).max(MAX_READS).optional(),
+  /** Reads beyond MAX_READS, counted, not listed. */
+  readsOmitted: z.number().int().nonnegative().optional(),
 });
 
 const headerMap = z.record(z.string(), z.string());

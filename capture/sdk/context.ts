@@ -4,6 +4,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CHILD_SEQ_STRIDE, type Side } from '../../core/effect';
 import { EXCHANGE_HEADER, HEADERS, type Mode, SEQ_BASE_HEADER } from '../../core/headers';
 import type { Overlay } from './mongo/overlay';
+import type { Rewind } from './prestate';
 
 export interface ShadowContext {
   readonly shadowId: string;
@@ -21,6 +22,12 @@ export interface ShadowContext {
   readonly exchange: boolean;
   /** Dry-run: this request's would-be writes, seen by its own reads. */
   overlay?: Overlay;
+  /** The pre-state handoff could not be relied on for this request: why (the first reason). */
+  prestateUnknown?: string;
+  /** Live: the image fields already handed off (a document keeps its first image). */
+  handedOff?: Set<string>;
+  /** Dry-run: the live side's writes of this request, as read from the handoff. */
+  rewind?: Rewind;
 }
 
 export const storage = new AsyncLocalStorage<ShadowContext>();

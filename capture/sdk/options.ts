@@ -5,6 +5,7 @@ import { SIDES } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { redactionSchema } from '../../core/redaction';
 import type { Bus } from '../../runtime/bus/bus';
+import type { Handoff } from '../../runtime/handoff/handoff';
 import type { RecordSink } from './transport';
 
 export const IMAGE_MODES = ['full', 'after', 'none'] as const;
@@ -14,6 +15,8 @@ export const IMAGE_MODES = ['full', 'after', 'none'] as const;
  * effect per write operation with its filter and update, no extra reads in live mode.
  */
 export type ImageMode = (typeof IMAGE_MODES)[number];
+
+const isHandoff = (v: unknown): v is Handoff => typeof v === 'object' && v !== null && typeof (v as Handoff).put === 'function' && typeof (v as Handoff).get === 'function';
 
 const isSink = (v: unknown): v is RecordSink | Pick<Bus, 'publish'> =>
   typeof v === 'object' && v !== null && (typeof (v as RecordSink).write === 'function' || typeof (v as Bus).publish === 'function');
@@ -60,6 +63,35 @@ export const sdkOptionsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The pre-state handoff (docs/sdk.md, "The pre-state handoff"). Both sides need the same store:
+     * the live SDK hands off the before-images of what a shadowed request writes, and waits for
+     * the acknowledgement at most `waitMs` before it writes; the dry-run SDK rewinds them.
+     */
+    handoff: z
+      .object({
+        /** env SHADOWDIFF_HANDOFF: redis(s)://… (shared), http(s)://… (a proxy's or replay's --handoff-listen), or an in-process Handoff. */
+        store: z.union([z.string().min(1), z.custom<Handoff>(isHandoff, 'must be a URL or an object with put(run, shadowId, put) and get(run, shadowId)')]),
+        /** env SHADOWDIFF_HANDOFF_TOKEN: the bearer token of a hosted (http) handoff. */
+        token: z.string().min(1).optional(),
+        /** Live: the longest a write waits for the handoff's acknowledgement; then it goes ahead and the request's pre-state is unknown. */
+        waitMs: z.number().min(0.5).max(1_000).default(10),
+        /** Dry-run: the longest a handoff read may take (the candidate's own time, never the live path's). */
+        lookupTimeoutMs: z.number().int().min(1).max(60_000).default(1_000),
+        /** Dry-run: how long a read waits for a live upsert announced as pending to report the id it made. */
+        pendingWaitMs: z.number().int().min(0).max(60_000).default(1_000),
+        /** A live write touching more documents than this is not handed off (its request's pre-state is unknown). */
+        maxImages: z.number().int().min(1).max(100_000).default(1_000),
+        /** Consecutive handoff failures that open the breaker; while open, no handoff is tried. */
+        breakerFailures: z.number().int().min(1).max(10_000).default(5),
+        breakerOpenMs: z.number().int().min(1).max(3_600_000).default(5_000),
+        /** Redis key prefix. */
+        prefix: z.string().min(1).max(100).regex(/^[\w.:-]+$/).default('shadowdiff'),
+        /** A request's handoff expires this long after its last put (Redis; the hosted store sets its own). */
+        ttlMs: z.number().int().min(100).max(3_600_000).default(30_000),
+      })
+      .strict()
+      .optional(),
     /** Message headers recorded in a message effect's meta. */
     messageHeaders: z.array(z.string()).default([]),
     /** Outgoing HTTP request headers recorded in an http effect. */
@@ -71,7 +103,7 @@ export const sdkOptionsSchema = z
 export type ShadowOptions = z.input<typeof sdkOptionsSchema>;
 export type ResolvedOptions = z.infer<typeof sdkOptionsSchema>;
 
-/** Options from the environment: SHADOWDIFF_SIDE, SHADOWDIFF_SINK, SHADOWDIFF_MODE, SHADOWDIFF_REDACT_SECRET. */
+/** Options from the environment: SHADOWDIFF_SIDE, SHADOWDIFF_SINK, SHADOWDIFF_MODE, SHADOWDIFF_REDACT_SECRET, SHADOWDIFF_HANDOFF(_TOKEN, _WAIT_MS). */
 export function sdkOptionsFromEnv(env: Record<string, string | undefined>): Partial<ShadowOptions> {
   const out: Record<string, unknown> = {};
   if (env.SHADOWDIFF_SIDE) out.side = env.SHADOWDIFF_SIDE;
@@ -80,5 +112,11 @@ export function sdkOptionsFromEnv(env: Record<string, string | undefined>): Part
   if (env.SHADOWDIFF_PREFIX) out.prefix = env.SHADOWDIFF_PREFIX;
   if (env.SHADOWDIFF_PARTITIONS) out.partitions = Number(env.SHADOWDIFF_PARTITIONS);
   if (env.SHADOWDIFF_REDACT_SECRET) out.redact = { secret: env.SHADOWDIFF_REDACT_SECRET };
+  if (env.SHADOWDIFF_HANDOFF) {
+    const h: Record<string, unknown> = { store: env.SHADOWDIFF_HANDOFF };
+    if (env.SHADOWDIFF_HANDOFF_TOKEN) h.token = env.SHADOWDIFF_HANDOFF_TOKEN;
+    if (env.SHADOWDIFF_HANDOFF_WAIT_MS) h.waitMs = Number(env.SHADOWDIFF_HANDOFF_WAIT_MS);
+    out.handoff = h;
+  }
   return out as Partial<ShadowOptions>;
 }

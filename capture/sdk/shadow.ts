@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../../core/logger';
 import { createRedactor, type Redactor } from '../../core/redaction';
 import { contextFromHeaders, currentContext, type HeaderSource, type ShadowContext, storage } from './context';
 import { type ResolvedOptions, sdkOptionsSchema, type ShadowOptions } from './options';
+import { handoffFrom, PreState, type PreStateStats } from './prestate';
 import { rateLimitedLog, type RateLimitedLog } from './safety';
 import { busSink, sinkFromUrl } from './sinks';
 import { type RecordSink, Transport, type TransportStats } from './transport';
@@ -41,6 +42,8 @@ export interface ShadowStats extends TransportStats {
   internalErrors: number;
   /** Dry-run operations the SDK could not emulate (recorded as failed effects). */
   emulationFailures: number;
+  /** The pre-state handoff, when configured. */
+  handoff?: PreStateStats;
 }
 
 export class Shadow {
@@ -50,6 +53,8 @@ export class Shadow {
   /** @internal */ readonly redactor: Redactor;
   /** @internal */ readonly log: RateLimitedLog;
   /** @internal */ readonly logger: Logger;
+  /** @internal The pre-state handoff, when configured. */ readonly prestate: PreState | undefined;
+  private readonly ownsHandoff: boolean;
   private readonly transport: Transport;
   private readonly counters = { contexts: 0, effects: 0, invalidHeaders: 0, internalErrors: 0, emulationFailures: 0 };
 
@@ -73,6 +78,8 @@ export class Shadow {
           ? (o.sink as RecordSink)
           : busSink(o.sink, 0);
     this.transport = new Transport(sink, o.buffer, this.log);
+    this.prestate = o.handoff ? new PreState(handoffFrom(o.handoff), o.handoff, this.log) : undefined;
+    this.ownsHandoff = typeof o.handoff?.store === 'string';
   }
 
   /** The shadow id, run, side and mode of the current request, or undefined outside one. */
@@ -114,7 +121,9 @@ export class Shadow {
   }
 
   stats(): ShadowStats {
-    return { ...this.transport.stats(), ...this.counters };
+    const s: ShadowStats = { ...this.transport.stats(), ...this.counters };
+    if (this.prestate) s.handoff = this.prestate.stats();
+    return s;
   }
 
   /** Waits until every record so far has reached the sink; false if `timeoutMs` passed first. */
@@ -123,8 +132,9 @@ export class Shadow {
   }
 
   /** Sends what is buffered (waiting up to `timeoutMs`) and closes the sink. Call on shutdown. */
-  close(timeoutMs?: number): Promise<void> {
-    return this.transport.close(timeoutMs);
+  async close(timeoutMs?: number): Promise<void> {
+    await this.transport.close(timeoutMs);
+    if (this.ownsHandoff) await this.prestate?.close().catch(() => undefined);
   }
 
   /** @internal A context for these headers, or undefined (inert). */
@@ -229,6 +239,10 @@ export class Shadow {
       if (outcome.error !== undefined) end.error = errorText(outcome.error);
       if (ctx.dropped) end.dropped = ctx.dropped;
       if (ctx.exchange) end.exchange = true;
+      if (this.prestate) {
+        end.prestate = ctx.prestateUnknown === undefined ? 'handoff' : 'unknown';
+        if (ctx.prestateUnknown !== undefined) end.prestateReason = ctx.prestateUnknown;
+      }
       // A lost end marker costs the whole comparison: it may use the buffer's reserve.
       this.transport.offer(end, true);
     } catch (err) {

@@ -2,7 +2,10 @@
 // canonical form, ignored paths removed, strings folded and unordered arrays sorted, as the
 // target's rules say. The same walk enforces the size limits that keep a hostile or huge
 // record from overflowing the stack or blocking the event loop in the diff.
+import { stableStringify } from '../../core/fingerprint';
 import { canonicalTagged, tagOf } from '../../core/tagged';
+
+export { stableStringify };
 import type { Path, State } from './path';
 import type { TargetRules } from './rules';
 import type { IdMap } from './idmap';
@@ -112,15 +115,6 @@ export function getPath(value: unknown, path: Path): unknown {
     cur = (cur as Record<string | number, unknown>)[seg];
   }
   return cur;
-}
-
-/** JSON with object keys sorted: equal values give equal strings whatever their key order. */
-export function stableStringify(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  const keys = Object.keys(value).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
 /**

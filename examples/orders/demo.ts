@@ -16,6 +16,7 @@ import { componentLogger, type Logger } from '../../core/logger';
 import { Evaluator, type FindingGroup, type Gates, type ReplayResult } from '../../report/results';
 import { reportApp } from '../../report/server';
 import { createRuntime, type Runtime } from '../../runtime';
+import { MemoryHandoff } from '../../runtime/handoff/memory';
 import { eachComparison } from '../../runtime/store/store';
 import { inDatabase, type SeededBug, SEEDED_BUGS } from './bugs';
 import { openBackends, type RunningService, settleExchanges, type ShopBackends, startService } from './shop';
@@ -84,9 +85,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     o.onPhase?.('starting the example services');
     const backends = await openBackends({ mongodbUrl: o.config.mongodbUrl, amqpUrl: o.config.amqpUrl, dbName, seed: true });
     stack.push(() => backends.close());
+    // Both services share one embedded pre-state handoff: the candidate rewinds legacy's writes of the same request.
+    const handoff = new MemoryHandoff();
+    stack.push(() => handoff.close());
     const services: RunningService[] = [];
     for (const side of ['legacy', 'candidate'] as const) {
-      const s = await startService(side, { backends, sink: runtime.bus, partnerLatencyMs: o.partnerLatencyMs, logger: componentLogger(log, side) });
+      const s = await startService(side, { backends, sink: runtime.bus, sdk: { handoff: { store: handoff } }, partnerLatencyMs: o.partnerLatencyMs, logger: componentLogger(log, side) });
       services.push(s);
       stack.push(() => s.close());
     }

@@ -15,6 +15,7 @@ import { readAfter, readBefore, upsertedIds, withoutFailedInserts } from './live
 import { optionsOf, WRITE_METHODS, type WriteMethod, type WriteOp, writesOf } from './operations';
 import { Overlay } from './overlay';
 import { overlayCursor } from './reads';
+import type { PendingUpsert } from '../prestate';
 
 export function instrumentMongo<T extends object>(shadow: Shadow, target: T): T {
   const t = target as Record<string, unknown>;
@@ -131,13 +132,20 @@ async function liveWrite(
   images: ImageMode,
 ): Promise<unknown> {
   const insertOnly = writes?.every((w) => w.type === 'insert') ?? false;
+  const prestate = shadow.prestate;
   let before: Awaited<ReturnType<typeof readBefore>> | undefined;
-  if (writes && images !== 'none' && !insertOnly) {
+  // The handoff needs the before-images whatever the image mode: they are what the dry-run rewinds to.
+  if (writes && (images !== 'none' || prestate) && !insertOnly) {
     try {
       before = await readBefore(collection, writes, options);
     } catch (err) {
       shadow.internalError('mongo-before', err); // the write still happens; only its images are lost
     }
+  }
+  let pending: PendingUpsert[] = [];
+  if (prestate) {
+    if (writes) pending = await prestate.beforeWrite(ctx, ns, writes, before);
+    else prestate.unknown(ctx, `could not read the arguments of ${method} on ${ns}`);
   }
   // findOneAnd* report an upsert only with the result metadata: ask for it, hand back what the app asked for.
   const wantsMeta = method.startsWith('findOneAnd') && !options.includeResultMetadata && writes !== undefined;
@@ -146,6 +154,7 @@ async function liveWrite(
   try {
     result = await call(callArgs);
   } catch (err) {
+    prestate?.afterWrite(ctx, pending, upsertedIds(method, (err as { result?: unknown }).result));
     if (writes) {
       // A bulk write stopped by an error still made the writes before it: record those first.
       if (before && (err as { writeErrors?: unknown }).writeErrors) {
@@ -161,6 +170,7 @@ async function liveWrite(
     }
     throw err;
   }
+  prestate?.afterWrite(ctx, pending, upsertedIds(method, result));
   if (writes) {
     try {
       let changes: Change[];
@@ -181,7 +191,7 @@ async function dryRunWrite(shadow: Shadow, ctx: ShadowContext, collection: Colle
   const changes: Change[] = [];
   let result: unknown;
   try {
-    result = await emulate(method, writes, options, overlay.view(ns, collection), ns, changes);
+    result = await emulate(method, writes, options, overlay.view(ns, collection, shadow.prestate?.rewind(ctx)), ns, changes);
   } catch (err) {
     recordChanges(shadow, ctx, ns, method, writes, changes, images, undefined);
     if (err instanceof Unsupported || !(err as { code?: unknown }).code) {
@@ -268,30 +278,34 @@ function withOption(method: WriteMethod, args: unknown[], extra: Doc): unknown[]
 
 const READ_METHODS = new Set(['find', 'findOne', 'countDocuments', 'aggregate', 'distinct']);
 
-/** Dry-run reads: straight to the driver until the request has written to this collection. */
+/**
+ * Dry-run reads. Without a handoff: straight to the driver until the request has written to
+ * this collection. With one: always through the view, which rewinds the live side's writes.
+ */
 function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method: string, args: unknown[], call: (args: unknown[]) => unknown): unknown {
   const ns = `${collection.dbName}.${collection.collectionName}`;
-  const overlay = ctx.overlay;
-  const view = () => (ctx.overlay ??= new Overlay()).view(ns, collection);
   try {
+    const rewind = shadow.prestate?.rewind(ctx);
+    const view = () => (ctx.overlay ??= new Overlay()).view(ns, collection, rewind);
+    const direct = () => !rewind && (!ctx.overlay || ctx.overlay.isEmpty(ns));
     switch (method) {
       case 'find':
-        return overlayCursor(call(args) as object, () => (ctx.overlay && !ctx.overlay.isEmpty(ns) ? view() : undefined), (args[0] as Doc) ?? {}, (args[1] as Doc) ?? {});
+        return overlayCursor(call(args) as object, () => (direct() ? undefined : view()), (args[0] as Doc) ?? {}, (args[1] as Doc) ?? {});
       case 'findOne': {
-        if (!overlay || overlay.isEmpty(ns)) return call(args);
+        if (direct()) return call(args);
         const opts = (args[1] as Doc) ?? {};
         return view()
           .find((args[0] as Doc) ?? {}, { ...opts, limit: 1 })
           .then((docs) => (docs.length ? shape(docs, { projection: opts.projection as Doc })[0] : null));
       }
       case 'countDocuments': {
-        if (!overlay || overlay.isEmpty(ns)) return call(args);
+        if (direct()) return call(args);
         const opts = (args[1] as Doc) ?? {};
         if (opts.limit || opts.skip) return view().find((args[0] as Doc) ?? {}, opts).then((d) => d.length);
         return view().count((args[0] as Doc) ?? {}, opts.session);
       }
       case 'distinct': {
-        if (!overlay || overlay.isEmpty(ns)) return call(args);
+        if (direct()) return call(args);
         const key = String(args[0]);
         return view()
           .find((args[1] as Doc) ?? {}, (args[2] as Doc) ?? {})
@@ -300,7 +314,16 @@ function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method
       case 'aggregate': {
         const pipeline = (args[0] as Doc[]) ?? [];
         const match = pipeline[0]?.$match as Doc | undefined;
-        if (!overlay || overlay.isEmpty(ns) || !match) return call(args);
+        const joins = pipeline.some((s) => s && typeof s === 'object' && ('$lookup' in s || '$graphLookup' in s || '$unionWith' in s));
+        if (rewind && (!match || joins)) {
+          // Not rewindable: only the leading $match is evaluated on rewound documents. Say so when the live side wrote what it read.
+          const check = async () => {
+            await rewind.refresh(undefined, new Map());
+            if (joins ? rewind.anyImages : rewind.known(ns).size > 0) rewind.unknown(`an aggregate ${joins ? 'joining other collections' : 'without a leading $match'} read ${ns} after the live side wrote it`);
+          };
+          if (!match) return overlayCursor(call(args) as object, () => undefined, {}, {}, undefined, check);
+        }
+        if (!match || direct()) return call(args);
         return overlayCursor(call(args) as object, () => view(), match, {}, (docs) => aggregate(docs, pipeline.slice(1)));
       }
     }

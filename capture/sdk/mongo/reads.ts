@@ -7,7 +7,8 @@ import type { View } from './overlay';
 const CHAIN = new Set(['sort', 'limit', 'skip', 'project', 'map', 'batchSize', 'maxTimeMS', 'comment', 'hint', 'collation', 'allowDiskUse']);
 const TERMINAL = new Set(['toArray', 'next', 'tryNext', 'hasNext', 'forEach']);
 
-export function overlayCursor(real: object, view: () => View | undefined, filter: Doc, options: Doc, post?: (docs: Doc[]) => Doc[]): object {
+/** `afterRead`: run after each read the real cursor answered (a check that needs the database read first). */
+export function overlayCursor(real: object, view: () => View | undefined, filter: Doc, options: Doc, post?: (docs: Doc[]) => Doc[], afterRead?: () => Promise<void>): object {
   const state = { sort: options.sort, limit: options.limit as number | undefined, skip: options.skip as number | undefined, projection: options.projection as Doc | undefined };
   const maps: ((d: unknown) => unknown)[] = [];
   let results: Promise<unknown[] | undefined> | undefined;
@@ -41,7 +42,11 @@ export function overlayCursor(real: object, view: () => View | undefined, filter
       if (typeof prop === 'string' && TERMINAL.has(prop) && typeof own === 'function') {
         return async (...args: unknown[]) => {
           const docs = await materialize();
-          if (!docs) return own.apply(target, args);
+          if (!docs) {
+            const r = await own.apply(target, args);
+            await afterRead?.();
+            return r;
+          }
           switch (prop) {
             case 'toArray': {
               const rest = docs.slice(position);
@@ -67,6 +72,7 @@ export function overlayCursor(real: object, view: () => View | undefined, filter
           const docs = await materialize();
           if (!docs) {
             yield* target as AsyncIterable<unknown>;
+            await afterRead?.();
             return;
           }
           while (position < docs.length) yield docs[position++];

@@ -1,0 +1,339 @@
+// The SDK's side of the pre-state handoff (design decision 3a). Live: before a write inside a
+// shadowed request, hand the before-images of the documents it will touch to the handoff store
+// and wait (bounded) for the acknowledgement. Dry-run: after every read from the database, read
+// the handoff and rewind the live side's writes of the same request. Whatever the store does,
+// the live write goes ahead; a request whose pre-state could not be secured says so in its end
+// marker (`prestate: unknown`) and its comparison is inconclusive.
+import { randomUUID } from 'node:crypto';
+import { Breaker } from '../../core/circuit-breaker';
+import { redactUrl } from '../../core/config';
+import { ShadowdiffError } from '../../core/errors';
+import type { Handoff, HandoffImage, HandoffPut, HandoffUpsert } from '../../runtime/handoff/handoff';
+import { imageField } from '../../runtime/handoff/handoff';
+import { HttpHandoff } from '../../runtime/handoff/http';
+import { RedisHandoff } from '../../runtime/handoff/redis';
+import type { ShadowContext } from './context';
+import { fromEffectValue, toEffectValue } from './ejson';
+import type { Doc } from './mongo/documents';
+import { idKey } from './mongo/documents';
+import type { Images } from './mongo/live';
+import type { WriteOp } from './mongo/operations';
+import type { ResolvedOptions } from './options';
+import type { RateLimitedLog } from './safety';
+
+type HandoffOptions = NonNullable<ResolvedOptions['handoff']>;
+
+export interface PreStateStats {
+  /** Live writes whose images were handed off and acknowledged in time. */
+  handedOff: number;
+  /** Live writes that went ahead without an acknowledgement: timed out, failed, or the breaker was open. */
+  timeouts: number;
+  failures: number;
+  skipped: number;
+  /** Dry-run handoff reads, and those that failed. */
+  lookups: number;
+  lookupFailures: number;
+  /** Dry-run requests whose pre-state ended unknown. */
+  unknown: number;
+}
+
+/** A live upsert whose _id the server picks: announced before the write, resolved after it. */
+export interface PendingUpsert {
+  token: string;
+  ns: string;
+  /** The index of the write in its call (upsertedIds are reported by it). */
+  index: number;
+}
+
+/** The handoff store an SDK option names: a URL (redis://, http://) or an in-process Handoff. */
+export function handoffFrom(o: HandoffOptions): Handoff {
+  if (typeof o.store !== 'string') return o.store;
+  let url: URL;
+  try {
+    url = new URL(o.store);
+  } catch {
+    throw new ShadowdiffError('SHADOWDIFF_CONFIG', `shadowdiff SDK option "handoff.store": "${o.store}" is not a URL: use redis://host:6379 or http://proxy-host:7081.`);
+  }
+  if (url.protocol === 'redis:' || url.protocol === 'rediss:') return new RedisHandoff({ url: o.store, prefix: o.prefix, ttlMs: o.ttlMs, commandTimeoutMs: Math.max(o.lookupTimeoutMs, 100) });
+  if (url.protocol === 'http:' || url.protocol === 'https:') return new HttpHandoff({ url: o.store, token: o.token, timeoutMs: Math.max(o.lookupTimeoutMs, 100) });
+  throw new ShadowdiffError('SHADOWDIFF_CONFIG', `shadowdiff SDK option "handoff.store": "${redactUrl(o.store)}" has an unsupported scheme "${url.protocol}": use redis(s):// or http(s)://.`);
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+export class PreState {
+  private readonly breaker: Breaker;
+  private readonly counters: PreStateStats = { handedOff: 0, timeouts: 0, failures: 0, skipped: 0, lookups: 0, lookupFailures: 0, unknown: 0 };
+
+  constructor(
+    readonly store: Handoff,
+    private readonly o: HandoffOptions,
+    private readonly log: RateLimitedLog,
+  ) {
+    this.breaker = new Breaker(o.breakerFailures, o.breakerOpenMs);
+  }
+
+  stats(): PreStateStats {
+    return { ...this.counters };
+  }
+
+  /** Marks the request's pre-state unknown (the first reason is kept). */
+  unknown(ctx: ShadowContext, reason: string): void {
+    if (ctx.prestateUnknown === undefined) {
+      ctx.prestateUnknown = reason.slice(0, 500);
+      if (ctx.mode === 'dry-run') this.counters.unknown += 1;
+    }
+  }
+
+  // ---- live ----
+
+  /**
+   * Hands off what the writes of one call will touch and waits for the acknowledgement, never
+   * longer than `waitMs` and never with an exception. `images` are the documents the writes'
+   * filters matched (readBefore); undefined when they could not be read. Returns the upserts
+   * announced as pending, for `afterWrite`.
+   */
+  async beforeWrite(ctx: ShadowContext, ns: string, writes: WriteOp[], images: Images | undefined): Promise<PendingUpsert[]> {
+    if (ctx.prestateUnknown !== undefined) return []; // already unknown: no point adding latency
+    const put: HandoffImage[] = [];
+    const pending: PendingUpsert[] = [];
+    const sent = (ctx.handedOff ??= new Set());
+    const add = (id: unknown, before: Doc | null) => {
+      const tagged = toEffectValue(id);
+      const field = imageField(ns, tagged);
+      if (sent.has(field)) return;
+      sent.add(field);
+      put.push({ ns, id: tagged, before: before === null ? null : (toEffectValue(before) as Doc) });
+    };
+    const added: string[] = [];
+    for (const [i, w] of writes.entries()) {
+      if (w.type === 'insert') {
+        if (w.doc?._id === undefined) return this.giveUp(ctx, 'an insert whose _id the server assigns (forceServerObjectId)');
+        add(w.doc._id, null);
+        continue;
+      }
+      if (!images) return this.giveUp(ctx, `could not read what a ${w.type} on ${ns} would touch`);
+      const matched = images.matched[i] ?? [];
+      for (const id of matched) add(id, images.before.get(idKey(id)) ?? null);
+      if (w.type !== 'delete' && w.upsert && matched.length === 0) {
+        const id = knownUpsertId(w);
+        if (id !== undefined) add(id, null);
+        else pending.push({ token: randomUUID(), ns, index: i });
+      }
+    }
+    for (const p of put) added.push(imageField(p.ns, p.id));
+    if (put.length > this.o.maxImages) {
+      for (const f of added) sent.delete(f);
+      return this.giveUp(ctx, `a write touching ${put.length} documents, over handoff.maxImages (${this.o.maxImages})`);
+    }
+    if (!put.length && !pending.length) return [];
+    const body: HandoffPut = {};
+    if (put.length) body.images = put;
+    if (pending.length) body.upserts = pending.map((p) => ({ token: p.token, ns: p.ns }));
+    const ok = await this.send(ctx, body);
+    if (!ok) for (const f of added) sent.delete(f);
+    // Announced or not, pending upserts are resolved after the write: a reader waiting on one must not wait in vain.
+    return pending;
+  }
+
+  /** After the write: the ids the pending upserts made (none: they matched or failed). Not awaited by the live path. */
+  afterWrite(ctx: ShadowContext, pending: PendingUpsert[], upserted: Map<number, unknown>): void {
+    if (!pending.length) return;
+    const upserts: HandoffUpsert[] = [];
+    const images: HandoffImage[] = [];
+    for (const p of pending) {
+      const id = upserted.get(p.index);
+      if (id === undefined) {
+        upserts.push({ token: p.token, ns: p.ns, ids: [] });
+        continue;
+      }
+      const tagged = toEffectValue(id);
+      // Later writes of this request to the new document must not hand off its post-upsert state.
+      ctx.handedOff?.add(imageField(p.ns, tagged));
+      upserts.push({ token: p.token, ns: p.ns, ids: [tagged] });
+      images.push({ ns: p.ns, id: tagged, before: null });
+    }
+    this.store.put(ctx.runId, ctx.shadowId, { images, upserts }).catch((err: unknown) => {
+      this.unknown(ctx, `an upsert's id could not be handed off (${describe(err)})`);
+      this.log.warn('handoff-resolve', { err: describe(err) }, 'pre-state handoff: could not report the id an upsert made; the comparison of that request is inconclusive');
+    });
+  }
+
+  private giveUp(ctx: ShadowContext, reason: string): PendingUpsert[] {
+    this.counters.skipped += 1;
+    this.unknown(ctx, reason);
+    return [];
+  }
+
+  /** One put, bounded by waitMs and the breaker; true when acknowledged in time. */
+  private async send(ctx: ShadowContext, body: HandoffPut): Promise<boolean> {
+    const now = Date.now();
+    if (!this.breaker.allow(now)) {
+      this.counters.skipped += 1;
+      this.unknown(ctx, 'the handoff circuit is open after repeated failures');
+      return false;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const put = this.store.put(ctx.runId, ctx.shadowId, body);
+    try {
+      const r = await Promise.race([put, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, this.o.waitMs, TIMED_OUT)))]);
+      if (r === TIMED_OUT) {
+        put.catch(() => undefined);
+        this.counters.timeouts += 1;
+        this.breaker.failure(Date.now());
+        this.unknown(ctx, `the handoff did not acknowledge within ${this.o.waitMs} ms`);
+        this.log.warn('handoff-timeout', { waitMs: this.o.waitMs }, 'pre-state handoff: no acknowledgement in time; the write went ahead and the comparison of that request is inconclusive');
+        return false;
+      }
+      this.counters.handedOff += 1;
+      this.breaker.success();
+      return true;
+    } catch (err) {
+      this.counters.failures += 1;
+      this.breaker.failure(Date.now());
+      this.unknown(ctx, `the handoff failed (${describe(err)})`);
+      this.log.warn('handoff-failed', { err: describe(err) }, 'pre-state handoff failed; the write went ahead and the comparison of that request is inconclusive');
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- dry-run ----
+
+  /** The rewind layer of a dry-run request (one per request). */
+  rewind(ctx: ShadowContext): Rewind {
+    return (ctx.rewind ??= new Rewind(this, ctx));
+  }
+
+  /** @internal One bounded, breaker-guarded read of the handoff; undefined (and the request marked unknown) when it fails. */
+  async lookup(ctx: ShadowContext): Promise<Awaited<ReturnType<Handoff['get']>> | undefined> {
+    if (!this.breaker.allow(Date.now())) {
+      this.unknown(ctx, 'the handoff circuit is open after repeated failures');
+      return undefined;
+    }
+    this.counters.lookups += 1;
+    let timer: NodeJS.Timeout | undefined;
+    const get = this.store.get(ctx.runId, ctx.shadowId);
+    try {
+      const r = await Promise.race([get, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, this.o.lookupTimeoutMs, TIMED_OUT)))]);
+      if (r === TIMED_OUT) throw new Error(`no answer within ${this.o.lookupTimeoutMs} ms`);
+      this.breaker.success();
+      return r;
+    } catch (err) {
+      get.catch(() => undefined);
+      this.counters.lookupFailures += 1;
+      this.breaker.failure(Date.now());
+      this.unknown(ctx, `the handoff could not be read (${describe(err)})`);
+      this.log.warn('handoff-lookup', { err: describe(err) }, 'pre-state handoff could not be read; the comparison of that request is inconclusive');
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get pendingWaitMs(): number {
+    return this.o.pendingWaitMs;
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+/** A document the live side wrote in this request, as it was before: null when it did not exist. */
+export interface RewoundImage {
+  id: unknown;
+  before: Doc | null;
+}
+
+const NONE: ReadonlyMap<string, RewoundImage> = new Map();
+
+/**
+ * What a dry-run request knows of the live side's writes, per collection: the images handed
+ * off so far (decoded to driver values). Reads call `known` before they query the database
+ * and `refresh` after, and query again when the refresh found documents they did not exclude.
+ */
+export class Rewind {
+  private readonly byNs = new Map<string, Map<string, RewoundImage>>();
+  private readonly pending = new Map<string, number>();
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly owner: PreState,
+    private readonly ctx: ShadowContext,
+  ) {}
+
+  known(ns: string): ReadonlyMap<string, RewoundImage> {
+    return this.byNs.get(ns) ?? NONE;
+  }
+
+  /** Any live image of any collection (an aggregate that reads other collections cannot be rewound). */
+  get anyImages(): boolean {
+    return this.byNs.size > 0;
+  }
+
+  /**
+   * Reads the handoff (after the caller's database read) and waits, bounded, for upserts of
+   * `ns` announced as pending. True when `ns` now has images the caller did not know of.
+   */
+  async refresh(ns: string | undefined, knownBefore: ReadonlyMap<string, RewoundImage>): Promise<boolean> {
+    const deadline = Date.now() + this.owner.pendingWaitMs;
+    for (;;) {
+      const snap = await this.owner.lookup(this.ctx);
+      if (!snap) return false;
+      this.absorb(snap);
+      if (ns === undefined || !this.pending.get(ns)) break;
+      if (Date.now() >= deadline) {
+        this.owner.unknown(this.ctx, `a live upsert on ${ns} did not report its id within ${this.owner.pendingWaitMs} ms`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    if (ns === undefined) return false;
+    const now = this.byNs.get(ns);
+    if (!now) return false;
+    for (const k of now.keys()) if (!knownBefore.has(k)) return true;
+    return false;
+  }
+
+  private absorb(snap: Awaited<ReturnType<Handoff['get']>>): void {
+    for (const img of snap.images) {
+      const field = imageField(img.ns, img.id);
+      if (this.seen.has(field)) continue;
+      this.seen.add(field);
+      const id = fromEffectValue(img.id);
+      let m = this.byNs.get(img.ns);
+      if (!m) this.byNs.set(img.ns, (m = new Map()));
+      m.set(idKey(id), { id, before: img.before === null ? null : (fromEffectValue(img.before) as Doc) });
+    }
+    this.pending.clear();
+    for (const u of snap.upserts) if (u.ids === undefined) this.pending.set(u.ns, (this.pending.get(u.ns) ?? 0) + 1);
+  }
+
+  unknown(reason: string): void {
+    this.owner.unknown(this.ctx, reason);
+  }
+}
+
+/** The _id an upsert will insert when the filter or the update names it. */
+function knownUpsertId(w: WriteOp): unknown {
+  if (w.type === 'insert' || w.type === 'delete') return undefined;
+  const f = w.filter._id;
+  if (f !== undefined && !isOperatorObject(f)) return f;
+  if (w.type === 'replace') return w.replacement?._id;
+  const u = w.update as Doc | undefined;
+  if (u && !Array.isArray(u)) {
+    const fromSet = (u.$set as Doc | undefined)?._id ?? (u.$setOnInsert as Doc | undefined)?._id;
+    if (fromSet !== undefined) return fromSet;
+  }
+  return undefined;
+}
+
+function isOperatorObject(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !('_bsontype' in v) && !(v instanceof Date) && Object.keys(v).some((k) => k.startsWith('$'));
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message.slice(0, 200) : String(err).slice(0, 200);
+}
