@@ -15,7 +15,7 @@ export function compareCommand(io: CliIo): Command {
     .addHelpText(
       'after',
       '\nBoth files are joined in memory by shadow id; for recordings larger than memory, use the pipeline.\n' +
-        'Exit code: 0 when every comparison matches, 1 when any mismatches or is incomplete, 2 on bad input.',
+        'Exit code: 0 when every comparison matches, 1 when any mismatches or is incomplete or inconclusive, 2 on bad input.',
     )
     .action(async (opts: { legacy: string; candidate: string; rules?: string; format: 'text' | 'json' }) => {
       const rules = opts.rules ? await loadRulesFile(opts.rules) : undefined;

@@ -44,7 +44,7 @@ export class AlertMonitor {
 
   /** Adds one comparison; returns an alert when this one tips the route over. */
   observe(c: Comparison, nowMs: number): RaisedAlert | undefined {
-    if (c.verdict === 'incomplete') return undefined;
+    if (c.verdict === 'incomplete' || c.verdict === 'inconclusive') return undefined;
     const key = `${c.runId}\u0000${c.route}`;
     let w = this.windows.get(key);
     if (!w) this.windows.set(key, (w = { times: [], bad: [], head: 0, badCount: 0, quietUntil: 0, examples: [] }));

@@ -42,7 +42,7 @@ export async function compareFiles(options: OfflineOptions): Promise<OfflineResu
     );
   }
   const now = (options.now ?? (() => new Date()))().toISOString();
-  const totals = { compared: 0, match: 0, mismatch: 0, incomplete: 0, error: 0 };
+  const totals = { compared: 0, match: 0, mismatch: 0, incomplete: 0, inconclusive: 0, error: 0 };
   const comparisons: Comparison[] = [];
   for (const entry of join.sorted()) {
     const c = compare(entry, { now, ...(options.rules ? { rules: options.rules } : {}) });

@@ -6,7 +6,7 @@
 // JSON, and by render/html.ts as a self-contained page.
 import { z } from 'zod';
 import type { Comparison, Finding } from '../compare/engine/finding';
-import type { Rollup } from '../compare/engine/rollup';
+import { reasonClass, type Rollup } from '../compare/engine/rollup';
 import { ShadowdiffError } from '../core/errors';
 
 export const acceptFileSchema = z
@@ -72,11 +72,14 @@ export interface RouteResult {
   /** Mismatches whose every finding is an accepted difference. */
   accepted: number;
   incomplete: number;
+  /** Complete on both sides, but no evidence: the sides did not start from the same pre-state. */
+  inconclusive: number;
   error: number;
   /** Incomplete or failed requests where the candidate answered 404/409/422 and legacy 2xx: missing seed data? */
   lackingData: number;
   findings: FindingGroup[];
   incompleteReasons: Record<string, number>;
+  inconclusiveReasons: Record<string, number>;
   /** Against the gates: enough complete comparisons, and regressions within the allowed rate. */
   readiness?: Readiness;
 }
@@ -119,9 +122,9 @@ export class Evaluator {
   add(c: Comparison): boolean {
     this.compared += 1;
     let r = this.routes.get(c.route);
-    if (!r) this.routes.set(c.route, (r = { route: c.route, compared: 0, match: 0, mismatch: 0, accepted: 0, incomplete: 0, error: 0, lackingData: 0, findings: [], incompleteReasons: {} }));
+    if (!r) this.routes.set(c.route, (r = { route: c.route, compared: 0, match: 0, mismatch: 0, accepted: 0, incomplete: 0, inconclusive: 0, error: 0, lackingData: 0, findings: [], incompleteReasons: {}, inconclusiveReasons: {} }));
     r.compared += 1;
-    if (lacksData(c)) r.lackingData += 1;
+    if (c.verdict !== 'inconclusive' && lacksData(c)) r.lackingData += 1;
     if (c.verdict === 'match') {
       r.match += 1;
       return false;
@@ -129,6 +132,11 @@ export class Evaluator {
     if (c.verdict === 'incomplete') {
       r.incomplete += 1;
       for (const why of c.incomplete ?? []) r.incompleteReasons[why] = (r.incompleteReasons[why] ?? 0) + 1;
+      return false;
+    }
+    if (c.verdict === 'inconclusive') {
+      r.inconclusive += 1;
+      for (const why of new Set((c.inconclusive ?? []).map(reasonClass))) r.inconclusiveReasons[why] = (r.inconclusiveReasons[why] ?? 0) + 1;
       return false;
     }
     if (c.verdict === 'error') {
@@ -173,7 +181,7 @@ export class Evaluator {
 function summarize(runId: string, counted: RouteResult[], replayed: number, gates: Gates, expired: AcceptEntry[]): ReplayResult {
   const routes = counted.map((r) => ({ ...r, readiness: readiness(r, gates) })).sort((a, b) => a.route.localeCompare(b.route));
   const compared = routes.reduce((n, r) => n + r.compared, 0);
-  const complete = routes.reduce((n, r) => n + r.compared - r.incomplete, 0);
+  const complete = routes.reduce((n, r) => n + r.compared - r.incomplete - r.inconclusive, 0);
   const regressions = routes.reduce((n, r) => n + r.mismatch + r.error, 0);
   const coverage = replayed === 0 ? 0 : complete / replayed;
   const mismatchRate = complete === 0 ? 0 : regressions / complete;
@@ -197,9 +205,11 @@ export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyM
     mismatch: r.verdicts.mismatch,
     accepted: 0,
     incomplete: r.verdicts.incomplete,
+    inconclusive: r.verdicts.inconclusive ?? 0,
     error: r.verdicts.error,
     lackingData: 0,
     incompleteReasons: { ...r.incomplete },
+    inconclusiveReasons: { ...(r.inconclusive ?? {}) },
     findings: Object.values(r.fields)
       .sort((a, b) => b.count - a.count)
       .map((f) => {
@@ -223,7 +233,7 @@ export function evaluate(runId: string, comparisons: Iterable<Comparison>, repla
 }
 
 function readiness(r: RouteResult, gates: Gates): Readiness {
-  const complete = r.compared - r.incomplete;
+  const complete = r.compared - r.incomplete - r.inconclusive;
   if (complete === 0 || complete < gates.minRequests) return 'not enough data';
   return (r.mismatch + r.error) / complete > gates.maxMismatchRate ? 'not ready' : 'ready';
 }
@@ -251,9 +261,10 @@ export type ResultLabel = 'replay' | 'run';
 export function renderText(r: ReplayResult, label: ResultLabel = 'replay'): string {
   const lines = [`${r.passed ? 'PASS' : 'FAIL'} ${label} ${r.runId}: ${r.replayed} ${label === 'replay' ? 'replayed' : 'requests'}, ${r.compared} compared, ${r.regressions} regression(s), coverage ${pct(r.coverage)}`];
   for (const route of r.routes) {
-    lines.push(`  ${route.route}: ${route.match} match, ${route.mismatch} mismatch${route.accepted ? ` (+${route.accepted} accepted)` : ''}, ${route.incomplete} incomplete, ${route.error} error — ${route.readiness ?? 'not evaluated'}`);
+    lines.push(`  ${route.route}: ${route.match} match, ${route.mismatch} mismatch${route.accepted ? ` (+${route.accepted} accepted)` : ''}, ${route.incomplete} incomplete, ${route.inconclusive ? `${route.inconclusive} inconclusive, ` : ''}${route.error} error — ${route.readiness ?? 'not evaluated'}`);
     for (const f of route.findings.slice(0, 10)) lines.push(`    ${f.accepted ? 'accepted' : f.severity.padEnd(8)} ${f.kind.padEnd(16)} ${f.target} ${f.field}  ${f.requests} request(s)${f.legacy !== undefined || f.candidate !== undefined ? `  legacy=${show(f.legacy)} candidate=${show(f.candidate)}` : ''}`);
     for (const [why, n] of Object.entries(route.incompleteReasons).slice(0, 5)) lines.push(`    incomplete: ${why} (${n})`);
+    for (const [why, n] of Object.entries(route.inconclusiveReasons).slice(0, 5)) lines.push(`    inconclusive: ${why} (${n})`);
     if (route.lackingData) lines.push(`    ${route.lackingData} request(s) where the candidate answered 404/409/422 and legacy succeeded: does the candidate's database lack seed data (--seed)?`);
   }
   for (const e of r.expired) lines.push(`  expired accepted difference (counts again): ${e.route ?? '*'} ${e.target ?? '*'} ${e.field ?? '*'} — ${e.reason} (expired ${e.expires})`);
@@ -263,8 +274,8 @@ export function renderText(r: ReplayResult, label: ResultLabel = 'replay'): stri
 
 export function renderMarkdown(r: ReplayResult, label: ResultLabel = 'replay'): string {
   const out = [`### shadowdiff ${label}: ${r.passed ? '✅ no regressions' : '❌ regressions'}`, '', `${r.replayed} requests ${label === 'replay' ? 'replayed' : 'seen'}, ${r.compared} compared, **${r.regressions} regression(s)**, coverage ${pct(r.coverage)} (run \`${r.runId}\`).`, ''];
-  out.push('| route | readiness | compared | match | mismatch | accepted | incomplete | error |', '|---|---|---:|---:|---:|---:|---:|---:|');
-  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.readiness ?? ''} | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.error} |`);
+  out.push('| route | readiness | compared | match | mismatch | accepted | incomplete | inconclusive | error |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.readiness ?? ''} | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.inconclusive} | ${x.error} |`);
   const findings = r.routes.flatMap((x) => x.findings.filter((f) => !f.accepted)).sort((a, b) => b.requests - a.requests);
   if (findings.length) {
     out.push('', '| route | target | field | kind | requests | legacy | candidate |', '|---|---|---|---|---:|---|---|');
@@ -292,15 +303,15 @@ export function renderJUnit(r: ReplayResult, label: ResultLabel = 'replay'): str
         ...problems.map((f) => `${f.severity} ${f.kind} ${f.target} ${f.field}: ${f.requests} request(s), legacy=${show(f.legacy)} candidate=${show(f.candidate)} (e.g. ${f.example})`),
       ].join('\n');
       body = `<failure message="${xml(`${x.mismatch + x.error} regression(s) on ${x.route}`)}" type="regression">${xml(text)}</failure>`;
-    } else if (x.compared === x.incomplete) {
+    } else if (x.compared === x.incomplete + x.inconclusive) {
       body = `<skipped message="${xml(`no request on ${x.route} could be compared completely`)}"/>`;
     }
-    const out = Object.entries(x.incompleteReasons).map(([why, n]) => `incomplete: ${why} (${n})`);
+    const out = [...Object.entries(x.incompleteReasons).map(([why, n]) => `incomplete: ${why} (${n})`), ...Object.entries(x.inconclusiveReasons).map(([why, n]) => `inconclusive: ${why} (${n})`)];
     if (out.length) body += `<system-out>${xml(out.join('\n'))}</system-out>`;
     return `    <testcase classname="shadowdiff.${label}" name="${xml(x.route)}" assertions="${x.compared}">${body}</testcase>`;
   });
   const failures = r.routes.filter((x) => x.mismatch > 0 || x.error > 0).length;
-  const skipped = r.routes.filter((x) => !(x.mismatch > 0 || x.error > 0) && x.compared === x.incomplete).length;
+  const skipped = r.routes.filter((x) => !(x.mismatch > 0 || x.error > 0) && x.compared === x.incomplete + x.inconclusive).length;
   const gateCase = `    <testcase classname="shadowdiff.${label}" name="gates">${r.failures.length ? `<failure message="${xml(r.failures.join('; '))}" type="gate">${xml(r.failures.join('\n'))}</failure>` : ''}</testcase>`;
   const total = r.routes.length + 1;
   const failed = failures + (r.failures.length ? 1 : 0);

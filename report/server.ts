@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type { Comparison, Finding } from '../compare/engine/finding';
+import { type Comparison, type Finding, VERDICTS } from '../compare/engine/finding';
 import { type FieldStats, type Rollup, rollupOf } from '../compare/engine/rollup';
 import { type CompiledRules, compileRules } from '../compare/engine/rules';
 import type { SideRecord } from '../core/effect';
@@ -126,8 +126,8 @@ export function reportApp(o: ServeOptions): express.Express {
 <h1>${h(run.runId)}</h1>
 <p class="muted">${total} request(s) compared${notCompared.length ? `; not compared: ${notCompared.map(([why, n]) => `${h(why)} ${n}`).join(', ')}` : ''}</p>
 <h2>Routes</h2>
-<table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">error</th><th class="n">mismatch rate</th><th>trend (per hour)</th></tr></thead><tbody>
-${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td><td>${sparkline(r.trend)}</td></tr>`).join('\n')}
+<table id="routes"><thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">incomplete</th><th class="n">inconclusive</th><th class="n">error</th><th class="n">mismatch rate</th><th>trend (per hour)</th></tr></thead><tbody>
+${routes.map((r) => `<tr><td><a href="/runs/${u(run.runId)}/differences?route=${u(r.route)}">${h(r.route)}</a></td><td><span class="badge ${cls(r.readiness)}">${h(r.readiness)}</span></td><td class="n">${r.compared}</td><td class="n">${r.match}</td><td class="n">${r.mismatch}</td><td class="n">${r.incomplete}</td><td class="n">${r.inconclusive}</td><td class="n">${r.error}</td><td class="n">${pct(r.mismatchRate)}</td><td>${sparkline(r.trend)}</td></tr>`).join('\n')}
 </tbody></table>
 <p><a href="/runs/${u(run.runId)}/differences">All differences</a> · <a href="/runs/${u(run.runId)}/checklist">cutover checklist</a> · <a href="/runs/${u(run.runId)}/requests?verdict=mismatch">mismatching requests</a> · <a href="/runs/${u(run.runId)}/requests">all requests</a></p>
 <form method="get" action="/runs/${u(run.runId)}/find" class="find"><label>Find a request by shadow id <input name="shadowId" required maxlength="200"></label> <button type="submit">Open</button></form>
@@ -228,6 +228,7 @@ export interface RouteOverview {
   match: number;
   mismatch: number;
   incomplete: number;
+  inconclusive: number;
   error: number;
   mismatchRate: number;
   readiness: Readiness;
@@ -236,7 +237,7 @@ export interface RouteOverview {
 function overview(rollup: Rollup, gates: { minRequests: number; maxMismatchRate: number }): RouteOverview[] {
   return Object.values(rollup.routes)
     .map((r) => {
-      const complete = r.compared - r.verdicts.incomplete;
+      const complete = r.compared - r.verdicts.incomplete - (r.verdicts.inconclusive ?? 0);
       const bad = r.verdicts.mismatch + r.verdicts.error;
       const mismatchRate = complete ? bad / complete : 0;
       const readiness: Readiness = complete === 0 || complete < gates.minRequests ? 'not enough data' : mismatchRate > gates.maxMismatchRate ? 'not ready' : 'ready';
@@ -244,7 +245,7 @@ function overview(rollup: Rollup, gates: { minRequests: number; maxMismatchRate:
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .slice(-24)
         .map(([hour, [compared, mismatched]]) => ({ hour, compared, mismatched }));
-      return { route: r.route, trend, compared: r.compared, match: r.verdicts.match, mismatch: r.verdicts.mismatch, incomplete: r.verdicts.incomplete, error: r.verdicts.error, mismatchRate, readiness };
+      return { route: r.route, trend, compared: r.compared, match: r.verdicts.match, mismatch: r.verdicts.mismatch, incomplete: r.verdicts.incomplete, inconclusive: r.verdicts.inconclusive ?? 0, error: r.verdicts.error, mismatchRate, readiness };
     })
     .sort((a, b) => a.route.localeCompare(b.route));
 }
@@ -337,7 +338,7 @@ async function comparisonsPage(store: Store, runId: string, req: Request, defaul
   const limit = limitText === undefined ? defaultLimit : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_MAX) throw new ShadowdiffError('SHADOWDIFF_USAGE', `limit must be a whole number from 1 to ${PAGE_MAX}.`);
   const verdict = query(req, 'verdict');
-  if (verdict !== undefined && !['match', 'mismatch', 'incomplete', 'error'].includes(verdict)) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'verdict must be match, mismatch, incomplete or error.');
+  if (verdict !== undefined && !(VERDICTS as readonly string[]).includes(verdict)) throw new ShadowdiffError('SHADOWDIFF_USAGE', `verdict must be ${VERDICTS.join(', ')}.`);
   const value = query(req, 'value');
   if (value !== undefined && value.length > 200) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'value: at most 200 characters.');
   const q = { runId, limit: limit + 1, ...pick(req, ['route', 'target', 'field', 'after']), ...times(req), ...(value !== undefined ? { value: value.trim() } : {}), ...(verdict ? { verdict: verdict as Comparison['verdict'] } : {}) };
@@ -444,7 +445,7 @@ function filterForm(action: string, f: DifferenceFilter & { verdict?: string; va
 ${select('route', 'route', routes, f.route)}
 ${text('target', 'target', f.target, what === 'requests' ? 'exact, e.g. shop.orders' : 'contains')}
 ${text('field', 'field', f.field, what === 'requests' ? 'exact, e.g. total' : 'contains')}
-${what === 'differences' ? `${select('severity', 'severity', ['high', 'medium', 'low'], f.severity)} ${select('kind', 'kind', ['missing-effect', 'extra-effect', 'changed', 'removed', 'added', 'type-changed', 'too-large'], f.kind)}` : `${select('verdict', 'verdict', ['match', 'mismatch', 'incomplete', 'error'], f.verdict)} ${text('value', 'value', f.value, 'a value or key, exactly')}`}
+${what === 'differences' ? `${select('severity', 'severity', ['high', 'medium', 'low'], f.severity)} ${select('kind', 'kind', ['missing-effect', 'extra-effect', 'changed', 'removed', 'added', 'type-changed', 'too-large'], f.kind)}` : `${select('verdict', 'verdict', [...VERDICTS], f.verdict)} ${text('value', 'value', f.value, 'a value or key, exactly')}`}
 ${text('since', 'compared since', f.since, '2026-11-25T09:00Z')} ${text('until', 'until', f.until, 'UTC unless +hh:mm')}
 <button type="submit">Filter</button> <a href="${action}">clear</a></form>`;
 }
@@ -452,6 +453,7 @@ ${text('since', 'compared since', f.since, '2026-11-25T09:00Z')} ${text('until',
 /** A comparison's differences in a line: `target field` of its first findings. */
 function summary(c: Comparison): string {
   if (c.verdict === 'incomplete') return (c.incomplete ?? []).join('; ');
+  if (c.verdict === 'inconclusive') return (c.inconclusive ?? []).join('; ');
   if (c.verdict === 'error') return c.error ?? '';
   const fields = [...new Set(c.findings.map((f) => `${f.target} ${f.field || '(whole effect)'}`))];
   return fields.length > 3 ? `${fields.slice(0, 3).join(', ')} and ${fields.length - 3} more` : fields.join(', ');
@@ -494,7 +496,7 @@ function renderRequest(v: RequestView): string {
   const x = v.exchange;
   return `<p class="crumbs"><a href="/">runs</a> / <a href="/runs/${u(run)}">${h(run)}</a> / <a href="/runs/${u(run)}/differences?route=${u(c.route)}">${h(c.route)}</a> / ${h(c.shadowId)}</p>
 <h1>${h(c.route)} <span class="badge ${c.verdict === 'match' ? 'ready' : 'not-ready'}">${h(c.verdict)}</span></h1>
-<p class="muted">${h(c.shadowId)} · compared ${h(c.comparedAt)}${c.incomplete?.length ? ` · incomplete: ${h(c.incomplete.join('; '))}` : ''}${c.error ? ` · ${h(c.error)}` : ''}</p>
+<p class="muted">${h(c.shadowId)} · compared ${h(c.comparedAt)}${c.incomplete?.length ? ` · incomplete: ${h(c.incomplete.join('; '))}` : ''}${c.inconclusive?.length ? ` · inconclusive: ${h(c.inconclusive.join('; '))}` : ''}${c.error ? ` · ${h(c.error)}` : ''}</p>
 ${findings.length ? `<h2>Findings</h2><table id="findings"><thead><tr><th>severity</th><th>kind</th><th>target</th><th>path</th><th>legacy</th><th>candidate</th><th></th></tr></thead><tbody>${findings.join('')}</tbody></table>` : ''}
 ${x ? `<h2>Request</h2><div class="effect"><div class="head">${h(x.request.method)} <code>${h(x.request.path)}</code></div>${json(x.request.body ?? null, new Set(), 'legacy')}</div>
 <h2>Responses</h2><table class="sides"><thead><tr><th>legacy</th><th>candidate</th></tr></thead><tbody><tr><td>${response(x.responses.legacy)}</td><td>${response(x.responses.candidate)}</td></tr></tbody></table>` : ''}

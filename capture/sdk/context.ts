@@ -4,7 +4,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CHILD_SEQ_STRIDE, type Side } from '../../core/effect';
 import { EXCHANGE_HEADER, HEADERS, type Mode, SEQ_BASE_HEADER } from '../../core/headers';
 import type { Overlay } from './mongo/overlay';
-import type { Rewind } from './prestate';
+import type { Rewind } from './mongo/rewind';
 
 export interface ShadowContext {
   readonly shadowId: string;
@@ -28,6 +28,9 @@ export interface ShadowContext {
   handedOff?: Set<string>;
   /** Dry-run: the live side's writes of this request, as read from the handoff. */
   rewind?: Rewind;
+  /** Dry-run without a handoff: fingerprints of the documents read (see noteReads). */
+  reads?: { target: string; key: unknown; fp: string }[];
+  readsOmitted?: number;
 }
 
 export const storage = new AsyncLocalStorage<ShadowContext>();

@@ -7,17 +7,20 @@
 import { randomUUID } from 'node:crypto';
 import { Breaker } from '../../core/circuit-breaker';
 import { redactUrl } from '../../core/config';
+import { MAX_READS } from '../../core/effect';
+import { fingerprint } from '../../core/fingerprint';
+import type { Redactor } from '../../core/redaction';
 import { ShadowdiffError } from '../../core/errors';
 import type { Handoff, HandoffImage, HandoffPut, HandoffUpsert } from '../../runtime/handoff/handoff';
 import { imageField } from '../../runtime/handoff/handoff';
 import { HttpHandoff } from '../../runtime/handoff/http';
 import { RedisHandoff } from '../../runtime/handoff/redis';
 import type { ShadowContext } from './context';
-import { fromEffectValue, toEffectValue } from './ejson';
+import { toEffectValue } from './ejson';
 import type { Doc } from './mongo/documents';
 import { idKey } from './mongo/documents';
-import type { Images } from './mongo/live';
 import type { WriteOp } from './mongo/operations';
+import { Rewind } from './mongo/rewind';
 import type { ResolvedOptions } from './options';
 import type { RateLimitedLog } from './safety';
 
@@ -93,7 +96,7 @@ export class PreState {
    * filters matched (readBefore); undefined when they could not be read. Returns the upserts
    * announced as pending, for `afterWrite`.
    */
-  async beforeWrite(ctx: ShadowContext, ns: string, writes: WriteOp[], images: Images | undefined): Promise<PendingUpsert[]> {
+  async beforeWrite(ctx: ShadowContext, ns: string, writes: WriteOp[], images: { before: ReadonlyMap<string, Doc>; matched: unknown[][] } | undefined): Promise<PendingUpsert[]> {
     if (ctx.prestateUnknown !== undefined) return []; // already unknown: no point adding latency
     const put: HandoffImage[] = [];
     const pending: PendingUpsert[] = [];
@@ -203,7 +206,7 @@ export class PreState {
 
   /** The rewind layer of a dry-run request (one per request). */
   rewind(ctx: ShadowContext): Rewind {
-    return (ctx.rewind ??= new Rewind(this, ctx));
+    return (ctx.rewind ??= new Rewind({ lookup: () => this.lookup(ctx), unknown: (reason) => this.unknown(ctx, reason), pendingWaitMs: this.o.pendingWaitMs }));
   }
 
   /** @internal One bounded, breaker-guarded read of the handoff; undefined (and the request marked unknown) when it fails. */
@@ -232,87 +235,27 @@ export class PreState {
     }
   }
 
-  get pendingWaitMs(): number {
-    return this.o.pendingWaitMs;
-  }
-
   close(): Promise<void> {
     return this.store.close();
   }
 }
 
-/** A document the live side wrote in this request, as it was before: null when it did not exist. */
-export interface RewoundImage {
-  id: unknown;
-  before: Doc | null;
-}
-
-const NONE: ReadonlyMap<string, RewoundImage> = new Map();
-
 /**
- * What a dry-run request knows of the live side's writes, per collection: the images handed
- * off so far (decoded to driver values). Reads call `known` before they query the database
- * and `refresh` after, and query again when the refresh found documents they did not exclude.
+ * A dry-run read without a handoff: the documents it returned, each as a fingerprint of its
+ * redacted effect-format JSON (the form the live side's images are recorded in), at most
+ * MAX_READS a request. The comparator tells from them whether the read saw the live side's write.
  */
-export class Rewind {
-  private readonly byNs = new Map<string, Map<string, RewoundImage>>();
-  private readonly pending = new Map<string, number>();
-  private readonly seen = new Set<string>();
-
-  constructor(
-    private readonly owner: PreState,
-    private readonly ctx: ShadowContext,
-  ) {}
-
-  known(ns: string): ReadonlyMap<string, RewoundImage> {
-    return this.byNs.get(ns) ?? NONE;
-  }
-
-  /** Any live image of any collection (an aggregate that reads other collections cannot be rewound). */
-  get anyImages(): boolean {
-    return this.byNs.size > 0;
-  }
-
-  /**
-   * Reads the handoff (after the caller's database read) and waits, bounded, for upserts of
-   * `ns` announced as pending. True when `ns` now has images the caller did not know of.
-   */
-  async refresh(ns: string | undefined, knownBefore: ReadonlyMap<string, RewoundImage>): Promise<boolean> {
-    const deadline = Date.now() + this.owner.pendingWaitMs;
-    for (;;) {
-      const snap = await this.owner.lookup(this.ctx);
-      if (!snap) return false;
-      this.absorb(snap);
-      if (ns === undefined || !this.pending.get(ns)) break;
-      if (Date.now() >= deadline) {
-        this.owner.unknown(this.ctx, `a live upsert on ${ns} did not report its id within ${this.owner.pendingWaitMs} ms`);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 2));
+export function noteReads(ctx: ShadowContext, ns: string, docs: readonly unknown[], redactor: Redactor): void {
+  for (const d of docs) {
+    if (!d || typeof d !== 'object' || (d as Doc)._id === undefined) continue;
+    const reads = (ctx.reads ??= []);
+    if (reads.length >= MAX_READS) {
+      ctx.readsOmitted = (ctx.readsOmitted ?? 0) + 1;
+      continue;
     }
-    if (ns === undefined) return false;
-    const now = this.byNs.get(ns);
-    if (!now) return false;
-    for (const k of now.keys()) if (!knownBefore.has(k)) return true;
-    return false;
-  }
-
-  private absorb(snap: Awaited<ReturnType<Handoff['get']>>): void {
-    for (const img of snap.images) {
-      const field = imageField(img.ns, img.id);
-      if (this.seen.has(field)) continue;
-      this.seen.add(field);
-      const id = fromEffectValue(img.id);
-      let m = this.byNs.get(img.ns);
-      if (!m) this.byNs.set(img.ns, (m = new Map()));
-      m.set(idKey(id), { id, before: img.before === null ? null : (fromEffectValue(img.before) as Doc) });
-    }
-    this.pending.clear();
-    for (const u of snap.upserts) if (u.ids === undefined) this.pending.set(u.ns, (this.pending.get(u.ns) ?? 0) + 1);
-  }
-
-  unknown(reason: string): void {
-    this.owner.unknown(this.ctx, reason);
+    const value = toEffectValue(d) as Doc;
+    if (!redactor.empty) redactor.value(value);
+    reads.push({ target: ns, key: { _id: toEffectValue((d as Doc)._id) }, fp: fingerprint(value) });
   }
 }
 

@@ -239,6 +239,8 @@ export class Shadow {
       if (outcome.error !== undefined) end.error = errorText(outcome.error);
       if (ctx.dropped) end.dropped = ctx.dropped;
       if (ctx.exchange) end.exchange = true;
+      if (ctx.reads?.length) end.reads = ctx.reads;
+      if (ctx.readsOmitted) end.readsOmitted = ctx.readsOmitted;
       if (this.prestate) {
         end.prestate = ctx.prestateUnknown === undefined ? 'handoff' : 'unknown';
         if (ctx.prestateUnknown !== undefined) end.prestateReason = ctx.prestateUnknown;

@@ -7,6 +7,7 @@ import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, type Si
 import { IdMap, learnIds } from './idmap';
 import { DEFAULT_LIMITS, getPath, type Limits } from './normalize';
 import { pairEffects } from './pairing';
+import { inconclusiveReasons } from './prestate';
 import { equalUnder, type FastWalk } from './fast-equal';
 import { isCreate, Prepared, type PrepareContext } from './prepare';
 import { type CompiledRules, compileRules } from './rules';
@@ -66,6 +67,8 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
     const missing = [...incompleteReasons('legacy', legacy, input.legacy), ...incompleteReasons('candidate', candidate, input.candidate)];
     return { ...result, verdict: 'incomplete', incomplete: missing };
   }
+  const inconclusive = inconclusiveReasons({ effects: legacy, end: input.legacy.end }, { effects: candidate, end: input.candidate.end });
+  if (inconclusive.length) return { ...result, verdict: 'inconclusive', inconclusive };
 
   try {
     const main = diffSides(legacy, candidate, rules, limits);

@@ -56,7 +56,12 @@ export interface Finding {
   reason?: string;
 }
 
-export const VERDICTS = ['match', 'mismatch', 'incomplete', 'error'] as const;
+/**
+ * `inconclusive`: both sides are complete, but the comparison is no evidence about the
+ * candidate — the sides did not start from the same pre-state (the handoff could not be
+ * relied on, or the candidate read the live side's own write). Never a match, never a mismatch.
+ */
+export const VERDICTS = ['match', 'mismatch', 'incomplete', 'inconclusive', 'error'] as const;
 export type Verdict = (typeof VERDICTS)[number];
 
 export interface SideSummary {
@@ -91,6 +96,8 @@ export interface Comparison {
   noise: Finding[];
   /** Why the comparison is incomplete: what is missing. */
   incomplete?: string[];
+  /** Why the comparison is inconclusive: why its sides' pre-states cannot be trusted to agree. */
+  inconclusive?: string[];
   /** Why the comparison failed (verdict `error`). */
   error?: string;
   sides: { legacy: SideSummary; candidate: SideSummary; secondary?: SideSummary };

@@ -33,6 +33,8 @@ export interface RouteRollup {
   verdicts: Record<Verdict, number>;
   /** Incomplete comparisons by what was missing (`candidate: no end marker`): coverage. */
   incomplete: Record<string, number>;
+  /** Inconclusive comparisons by why (`legacy: pre-state unknown`): coverage too. Absent in rollups from before it existed. */
+  inconclusive?: Record<string, number>;
   firstSeen: string;
   lastSeen: string;
   fields: Record<string, FieldStats>;
@@ -54,18 +56,22 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   const route = (rollup.routes[c.route] ??= {
     route: c.route,
     compared: 0,
-    verdicts: { match: 0, mismatch: 0, incomplete: 0, error: 0 },
+    verdicts: { match: 0, mismatch: 0, incomplete: 0, inconclusive: 0, error: 0 },
     incomplete: {},
     firstSeen: c.comparedAt,
     lastSeen: c.comparedAt,
     fields: {},
   });
   route.compared += 1;
-  route.verdicts[c.verdict] += 1;
+  route.verdicts[c.verdict] = (route.verdicts[c.verdict] ?? 0) + 1;
   const hour = ((route.hours ??= {})[c.comparedAt.slice(0, 13)] ??= [0, 0]);
   hour[0] += 1;
   if (c.verdict === 'mismatch' || c.verdict === 'error') hour[1] += 1;
   for (const reason of new Set((c.incomplete ?? []).map(reasonClass))) route.incomplete[reason] = (route.incomplete[reason] ?? 0) + 1;
+  if (c.inconclusive?.length) {
+    const counts = (route.inconclusive ??= {});
+    for (const reason of new Set(c.inconclusive.map(reasonClass))) counts[reason] = (counts[reason] ?? 0) + 1;
+  }
   if (c.comparedAt < route.firstSeen) route.firstSeen = c.comparedAt;
   if (c.comparedAt > route.lastSeen) route.lastSeen = c.comparedAt;
 
@@ -134,7 +140,7 @@ export function mergeRollups(a: Rollup, b: Rollup): Rollup {
 
 function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
   const verdicts = { ...x.verdicts };
-  for (const v of Object.keys(y.verdicts) as Verdict[]) verdicts[v] += y.verdicts[v];
+  for (const v of Object.keys(y.verdicts) as Verdict[]) verdicts[v] = (verdicts[v] ?? 0) + y.verdicts[v];
   const fields: Record<string, FieldStats> = {};
   for (const key of new Set([...Object.keys(x.fields), ...Object.keys(y.fields)])) {
     const f = x.fields[key];
@@ -161,6 +167,7 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
     compared: x.compared + y.compared,
     verdicts,
     incomplete,
+    ...(x.inconclusive || y.inconclusive ? { inconclusive: addCounts(x.inconclusive ?? {}, y.inconclusive ?? {}) } : {}),
     firstSeen: min(x.firstSeen, y.firstSeen),
     lastSeen: max(x.lastSeen, y.lastSeen),
     fields,
@@ -216,6 +223,12 @@ export function reasonClass(reason: string): string {
 
 export function fieldId(effectKind: string, target: string, kind: string, field: string): string {
   return `${effectKind} ${target} ${kind} ${field}`;
+}
+
+function addCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, n] of Object.entries(b)) out[k] = (out[k] ?? 0) + n;
+  return out;
 }
 
 function keepExamples(a: readonly string[], b: readonly string[]): string[] {

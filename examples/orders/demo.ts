@@ -190,7 +190,7 @@ export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
   out.push('Readiness per route:');
   const width = Math.max(...r.routes.map((x) => x.route.length), 10);
   for (const x of r.routes) {
-    out.push(`  ${x.route.padEnd(width)}  ${String(x.compared).padStart(4)} compared  ${String(x.mismatch).padStart(4)} mismatch (${pct(x.mismatch, x.compared - x.incomplete).padStart(4)})  ${x.incomplete ? `${x.incomplete} incomplete  ` : ''}${(x.readiness ?? '').toUpperCase()}`);
+    out.push(`  ${x.route.padEnd(width)}  ${String(x.compared).padStart(4)} compared  ${String(x.mismatch).padStart(4)} mismatch (${pct(x.mismatch, x.compared - x.incomplete - x.inconclusive).padStart(4)})  ${x.incomplete ? `${x.incomplete} incomplete  ` : ''}${x.inconclusive ? `${x.inconclusive} inconclusive  ` : ''}${(x.readiness ?? '').toUpperCase()}`);
   }
   out.push('');
   out.push('Silent bugs found (seeded into the candidate; none of them raised an error):');
@@ -218,6 +218,8 @@ export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
   }
   const incomplete = r.routes.reduce((n, x) => n + x.incomplete, 0);
   if (incomplete) out.push('', `${incomplete} request(s) could not be compared completely: ${r.routes.flatMap((x) => Object.entries(x.incompleteReasons).map(([why, n]) => `${why} (${n})`)).slice(0, 3).join('; ')}`);
+  const inconclusive = r.routes.reduce((n, x) => n + x.inconclusive, 0);
+  if (inconclusive) out.push('', `${inconclusive} request(s) were inconclusive (the sides did not start from the same data): ${r.routes.flatMap((x) => Object.entries(x.inconclusiveReasons).map(([why, n]) => `${why} (${n})`)).slice(0, 3).join('; ')}`);
   out.push('');
   out.push('Noise handled by the rules (examples/orders/rules.ts), never reported: timestamps, generated ids (ObjectIds mapped between the sides, event ids), the PG approval number, line order; the rewrite\'s v2 schema and renamed payments collection mapped back to legacy\'s.');
   return out.join('\n');

@@ -57,15 +57,15 @@ ${r.failures.length ? `<ul class="fail">${r.failures.map((f) => `<li>gate failed
 ${r.expired.length ? `<p class="muted">Expired accepted differences (they count again): ${r.expired.map((e) => h(`${e.route ?? '*'} ${e.target ?? '*'} ${e.field ?? '*'} — ${e.reason} (expired ${e.expires})`)).join('; ')}</p>` : ''}
 <h2>Cutover checklist</h2>
 <table id="routes">
-<thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">accepted</th><th class="n">incomplete</th><th class="n">error</th></tr></thead>
+<thead><tr><th>route</th><th>readiness</th><th class="n">compared</th><th class="n">match</th><th class="n">mismatch</th><th class="n">accepted</th><th class="n">incomplete</th><th class="n">inconclusive</th><th class="n">error</th></tr></thead>
 <tbody>
-${r.routes.map((x) => `<tr data-route="${h(x.route)}"><td><code>${h(x.route)}</code></td><td><span class="badge ${cls(x.readiness ?? 'not enough data')}">${h(x.readiness ?? '')}</span></td><td class="n">${x.compared}</td><td class="n">${x.match}</td><td class="n">${x.mismatch}</td><td class="n">${x.accepted}</td><td class="n">${x.incomplete}</td><td class="n">${x.error}</td></tr>`).join('\n')}
+${r.routes.map((x) => `<tr data-route="${h(x.route)}"><td><code>${h(x.route)}</code></td><td><span class="badge ${cls(x.readiness ?? 'not enough data')}">${h(x.readiness ?? '')}</span></td><td class="n">${x.compared}</td><td class="n">${x.match}</td><td class="n">${x.mismatch}</td><td class="n">${x.accepted}</td><td class="n">${x.incomplete}</td><td class="n">${x.inconclusive}</td><td class="n">${x.error}</td></tr>`).join('\n')}
 </tbody>
 </table>
 ${notCompared.length ? `<h2>Not compared</h2><table><tbody>${notCompared.map(([why, n]) => `<tr><td>${h(why)}</td><td class="n">${n}</td></tr>`).join('')}</tbody></table>` : ''}
 <h2>Differences</h2>
 <input type="search" id="filter" placeholder="Filter by route, target, field or value" aria-label="filter findings">
-${r.routes.filter((x) => x.findings.length || Object.keys(x.incompleteReasons).length || x.lackingData).map(routeSection).join('\n') || '<p class="muted">No differences.</p>'}
+${r.routes.filter((x) => x.findings.length || Object.keys(x.incompleteReasons).length || Object.keys(x.inconclusiveReasons).length || x.lackingData).map(routeSection).join('\n') || '<p class="muted">No differences.</p>'}
 <script>${FILTER_SCRIPT}</script>
 </body>
 </html>
@@ -78,10 +78,12 @@ function routeSection(x: RouteResult): string {
     return `<tr data-text="${h(text)}" class="${f.accepted ? 'accepted' : ''}"><td class="sev-${h(f.severity)}">${h(f.accepted ? 'accepted' : f.severity)}</td><td>${h(f.kind)}</td><td><code>${h(f.target)}</code></td><td><code>${h(f.field)}</code></td><td class="n">${f.requests}</td><td class="v legacy">${h(show(f.legacy))}</td><td class="v candidate">${h(show(f.candidate))}</td><td><code>${h(f.example)}</code>${f.accepted ? `<br><span class="muted">${h(f.accepted)}</span>` : ''}</td></tr>`;
   });
   const incomplete = Object.entries(x.incompleteReasons).map(([why, n]) => `<li>${h(why)} (${n})</li>`);
+  const inconclusive = Object.entries(x.inconclusiveReasons).map(([why, n]) => `<li>${h(why)} (${n})</li>`);
   return `<details open>
-<summary><code>${h(x.route)}</code> — ${x.mismatch} mismatch, ${x.incomplete} incomplete, ${x.error} error of ${x.compared}</summary>
+<summary><code>${h(x.route)}</code> — ${x.mismatch} mismatch, ${x.incomplete} incomplete, ${x.inconclusive} inconclusive, ${x.error} error of ${x.compared}</summary>
 ${rows.length ? `<table><thead><tr><th>severity</th><th>kind</th><th>target</th><th>field</th><th class="n">requests</th><th>legacy</th><th>candidate</th><th>example</th></tr></thead><tbody>${rows.join('')}</tbody></table>` : ''}
 ${incomplete.length ? `<p>Incomplete:</p><ul>${incomplete.join('')}</ul>` : ''}
+${inconclusive.length ? `<p>Inconclusive (the sides did not start from the same data; no evidence either way):</p><ul>${inconclusive.join('')}</ul>` : ''}
 ${x.lackingData ? `<p class="muted">${x.lackingData} request(s) where the candidate answered 404/409/422 and legacy succeeded: the candidate may lack data.</p>` : ''}
 </details>`;
 }

@@ -7,6 +7,7 @@ const WIDTH = 60;
 export function renderComparisonText(c: Comparison): string {
   const lines = [`${c.verdict.toUpperCase().padEnd(10)} ${c.shadowId}  ${c.route}`];
   if (c.verdict === 'incomplete') for (const r of c.incomplete ?? []) lines.push(`  ${r}`);
+  if (c.verdict === 'inconclusive') for (const r of c.inconclusive ?? []) lines.push(`  ${r}`);
   if (c.verdict === 'error') lines.push(`  ${c.error ?? 'comparison failed'}`);
   for (const f of c.findings) lines.push(`  ${renderFinding(f)}`);
   if (c.noise.length) lines.push(`  (${c.noise.length} difference(s) suppressed as noise learned from the secondary)`);
@@ -29,7 +30,7 @@ export function renderFinding(f: Finding): string {
 }
 
 export function renderTotals(t: Record<Verdict, number> & { compared: number }): string {
-  return `${t.compared} compared: ${t.match} match, ${t.mismatch} mismatch, ${t.incomplete} incomplete, ${t.error} error`;
+  return `${t.compared} compared: ${t.match} match, ${t.mismatch} mismatch, ${t.incomplete} incomplete, ${t.inconclusive ? `${t.inconclusive} inconclusive, ` : ''}${t.error} error`;
 }
 
 function short(v: unknown): string {

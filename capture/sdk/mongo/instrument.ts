@@ -15,7 +15,7 @@ import { readAfter, readBefore, upsertedIds, withoutFailedInserts } from './live
 import { optionsOf, WRITE_METHODS, type WriteMethod, type WriteOp, writesOf } from './operations';
 import { Overlay } from './overlay';
 import { overlayCursor } from './reads';
-import type { PendingUpsert } from '../prestate';
+import { noteReads, type PendingUpsert } from '../prestate';
 
 export function instrumentMongo<T extends object>(shadow: Shadow, target: T): T {
   const t = target as Record<string, unknown>;
@@ -288,15 +288,23 @@ function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method
     const rewind = shadow.prestate?.rewind(ctx);
     const view = () => (ctx.overlay ??= new Overlay()).view(ns, collection, rewind);
     const direct = () => !rewind && (!ctx.overlay || ctx.overlay.isEmpty(ns));
+    // Without a handoff, what was read is fingerprinted: the comparator can then tell a read of the live side's write.
+    const seen = rewind ? undefined : (docs: unknown[]) => noteReads(ctx, ns, docs, shadow.redactor);
     switch (method) {
       case 'find':
-        return overlayCursor(call(args) as object, () => (direct() ? undefined : view()), (args[0] as Doc) ?? {}, (args[1] as Doc) ?? {});
+        return overlayCursor(call(args) as object, () => (direct() ? undefined : view()), (args[0] as Doc) ?? {}, (args[1] as Doc) ?? {}, undefined, undefined, seen);
       case 'findOne': {
-        if (direct()) return call(args);
         const opts = (args[1] as Doc) ?? {};
+        if (direct()) {
+          const r = call(args);
+          return seen && !opts.projection && r instanceof Promise ? r.then((d: unknown) => (seen([d]), d)) : r;
+        }
         return view()
           .find((args[0] as Doc) ?? {}, { ...opts, limit: 1 })
-          .then((docs) => (docs.length ? shape(docs, { projection: opts.projection as Doc })[0] : null));
+          .then((docs) => {
+            seen?.(docs);
+            return docs.length ? shape(docs, { projection: opts.projection as Doc })[0] : null;
+          });
       }
       case 'countDocuments': {
         if (direct()) return call(args);

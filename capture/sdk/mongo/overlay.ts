@@ -3,7 +3,7 @@
 // database (never written), rewound to the request's pre-state (prestate.ts), with the
 // overlay; see View.find for how order and limits stay right.
 import type { Collection } from 'mongodb';
-import type { Rewind, RewoundImage } from '../prestate';
+import type { Rewind, RewoundImage } from './rewind';
 import { clone, type Doc, idKey, matches, shape } from './documents';
 
 interface Entry {

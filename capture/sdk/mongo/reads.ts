@@ -8,7 +8,7 @@ const CHAIN = new Set(['sort', 'limit', 'skip', 'project', 'map', 'batchSize', '
 const TERMINAL = new Set(['toArray', 'next', 'tryNext', 'hasNext', 'forEach']);
 
 /** `afterRead`: run after each read the real cursor answered (a check that needs the database read first). */
-export function overlayCursor(real: object, view: () => View | undefined, filter: Doc, options: Doc, post?: (docs: Doc[]) => Doc[], afterRead?: () => Promise<void>): object {
+export function overlayCursor(real: object, view: () => View | undefined, filter: Doc, options: Doc, post?: (docs: Doc[]) => Doc[], afterRead?: () => Promise<void>, seen?: (docs: unknown[]) => void): object {
   const state = { sort: options.sort, limit: options.limit as number | undefined, skip: options.skip as number | undefined, projection: options.projection as Doc | undefined };
   const maps: ((d: unknown) => unknown)[] = [];
   let results: Promise<unknown[] | undefined> | undefined;
@@ -18,6 +18,7 @@ export function overlayCursor(real: object, view: () => View | undefined, filter
       const v = view();
       if (!v) return undefined;
       let docs = await v.find(filter, { sort: state.sort, skip: state.skip, limit: state.limit, session: options.session });
+      seen?.(docs);
       docs = docs.map(clone);
       if (post) docs = post(docs);
       if (state.projection && !post) docs = shape(docs, { projection: state.projection });
@@ -44,6 +45,10 @@ export function overlayCursor(real: object, view: () => View | undefined, filter
           const docs = await materialize();
           if (!docs) {
             const r = await own.apply(target, args);
+            if (seen) {
+              if (prop === 'toArray') seen(r as unknown[]);
+              else if (prop === 'next' || prop === 'tryNext') seen([r]);
+            }
             await afterRead?.();
             return r;
           }
@@ -71,7 +76,10 @@ export function overlayCursor(real: object, view: () => View | undefined, filter
         return async function* () {
           const docs = await materialize();
           if (!docs) {
-            yield* target as AsyncIterable<unknown>;
+            for await (const d of target as AsyncIterable<unknown>) {
+              seen?.([d]);
+              yield d;
+            }
             await afterRead?.();
             return;
           }

@@ -63,7 +63,7 @@ describe('shadowdiff compare', () => {
   it('--format json gives totals and the non-matching comparisons', async () => {
     const r = await cli('compare', '--legacy', legacy, '--candidate', candidateBad, '--rules', ignoreAt, '--format', 'json');
     const doc = JSON.parse(r.out);
-    expect(doc.totals).toEqual({ compared: 3, match: 1, mismatch: 1, incomplete: 1, error: 0 });
+    expect(doc.totals).toEqual({ compared: 3, match: 1, mismatch: 1, incomplete: 1, inconclusive: 0, error: 0 });
     expect(doc.comparisons.map((c: { shadowId: string }) => c.shadowId)).toEqual(['B', 'C']);
     expect(doc.comparisons[0].findings[0]).toMatchObject({ kind: 'changed', path: 'total', legacy: 200, candidate: 201 });
   });
