@@ -255,7 +255,8 @@ export function noteReads(ctx: ShadowContext, ns: string, docs: readonly unknown
     }
     const value = toEffectValue(d) as Doc;
     if (!redactor.empty) redactor.value(value);
-    reads.push({ target: ns, key: { _id: toEffectValue((d as Doc)._id) }, fp: fingerprint(value) });
+    const read = { target: ns, key: { _id: toEffectValue((d as Doc)._id) }, fp: fingerprint(value) };
+    if (!reads.some((r) => r.fp === read.fp && r.target === ns)) reads.push(read);
   }
 }
 

@@ -191,7 +191,9 @@ async function dryRunWrite(shadow: Shadow, ctx: ShadowContext, collection: Colle
   const changes: Change[] = [];
   let result: unknown;
   try {
-    result = await emulate(method, writes, options, overlay.view(ns, collection, shadow.prestate?.rewind(ctx)), ns, changes);
+    const rewind = shadow.prestate?.rewind(ctx);
+    const seen = rewind ? undefined : (docs: unknown[]) => noteReads(ctx, ns, docs, shadow.redactor);
+    result = await emulate(method, writes, options, overlay.view(ns, collection, rewind, seen), ns, changes);
   } catch (err) {
     recordChanges(shadow, ctx, ns, method, writes, changes, images, undefined);
     if (err instanceof Unsupported || !(err as { code?: unknown }).code) {
@@ -286,10 +288,10 @@ function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method
   const ns = `${collection.dbName}.${collection.collectionName}`;
   try {
     const rewind = shadow.prestate?.rewind(ctx);
-    const view = () => (ctx.overlay ??= new Overlay()).view(ns, collection, rewind);
-    const direct = () => !rewind && (!ctx.overlay || ctx.overlay.isEmpty(ns));
     // Without a handoff, what was read is fingerprinted: the comparator can then tell a read of the live side's write.
     const seen = rewind ? undefined : (docs: unknown[]) => noteReads(ctx, ns, docs, shadow.redactor);
+    const view = () => (ctx.overlay ??= new Overlay()).view(ns, collection, rewind, seen);
+    const direct = () => !rewind && (!ctx.overlay || ctx.overlay.isEmpty(ns));
     switch (method) {
       case 'find':
         return overlayCursor(call(args) as object, () => (direct() ? undefined : view()), (args[0] as Doc) ?? {}, (args[1] as Doc) ?? {}, undefined, undefined, seen);
@@ -301,10 +303,7 @@ function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method
         }
         return view()
           .find((args[0] as Doc) ?? {}, { ...opts, limit: 1 })
-          .then((docs) => {
-            seen?.(docs);
-            return docs.length ? shape(docs, { projection: opts.projection as Doc })[0] : null;
-          });
+          .then((docs) => (docs.length ? shape(docs, { projection: opts.projection as Doc })[0] : null));
       }
       case 'countDocuments': {
         if (direct()) return call(args);

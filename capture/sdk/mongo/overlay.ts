@@ -17,11 +17,14 @@ interface Entry {
 export class Overlay {
   private readonly byNs = new Map<string, Map<string, Entry>>();
 
-  /** The view of one collection as this request sees it; `rewind`: the live side's writes to undo beneath. */
-  view(ns: string, collection: Collection, rewind?: Rewind): View {
+  /**
+   * The view of one collection as this request sees it; `rewind`: the live side's writes to undo
+   * beneath; `seen`: told of every document read from the database (read fingerprints, when there is no rewind).
+   */
+  view(ns: string, collection: Collection, rewind?: Rewind, seen?: (docs: unknown[]) => void): View {
     let entries = this.byNs.get(ns);
     if (!entries) this.byNs.set(ns, (entries = new Map()));
-    return new View(ns, entries, collection, rewind);
+    return new View(ns, entries, collection, rewind, seen);
   }
 
   isEmpty(ns: string): boolean {
@@ -62,6 +65,7 @@ export class View {
     private readonly entries: Map<string, Entry>,
     private readonly collection: Collection,
     private readonly rewind?: Rewind,
+    private readonly seen?: (docs: unknown[]) => void,
   ) {}
 
   get empty(): boolean {
@@ -85,7 +89,13 @@ export class View {
     const key = idKey(id);
     const e = this.entries.get(key);
     if (e) return e.doc !== null;
-    const stored = (await this.collection.countDocuments({ _id: id } as never, { limit: 1, ...(session ? { session: session as never } : {}) })) > 0;
+    const opts = session ? { session: session as never } : {};
+    if (this.seen) {
+      const doc = await this.collection.findOne({ _id: id } as never, opts);
+      if (doc) this.seen([doc]);
+      return doc !== null;
+    }
+    const stored = (await this.collection.countDocuments({ _id: id } as never, { limit: 1, ...opts })) > 0;
     if (!this.rewind) return stored;
     await this.rewind.refresh(this.ns, new Map());
     const img = this.rewind.known(this.ns).get(key);
@@ -146,16 +156,21 @@ export class View {
     for (const k of Object.keys(base)) if (base[k] === undefined) delete base[k];
     const window = options.limit ? (options.skip ?? 0) + Math.abs(options.limit) : 0;
     if (layers.size === 0) {
-      return (await this.collection.find(filter, { ...base, sort: options.sort as never, skip: options.skip, limit: options.limit }).toArray()) as Doc[];
+      const docs = (await this.collection.find(filter, { ...base, sort: options.sort as never, skip: options.skip, limit: options.limit }).toArray()) as Doc[];
+      this.seen?.(docs);
+      return docs;
     }
     const ids = [...layers.values()].map((e) => e.id);
     let merged: Doc[];
     if (options.sort !== undefined && options.sort !== null) {
       const stored = (await this.collection.find({ $and: [filter, { _id: { $nin: ids } }] }, { ...base, sort: options.sort as never, limit: window }).toArray()) as Doc[];
+      this.seen?.(stored);
       const mine = [...layers.values()].filter((e) => e.doc && matches(filter, e.doc)).map((e) => clone(e.doc!));
-      merged = shape([...stored, ...mine], { sort: options.sort });
+      // Ties go the way a collection scan leaves them, which for driver ObjectIds is _id order (mingo's sort is stable).
+      merged = shape([...stored, ...mine].sort((a, b) => idOrder(a._id, b._id)), { sort: options.sort });
     } else {
       const stored = (await this.collection.find({ $or: [filter, { _id: { $in: ids } }] }, { ...base, limit: window ? window + layers.size : 0 }).toArray()) as Doc[];
+      this.seen?.(stored);
       merged = [];
       const inDatabase = new Set<string>();
       for (const d of stored) {
@@ -167,10 +182,26 @@ export class View {
           if (!e.created && e.doc && matches(filter, e.doc)) merged.push(clone(e.doc));
         }
       }
-      // Documents the live side deleted are no longer in the database: they come after the stored ones.
-      for (const [k, e] of layers) if (!e.created && !inDatabase.has(k) && e.doc && matches(filter, e.doc)) merged.push(clone(e.doc));
+      // Documents the live side deleted are no longer in the database, nor is their place in its
+      // natural order: they go where their _id sorts among the stored ones (insertion order, for
+      // the ObjectIds drivers generate), so an unsorted deleteOne picks what the live one picked.
+      for (const [k, e] of layers) {
+        if (e.created || inDatabase.has(k) || !e.doc || !matches(filter, e.doc)) continue;
+        const at = merged.findIndex((d) => idOrder(d._id, e.id) > 0);
+        merged.splice(at < 0 ? merged.length : at, 0, clone(e.doc));
+      }
       for (const e of layers.values()) if (e.created && e.doc && matches(filter, e.doc)) merged.push(clone(e.doc));
     }
     return shape(merged, { skip: options.skip, limit: options.limit });
   }
+}
+
+/** The order of two _ids of one type (ObjectIds by their bytes, numbers, strings); 0 when they do not compare. */
+function idOrder(a: unknown, b: unknown): number {
+  const hex = (v: unknown) => (v && typeof v === 'object' && (v as { _bsontype?: string })._bsontype === 'ObjectId' ? (v as { toHexString(): string }).toHexString() : undefined);
+  const ha = hex(a);
+  const hb = hex(b);
+  if (ha !== undefined && hb !== undefined) return ha < hb ? -1 : ha > hb ? 1 : 0;
+  if ((typeof a === 'number' && typeof b === 'number') || (typeof a === 'string' && typeof b === 'string')) return a < b ? -1 : a > b ? 1 : 0;
+  return 0;
 }

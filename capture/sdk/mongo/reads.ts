@@ -18,7 +18,6 @@ export function overlayCursor(real: object, view: () => View | undefined, filter
       const v = view();
       if (!v) return undefined;
       let docs = await v.find(filter, { sort: state.sort, skip: state.skip, limit: state.limit, session: options.session });
-      seen?.(docs);
       docs = docs.map(clone);
       if (post) docs = post(docs);
       if (state.projection && !post) docs = shape(docs, { projection: state.projection });
