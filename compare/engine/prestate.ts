@@ -16,11 +16,12 @@ export interface PreStateSide {
 /** Why the comparison of these sides is inconclusive; empty when nothing says so. */
 export function inconclusiveReasons(legacy: PreStateSide, candidate: PreStateSide): string[] {
   const out: string[] = [];
+  // Only the live side's writes of this request can have changed what the candidate read: without any, nothing needed rewinding.
+  const writes = legacy.effects.filter((e) => e.kind === 'db' && e.status !== 'failed');
+  if (!writes.length) return out;
   if (legacy.end?.prestate === 'unknown') out.push(`legacy: pre-state unknown (${legacy.end.prestateReason ?? 'no reason given'})`);
   if (candidate.end?.prestate === 'unknown') out.push(`candidate: pre-state unknown (${candidate.end.prestateReason ?? 'no reason given'})`);
   if (out.length) return out;
-  const writes = legacy.effects.filter((e) => e.kind === 'db' && e.status !== 'failed');
-  if (!writes.length) return out;
   if (candidate.end?.prestate === 'handoff' && legacy.end && legacy.end.prestate === undefined) {
     out.push('legacy: wrote without handing off its pre-state (its SDK has no handoff configured), so the candidate may have read those writes');
     return out;
