@@ -20,6 +20,7 @@ interface ProxyFlags {
   sink?: string;
   run?: string;
   admin?: string;
+  handoffListen?: string;
   sdk?: boolean;
   logLevel?: string;
 }
@@ -39,6 +40,7 @@ export function proxyCommand(io: CliIo): Command {
     .option('--sink <url>', 'where exchanges go: amqp://… or a collector\'s http://… (env SHADOWDIFF_SINK)')
     .option('--run <id>', 'the run this traffic belongs to (env SHADOWDIFF_RUN)')
     .option('--admin <host:port>', 'admin API and /metrics (env SHADOWDIFF_ADMIN_LISTEN; token: env SHADOWDIFF_ADMIN_TOKEN)')
+    .option('--handoff-listen <host:port>', 'host the pre-state handoff for the services\' SDKs (env SHADOWDIFF_HANDOFF_LISTEN; token: env SHADOWDIFF_HANDOFF_TOKEN)')
     .option('--no-sdk', 'the services do not run the shadowdiff SDK: compare responses only')
     .option('--log-level <level>', 'pino log level (default info)')
     .action(async (flags: ProxyFlags) => {
@@ -54,6 +56,7 @@ export function proxyCommand(io: CliIo): Command {
         sink: flags.sink,
         run: flags.run,
         admin: flags.admin === undefined ? undefined : { listen: flags.admin },
+        handoff: flags.handoffListen === undefined ? undefined : { listen: flags.handoffListen },
         sdk: flags.sdk === false ? false : undefined,
         logLevel: flags.logLevel,
         sampling: Object.keys(sampling).length ? sampling : undefined,
@@ -62,6 +65,7 @@ export function proxyCommand(io: CliIo): Command {
       const proxy = await startProxy(config, { logger });
       io.out(`shadowdiff proxy on ${proxy.url} → legacy ${new URL(config.legacy).host}, mirroring ${config.sampling.enabled ? `${config.sampling.percent}%` : 'nothing (disabled)'} to ${new URL(config.candidate).host}; run ${proxy.runId}`);
       if (proxy.adminUrl) io.out(`admin API and metrics on ${proxy.adminUrl}`);
+      if (proxy.handoffUrl) io.out(`pre-state handoff on ${proxy.handoffUrl} (the services' SDKs: SHADOWDIFF_HANDOFF=${proxy.handoffUrl})`);
       const progress = setInterval(() => logger.info(proxy.stats(), 'progress'), 30_000);
       progress.unref();
       const signal = await io.stopSignal();

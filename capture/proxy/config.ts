@@ -113,6 +113,21 @@ export const proxyConfigSchema = z
       })
       .strict()
       .prefault({}),
+    handoff: z
+      .object({
+        /**
+         * env SHADOWDIFF_HANDOFF_LISTEN. Hosts the pre-state handoff the services' SDKs share
+         * (their handoff.store is this listener's http:// URL); off when unset. One proxy instance
+         * only: several proxies share a Redis instead (docs/sdk.md).
+         */
+        listen: hostPort.optional(),
+        /** env SHADOWDIFF_HANDOFF_TOKEN. Bearer token the SDKs send; required off loopback. */
+        token: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** A request's handoff is forgotten this long after its last put. */
+        ttlMs: z.number().int().min(100).max(3_600_000).default(30_000),
+      })
+      .strict()
+      .prefault({}),
     /** On SIGTERM: how long in-flight requests may take before connections are cut. */
     drainMs: z.number().int().min(0).max(600_000).default(10_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -122,6 +137,9 @@ export const proxyConfigSchema = z
     const loopback = c.admin.listen === undefined || isLoopback(splitHostPort(c.admin.listen).host);
     if (!loopback && !c.admin.token) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: `is required when the admin API listens on ${c.admin.listen} (not loopback): set SHADOWDIFF_ADMIN_TOKEN` });
+    }
+    if (c.handoff.listen !== undefined && !isLoopback(splitHostPort(c.handoff.listen).host) && !c.handoff.token) {
+      ctx.addIssue({ code: 'custom', path: ['handoff', 'token'], message: `is required when the handoff listens on ${c.handoff.listen} (not loopback): set SHADOWDIFF_HANDOFF_TOKEN, and give the SDKs the same token` });
     }
   });
 
@@ -139,6 +157,8 @@ export const PROXY_ENV_KEYS = {
   SHADOWDIFF_PARTITIONS: 'partitions',
   SHADOWDIFF_ADMIN_LISTEN: 'admin.listen',
   SHADOWDIFF_ADMIN_TOKEN: 'admin.token',
+  SHADOWDIFF_HANDOFF_LISTEN: 'handoff.listen',
+  SHADOWDIFF_HANDOFF_TOKEN: 'handoff.token',
   SHADOWDIFF_REDACT_SECRET: 'record.redact.secret',
 } as const;
 

@@ -8,6 +8,7 @@ import type { Logger } from '../../core/logger';
 import { listeningUrl } from '../../core/net';
 import { sinkFromUrl } from '../sdk/sinks';
 import type { RecordSink, TransportStats } from '../sdk/transport';
+import { listenHandoff } from '../../runtime/handoff/http';
 import { adminApp } from './admin';
 import { type ProxyConfig, splitHostPort } from './config';
 import { ProxyMetrics } from './metrics';
@@ -28,6 +29,8 @@ export interface StartOptions {
 export interface RunningProxy {
   readonly url: string;
   readonly adminUrl: string | undefined;
+  /** The hosted pre-state handoff's URL, when `handoff.listen` is set: the SDKs' handoff.store. */
+  readonly handoffUrl: string | undefined;
   readonly runId: string;
   readonly sampler: Sampler;
   readonly metrics: ProxyMetrics;
@@ -59,10 +62,22 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
     });
     adminUrl = listeningUrl(admin.address() as AddressInfo);
   }
+  let handoff: Awaited<ReturnType<typeof listenHandoff>> | undefined;
+  if (config.handoff.listen) {
+    const h = splitHostPort(config.handoff.listen);
+    try {
+      handoff = await listenHandoff({ host: h.host, port: h.port, token: config.handoff.token, ttlMs: config.handoff.ttlMs });
+    } catch (err) {
+      await forwarder.close(0);
+      admin?.close();
+      throw err;
+    }
+  }
   log.info(
     {
       url,
       adminUrl,
+      handoffUrl: handoff?.url,
       runId,
       legacy: redactUrl(config.legacy),
       candidate: redactUrl(config.candidate),
@@ -76,6 +91,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
   return {
     url,
     adminUrl,
+    handoffUrl: handoff?.url,
     runId,
     sampler: forwarder.sampler,
     metrics,
@@ -87,6 +103,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin!.close(() => resolve()));
       }
+      // The handoff goes last: mirrors still in flight may read it until the forwarder drained.
+      await handoff?.close();
       const sent = await recorder?.close(5_000);
       log.info({ ...forwarder.stats(), ...(sent ? { exchanges: sent } : {}) }, 'proxy stopped');
     },

@@ -84,7 +84,7 @@ export const sdkOptionsSchema = z
         maxImages: z.number().int().min(1).max(100_000).default(1_000),
         /** Consecutive handoff failures that open the breaker; while open, no handoff is tried. */
         breakerFailures: z.number().int().min(1).max(10_000).default(5),
-        breakerOpenMs: z.number().int().min(1).max(3_600_000).default(5_000),
+        breakerOpenMs: z.number().int().min(1).max(3_600_000).default(1_000),
         /** Redis key prefix. */
         prefix: z.string().min(1).max(100).regex(/^[\w.:-]+$/).default('shadowdiff'),
         /** A request's handoff expires this long after its last put (Redis; the hosted store sets its own). */

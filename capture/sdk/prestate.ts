@@ -66,6 +66,8 @@ const TIMED_OUT = Symbol('timed out');
 
 export class PreState {
   private readonly breaker: Breaker;
+  /** When the last failure was counted: calls already in flight then fail with it, as one incident. */
+  private lastFailureAt = 0;
   private readonly counters: PreStateStats = { handedOff: 0, timeouts: 0, failures: 0, skipped: 0, lookups: 0, lookupFailures: 0, unknown: 0 };
 
   constructor(
@@ -168,9 +170,21 @@ export class PreState {
     return [];
   }
 
+  /**
+   * A failed call counts toward the breaker only if it started after the last counted failure:
+   * one stall (a pause of the process, a slow store) times out every call in flight at once,
+   * and that is one incident, not a run of consecutive failures.
+   */
+  private failed(started: number): void {
+    if (started < this.lastFailureAt) return;
+    this.lastFailureAt = performance.now();
+    this.breaker.failure(Date.now());
+  }
+
   /** One put, bounded by waitMs and the breaker; true when acknowledged in time. */
   private async send(ctx: ShadowContext, body: HandoffPut): Promise<boolean> {
     const now = Date.now();
+    const started = performance.now();
     if (!this.breaker.allow(now)) {
       this.counters.skipped += 1;
       this.unknown(ctx, 'the handoff circuit is open after repeated failures');
@@ -183,7 +197,7 @@ export class PreState {
       if (r === TIMED_OUT) {
         put.catch(() => undefined);
         this.counters.timeouts += 1;
-        this.breaker.failure(Date.now());
+        this.failed(started);
         this.unknown(ctx, `the handoff did not acknowledge within ${this.o.waitMs} ms`);
         this.log.warn('handoff-timeout', { waitMs: this.o.waitMs }, 'pre-state handoff: no acknowledgement in time; the write went ahead and the comparison of that request is inconclusive');
         return false;
@@ -193,7 +207,7 @@ export class PreState {
       return true;
     } catch (err) {
       this.counters.failures += 1;
-      this.breaker.failure(Date.now());
+      this.failed(started);
       this.unknown(ctx, `the handoff failed (${describe(err)})`);
       this.log.warn('handoff-failed', { err: describe(err) }, 'pre-state handoff failed; the write went ahead and the comparison of that request is inconclusive');
       return false;
@@ -216,6 +230,7 @@ export class PreState {
       return undefined;
     }
     this.counters.lookups += 1;
+    const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const get = this.store.get(ctx.runId, ctx.shadowId);
     try {
@@ -226,7 +241,7 @@ export class PreState {
     } catch (err) {
       get.catch(() => undefined);
       this.counters.lookupFailures += 1;
-      this.breaker.failure(Date.now());
+      this.failed(started);
       this.unknown(ctx, `the handoff could not be read (${describe(err)})`);
       this.log.warn('handoff-lookup', { err: describe(err) }, 'pre-state handoff could not be read; the comparison of that request is inconclusive');
       return undefined;

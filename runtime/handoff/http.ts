@@ -117,6 +117,11 @@ export class HttpHandoff implements Handoff {
     const timeout = o.timeoutMs ?? 1_000;
     this.pool = new Pool(parsed.origin, { connections: o.connections ?? 16, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 10_000 });
     this.headers = { 'content-type': 'application/json', ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) };
+    // Open a connection now: the first put of a shadowed request must not pay for the handshake within its few milliseconds.
+    this.pool
+      .request({ method: 'GET', path: `${HANDOFF_PATH}/warm-up/warm-up`, headers: this.headers })
+      .then((r) => r.body.dump())
+      .catch(() => undefined);
   }
 
   private path(runId: string, shadowId: string): string {

@@ -5,13 +5,14 @@
 // behind a TCP relay the test can slow down, black-hole or shut.
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import type { MongoClient } from 'mongodb';
 import { request } from 'undici';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { compare } from '../../../compare/engine/compare';
 import type { EffectRecord, EndRecord } from '../../../core/effect';
 import { connectMongo, REDIS_URL, uniqueDbName } from '../../helpers/services';
+import { listen, plainService } from '../../helpers/plain-service';
+import { quiet } from '../../helpers/proxy';
 import { memorySink, type MemorySink, shadowHeaders } from '../../helpers/sdk';
 
 jest.setTimeout(120_000);
@@ -60,42 +61,6 @@ async function relay(target: URL): Promise<{ url: string; set(f: Fault): void; c
   };
 }
 
-/** A small service written as an app would be: check-then-insert and read-modify-write, no delays. */
-function app(shadow: ShadowSdk, client: MongoClient, dbName: string) {
-  const db = shadow.mongo(client.db(dbName));
-  const a = express();
-  a.use(express.json());
-  a.use(shadow.middleware());
-  a.post('/users', async (req, res) => {
-    const users = db.collection('users');
-    if (await users.findOne({ email: req.body.email })) return void res.status(409).json({ error: 'taken' });
-    await users.insertOne({ email: req.body.email });
-    res.status(201).json({ users: await users.countDocuments({}) });
-  });
-  a.post('/accounts/:id/credit', async (req, res) => {
-    const accounts = db.collection<{ _id: string; balance: number }>('accounts');
-    const acc = await accounts.findOne({ _id: req.params.id });
-    await accounts.updateOne({ _id: req.params.id }, { $set: { balance: (acc?.balance ?? 0) + 10 } }, { upsert: true });
-    res.json({ balance: (acc?.balance ?? 0) + 10 });
-  });
-  a.get('/accounts/:id', async (req, res) => void res.json(await db.collection('accounts').findOne({ _id: req.params.id as never })));
-  return a;
-}
-
-async function listen(a: express.Express): Promise<{ url: string; close(): Promise<void> }> {
-  const server = await new Promise<import('node:http').Server>((resolve) => {
-    const s = a.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
 const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
 
 describe('pre-state handoff faults (Redis behind a relay)', () => {
@@ -116,10 +81,10 @@ describe('pre-state handoff faults (Redis behind a relay)', () => {
     r = await relay(new URL(REDIS_URL));
     sinks = { legacy: memorySink(), candidate: memorySink() };
     const handoff = { store: r.url, waitMs: WAIT_MS, lookupTimeoutMs: 200, breakerFailures: 3, breakerOpenMs: 300, prefix: `sdfault${process.pid}` };
-    legacy = createShadow({ side: 'legacy', sink: sinks.legacy, handoff });
+    legacy = createShadow({ side: 'legacy', sink: sinks.legacy, handoff, logger: quiet });
     // The candidate's waits are its own time, not the live path's: a longer pause keeps the test short.
-    candidate = createShadow({ side: 'candidate', sink: sinks.candidate, handoff: { ...handoff, lookupTimeoutMs: 100, breakerOpenMs: 2_000 } });
-    services = { legacy: await listen(app(legacy, client, dbName)), candidate: await listen(app(candidate, client, dbName)) };
+    candidate = createShadow({ side: 'candidate', sink: sinks.candidate, handoff: { ...handoff, lookupTimeoutMs: 100, breakerOpenMs: 2_000 }, logger: quiet });
+    services = { legacy: await listen(plainService(legacy, client, dbName)), candidate: await listen(plainService(candidate, client, dbName)) };
   });
   afterAll(async () => {
     await services?.legacy.close();

@@ -1,0 +1,121 @@
+// `shadowdiff proxy` hosting the pre-state handoff: the services' SDKs point at its listener,
+// clients hit the `shadowdiff proxy` process with no delays and several requests at once, and an identical
+// candidate shows no difference. Off loopback the listener needs a token.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { MongoClient } from 'mongodb';
+import { createShadow, type ShadowSdk } from '../../../capture/sdk';
+import { resolveProxyConfig } from '../../../capture/proxy';
+import { compare } from '../../../compare/engine/compare';
+import type { EffectRecord, EndRecord } from '../../../core/effect';
+import { listen, plainService } from '../../helpers/plain-service';
+import { quiet, send } from '../../helpers/proxy';
+import { memorySink, type MemorySink } from '../../helpers/sdk';
+import { connectMongo, uniqueDbName } from '../../helpers/services';
+
+const TOKEN = 'a-token-of-16-chars!';
+const BIN = resolve(__dirname, '../../../bin/shadowdiff.js');
+
+/** A port free a moment ago (the proxy takes it next; the SDKs must know it before they start). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its own process)', () => {
+  let client: MongoClient;
+  let proxy: { url: string; child: ChildProcess; out: string };
+  let legacy: ShadowSdk;
+  let candidate: ShadowSdk;
+  const sinks = { legacy: memorySink(), candidate: memorySink() };
+  const dbName = uniqueDbName('proxy_handoff');
+  const closers: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    client = await connectMongo();
+    // As deployed: the services are configured with the proxy's handoff address, the proxy with theirs.
+    const handoffPort = await freePort();
+    // This one process runs both services, their SDKs and the clients on a 2-core machine: its event loop lags up to 30 ms
+    // at the p99, and a handoff's answer waits for the loop like everything else. A service of its own meets the default.
+    const handoff = { store: `http://127.0.0.1:${handoffPort}`, token: TOKEN, waitMs: 50 };
+    legacy = createShadow({ side: 'legacy', sink: sinks.legacy, handoff, logger: quiet });
+    candidate = createShadow({ side: 'candidate', sink: sinks.candidate, handoff, logger: quiet });
+    const l = await listen(plainService(legacy, client, dbName));
+    const c = await listen(plainService(candidate, client, dbName));
+    closers.push(l.close, c.close, () => legacy.close(), () => candidate.close());
+    const child = spawn(process.execPath, [BIN, 'proxy', '--listen', '127.0.0.1:0', '--legacy', l.url, '--candidate', c.url, '--handoff-listen', `127.0.0.1:${handoffPort}`, '--log-level', 'warn'], {
+      env: { ...process.env, SHADOWDIFF_HANDOFF_TOKEN: TOKEN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proxy = { url: '', child, out: '' };
+    child.stdout!.on('data', (d: Buffer) => (proxy.out += d));
+    child.stderr!.on('data', (d: Buffer) => (proxy.out += d));
+    closers.push(async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    });
+    const deadline = Date.now() + 15_000;
+    while (!/pre-state handoff on/.test(proxy.out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    expect(proxy.out).toMatch(new RegExp(`pre-state handoff on http://127\\.0\\.0\\.1:${handoffPort}`));
+    proxy.url = /shadowdiff proxy on (http:\/\/\S+)/.exec(proxy.out)![1]!;
+  });
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await client?.db(dbName).dropDatabase();
+    await client?.close();
+  });
+
+  /** `total` requests through the proxy, 4 clients at once: register, credit, read. */
+  async function traffic(total: number, from: number): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < total) {
+        const i = from + next++;
+        const [method, path, body] = i % 3 === 0 ? ['POST', '/users', { email: `u${i % 30}@x` }] : i % 3 === 1 ? ['POST', `/accounts/a${i % 9}/credit`, {}] : ['GET', `/accounts/a${i % 9}`, undefined];
+        const r = await send(`${proxy.url}${path}`, { method: method as 'GET' | 'POST', headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        expect(r.status).toBeLessThan(500);
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    // Every mirror reached the candidate and its records the sink.
+    const want = from + total;
+    const deadline = Date.now() + 10_000;
+    const ends = (s: MemorySink) => s.records.filter((r) => r.type === 'end').length;
+    while ((ends(sinks.legacy) < want || ends(sinks.candidate) < want) && Date.now() < deadline) {
+      await legacy.flush(1_000);
+      await candidate.flush(1_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('an identical candidate behind the proxy matches on every request, 4 clients at once, no delays', async () => {
+    // A process's first shadowed requests pay for opening connections and compiling code, and may miss the wait (counted, inconclusive).
+    await traffic(24, 0);
+    await new Promise((r) => setTimeout(r, 1_100)); // past the breaker's pause, had the cold start opened it
+    const warm = new Set(sinks.legacy.records.map((r) => r.shadowId));
+    const before = legacy.stats().handoff!;
+    await traffic(240, 24);
+    const ids = [...new Set(sinks.legacy.records.filter((r) => r.type === 'end' && !warm.has(r.shadowId)).map((r) => r.shadowId))];
+    expect(ids).toHaveLength(240);
+    const side = (s: MemorySink, shadowId: string) => {
+      const recs = s.records.filter((r) => r.shadowId === shadowId);
+      return { effects: recs.filter((r): r is EffectRecord => r.type === 'effect'), end: recs.find((r): r is EndRecord => r.type === 'end') };
+    };
+    const verdicts = ids.map((id) => compare({ runId: 'any', shadowId: id, legacy: side(sinks.legacy, id), candidate: side(sinks.candidate, id) }, { now: '2026-12-02T00:00:00.000Z' }));
+    const wrote = verdicts.filter((v) => v.sides.legacy.effects > 0).length;
+    expect(wrote).toBeGreaterThanOrEqual(80);
+    expect(verdicts.filter((v) => v.verdict !== 'match').map((v) => [v.verdict, v.findings[0], v.inconclusive])).toEqual([]);
+    const after = legacy.stats().handoff!;
+    expect(after.handedOff - before.handedOff).toBeGreaterThanOrEqual(80);
+    expect(after.timeouts - before.timeouts + after.failures - before.failures).toBe(0);
+  });
+
+  it('refuses to host the handoff off loopback without a token, naming the setting', () => {
+    expect(() => resolveProxyConfig({ legacy: 'http://127.0.0.1:1', candidate: 'http://127.0.0.1:2', handoff: { listen: '0.0.0.0:7081' } })).toThrow(/handoff\.token.*SHADOWDIFF_HANDOFF_TOKEN/);
+  });
+});
