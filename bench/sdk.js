@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // bench/sdk: what the SDK costs the service it is installed in. One express + MongoDB order
-// handler (insert an order, read it back) is loaded in three ways in the same run — plain,
-// with the SDK but no shadow headers, and with the SDK recording every request live to a sink
-// — each in its own process, with a closed-loop client at fixed concurrency, rounds
+// handler (insert an order, read it back) is loaded in five ways in the same run — plain,
+// with the SDK but no shadow headers, with the SDK recording every request live to a sink,
+// and the same with the pre-state handoff (every write handed off and acknowledged first) in
+// the process and in Redis — each in its own process, with a closed-loop client at fixed concurrency, rounds
 // interleaved so drift on a shared VM hits all three alike. Prints throughput and p50/p99 with
 // the ratios to plain, the SDK's CPU cost per recorded write (server CPU time difference per
 // request over the writes recorded), and the in-process cost of building one recorded effect.
-// Needs a MongoDB-wire server (and RabbitMQ for the default amqp sink): `npm run services`.
+// Needs a MongoDB-wire server, Redis (and RabbitMQ for the default amqp sink): `npm run services`.
 // Usage: node bench/sdk.js [--seconds 5] [--rounds 3] [--concurrency 16] [--sink amqp|discard]
 'use strict';
 const http = require('node:http');
@@ -104,13 +105,27 @@ function effectCost() {
   return Number(process.hrtime.bigint() - t0) / 1000 / N;
 }
 
+/** One handoff put as a live write makes it (one image), sequentially: what a shadowed write waits for. */
+async function handoffRoundTrip(store, n = 3000) {
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await store.put('bench', `rt${i}`, { images: [{ ns: 'shop.orders', id: `${process.pid}-${i}`, before: null }] });
+    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: ms[Math.floor(n / 2)], p99: ms[Math.floor(n * 0.99)] };
+}
+
 (async () => {
-  const servers = { plain: await startServer('plain'), sdk: await startServer('sdk') };
+  const servers = { plain: await startServer('plain'), sdk: await startServer('sdk'), memory: await startServer('sdk-handoff-memory'), redis: await startServer('sdk-handoff-redis') };
   const shadow = (n) => ({ 'x-shadow-id': `b${n}`, 'x-shadow-run': 'bench', 'x-shadow-side': 'legacy', 'x-shadow-mode': 'live' });
   const variants = [
     { name: 'plain (no SDK)', server: servers.plain, headers: () => ({}) },
     { name: 'SDK, no shadow headers', server: servers.sdk, headers: () => ({}) },
     { name: 'SDK, every request recorded live', server: servers.sdk, headers: shadow },
+    { name: 'SDK live + handoff (embedded)', server: servers.memory, headers: shadow },
+    { name: 'SDK live + handoff (Redis)', server: servers.redis, headers: shadow },
   ];
   process.stderr.write(`bench/sdk: ${ROUNDS} rounds × ${variants.length} variants × ${SECONDS}s, concurrency ${CONCURRENCY}, sink ${SINK === 'discard' ? 'discard' : 'RabbitMQ'}\n`);
   for (const v of variants) await load(v.server.port, v.headers, 1); // warm up
@@ -138,7 +153,25 @@ function effectCost() {
   console.log(`\nSDK CPU per recorded write (server CPU difference live − plain, per request, over ${recordsPerRequest.toFixed(1)} effect(s) a request): ${((live.cpu - base.cpu) / recordsPerRequest).toFixed(0)} µs`);
   console.log(`SDK in-process cost of recording one order insert (convert + redact + queue): ${effectCost().toFixed(1)} µs`);
   if (live.sdk) console.log(`sink: ${live.sdk.sent} records sent, ${live.sdk.dropped} dropped, ${live.sdk.internalErrors} internal errors`);
+  {
+    const { MemoryHandoff } = require('../dist/runtime/handoff/memory');
+    const { RedisHandoff } = require('../dist/runtime/handoff/redis');
+    const memory = new MemoryHandoff();
+    const redis = new RedisHandoff({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: PREFIX, ttlMs: 5_000 });
+    await redis.ready();
+    for (const [name, store] of [['embedded', memory], ['Redis', redis]]) {
+      await handoffRoundTrip(store, 500);
+      const rt = await handoffRoundTrip(store);
+      console.log(`handoff round trip (${name}), one image, sequential: p50 ${rt.p50.toFixed(3)} ms, p99 ${rt.p99.toFixed(3)} ms`);
+    }
+    await memory.close();
+    await redis.close();
+  }
   console.log(`goals: no headers ≥ 0.98× → ${(summary[1].rps / base.rps).toFixed(3)}; live ≥ 0.85× → ${(live.rps / base.rps).toFixed(3)}, p99 ≤ 1.05× → ${(live.p99 / base.p99).toFixed(3)}`);
+  for (const s of summary.slice(3)) {
+    const h = s.sdk?.handoff;
+    console.log(`goal ${s.name}: ≥ 0.9× plain → ${(s.rps / base.rps).toFixed(3)}, p99 within +2 ms → ${(s.p99 - base.p99 >= 0 ? '+' : '')}${(s.p99 - base.p99).toFixed(2)} ms${h ? `; handed off ${h.handedOff}, timed out ${h.timeouts}, failed ${h.failures}, skipped ${h.skipped}` : ''}`);
+  }
 
   for (const s of Object.values(servers)) s.child.send('stop');
   const client = await MongoClient.connect(MONGODB_URL);

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { configFromEnv, resolveConfig } from '../core/config';
+import { configFromEnv, isLoopback, resolveConfig } from '../core/config';
 import type { SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
@@ -17,6 +17,9 @@ import { parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../rep
 import { seed } from '../replay/seed';
 import { runSession } from '../replay/session';
 import { createRuntime } from '../runtime';
+import { handoffFromUrl } from '../runtime/handoff';
+import type { Handoff } from '../runtime/handoff/handoff';
+import { listenHandoff } from '../runtime/handoff/http';
 import { readJsonFile } from './config-file';
 import type { CliIo } from './io';
 import { hostPort, numberFlag } from './options';
@@ -48,6 +51,8 @@ interface ReplayFlags {
   progress?: boolean;
   seed?: string;
   seedUrl?: string;
+  handoff?: string;
+  handoffListen?: string;
 }
 
 const num = (flag: string, min: number, max = Infinity) => numberFlag(flag, { min, max });
@@ -107,6 +112,8 @@ export function replayCommand(io: CliIo): Command {
     .option('--json <file>', 'write the result as JSON')
     .option('--seed <dir>', 'load <collection>.json / .jsonl fixtures (Extended JSON) into the candidate\'s database first')
     .option('--seed-url <url>', 'the candidate\'s database for --seed, e.g. mongodb://127.0.0.1:27017/shop')
+    .option('--handoff-listen <host:port>', 'host the pre-state handoff the services\' SDKs read (their SHADOWDIFF_HANDOFF); baseline: loaded with the recorded before-images')
+    .option('--handoff <url>', 'a handoff store the SDKs already use (redis://…, or a proxy\'s http://…); baseline: loaded with the recorded before-images')
     .option('--no-progress', 'no progress bar (it is off anyway when stderr is not a terminal)')
     .action(async (file: string, flags: ReplayFlags) => {
       const candidate = origin('candidate', flags.candidate);
@@ -129,6 +136,17 @@ export function replayCommand(io: CliIo): Command {
         const seeded = await seed(flags.seed, flags.seedUrl);
         io.err(`seeded ${Object.entries(seeded.collections).map(([c, n]) => `${c} (${n})`).join(', ')}`);
       }
+      if (flags.handoff && flags.handoffListen) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'give --handoff (a store the SDKs use) or --handoff-listen (replay hosts one), not both.');
+      const token = io.env.SHADOWDIFF_HANDOFF_TOKEN;
+      let handoff: Handoff | undefined;
+      let hosted: Awaited<ReturnType<typeof listenHandoff>> | undefined;
+      if (flags.handoffListen) {
+        const at = hostPort('handoff-listen', flags.handoffListen, '127.0.0.1:7081', '127.0.0.1');
+        if (!isLoopback(at.host) && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--handoff-listen ${flags.handoffListen} is not loopback: set SHADOWDIFF_HANDOFF_TOKEN (the SDKs send the same token).`);
+        hosted = await listenHandoff({ host: at.host, port: at.port, token });
+        handoff = hosted.store;
+        io.err(`pre-state handoff on ${hosted.url} (the services' SDKs: SHADOWDIFF_HANDOFF=${hosted.url})`);
+      } else if (flags.handoff) handoff = handoffFromUrl(flags.handoff, { token, setting: '--handoff' });
       const runId = flags.run ?? `replay-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const runtime = await createRuntime(resolveConfig(configFromEnv(io.env)), logger);
@@ -157,6 +175,7 @@ export function replayCommand(io: CliIo): Command {
           gates: { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage },
           accept,
           ...(flags.compareTimeoutMs ? { compareTimeoutMs: flags.compareTimeoutMs } : {}),
+          ...(handoff ? { handoff } : {}),
           signal: controller.signal,
           logger,
           onProgress: (p) => {
@@ -170,6 +189,7 @@ export function replayCommand(io: CliIo): Command {
         if (summary.stopped) io.err(`stopped after ${summary.sent} request(s): the report covers those`);
         io.out(renderText(result));
         if (summary.skipped) io.out(`skipped: ${Object.entries(summary.skippedBy).map(([why, n]) => `${n} (${why})`).join(', ')}`);
+        if (summary.preloaded) io.out(`pre-state: the recorded before-images of ${summary.preloaded.documents} document(s) handed to the candidate for ${summary.preloaded.requests} request(s)${summary.preloaded.failed ? `; ${summary.preloaded.failed} request(s) could not be (they ran on the database as it is)` : ''}`);
         if (flags.junit) await writeFile(flags.junit, renderJUnit(result));
         if (flags.markdown) await writeFile(flags.markdown, renderMarkdown(result));
         if (flags.json) await writeFile(flags.json, `${JSON.stringify({ ...result, replay: summary }, null, 2)}\n`);
@@ -177,6 +197,8 @@ export function replayCommand(io: CliIo): Command {
       } finally {
         bar?.stop();
         await runtime.close();
+        await hosted?.close();
+        if (flags.handoff) await handoff?.close();
       }
     });
 }

@@ -12,6 +12,7 @@ import { uuidv7 } from '../core/ids';
 import type { Logger } from '../core/logger';
 import { createRedactor, type RedactionConfig } from '../core/redaction';
 import { bodyValue } from '../capture/body';
+import type { Handoff, HandoffImage } from '../runtime/handoff/handoff';
 import type { RecordedRequest } from './recording';
 
 export interface ReplayOptions {
@@ -45,6 +46,12 @@ export interface ReplayOptions {
   onProgress?: (p: ReplayProgress) => void;
   /** Backpressure: resolves when the pipeline can take another request (`sent` so far). */
   ready?: (sent: number) => Promise<void>;
+  /**
+   * Baseline mode: the pre-state handoff the candidate's SDK reads. Before each request the
+   * recorded legacy before-images are put there under the new shadow id, so the candidate's
+   * dry-run starts from production's state of every document legacy wrote.
+   */
+  handoff?: Handoff;
 }
 
 export interface ReplayProgress {
@@ -64,6 +71,8 @@ export interface ReplaySummary extends ReplayProgress {
   ms: number;
   /** Why requests were skipped, by reason. */
   skippedBy: Record<string, number>;
+  /** Baseline with a handoff: requests whose recorded before-images were handed to the candidate, and documents in all. */
+  preloaded?: { requests: number; documents: number; failed: number };
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect']);
@@ -146,7 +155,10 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     const hasLegacyRecords = r.legacy.length > 0;
     // Baseline: legacy is the recording. Without its records, only responses can be compared.
     const sdk = (o.sdk ?? true) && (!baseline || hasLegacyRecords);
-    if (baseline && sdk) await o.publish(r.legacy.map((rec) => rewrite(rec, shadowId, o.runId)));
+    if (baseline && sdk) {
+      if (o.handoff) await preload(o.handoff, shadowId, r.legacy);
+      await o.publish(r.legacy.map((rec) => rewrite(rec, shadowId, o.runId)));
+    }
     p.sent += 1;
     const [candidate, legacy] = await Promise.all([send(pools.candidate, x, shadowId, 'candidate', body), pools.legacy ? send(pools.legacy, x, shadowId, 'legacy', body) : Promise.resolve(undefined)]);
     if (candidate.error !== undefined || legacy?.error !== undefined) {
@@ -162,6 +174,27 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     await o.publish([exchange]);
   };
 
+  const loaded = { requests: 0, documents: 0, failed: 0 };
+  /** The recorded before-image of each document legacy wrote (its first write's), under the new shadow id. */
+  const preload = async (handoff: Handoff, shadowId: string, records: readonly SideRecord[]): Promise<void> => {
+    const images = new Map<string, HandoffImage>();
+    for (const rec of records) {
+      if (rec.type !== 'effect' || rec.kind !== 'db' || rec.status === 'failed' || rec.before === undefined) continue;
+      const id = (rec.key as { _id?: unknown } | undefined)?._id;
+      const k = `${rec.target}\u001f${JSON.stringify(id)}`;
+      if (id === undefined || images.has(k)) continue;
+      images.set(k, { ns: rec.target, id, before: rec.before as HandoffImage['before'] });
+    }
+    if (!images.size) return;
+    try {
+      await handoff.put(o.runId, shadowId, { images: [...images.values()] });
+      loaded.requests += 1;
+      loaded.documents += images.size;
+    } catch (err) {
+      loaded.failed += 1;
+      o.logger.warn({ err: (err as Error).message }, 'replay: could not hand the recorded pre-state to the candidate; that request runs on the database as it is');
+    }
+  };
   const tasks = new Set<Promise<void>>();
   const progress = setInterval(() => o.onProgress?.({ ...p }), 200);
   progress.unref();
@@ -204,12 +237,18 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     o.onProgress?.({ ...p });
     await Promise.all([pools.candidate.close(), pools.legacy?.close()]);
   }
-  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy, ...(firstError ? { firstError } : {}) };
+  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy, ...(firstError ? { firstError } : {}), ...(o.handoff ? { preloaded: loaded } : {}) };
 }
 
-/** A recorded record under the replay's run and shadow id. */
+/**
+ * A recorded record under the replay's run and shadow id. The recorded legacy does not run in a
+ * baseline replay, so none of its writes can reach the candidate's reads: its end marker says
+ * its pre-state was secured, whatever production's handoff did at the time.
+ */
 function rewrite(rec: SideRecord, shadowId: string, runId: string): SideRecord {
-  return rec.type === 'effect' ? ({ ...rec, shadowId, runId } as EffectRecord) : ({ ...rec, shadowId, runId } as EndRecord);
+  if (rec.type === 'effect') return { ...rec, shadowId, runId } as EffectRecord;
+  const { prestateReason: _reason, ...end } = rec;
+  return { ...end, shadowId, runId, prestate: 'handoff' } as EndRecord;
 }
 
 /** The bytes to send for a recorded body, or 'unavailable' when the recording kept none. */

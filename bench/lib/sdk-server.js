@@ -1,5 +1,6 @@
 // The service bench/sdk.js loads: an express order handler on the MongoDB driver (insert the
-// order, read it back), either plain or with the shadowdiff SDK installed. Reports its CPU time
+// order, read it back), either plain or with the shadowdiff SDK installed (`sdk`), and then
+// with the pre-state handoff in the process (`sdk-handoff-memory`) or in Redis (`sdk-handoff-redis`). Reports its CPU time
 // and the SDK's counters over IPC when asked, so the bench can price the SDK per write.
 'use strict';
 const express = require('express');
@@ -12,11 +13,14 @@ const [mode, sinkUrl, dbName, prefix] = process.argv.slice(2);
   let orders = client.db(dbName).collection(`orders_${mode}`);
   const app = express();
   app.use(express.json());
-  if (mode === 'sdk') {
+  if (mode.startsWith('sdk')) {
     const { createShadow } = require('../../dist/capture/sdk');
     const { createLogger } = require('../../dist/core/logger');
     const sink = sinkUrl === 'discard' ? { write: async () => undefined } : sinkUrl;
-    sdk = createShadow({ side: 'legacy', sink, prefix, partitions: 4, logger: createLogger({ level: 'warn' }), redact: { secret: 'bench-secret-0123456789', paths: ['card.number'] } });
+    let handoff;
+    if (mode === 'sdk-handoff-memory') handoff = { store: new (require('../../dist/runtime/handoff/memory').MemoryHandoff)() };
+    if (mode === 'sdk-handoff-redis') handoff = { store: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix };
+    sdk = createShadow({ side: 'legacy', sink, prefix, partitions: 4, logger: createLogger({ level: 'warn' }), redact: { secret: 'bench-secret-0123456789', paths: ['card.number'] }, ...(handoff ? { handoff } : {}) });
     orders = sdk.mongo(client).db(dbName).collection(`orders_${mode}`);
     app.use(sdk.middleware());
   }

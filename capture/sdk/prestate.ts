@@ -6,15 +6,12 @@
 // marker (`prestate: unknown`) and its comparison is inconclusive.
 import { randomUUID } from 'node:crypto';
 import { Breaker } from '../../core/circuit-breaker';
-import { redactUrl } from '../../core/config';
 import { MAX_READS } from '../../core/effect';
 import { fingerprint } from '../../core/fingerprint';
 import type { Redactor } from '../../core/redaction';
-import { ShadowdiffError } from '../../core/errors';
 import type { Handoff, HandoffImage, HandoffPut, HandoffUpsert } from '../../runtime/handoff/handoff';
 import { imageField } from '../../runtime/handoff/handoff';
-import { HttpHandoff } from '../../runtime/handoff/http';
-import { RedisHandoff } from '../../runtime/handoff/redis';
+import { handoffFromUrl } from '../../runtime/handoff';
 import type { ShadowContext } from './context';
 import { toEffectValue } from './ejson';
 import type { Doc } from './mongo/documents';
@@ -51,15 +48,7 @@ export interface PendingUpsert {
 /** The handoff store an SDK option names: a URL (redis://, http://) or an in-process Handoff. */
 export function handoffFrom(o: HandoffOptions): Handoff {
   if (typeof o.store !== 'string') return o.store;
-  let url: URL;
-  try {
-    url = new URL(o.store);
-  } catch {
-    throw new ShadowdiffError('SHADOWDIFF_CONFIG', `shadowdiff SDK option "handoff.store": "${o.store}" is not a URL: use redis://host:6379 or http://proxy-host:7081.`);
-  }
-  if (url.protocol === 'redis:' || url.protocol === 'rediss:') return new RedisHandoff({ url: o.store, prefix: o.prefix, ttlMs: o.ttlMs, commandTimeoutMs: Math.max(o.lookupTimeoutMs, 100) });
-  if (url.protocol === 'http:' || url.protocol === 'https:') return new HttpHandoff({ url: o.store, token: o.token, timeoutMs: Math.max(o.lookupTimeoutMs, 100) });
-  throw new ShadowdiffError('SHADOWDIFF_CONFIG', `shadowdiff SDK option "handoff.store": "${redactUrl(o.store)}" has an unsupported scheme "${url.protocol}": use redis(s):// or http(s)://.`);
+  return handoffFromUrl(o.store, { token: o.token, prefix: o.prefix, ttlMs: o.ttlMs, timeoutMs: Math.max(o.lookupTimeoutMs, 100), setting: 'shadowdiff SDK option "handoff.store"' });
 }
 
 const TIMED_OUT = Symbol('timed out');
