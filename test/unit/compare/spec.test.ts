@@ -16,6 +16,7 @@ interface SpecTest {
     findings?: Record<string, unknown>[];
     noise?: number;
     incomplete?: string[];
+    inconclusive?: string[];
     error?: string;
   };
 }
@@ -50,6 +51,10 @@ describe.each(files)('spec %s', (file) => {
     if (t.expect.incomplete) {
       expect(result.incomplete).toHaveLength(t.expect.incomplete.length);
       t.expect.incomplete.forEach((s, i) => expect(result.incomplete![i]).toContain(s));
+    }
+    if (t.expect.inconclusive) {
+      expect(result.inconclusive).toHaveLength(t.expect.inconclusive.length);
+      t.expect.inconclusive.forEach((s, i) => expect(result.inconclusive![i]).toContain(s));
     }
     if (t.expect.error) expect(result.error).toContain(t.expect.error);
   });
