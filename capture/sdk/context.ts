@@ -22,10 +22,12 @@ export interface ShadowContext {
   readonly exchange: boolean;
   /** Dry-run: this request's would-be writes, seen by its own reads. */
   overlay?: Overlay;
+  /** Dry-run: the last emulated write of this request (the next one waits for it). */
+  writes?: Promise<unknown>;
   /** The pre-state handoff could not be relied on for this request: why (the first reason). */
   prestateUnknown?: string;
-  /** Live: the image fields already handed off (a document keeps its first image). */
-  handedOff?: Set<string>;
+  /** Live: the image fields handed off, with the put that carries each (a document keeps its first image). */
+  handedOff?: Map<string, Promise<unknown>>;
   /** Dry-run: the live side's writes of this request, as read from the handoff. */
   rewind?: Rewind;
   /** Dry-run without a handoff: fingerprints of the documents read (see noteReads). */

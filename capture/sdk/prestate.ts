@@ -52,6 +52,7 @@ export function handoffFrom(o: HandoffOptions): Handoff {
 }
 
 const TIMED_OUT = Symbol('timed out');
+const RESOLVED = Promise.resolve();
 
 export class PreState {
   private readonly breaker: Breaker;
@@ -91,15 +92,40 @@ export class PreState {
     if (ctx.prestateUnknown !== undefined) return []; // already unknown: no point adding latency
     const put: HandoffImage[] = [];
     const pending: PendingUpsert[] = [];
-    const sent = (ctx.handedOff ??= new Set());
+    // A document handed off by an earlier write of this request keeps its image; a concurrent
+    // write to it (Promise.all in a handler) waits for that first put, never overtakes it.
+    const sent = (ctx.handedOff ??= new Map());
+    const earlier = new Set<Promise<unknown>>();
+    let settle!: (v: unknown) => void;
+    const mine = new Promise((r) => (settle = r));
     const add = (id: unknown, before: Doc | null) => {
       const tagged = toEffectValue(id);
       const field = imageField(ns, tagged);
-      if (sent.has(field)) return;
-      sent.add(field);
+      const prior = sent.get(field);
+      if (prior) {
+        if (prior !== mine) earlier.add(prior); // the same document twice in this call (a bulk write) is one image
+        return;
+      }
+      sent.set(field, mine);
       put.push({ ns, id: tagged, before: before === null ? null : (toEffectValue(before) as Doc) });
     };
-    const added: string[] = [];
+    try {
+      return await this.collect(ctx, ns, writes, images, add, put, pending, earlier);
+    } finally {
+      settle(undefined);
+    }
+  }
+
+  private async collect(
+    ctx: ShadowContext,
+    ns: string,
+    writes: WriteOp[],
+    images: { before: ReadonlyMap<string, Doc>; matched: unknown[][] } | undefined,
+    add: (id: unknown, before: Doc | null) => void,
+    put: HandoffImage[],
+    pending: PendingUpsert[],
+    earlier: Set<Promise<unknown>>,
+  ): Promise<PendingUpsert[]> {
     for (const [i, w] of writes.entries()) {
       if (w.type === 'insert') {
         if (w.doc?._id === undefined) return this.giveUp(ctx, 'an insert whose _id the server assigns (forceServerObjectId)');
@@ -115,17 +141,14 @@ export class PreState {
         else pending.push({ token: randomUUID(), ns, index: i });
       }
     }
-    for (const p of put) added.push(imageField(p.ns, p.id));
-    if (put.length > this.o.maxImages) {
-      for (const f of added) sent.delete(f);
-      return this.giveUp(ctx, `a write touching ${put.length} documents, over handoff.maxImages (${this.o.maxImages})`);
-    }
+    if (put.length > this.o.maxImages) return this.giveUp(ctx, `a write touching ${put.length} documents, over handoff.maxImages (${this.o.maxImages})`);
+    // Each earlier put is bounded by its own wait, so this adds no wait of its own.
+    if (earlier.size) await Promise.all(earlier);
     if (!put.length && !pending.length) return [];
     const body: HandoffPut = {};
     if (put.length) body.images = put;
     if (pending.length) body.upserts = pending.map((p) => ({ token: p.token, ns: p.ns }));
-    const ok = await this.send(ctx, body);
-    if (!ok) for (const f of added) sent.delete(f);
+    await this.send(ctx, body);
     // Announced or not, pending upserts are resolved after the write: a reader waiting on one must not wait in vain.
     return pending;
   }
@@ -143,7 +166,7 @@ export class PreState {
       }
       const tagged = toEffectValue(id);
       // Later writes of this request to the new document must not hand off its post-upsert state.
-      ctx.handedOff?.add(imageField(p.ns, tagged));
+      ctx.handedOff?.set(imageField(p.ns, tagged), RESOLVED);
       upserts.push({ token: p.token, ns: p.ns, ids: [tagged] });
       images.push({ ns: p.ns, id: tagged, before: null });
     }

@@ -186,7 +186,18 @@ async function liveWrite(
   return wantsMeta ? ((result as { value?: unknown } | null)?.value ?? null) : result;
 }
 
-async function dryRunWrite(shadow: Shadow, ctx: ShadowContext, collection: Collection, ns: string, method: WriteMethod, writes: WriteOp[], options: Doc, images: ImageMode): Promise<unknown> {
+/**
+ * The database applies each write atomically; an emulated one reads the view and then writes the
+ * overlay, with awaits between. A request's emulated writes therefore run one at a time, in the
+ * order they were issued (handlers that `Promise.all` two `$inc`s on one document get both).
+ */
+function dryRunWrite(shadow: Shadow, ctx: ShadowContext, collection: Collection, ns: string, method: WriteMethod, writes: WriteOp[], options: Doc, images: ImageMode): Promise<unknown> {
+  const run = (ctx.writes ?? Promise.resolve()).then(() => emulateWrite(shadow, ctx, collection, ns, method, writes, options, images));
+  ctx.writes = run.catch(() => undefined);
+  return run;
+}
+
+async function emulateWrite(shadow: Shadow, ctx: ShadowContext, collection: Collection, ns: string, method: WriteMethod, writes: WriteOp[], options: Doc, images: ImageMode): Promise<unknown> {
   const overlay = (ctx.overlay ??= new Overlay());
   const changes: Change[] = [];
   let result: unknown;

@@ -82,6 +82,15 @@ const HANDLERS: Record<string, Handler> = {
     const o = await db.collection('orders').findOneAndDelete({ customer: p.customer, status: 'claimed' }, { sort: { n: 1, tag: 1 } });
     return o ? { status: 200, n: o.n } : { status: 404 };
   },
+  // writes at once (Promise.all), as handlers do; on two documents, because FerretDB 1.24 loses
+  // one of two concurrent $inc on the same document (MongoDB applies each atomically)
+  async bonus(db, _s, p) {
+    const accounts = db.collection<{ _id: string; balance: number }>('accounts');
+    const other = ACCOUNTS[(ACCOUNTS.indexOf(p.to as string) + 1) % ACCOUNTS.length]!;
+    await Promise.all([accounts.updateOne({ _id: p.to as string }, { $inc: { balance: 1 } }), accounts.updateOne({ _id: other }, { $inc: { balance: 2 } })]);
+    const both = await accounts.find({ _id: { $in: [p.to as string, other] } }).sort({ _id: 1 }).toArray();
+    return { status: 200, balances: both.map((a) => a.balance) };
+  },
   // an upsert by a known _id, and a replace
   async profile(db, _s, p) {
     const profiles = db.collection<{ _id: string; visits: number; email?: string }>('profiles');
@@ -101,6 +110,7 @@ const request = fc.oneof(
   fc.record({ route: fc.constant('claim'), customer: fc.constantFrom(...CUSTOMERS) }),
   fc.record({ route: fc.constant('drop'), customer: fc.constantFrom(...CUSTOMERS) }),
   fc.record({ route: fc.constant('profile'), email: fc.constantFrom(...EMAILS) }),
+  fc.record({ route: fc.constant('bonus'), to: fc.constantFrom(...ACCOUNTS) }),
 );
 
 /**
