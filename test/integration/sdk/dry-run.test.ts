@@ -199,3 +199,24 @@ test('Mongoose models on an instrumented client are captured: live writes record
   await conn2.close();
   await raw.close().catch(() => undefined);
 });
+
+test('writes a handler issues at once on one document are emulated one after another: both $inc count, as on MongoDB', async () => {
+  const wallets = db.collection('wallets');
+  await wallets.insertOne({ _id: 'w1', balance: 100 } as never);
+  for (const handoff of [undefined, true]) {
+    const { MemoryHandoff } = await import('../../../runtime/handoff/memory');
+    const store = new MemoryHandoff();
+    const { sdk, sink } = dryRun(handoff ? { handoff: { store } } : {});
+    const c = sdk.mongo(db).collection('wallets');
+    const after = await inRequest(sdk, async () => {
+      const results = await Promise.all([c.updateOne({ _id: 'w1' } as never, { $inc: { balance: 1 } }), c.updateOne({ _id: 'w1' } as never, { $inc: { balance: 2 } }), c.findOneAndUpdate({ _id: 'w1' } as never, { $inc: { balance: 4 } }, { returnDocument: 'after' })]);
+      return { results, read: await c.findOne({ _id: 'w1' } as never) };
+    });
+    expect(after.read).toEqual({ _id: 'w1', balance: 107 });
+    expect((after.results[2] as { balance: number }).balance).toBe(107);
+    expect(effects(sink.records).map((e) => (e.after as { balance: number }).balance)).toEqual([101, 103, 107]);
+    await sdk.close();
+    await store.close();
+  }
+  expect(await wallets.findOne({ _id: 'w1' } as never)).toEqual({ _id: 'w1', balance: 100 }); // never written
+});
