@@ -14,6 +14,7 @@ import { validPut } from './handoff';
 import { MemoryHandoff } from './memory';
 
 export const HANDOFF_PATH = '/v1/handoff';
+const WARM_CONNECTIONS = 4;
 const ID = /^[\w.:-]{1,200}$/;
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -117,11 +118,13 @@ export class HttpHandoff implements Handoff {
     const timeout = o.timeoutMs ?? 1_000;
     this.pool = new Pool(parsed.origin, { connections: o.connections ?? 16, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 10_000 });
     this.headers = { 'content-type': 'application/json', ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) };
-    // Open a connection now: the first put of a shadowed request must not pay for the handshake within its few milliseconds.
-    this.pool
-      .request({ method: 'GET', path: `${HANDOFF_PATH}/warm-up/warm-up`, headers: this.headers })
-      .then((r) => r.body.dump())
-      .catch(() => undefined);
+    // Open connections now: the first puts of shadowed requests must not pay for handshakes within their few milliseconds.
+    for (let i = 0; i < WARM_CONNECTIONS; i++) {
+      this.pool
+        .request({ method: 'GET', path: `${HANDOFF_PATH}/warm-up/warm-up`, headers: this.headers })
+        .then((r) => r.body.dump())
+        .catch(() => undefined);
+    }
   }
 
   private path(runId: string, shadowId: string): string {
@@ -146,6 +149,28 @@ export class HttpHandoff implements Handoff {
   }
 }
 
+/**
+ * Serves a few hundred puts and gets to itself before it is announced: the first shadowed
+ * writes of a deployment must not wait for the server's code to be compiled.
+ */
+async function warmUp(url: string, token: string | undefined): Promise<void> {
+  const client = new HttpHandoff({ url, token, connections: 4 });
+  try {
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, w) => {
+        for (let i = 0; i < 50; i++) {
+          await client.put('warm-up', `w${w}-${i}`, { images: [{ ns: 'warm.up', id: i, before: { _id: i } }] });
+          await client.get('warm-up', `w${w}-${i}`);
+        }
+      }),
+    );
+  } catch {
+    // A failed warm-up only costs the first requests their speed.
+  } finally {
+    await client.close();
+  }
+}
+
 /** A hosted handoff listening on host:port: the store, the server and its URL. */
 export async function listenHandoff(o: { host: string; port: number; token?: string | undefined; ttlMs?: number }): Promise<{ store: MemoryHandoff; url: string; stats: HandoffServerStats; close(): Promise<void> }> {
   const store = new MemoryHandoff({ ...(o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : {}) });
@@ -155,10 +180,12 @@ export async function listenHandoff(o: { host: string; port: number; token?: str
     server.listen(o.port, o.host, () => resolve());
   });
   const a = server.address() as AddressInfo;
+  const url = listeningUrl(a);
+  await warmUp(url, o.token);
   return {
     store,
     stats,
-    url: listeningUrl(a),
+    url,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -16,7 +16,7 @@ export function plainService(shadow: ShadowSdk, client: MongoClient, dbName: str
     const users = db.collection('users');
     if (await users.findOne({ email: req.body.email })) return void res.status(409).json({ error: 'taken' });
     await users.insertOne({ email: req.body.email });
-    res.status(201).json({ users: await users.countDocuments({}) });
+    res.status(201).json({ registered: req.body.email, accounts: await users.countDocuments({ email: req.body.email }) });
   });
   a.post('/accounts/:id/credit', async (req, res) => {
     const accounts = db.collection<{ _id: string; balance: number }>('accounts');

@@ -7,6 +7,7 @@ import { type Db, Long, type MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import type { EffectRecord, ShadowRecord } from '../../../core/effect';
 import { createLogger } from '../../../core/logger';
+import { MemoryHandoff } from '../../../runtime/handoff/memory';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
 import { memorySink, shadowHeaders, type MemorySink } from '../../helpers/sdk';
 
@@ -204,7 +205,6 @@ test('writes a handler issues at once on one document are emulated one after ano
   const wallets = db.collection('wallets');
   await wallets.insertOne({ _id: 'w1', balance: 100 } as never);
   for (const handoff of [undefined, true]) {
-    const { MemoryHandoff } = await import('../../../runtime/handoff/memory');
     const store = new MemoryHandoff();
     const { sdk, sink } = dryRun(handoff ? { handoff: { store } } : {});
     const c = sdk.mongo(db).collection('wallets');
@@ -213,7 +213,7 @@ test('writes a handler issues at once on one document are emulated one after ano
       return { results, read: await c.findOne({ _id: 'w1' } as never) };
     });
     expect(after.read).toEqual({ _id: 'w1', balance: 107 });
-    expect((after.results[2] as { balance: number }).balance).toBe(107);
+    expect((after.results[2] as unknown as { balance: number }).balance).toBe(107);
     expect(effects(sink.records).map((e) => (e.after as { balance: number }).balance)).toEqual([101, 103, 107]);
     await sdk.close();
     await store.close();
