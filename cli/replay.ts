@@ -137,16 +137,6 @@ export function replayCommand(io: CliIo): Command {
         io.err(`seeded ${Object.entries(seeded.collections).map(([c, n]) => `${c} (${n})`).join(', ')}`);
       }
       if (flags.handoff && flags.handoffListen) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'give --handoff (a store the SDKs use) or --handoff-listen (replay hosts one), not both.');
-      const token = io.env.SHADOWDIFF_HANDOFF_TOKEN;
-      let handoff: Handoff | undefined;
-      let hosted: Awaited<ReturnType<typeof listenHandoff>> | undefined;
-      if (flags.handoffListen) {
-        const at = hostPort('handoff-listen', flags.handoffListen, '127.0.0.1:7081', '127.0.0.1');
-        if (!isLoopback(at.host) && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--handoff-listen ${flags.handoffListen} is not loopback: set SHADOWDIFF_HANDOFF_TOKEN (the SDKs send the same token).`);
-        hosted = await listenHandoff({ host: at.host, port: at.port, token });
-        handoff = hosted.store;
-        io.err(`pre-state handoff on ${hosted.url} (the services' SDKs: SHADOWDIFF_HANDOFF=${hosted.url})`);
-      } else if (flags.handoff) handoff = handoffFromUrl(flags.handoff, { token, setting: '--handoff' });
       const runId = flags.run ?? `replay-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
       const logger = createLogger({ level: 'warn', destination: process.stderr });
       const runtime = await createRuntime(resolveConfig(configFromEnv(io.env)), logger);
@@ -155,7 +145,17 @@ export function replayCommand(io: CliIo): Command {
       const bar = flags.progress !== false && process.stderr.isTTY ? new SingleBar({ format: 'replay {bar} {value} sent | {rate} req/s | {errors} errors | {inFlight} in flight', stream: process.stderr, hideCursor: true }) : undefined;
       const t0 = Date.now();
       bar?.start(0, 0, { rate: 0, errors: 0, inFlight: 0 });
+      const token = io.env.SHADOWDIFF_HANDOFF_TOKEN;
+      let handoff: Handoff | undefined;
+      let hosted: Awaited<ReturnType<typeof listenHandoff>> | undefined;
       try {
+        if (flags.handoffListen) {
+          const at = hostPort('handoff-listen', flags.handoffListen, '127.0.0.1:7081', '127.0.0.1');
+          if (!isLoopback(at.host) && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--handoff-listen ${flags.handoffListen} is not loopback: set SHADOWDIFF_HANDOFF_TOKEN (the SDKs send the same token).`);
+          hosted = await listenHandoff({ host: at.host, port: at.port, token });
+          handoff = hosted.store;
+          io.err(`pre-state handoff on ${hosted.url} (the services' SDKs: SHADOWDIFF_HANDOFF=${hosted.url})`);
+        } else if (flags.handoff) handoff = handoffFromUrl(flags.handoff, { token, setting: '--handoff' });
         const { summary, result, collectorUrl } = await runSession(openRecording(file, runId), {
           candidate,
           ...(legacy ? { legacy } : {}),
