@@ -14,9 +14,11 @@ interface Walk {
   readonly rules: TargetRules;
   readonly ids: IdMap;
   readonly limits: Limits;
-  readonly learn: boolean;
+  learn: boolean;
   readonly report: FastWalk;
   nodes: number;
+  /** While learning: a generated id was taken as equal to itself before the map was complete. */
+  idShortcut?: boolean;
 }
 
 /** What the walk found out besides its answer. */
@@ -40,13 +42,24 @@ export function equalUnder(
   report: FastWalk = {},
 ): boolean {
   const w: Walk = { rules, ids, limits, learn, report, nodes: 0 };
+  const learnedBefore = ids.size;
+  const equal = eq(w, legacy, candidate, rules.ignore.start(), rules.unordered.start(), rules.strings.start(), 0);
+  if (!equal || ids.size === learnedBefore || !w.idShortcut) return equal;
+  // An id learned late in the walk changes what the candidate's earlier values stand for (the
+  // same ObjectId at two places, mapped at the second): confirm with the map complete.
+  w.learn = false;
+  w.nodes = 0;
   return eq(w, legacy, candidate, rules.ignore.start(), rules.unordered.start(), rules.strings.start(), 0);
 }
 
 function eq(w: Walk, a: unknown, b: unknown, ign: State, uno: State, str: State, depth: number): boolean {
   if (++w.nodes > w.limits.maxNodes) return over(w, `more than ${w.limits.maxNodes} values`);
   if (a === null || typeof a !== 'object') {
-    if (a === b) return true;
+    // The same literal is equal unless the id map reads the candidate's as another legacy id (as the full path would).
+    if (a === b && (typeof b !== 'string' || !w.ids.size || w.ids.lookup(b) === b)) {
+      if (w.learn && typeof b === 'string') w.idShortcut ||= isGeneratedId(b);
+      return true;
+    }
     if (typeof b === 'string' && w.ids.size) {
       b = w.ids.lookup(b);
       if (a === b) return true;
@@ -163,18 +176,28 @@ function typedEqual(w: Walk, a: Record<string, unknown>, b: Record<string, unkno
   const av = a[key];
   const bv = b[key];
   if (tb === tag && typeof av === 'string' && typeof bv === 'string') {
-    if (av === bv) return true;
+    const id = tag === 'objectId' || tag === 'uuid';
+    // The same id is equal unless the map reads the candidate's as another legacy id (as the full path would).
+    const same = (x: boolean) => x && (!id || !w.ids.size || deepEqual(mapped(w, b), canonicalTagged(b, tag)));
+    if (same(av === bv)) {
+      if (w.learn && id) w.idShortcut = true;
+      return true;
+    }
     // Ids: canonical form is lower case, and the id map is keyed by it.
-    if (tag === 'objectId' || tag === 'uuid') {
+    if (id) {
       const al = av.toLowerCase();
       const bl = bv.toLowerCase();
-      if (al === bl || w.ids.maps(`${key}:${bl}`, `${key}:${al}`)) return true;
+      if (same(al === bl)) {
+        if (w.learn) w.idShortcut = true;
+        return true;
+      }
+      if (w.ids.maps(`${key}:${bl}`, `${key}:${al}`)) return true;
     }
   }
   const ca = canonicalTagged(a, tag);
   const cb = mapped(w, b);
   if (deepEqual(ca, cb)) return true;
-  return w.learn && learned(w, ca, cb);
+  return w.learn && learned(w, ca, canonicalTagged(b, tb));
 }
 
 function learned(w: Walk, legacy: unknown, candidate: unknown): boolean {

@@ -130,7 +130,7 @@ it('the HTML report opens in Chromium with no network, shows the same numbers as
     page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(pathToFileURL(file).href);
     const rows = await page.$$eval('#routes tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent!.trim())));
-    expect(rows).toEqual(expected.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), '0', String(r.incomplete), '0']));
+    expect(rows).toEqual(expected.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), '0', String(r.incomplete), '0', '0']));
     // …and the same as the report server's API over the same saved run, with the same gates.
     const api = await servedRun(saved, 'prod-1');
     expect(rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[6]])).toEqual(api.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), String(r.incomplete)]));

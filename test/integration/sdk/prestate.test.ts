@@ -118,6 +118,8 @@ const request = fc.oneof(
  * - live-first / dry-first: one after the other;
  * - live-inside-dry-read: the whole live request runs between the dry-run's k-th database read and its handoff read;
  * - dry-inside-live-write: the whole dry-run runs after the live side's k-th handoff was acknowledged, before that write is made;
+ * - live-split: the live side makes its first write, the dry-run reads up to its k-th handoff read, and the rest of the live
+ *   request runs before the dry-run's next database read (the dry-run knows some of the live images, not the newest);
  * - concurrent: both at once, as the proxy sends them.
  */
 const schedule = fc.oneof(
@@ -125,15 +127,18 @@ const schedule = fc.oneof(
   fc.constant({ mode: 'dry-first' as const, k: 0 }),
   fc.record({ mode: fc.constant('live-inside-dry-read' as const), k: fc.integer({ min: 1, max: 5 }) }),
   fc.record({ mode: fc.constant('dry-inside-live-write' as const), k: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({ mode: fc.constant('live-split' as const), k: fc.integer({ min: 1, max: 4 }) }),
   fc.constant({ mode: 'concurrent' as const, k: 0 }),
 );
-type Schedule = { mode: 'live-first' | 'dry-first' | 'live-inside-dry-read' | 'dry-inside-live-write' | 'concurrent'; k: number };
+type Schedule = { mode: 'live-first' | 'dry-first' | 'live-inside-dry-read' | 'dry-inside-live-write' | 'live-split' | 'concurrent'; k: number };
 
 /** The handoff with the test's hooks: each side counts its calls, and a hook may run the other side inside one. */
 class HookedHandoff implements Handoff {
   readonly kind = 'memory' as const;
   onGet?: (n: number) => Promise<void>;
   onPut?: (n: number, put: HandoffPut) => Promise<void>;
+  /** After onGet: answer as of now (the live side ran inside the read), or as of before the hook (it runs after the read). */
+  reread = true;
   gets = 0;
   puts = 0;
   constructor(private readonly store: Handoff) {}
@@ -147,7 +152,7 @@ class HookedHandoff implements Handoff {
     this.gets += 1;
     await this.onGet?.(this.gets); // the database was read before this; the snapshot is taken
     // Re-read after the hook so the answer is as of now, the way a store answers after the database read.
-    return this.onGet ? this.store.get(runId, shadowId) : snap;
+    return this.onGet && this.reread ? this.store.get(runId, shadowId) : snap;
   }
   close = async () => undefined;
 }
@@ -217,6 +222,7 @@ async function runRequest(w: World, i: number, req: Params, s: Schedule, buggy: 
   const startDry = () => (dryRun ??= dry());
   w.legacyHooks.gets = w.legacyHooks.puts = w.candidateHooks.gets = w.candidateHooks.puts = 0;
   w.legacyHooks.onPut = w.candidateHooks.onGet = undefined;
+  w.candidateHooks.reread = true;
   switch (s.mode) {
     case 'live-first':
       await startLive();
@@ -241,6 +247,29 @@ async function runRequest(w: World, i: number, req: Params, s: Schedule, buggy: 
       await startLive();
       await startDry();
       break;
+    case 'live-split': {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let reached!: () => void;
+      const split = new Promise<void>((r) => (reached = r));
+      w.legacyHooks.onPut = async (n) => {
+        if (n !== 2) return;
+        reached();
+        await released;
+      };
+      w.candidateHooks.reread = false;
+      w.candidateHooks.onGet = async (n) => {
+        if (n !== s.k) return;
+        release();
+        await startLive();
+      };
+      const live = startLive();
+      await Promise.race([split, live]);
+      await startDry();
+      release();
+      await live;
+      break;
+    }
     case 'concurrent':
       await Promise.all([startLive(), startDry()]);
       break;
@@ -286,7 +315,7 @@ describe('pre-state handoff: an identical candidate on the live side\'s database
     );
     expect(tally.requests).toBeGreaterThanOrEqual(1_000);
     // The schedules and routes were all exercised, and most requests wrote on the live side.
-    for (const m of ['live-first', 'dry-first', 'live-inside-dry-read', 'dry-inside-live-write', 'concurrent']) expect(tally.byMode[m]).toBeGreaterThan(100);
+    for (const m of ['live-first', 'dry-first', 'live-inside-dry-read', 'dry-inside-live-write', 'live-split', 'concurrent']) expect(tally.byMode[m]).toBeGreaterThan(100);
     for (const r of Object.keys(HANDLERS)) expect(tally.byRoute[r]).toBeGreaterThan(50);
     expect(tally.liveWrites).toBeGreaterThan(tally.requests / 2);
   });

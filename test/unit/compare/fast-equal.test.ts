@@ -43,7 +43,21 @@ describe('equalUnder', () => {
           expect(deepEqual(normalize(a, tr), substituteIds(normalize(b, tr), ids))).toBe(true);
         }
       }),
+      // FE_SEED/FE_PATH replay a counterexample, FE_RUNS searches longer: `FE_RUNS=50000 npx jest test/unit/compare`.
+      process.env.FE_SEED ? { seed: Number(process.env.FE_SEED), path: process.env.FE_PATH, endOnFailure: true } : { numRuns: Number(process.env.FE_RUNS ?? 100) },
     );
+  });
+
+  it('an id learned late in the walk decides the same id met earlier (found by the property above)', () => {
+    const tr = compileRules({}).forTarget('message', 't');
+    const ids = new IdMap();
+    const oid = { $oid: '65f0a0000000000000000001' };
+    // Legacy's uuid and the candidate's ObjectId at `k` are one generated id; at `$set.k` the
+    // candidate's ObjectId therefore stands for the uuid, and legacy's ObjectId is another value.
+    const legacy = { $set: { k: oid }, k: '0190f5c2-7d2e-7c3a-9d7e-0a1b2c3d4e5f' };
+    const candidate = { $set: { k: { ...oid } }, k: { ...oid } };
+    expect(equalUnder(legacy, candidate, tr, ids, DEFAULT_LIMITS, true)).toBe(false);
+    expect(deepEqual(normalize(legacy, tr), substituteIds(normalize(candidate, tr), ids))).toBe(false);
   });
 
   it('recognises a value equal to itself, whatever the key order', () => {
