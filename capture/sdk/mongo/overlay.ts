@@ -132,9 +132,10 @@ export class View {
    */
   private async consistent<T>(read: (layers: Map<string, Layered>) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const known = this.rewind?.known(this.ns);
+      // A copy: the rewind adds to its own map as it learns, and the refresh compares against what this read excluded.
+      const known = new Map(this.rewind?.known(this.ns) ?? []);
       const result = await read(this.layers(known));
-      if (!this.rewind || !(await this.rewind.refresh(this.ns, known!))) return result;
+      if (!this.rewind || !(await this.rewind.refresh(this.ns, known))) return result;
       if (attempt >= MAX_ATTEMPTS) {
         this.rewind.unknown(`the live side kept writing ${this.ns} while a read was rewound`);
         return result;
