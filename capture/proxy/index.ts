@@ -67,6 +67,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
     const h = splitHostPort(config.handoff.listen);
     try {
       handoff = await listenHandoff({ host: h.host, port: h.port, token: config.handoff.token, ttlMs: config.handoff.ttlMs });
+      const hosted = handoff;
+      metrics.watchHandoff(() => ({ ...hosted.stats, held: hosted.store.size }));
     } catch (err) {
       await forwarder.close(0);
       admin?.close();

@@ -33,6 +33,32 @@ export class ProxyMetrics {
     for (const t of ['candidate', 'secondary']) this.breaker.labels(t).set(0);
   }
 
+  /** The hosted pre-state handoff's counters, read when scraped. */
+  watchHandoff(read: () => { puts: number; gets: number; refused: number; held: number }): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'shadowdiff_proxy_handoff_requests_total',
+      help: 'Requests the hosted pre-state handoff served: puts (live writes about to happen), gets (dry-run reads), refused (wrong or missing token)',
+      labelNames: ['op'],
+      registers,
+      collect() {
+        const s = read();
+        this.reset();
+        this.labels('put').inc(s.puts);
+        this.labels('get').inc(s.gets);
+        this.labels('refused').inc(s.refused);
+      },
+    });
+    new Gauge({
+      name: 'shadowdiff_proxy_handoff_requests_held',
+      help: 'Shadowed requests whose pre-state the hosted handoff holds (each for handoff.ttlMs after its last put)',
+      registers,
+      collect() {
+        this.set(read().held);
+      },
+    });
+  }
+
   private readonly bound = new Map<Counter<string>, Map<string, { inc(n?: number): void }>>();
   private counter(c: Counter<string>, ...labels: string[]): { inc(n?: number): void } {
     let children = this.bound.get(c);

@@ -182,6 +182,8 @@ export async function listenHandoff(o: { host: string; port: number; token?: str
   const a = server.address() as AddressInfo;
   const url = listeningUrl(a);
   await warmUp(url, o.token);
+  store.clear();
+  stats.puts = stats.gets = 0;
   return {
     store,
     stats,

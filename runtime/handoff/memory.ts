@@ -50,6 +50,11 @@ export class MemoryHandoff implements Handoff {
     return snapshotOf(e.fields.values());
   }
 
+  /** Forgets every request (the hosted listener's own warm-up). */
+  clear(): void {
+    this.entries.clear();
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.entries.clear();

@@ -29,7 +29,7 @@ async function freePort(): Promise<number> {
 
 describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its own process)', () => {
   let client: MongoClient;
-  let proxy: { url: string; child: ChildProcess; out: string };
+  let proxy: { url: string; admin: string; child: ChildProcess; out: string };
   let legacy: ShadowSdk;
   let candidate: ShadowSdk;
   const sinks = { legacy: memorySink(), candidate: memorySink() };
@@ -48,11 +48,11 @@ describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its ow
     const l = await listen(plainService(legacy, client, dbName));
     const c = await listen(plainService(candidate, client, dbName));
     closers.push(l.close, c.close, () => legacy.close(), () => candidate.close());
-    const child = spawn(process.execPath, [BIN, 'proxy', '--listen', '127.0.0.1:0', '--legacy', l.url, '--candidate', c.url, '--handoff-listen', `127.0.0.1:${handoffPort}`, '--log-level', 'warn'], {
+    const child = spawn(process.execPath, [BIN, 'proxy', '--listen', '127.0.0.1:0', '--legacy', l.url, '--candidate', c.url, '--handoff-listen', `127.0.0.1:${handoffPort}`, '--admin', '127.0.0.1:0', '--log-level', 'warn'], {
       env: { ...process.env, SHADOWDIFF_HANDOFF_TOKEN: TOKEN },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    proxy = { url: '', child, out: '' };
+    proxy = { url: '', admin: '', child, out: '' };
     child.stdout!.on('data', (d: Buffer) => (proxy.out += d));
     child.stderr!.on('data', (d: Buffer) => (proxy.out += d));
     closers.push(async () => {
@@ -63,6 +63,7 @@ describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its ow
     while (!/pre-state handoff on/.test(proxy.out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
     expect(proxy.out).toMatch(new RegExp(`pre-state handoff on http://127\\.0\\.0\\.1:${handoffPort}`));
     proxy.url = /shadowdiff proxy on (http:\/\/\S+)/.exec(proxy.out)![1]!;
+    proxy.admin = /admin API and metrics on (http:\/\/\S+)/.exec(proxy.out)![1]!;
   });
   afterAll(async () => {
     for (const close of closers.reverse()) await close().catch(() => undefined);
@@ -113,6 +114,13 @@ describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its ow
     const after = legacy.stats().handoff!;
     expect(after.handedOff - before.handedOff).toBeGreaterThanOrEqual(80);
     expect(after.timeouts - before.timeouts + after.failures - before.failures).toBe(0);
+    // The proxy's /metrics count what its handoff served (the SDKs' puts and the candidate's reads), without its own warm-up.
+    const metrics = await (await fetch(`${proxy.admin}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+    expect(value(/shadowdiff_proxy_handoff_requests_total\{op="put"\} (\d+)/)).toBeGreaterThanOrEqual(after.handedOff);
+    expect(value(/shadowdiff_proxy_handoff_requests_total\{op="get"\} (\d+)/)).toBeGreaterThan(240);
+    expect(value(/shadowdiff_proxy_handoff_requests_total\{op="refused"\} (\d+)/)).toBe(0);
+    expect(value(/shadowdiff_proxy_handoff_requests_held (\d+)/)).toBeGreaterThanOrEqual(80);
   });
 
   it('refuses to host the handoff off loopback without a token, naming the setting', () => {
