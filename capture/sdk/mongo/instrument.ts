@@ -334,12 +334,14 @@ function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method
         const match = pipeline[0]?.$match as Doc | undefined;
         const joins = pipeline.some((s) => s && typeof s === 'object' && ('$lookup' in s || '$graphLookup' in s || '$unionWith' in s));
         if (rewind && (!match || joins)) {
-          // Not rewindable: only the leading $match is evaluated on rewound documents. Say so when the live side wrote what it read.
+          // Not rewindable (only a leading $match is evaluated on rewound documents, and a join
+          // reads other collections): the database answers, and the request's pre-state is
+          // unknown when the live side had written what the aggregate read.
           const check = async () => {
             await rewind.refresh(undefined, new Map());
             if (joins ? rewind.anyImages : rewind.known(ns).size > 0) rewind.unknown(`an aggregate ${joins ? 'joining other collections' : 'without a leading $match'} read ${ns} after the live side wrote it`);
           };
-          if (!match) return overlayCursor(call(args) as object, () => undefined, {}, {}, undefined, check);
+          return overlayCursor(call(args) as object, () => undefined, {}, {}, undefined, check);
         }
         if (!match || direct()) return call(args);
         return overlayCursor(call(args) as object, () => view(), match, {}, (docs) => aggregate(docs, pipeline.slice(1)));

@@ -220,3 +220,41 @@ test('writes a handler issues at once on one document are emulated one after ano
   }
   expect(await wallets.findOne({ _id: 'w1' } as never)).toEqual({ _id: 'w1', balance: 100 }); // never written
 });
+
+test('with a handoff, reads see the live side\'s pre-state: find, count, distinct and a leading $match are rewound; an aggregate that cannot be is said to be', async () => {
+  const vaults = db.collection('vaults');
+  // As if the live side of request `rw-1` had already written: v1 changed, v2 inserted, v3 deleted.
+  await vaults.insertMany([{ _id: 'v1', balance: 999, tier: 'gold' }, { _id: 'v2', balance: 10, tier: 'gold' }, { _id: 'v4', balance: 5, tier: 'basic' }] as never[]);
+  const store = new MemoryHandoff();
+  const ns = `${db.databaseName}.vaults`;
+  await store.put('run1', 'rw-1', {
+    images: [
+      { ns, id: 'v1', before: { _id: 'v1', balance: 100, tier: 'basic' } },
+      { ns, id: 'v2', before: null },
+      { ns, id: 'v3', before: { _id: 'v3', balance: 30, tier: 'gold' } },
+    ],
+  });
+  const { sdk, sink } = dryRun({ handoff: { store } });
+  const c = sdk.mongo(db).collection('vaults');
+  const seen = await sdk.withShadowContext(shadowHeaders('rw-1', 'candidate', 'dry-run'), async () => ({
+    all: await c.find({}).sort({ _id: 1 }).toArray(),
+    gold: await c.countDocuments({ tier: 'gold' }),
+    tiers: (await c.distinct('tier')).sort(),
+    one: await c.findOne({ balance: { $gt: 50 } }),
+    matched: await c.aggregate([{ $match: { tier: 'gold' } }, { $project: { _id: 1 } }]).toArray(),
+  }));
+  expect(seen).toEqual({
+    all: [{ _id: 'v1', balance: 100, tier: 'basic' }, { _id: 'v3', balance: 30, tier: 'gold' }, { _id: 'v4', balance: 5, tier: 'basic' }],
+    gold: 1,
+    tiers: ['basic', 'gold'],
+    one: { _id: 'v1', balance: 100, tier: 'basic' },
+    matched: [{ _id: 'v3' }],
+  });
+  await sdk.withShadowContext(shadowHeaders('rw-1', 'candidate', 'dry-run'), async () => c.aggregate([{ $group: { _id: null, n: { $sum: 1 } } }]).toArray());
+  await sdk.flush();
+  const ends = sink.records.filter((r) => r.type === 'end') as { prestate?: string; prestateReason?: string }[];
+  expect(ends[0]).toMatchObject({ prestate: 'handoff' });
+  expect(ends[1]).toMatchObject({ prestate: 'unknown', prestateReason: expect.stringContaining('an aggregate without a leading $match read') });
+  await sdk.close();
+  await store.close();
+});
