@@ -35,6 +35,7 @@ export class Rewind {
 
   constructor(private readonly owner: RewindSource) {}
 
+  /** The images of one collection known so far. This map grows with each refresh: copy it to compare later. */
   known(ns: string): ReadonlyMap<string, RewoundImage> {
     return this.byNs.get(ns) ?? NONE;
   }
