@@ -12,7 +12,7 @@ import { uuidv7 } from '../core/ids';
 import type { Logger } from '../core/logger';
 import { createRedactor, type RedactionConfig } from '../core/redaction';
 import { bodyValue } from '../capture/body';
-import type { Handoff, HandoffImage } from '../runtime/handoff/handoff';
+import { type Handoff, type HandoffImage, imageField } from '../runtime/handoff/handoff';
 import type { RecordedRequest } from './recording';
 
 export interface ReplayOptions {
@@ -181,8 +181,9 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     for (const rec of records) {
       if (rec.type !== 'effect' || rec.kind !== 'db' || rec.status === 'failed' || rec.before === undefined) continue;
       const id = (rec.key as { _id?: unknown } | undefined)?._id;
-      const k = `${rec.target}\u001f${JSON.stringify(id)}`;
-      if (id === undefined || images.has(k)) continue;
+      if (id === undefined) continue;
+      const k = imageField(rec.target, id);
+      if (images.has(k)) continue;
       images.set(k, { ns: rec.target, id, before: rec.before as HandoffImage['before'] });
     }
     if (!images.size) return;

@@ -54,6 +54,17 @@ export function handoffFrom(o: HandoffOptions): Handoff {
 const TIMED_OUT = Symbol('timed out');
 const RESOLVED = Promise.resolve();
 
+/** The call's result, or TIMED_OUT after `ms` (the call goes on; a later rejection of it is ignored). */
+async function within<T>(call: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  call.catch(() => undefined);
+  try {
+    return await Promise.race([call, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, ms, TIMED_OUT)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class PreState {
   private readonly breaker: Breaker;
   /** When the last failure was counted: calls already in flight then fail with it, as one incident. */
@@ -110,47 +121,34 @@ export class PreState {
       put.push({ ns, id: tagged, before: before === null ? null : (toEffectValue(before) as Doc) });
     };
     try {
-      return await this.collect(ctx, ns, writes, images, add, put, pending, earlier);
+      for (const [i, w] of writes.entries()) {
+        if (w.type === 'insert') {
+          if (w.doc?._id === undefined) return this.giveUp(ctx, 'an insert whose _id the server assigns (forceServerObjectId)');
+          add(w.doc._id, null);
+          continue;
+        }
+        if (!images) return this.giveUp(ctx, `could not read what a ${w.type} on ${ns} would touch`);
+        const matched = images.matched[i] ?? [];
+        for (const id of matched) add(id, images.before.get(idKey(id)) ?? null);
+        if (w.type !== 'delete' && w.upsert && matched.length === 0) {
+          const id = knownUpsertId(w);
+          if (id !== undefined) add(id, null);
+          else pending.push({ token: randomUUID(), ns, index: i });
+        }
+      }
+      if (put.length > this.o.maxImages) return this.giveUp(ctx, `a write touching ${put.length} documents, over handoff.maxImages (${this.o.maxImages})`);
+      // Each earlier put is bounded by its own wait, so this adds no wait of its own.
+      if (earlier.size) await Promise.all(earlier);
+      if (!put.length && !pending.length) return [];
+      const body: HandoffPut = {};
+      if (put.length) body.images = put;
+      if (pending.length) body.upserts = pending.map((p) => ({ token: p.token, ns: p.ns }));
+      await this.send(ctx, body);
+      // Announced or not, pending upserts are resolved after the write: a reader waiting on one must not wait in vain.
+      return pending;
     } finally {
       settle(undefined);
     }
-  }
-
-  private async collect(
-    ctx: ShadowContext,
-    ns: string,
-    writes: WriteOp[],
-    images: { before: ReadonlyMap<string, Doc>; matched: unknown[][] } | undefined,
-    add: (id: unknown, before: Doc | null) => void,
-    put: HandoffImage[],
-    pending: PendingUpsert[],
-    earlier: Set<Promise<unknown>>,
-  ): Promise<PendingUpsert[]> {
-    for (const [i, w] of writes.entries()) {
-      if (w.type === 'insert') {
-        if (w.doc?._id === undefined) return this.giveUp(ctx, 'an insert whose _id the server assigns (forceServerObjectId)');
-        add(w.doc._id, null);
-        continue;
-      }
-      if (!images) return this.giveUp(ctx, `could not read what a ${w.type} on ${ns} would touch`);
-      const matched = images.matched[i] ?? [];
-      for (const id of matched) add(id, images.before.get(idKey(id)) ?? null);
-      if (w.type !== 'delete' && w.upsert && matched.length === 0) {
-        const id = knownUpsertId(w);
-        if (id !== undefined) add(id, null);
-        else pending.push({ token: randomUUID(), ns, index: i });
-      }
-    }
-    if (put.length > this.o.maxImages) return this.giveUp(ctx, `a write touching ${put.length} documents, over handoff.maxImages (${this.o.maxImages})`);
-    // Each earlier put is bounded by its own wait, so this adds no wait of its own.
-    if (earlier.size) await Promise.all(earlier);
-    if (!put.length && !pending.length) return [];
-    const body: HandoffPut = {};
-    if (put.length) body.images = put;
-    if (pending.length) body.upserts = pending.map((p) => ({ token: p.token, ns: p.ns }));
-    await this.send(ctx, body);
-    // Announced or not, pending upserts are resolved after the write: a reader waiting on one must not wait in vain.
-    return pending;
   }
 
   /** After the write: the ids the pending upserts made (none: they matched or failed). Not awaited by the live path. */
@@ -193,38 +191,29 @@ export class PreState {
     this.breaker.failure(Date.now());
   }
 
-  /** One put, bounded by waitMs and the breaker; true when acknowledged in time. */
-  private async send(ctx: ShadowContext, body: HandoffPut): Promise<boolean> {
-    const now = Date.now();
+  /** One put, bounded by waitMs and the breaker; the request is marked unknown unless it was acknowledged in time. */
+  private async send(ctx: ShadowContext, body: HandoffPut): Promise<void> {
     const started = performance.now();
-    if (!this.breaker.allow(now)) {
+    if (!this.breaker.allow(Date.now())) {
       this.counters.skipped += 1;
       this.unknown(ctx, 'the handoff circuit is open after repeated failures');
-      return false;
+      return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const put = this.store.put(ctx.runId, ctx.shadowId, body);
     try {
-      const r = await Promise.race([put, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, this.o.waitMs, TIMED_OUT)))]);
-      if (r === TIMED_OUT) {
-        put.catch(() => undefined);
+      if ((await within(this.store.put(ctx.runId, ctx.shadowId, body), this.o.waitMs)) === TIMED_OUT) {
         this.counters.timeouts += 1;
         this.failed(started);
         this.unknown(ctx, `the handoff did not acknowledge within ${this.o.waitMs} ms`);
         this.log.warn('handoff-timeout', { waitMs: this.o.waitMs }, 'pre-state handoff: no acknowledgement in time; the write went ahead and the comparison of that request is inconclusive');
-        return false;
+        return;
       }
       this.counters.handedOff += 1;
       this.breaker.success();
-      return true;
     } catch (err) {
       this.counters.failures += 1;
       this.failed(started);
       this.unknown(ctx, `the handoff failed (${describe(err)})`);
       this.log.warn('handoff-failed', { err: describe(err) }, 'pre-state handoff failed; the write went ahead and the comparison of that request is inconclusive');
-      return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -243,22 +232,17 @@ export class PreState {
     }
     this.counters.lookups += 1;
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const get = this.store.get(ctx.runId, ctx.shadowId);
     try {
-      const r = await Promise.race([get, new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, this.o.lookupTimeoutMs, TIMED_OUT)))]);
+      const r = await within(this.store.get(ctx.runId, ctx.shadowId), this.o.lookupTimeoutMs);
       if (r === TIMED_OUT) throw new Error(`no answer within ${this.o.lookupTimeoutMs} ms`);
       this.breaker.success();
       return r;
     } catch (err) {
-      get.catch(() => undefined);
       this.counters.lookupFailures += 1;
       this.failed(started);
       this.unknown(ctx, `the handoff could not be read (${describe(err)})`);
       this.log.warn('handoff-lookup', { err: describe(err) }, 'pre-state handoff could not be read; the comparison of that request is inconclusive');
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

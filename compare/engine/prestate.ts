@@ -40,10 +40,10 @@ export function inconclusiveReasons(legacy: PreStateSide, candidate: PreStateSid
     if (e.after !== undefined && e.after !== null) w.after.add(fingerprint(e.after));
   }
   for (const r of reads) {
-    const w = written.get(`${r.target} ${keyString(r.key)}`);
-    if (!w) continue;
-    if (w.inserted || (w.after.has(r.fp) && r.fp !== w.before)) {
-      out.push(`candidate: read the live side's write (${r.target} ${keyString(r.key)})`);
+    const id = `${r.target} ${keyString(r.key)}`;
+    const w = written.get(id);
+    if (w && (w.inserted || (w.after.has(r.fp) && r.fp !== w.before))) {
+      out.push(`candidate: read the live side's write (${id})`);
       break;
     }
   }

@@ -1,6 +1,6 @@
 // Helpers for the SDK suites: an in-process sink that keeps what it is sent, shadow headers,
 // and a normal form for comparing two runs whose generated ObjectIds differ.
-import type { ShadowRecord } from '../../core/effect';
+import type { EffectRecord, EndRecord, ShadowRecord } from '../../core/effect';
 import type { RecordSink } from '../../capture/sdk';
 
 export interface MemorySink extends RecordSink {
@@ -10,6 +10,12 @@ export interface MemorySink extends RecordSink {
 export function memorySink(): MemorySink {
   const records: ShadowRecord[] = [];
   return { records, description: 'test memory sink', write: async (batch) => void records.push(...batch) };
+}
+
+/** One side of one request as the engine takes it: its effects and end marker among `records` (of `side`, when given). */
+export function sideOf(records: readonly ShadowRecord[], shadowId: string, side?: string): { effects: EffectRecord[]; end: EndRecord | undefined } {
+  const mine = records.filter((r): r is EffectRecord | EndRecord => r.shadowId === shadowId && r.type !== 'exchange' && (side === undefined || r.side === side));
+  return { effects: mine.filter((r): r is EffectRecord => r.type === 'effect'), end: mine.find((r): r is EndRecord => r.type === 'end') };
 }
 
 export function shadowHeaders(shadowId: string, side = 'legacy', mode = 'live', runId = 'run1'): Record<string, string> {

@@ -305,7 +305,7 @@ function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method
     const direct = () => !rewind && (!ctx.overlay || ctx.overlay.isEmpty(ns));
     switch (method) {
       case 'find':
-        return overlayCursor(call(args) as object, () => (direct() ? undefined : view()), (args[0] as Doc) ?? {}, (args[1] as Doc) ?? {}, undefined, undefined, seen);
+        return overlayCursor(call(args) as object, () => (direct() ? undefined : view()), (args[0] as Doc) ?? {}, (args[1] as Doc) ?? {}, { seen });
       case 'findOne': {
         const opts = (args[1] as Doc) ?? {};
         if (direct()) {
@@ -341,10 +341,10 @@ function read(shadow: Shadow, ctx: ShadowContext, collection: Collection, method
             await rewind.refresh(undefined, new Map());
             if (joins ? rewind.anyImages : rewind.known(ns).size > 0) rewind.unknown(`an aggregate ${joins ? 'joining other collections' : 'without a leading $match'} read ${ns} after the live side wrote it`);
           };
-          return overlayCursor(call(args) as object, () => undefined, {}, {}, undefined, check);
+          return overlayCursor(call(args) as object, () => undefined, {}, {}, { afterRead: check });
         }
         if (!match || direct()) return call(args);
-        return overlayCursor(call(args) as object, () => view(), match, {}, (docs) => aggregate(docs, pipeline.slice(1)));
+        return overlayCursor(call(args) as object, () => view(), match, {}, { post: (docs) => aggregate(docs, pipeline.slice(1)) });
       }
     }
   } catch (err) {

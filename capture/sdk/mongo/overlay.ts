@@ -144,8 +144,8 @@ export class View {
   }
 
   /** The overlay over the rewind: what this request wrote, else what the live side's write replaced. */
-  private layers(known: ReadonlyMap<string, RewoundImage> | undefined): Map<string, Layered> {
-    if (!known?.size) return this.entries;
+  private layers(known: ReadonlyMap<string, RewoundImage>): Map<string, Layered> {
+    if (!known.size) return this.entries;
     const out = new Map<string, Layered>();
     for (const [k, img] of known) out.set(k, { id: img.id, doc: img.before, created: false });
     for (const [k, e] of this.entries) out.set(k, e);

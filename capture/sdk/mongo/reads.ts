@@ -7,8 +7,17 @@ import type { View } from './overlay';
 const CHAIN = new Set(['sort', 'limit', 'skip', 'project', 'map', 'batchSize', 'maxTimeMS', 'comment', 'hint', 'collation', 'allowDiskUse']);
 const TERMINAL = new Set(['toArray', 'next', 'tryNext', 'hasNext', 'forEach']);
 
-/** `afterRead`: run after each read the real cursor answered (a check that needs the database read first). */
-export function overlayCursor(real: object, view: () => View | undefined, filter: Doc, options: Doc, post?: (docs: Doc[]) => Doc[], afterRead?: () => Promise<void>, seen?: (docs: unknown[]) => void): object {
+export interface CursorHooks {
+  /** Applied to the view's documents (the rest of an aggregation pipeline). */
+  post?: (docs: Doc[]) => Doc[];
+  /** Run after each read the real cursor answered (a check that needs the database read first). */
+  afterRead?: () => Promise<void>;
+  /** Told of the documents the real cursor returned (read fingerprints). */
+  seen?: (docs: unknown[]) => void;
+}
+
+export function overlayCursor(real: object, view: () => View | undefined, filter: Doc, options: Doc, hooks: CursorHooks = {}): object {
+  const { post, afterRead, seen } = hooks;
   const state = { sort: options.sort, limit: options.limit as number | undefined, skip: options.skip as number | undefined, projection: options.projection as Doc | undefined };
   const maps: ((d: unknown) => unknown)[] = [];
   let results: Promise<unknown[] | undefined> | undefined;

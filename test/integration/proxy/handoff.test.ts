@@ -9,10 +9,9 @@ import type { MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { resolveProxyConfig } from '../../../capture/proxy';
 import { compare } from '../../../compare/engine/compare';
-import type { EffectRecord, EndRecord } from '../../../core/effect';
 import { listen, plainService } from '../../helpers/plain-service';
 import { quiet, send } from '../../helpers/proxy';
-import { memorySink, type MemorySink } from '../../helpers/sdk';
+import { memorySink, type MemorySink, sideOf } from '../../helpers/sdk';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
 
 const TOKEN = 'a-token-of-16-chars!';
@@ -103,11 +102,7 @@ describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its ow
     await traffic(240, 24);
     const ids = [...new Set(sinks.legacy.records.filter((r) => r.type === 'end' && !warm.has(r.shadowId)).map((r) => r.shadowId))];
     expect(ids).toHaveLength(240);
-    const side = (s: MemorySink, shadowId: string) => {
-      const recs = s.records.filter((r) => r.shadowId === shadowId);
-      return { effects: recs.filter((r): r is EffectRecord => r.type === 'effect'), end: recs.find((r): r is EndRecord => r.type === 'end') };
-    };
-    const verdicts = ids.map((id) => compare({ runId: 'any', shadowId: id, legacy: side(sinks.legacy, id), candidate: side(sinks.candidate, id) }, { now: '2026-12-02T00:00:00.000Z' }));
+    const verdicts = ids.map((id) => compare({ runId: 'any', shadowId: id, legacy: sideOf(sinks.legacy.records, id), candidate: sideOf(sinks.candidate.records, id) }, { now: '2026-12-02T00:00:00.000Z' }));
     const wrote = verdicts.filter((v) => v.sides.legacy.effects > 0).length;
     expect(wrote).toBeGreaterThanOrEqual(80);
     expect(verdicts.filter((v) => v.verdict !== 'match').map((v) => [v.verdict, v.findings[0], v.inconclusive])).toEqual([]);

@@ -13,7 +13,7 @@ import type { RecordedRequest } from '../../../replay/recording';
 import { MemoryHandoff } from '../../../runtime/handoff/memory';
 import { listen, plainService } from '../../helpers/plain-service';
 import { quiet } from '../../helpers/proxy';
-import { memorySink, shadowHeaders } from '../../helpers/sdk';
+import { memorySink, shadowHeaders, sideOf } from '../../helpers/sdk';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
 
 async function* iterate<T>(items: T[]): AsyncGenerator<T> {
@@ -78,9 +78,8 @@ describe('baseline replay with the recorded pre-state', () => {
       const all = [...published, ...sink.records];
       const ids = [...new Set(published.filter((r) => r.type === 'exchange').map((r) => r.shadowId))];
       const comparisons = ids.map((shadowId) => {
-        const mine = all.filter((r) => r.shadowId === shadowId);
-        const side = (s: string) => ({ effects: mine.filter((r): r is EffectRecord => r.type === 'effect' && r.side === s), end: mine.find((r): r is EndRecord => r.type === 'end' && r.side === s) });
-        return compare({ runId: 'ci', shadowId, legacy: side('legacy'), candidate: side('candidate'), exchange: mine.find((r): r is ExchangeRecord => r.type === 'exchange') }, { now: '2026-12-02T00:00:00.000Z' });
+        const exchange = all.find((r): r is ExchangeRecord => r.type === 'exchange' && r.shadowId === shadowId);
+        return compare({ runId: 'ci', shadowId, legacy: sideOf(all, shadowId, 'legacy'), candidate: sideOf(all, shadowId, 'candidate'), exchange }, { now: '2026-12-02T00:00:00.000Z' });
       });
       return { summary, comparisons };
     } finally {

@@ -79,6 +79,21 @@ function handoffContract(h: Harness): void {
   });
 }
 
+/** A writer and a reader of one store, as a live and a dry-run SDK in two processes would be. */
+function twoClients<T extends Handoff>(make: () => T, after: () => Promise<unknown> = async () => undefined) {
+  const writer = make();
+  const reader = make();
+  return {
+    writer,
+    reader,
+    async close() {
+      await writer.close();
+      await reader.close();
+      await after();
+    },
+  };
+}
+
 handoffContract({
   name: 'embedded',
   async open(ttlMs) {
@@ -91,17 +106,7 @@ handoffContract({
   name: 'hosted (HTTP)',
   async open(ttlMs) {
     const hosted = await listenHandoff({ host: '127.0.0.1', port: 0, token: 'test-token', ttlMs });
-    const writer = new HttpHandoff({ url: hosted.url, token: 'test-token' });
-    const reader = new HttpHandoff({ url: hosted.url, token: 'test-token' });
-    return {
-      writer,
-      reader,
-      async close() {
-        await writer.close();
-        await reader.close();
-        await hosted.close();
-      },
-    };
+    return twoClients(() => new HttpHandoff({ url: hosted.url, token: 'test-token' }), () => hosted.close());
   },
 });
 
@@ -109,18 +114,10 @@ handoffContract({
   name: 'Redis',
   async open(ttlMs) {
     const prefix = `sdtest-${process.pid}`;
-    const writer = new RedisHandoff({ url: REDIS_URL, ttlMs, prefix });
-    const reader = new RedisHandoff({ url: REDIS_URL, ttlMs, prefix });
-    await writer.ready();
-    await reader.ready();
-    return {
-      writer,
-      reader,
-      async close() {
-        await writer.close();
-        await reader.close();
-      },
-    };
+    const clients = twoClients(() => new RedisHandoff({ url: REDIS_URL, ttlMs, prefix }));
+    await clients.writer.ready();
+    await clients.reader.ready();
+    return clients;
   },
 });
 

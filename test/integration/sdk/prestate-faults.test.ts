@@ -9,11 +9,10 @@ import type { MongoClient } from 'mongodb';
 import { request } from 'undici';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { compare } from '../../../compare/engine/compare';
-import type { EffectRecord, EndRecord } from '../../../core/effect';
 import { connectMongo, REDIS_URL, uniqueDbName } from '../../helpers/services';
 import { listen, plainService } from '../../helpers/plain-service';
 import { quiet } from '../../helpers/proxy';
-import { memorySink, type MemorySink, shadowHeaders } from '../../helpers/sdk';
+import { memorySink, type MemorySink, shadowHeaders, sideOf } from '../../helpers/sdk';
 
 jest.setTimeout(120_000);
 
@@ -120,13 +119,7 @@ describe('pre-state handoff faults (Redis behind a relay)', () => {
     }
     await legacy.flush(5_000);
     await candidate.flush(5_000);
-    const comparisons = ids.map((shadowId) => {
-      const side = (sink: MemorySink) => {
-        const recs = sink.records.filter((x) => x.shadowId === shadowId);
-        return { effects: recs.filter((x): x is EffectRecord => x.type === 'effect'), end: recs.find((x): x is EndRecord => x.type === 'end') };
-      };
-      return compare({ runId: 'faults', shadowId, legacy: side(sinks.legacy), candidate: side(sinks.candidate) }, { now: '2026-12-02T00:00:00.000Z' });
-    });
+    const comparisons = ids.map((shadowId) => compare({ runId: 'faults', shadowId, legacy: sideOf(sinks.legacy.records, shadowId), candidate: sideOf(sinks.candidate.records, shadowId) }, { now: '2026-12-02T00:00:00.000Z' }));
     return { ms, statuses, comparisons };
   }
 

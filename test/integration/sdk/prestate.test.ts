@@ -10,11 +10,11 @@ import type { Db, MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { compare } from '../../../compare/engine/compare';
 import type { Comparison } from '../../../compare/engine/finding';
-import type { EffectRecord, EndRecord } from '../../../core/effect';
+import type { EffectRecord } from '../../../core/effect';
 import type { Handoff, HandoffPut } from '../../../runtime/handoff/handoff';
 import { MemoryHandoff } from '../../../runtime/handoff/memory';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
-import { memorySink, type MemorySink, shadowHeaders } from '../../helpers/sdk';
+import { memorySink, type MemorySink, shadowHeaders, sideOf } from '../../helpers/sdk';
 
 jest.setTimeout(600_000);
 
@@ -288,11 +288,7 @@ async function runRequest(w: World, i: number, req: Params, s: Schedule, buggy: 
   }
   await w.legacy.flush(5_000);
   await w.candidate.flush(5_000);
-  const mine = (sink: MemorySink) => {
-    const recs = sink.records.filter((r) => r.shadowId === shadowId);
-    return { effects: recs.filter((r): r is EffectRecord => r.type === 'effect'), end: recs.find((r): r is EndRecord => r.type === 'end') };
-  };
-  return compare({ runId: run, shadowId, legacy: mine(w.sinks.legacy), candidate: mine(w.sinks.candidate) }, { now: '2026-12-02T00:00:00.000Z' });
+  return compare({ runId: run, shadowId, legacy: sideOf(w.sinks.legacy.records, shadowId), candidate: sideOf(w.sinks.candidate.records, shadowId) }, { now: '2026-12-02T00:00:00.000Z' });
 }
 
 describe('pre-state handoff: an identical candidate on the live side\'s database', () => {
