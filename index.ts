@@ -20,4 +20,4 @@ export {
   type Verdict,
 } from './compare/engine';
 export { Join, isReady } from './compare/join';
-export { compareFiles } from './compare/offline';
+export { compareFiles } from './pipeline/offline';

@@ -1,6 +1,6 @@
 // `shadowdiff compare --legacy A.jsonl --candidate B.jsonl [--rules FILE] [--format text|json]`
 import { Command, Option } from 'commander';
-import { compareFiles } from '../compare/offline';
+import { compareFiles } from '../pipeline/offline';
 import { renderComparisonText, renderTotals } from '../report/render/text';
 import { loadRulesFile } from './rules-file';
 import type { CliIo } from './io';

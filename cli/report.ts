@@ -4,7 +4,11 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ShadowdiffError } from '../core/errors';
-import { Evaluator, parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../report/results';
+import { Evaluator } from '../compare/readiness';
+import { parseAcceptFile } from '../compare/accept';
+import { renderJUnit } from '../report/render/junit';
+import { renderMarkdown } from '../report/render/markdown';
+import { renderText } from '../report/render/summary';
 import { renderHtml } from '../report/render/html';
 import type { CliIo } from './io';
 import { readJsonFile } from './config-file';

@@ -5,7 +5,7 @@ import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ShadowdiffError } from '../core/errors';
 import { parseJson } from '../core/json';
-import { type CompiledRules, compileRules } from '../compare/engine/rules';
+import { type CompiledRules, compileRules } from '../compare/engine';
 
 export async function loadRulesFile(file: string): Promise<CompiledRules> {
   const ext = extname(file);

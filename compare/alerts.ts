@@ -2,7 +2,7 @@
 // (or failed) comparisons passes the threshold, with enough requests to mean something, an
 // alert is raised — once per cooldown, so a broken route pages once, not per request. Pure:
 // the caller passes the time and decides where the alert goes (log, store, webhook).
-import type { Comparison } from './engine/finding';
+import type { Comparison } from './engine';
 
 export interface AlertPolicy {
   /** Window length. */

@@ -5,13 +5,12 @@
 // services without the SDK. In baseline mode the recorded legacy records are published under
 // the new shadow id, and the comparator sees them as if legacy had just run.
 import { Pool } from 'undici';
-import type { EffectRecord, EndRecord, ExchangeRecord, ExchangeResponse, SideRecord, ShadowRecord } from '../core/effect';
-import { FORMAT_VERSION } from '../core/effect';
+import { type EffectRecord, type EndRecord, type ExchangeRecord, type ExchangeResponse, FORMAT_VERSION, type ShadowRecord, type SideRecord } from '../core/effect';
 import { EXCHANGE_HEADER, HEADERS } from '../core/headers';
 import { uuidv7 } from '../core/ids';
 import type { Logger } from '../core/logger';
 import { createRedactor, type RedactionConfig } from '../core/redaction';
-import { bodyValue } from '../capture/body';
+import { bodyValue } from '../core/body';
 import { type Handoff, type HandoffImage, imageField } from '../runtime/handoff/handoff';
 import type { RecordedRequest } from './recording';
 

@@ -4,10 +4,9 @@
 // response (ignored). A request paired with its original response compares responses in a
 // baseline replay; without one, only a paired replay (--legacy) has something to compare.
 import { createReadStream } from 'node:fs';
-import type { ExchangeRecord } from '../core/effect';
-import { FORMAT_VERSION } from '../core/effect';
+import { type ExchangeRecord, FORMAT_VERSION } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
-import { bodyValue } from '../capture/body';
+import { bodyValue } from '../core/body';
 import type { RecordedRequest } from './recording';
 
 const SEPARATOR = Buffer.from('\n🐵🙈🙉\n');

@@ -3,11 +3,10 @@
 // compares responses only. Credentials (authorization, cookies) are left out; HAR files are
 // single JSON documents and are read whole.
 import { readFile } from 'node:fs/promises';
-import type { ExchangeRecord } from '../core/effect';
-import { FORMAT_VERSION } from '../core/effect';
+import { type ExchangeRecord, FORMAT_VERSION } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
 import { parseJson } from '../core/json';
-import { bodyValue } from '../capture/body';
+import { bodyValue } from '../core/body';
 import type { RecordedRequest } from './recording';
 
 const CREDENTIALS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']);

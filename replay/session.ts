@@ -4,16 +4,16 @@
 // Comparisons are evaluated as they are stored; matches are not kept, so memory stays flat.
 // RabbitMQ/MongoDB can stand in for the embedded pieces (runtime chosen by the caller).
 import { type Collector, startCollector } from '../capture/collector';
-import type { Comparison } from '../compare/engine/finding';
-import type { CompiledRules } from '../compare/engine/rules';
-import { Worker } from '../compare/worker';
+import type { Comparison, CompiledRules } from '../compare/engine';
+import { Worker } from '../pipeline/worker';
 import { ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { Bus } from '../runtime/bus/bus';
 import type { PutResult, Store } from '../runtime/store/store';
 import { replay, type ReplayOptions, type ReplayProgress, type ReplaySummary } from './engine';
 import type { RecordedRequest } from './recording';
-import { type AcceptEntry, Evaluator, type Gates, type ReplayResult } from '../report/results';
+import type { AcceptEntry } from '../compare/accept';
+import { Evaluator, type Gates, type ReplayResult } from '../compare/readiness';
 
 export interface SessionOptions extends Omit<ReplayOptions, 'publish'> {
   bus: Bus;

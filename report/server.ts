@@ -6,16 +6,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import { type Comparison, type Finding, VERDICTS } from '../compare/engine/finding';
-import { type FieldStats, type Rollup, rollupOf } from '../compare/engine/rollup';
-import { type CompiledRules, compileRules } from '../compare/engine/rules';
+import { type Comparison, type CompiledRules, compileRules, type FieldStats, type Finding, type Rollup, rollupOf, VERDICTS } from '../compare/engine';
 import type { SideRecord } from '../core/effect';
 import { ERRORS, ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { eachComparison, type Store } from '../runtime/store/store';
 import { h, renderHtml } from './render/html';
-import { reevaluate } from './reevaluate';
-import { groupKey, type Readiness, renderMarkdown, type ReplayResult, resultFromRollup } from './results';
+import { reevaluate } from '../pipeline/reevaluate';
+import { groupKey, type Readiness, type ReplayResult, resultFromRollup } from '../compare/readiness';
+import { renderMarkdown } from './render/markdown';
 
 export interface ServeOptions {
   store: Store;

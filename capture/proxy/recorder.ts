@@ -2,11 +2,10 @@
 // before they leave the proxy (design decision 11), queued on the same bounded outbox the SDK
 // uses. Building a record happens after the client has its response; a full buffer or a dead
 // sink drops records and counts them — it never slows the proxy.
-import type { ExchangeRecord, ExchangeResponse } from '../../core/effect';
-import { FORMAT_VERSION } from '../../core/effect';
+import { type ExchangeRecord, type ExchangeResponse, FORMAT_VERSION } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { createRedactor, type RedactionConfig, type Redactor } from '../../core/redaction';
-import { bodyValue } from '../body';
+import { bodyValue } from '../../core/body';
 import { rateLimitedLog } from '../sdk/safety';
 import { type RecordSink, Transport, type TransportStats } from '../sdk/transport';
 import type { ProxyMetrics } from './metrics';

@@ -6,7 +6,7 @@ import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import { currentContext, propagationHeaders, type ShadowContext } from './context';
-import { toEffectValue } from './ejson';
+import { toEffectValue } from '../../core/effect-value';
 import { errorText, type Shadow } from './shadow';
 
 type Publish = (exchange: string, routingKey: string, content: Buffer, options?: Options.Publish, callback?: (err: unknown, ok?: unknown) => void) => boolean;

@@ -3,7 +3,7 @@
 // is recorded, `perform` never runs, and `dryRunResult` stands in for its result.
 import type { EffectKind, EffectRecord } from '../../core/effect';
 import { currentContext } from './context';
-import { toEffectValue } from './ejson';
+import { toEffectValue } from '../../core/effect-value';
 import { errorText, type Shadow } from './shadow';
 
 export interface EffectSpec {

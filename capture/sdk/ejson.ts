@@ -1,80 +1,8 @@
-// Driver values → the effect format's JSON: BSON types keep their type as Extended JSON v2 tags
-// (core/tagged.ts), so an ObjectId never becomes a bare string and a Long never a double.
-// The result is a fresh copy: later mutation of the app's objects cannot change a record.
+// The effect format's JSON → driver values, for the SDK's dry-run (a handed-off pre-state
+// becomes documents again). The other way is core/effect-value.ts.
 
 import { Binary, Decimal128, Long, MaxKey, MinKey, ObjectId, Timestamp } from 'mongodb';
-
-const MAX_DEPTH = 200;
-
-export function toEffectValue(value: unknown, depth = 0): unknown {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return value;
-    case 'number':
-      if (Number.isFinite(value)) return value === 0 ? 0 : value;
-      return { $numberDouble: Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity' };
-    case 'bigint':
-      return { $numberLong: value.toString() };
-    case 'undefined':
-      return null; // the driver stores undefined as null unless ignoreUndefined is set
-    case 'object':
-      break;
-    default:
-      return null; // functions and symbols are not stored by the driver either
-  }
-  if (value === null) return null;
-  if (depth > MAX_DEPTH) return { $truncated: `nested deeper than ${MAX_DEPTH} levels` };
-  if (Array.isArray(value)) return value.map((v) => toEffectValue(v, depth + 1));
-  // Tags, not instanceof: the app's objects may come from another realm (a vm context, structuredClone).
-  const tag = Object.prototype.toString.call(value);
-  if (tag === '[object Date]') {
-    const d = value as Date;
-    return { $date: Number.isNaN(d.getTime()) ? 'invalid' : d.toISOString() };
-  }
-  if (tag === '[object RegExp]') return { $regularExpression: { pattern: (value as RegExp).source, options: (value as RegExp).flags } };
-  if (value instanceof Uint8Array || tag === '[object Uint8Array]') {
-    const bytes = value as Uint8Array;
-    return { $binary: { base64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'), subType: '00' } };
-  }
-  const bson = (value as { _bsontype?: unknown })._bsontype;
-  if (typeof bson === 'string') return bsonValue(bson, value as Record<string, unknown>);
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const v = toEffectValue((value as Record<string, unknown>)[key], depth + 1);
-    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[key] = v;
-  }
-  return out;
-}
-
-function bsonValue(type: string, v: Record<string, unknown>): unknown {
-  const call = (method: string): unknown => (v[method] as () => unknown).call(v);
-  // Duck-typed on `_bsontype`: the app's driver may load its own copy of the bson package.
-  switch (type) {
-    case 'ObjectId':
-      return { $oid: call('toHexString') };
-    case 'Decimal128':
-      return { $numberDecimal: String(v) };
-    case 'Long':
-      return { $numberLong: String(v) };
-    case 'Int32':
-    case 'Double':
-      return toEffectValue(call('valueOf'));
-    case 'Binary':
-      return { $binary: { base64: (v.toString as (enc: string) => string).call(v, 'base64'), subType: Number(v.sub_type ?? 0).toString(16).padStart(2, '0') } };
-    case 'Timestamp':
-      return { $timestamp: { t: Number(v.t), i: Number(v.i) } };
-    case 'BSONRegExp':
-      return { $regularExpression: { pattern: v.pattern, options: v.options } };
-    case 'MinKey':
-      return { $minKey: 1 };
-    case 'MaxKey':
-      return { $maxKey: 1 };
-    default:
-      return { $bsonType: type, value: String(v) };
-  }
-}
+import { MAX_DEPTH } from '../../core/effect-value';
 
 /**
  * The effect format's JSON → driver values: the inverse of toEffectValue for what it emits

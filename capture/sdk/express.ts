@@ -3,7 +3,7 @@
 // A request without them costs one header lookup.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HEADERS } from '../../core/headers';
-import { bodyValue } from '../body';
+import { bodyValue } from '../../core/body';
 import { storage } from './context';
 import type { RequestInfo, Shadow } from './shadow';
 

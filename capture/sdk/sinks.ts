@@ -1,11 +1,11 @@
 // Sinks chosen by URL: `amqp(s)://` publishes to the partitioned RabbitMQ topology (design
-// decision 9) through the same bus adapter the workers use; `http(s)://` posts batches to a
+// decision 9) through the same publisher the workers' bus uses; `http(s)://` posts batches to a
 // shadowdiff collector (replay in CI). In-process callers pass a RecordSink or a Bus.
 import { redactUrl } from '../../core/config';
 import type { ShadowRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import { type AmqpBus, connectAmqpBus } from '../../runtime/bus/amqp';
+import { connectAmqpPublisher, type StandalonePublisher } from '../../runtime/bus/amqp/publisher';
 import type { Bus } from '../../runtime/bus/bus';
 import type { RecordSink } from './transport';
 
@@ -39,10 +39,10 @@ export function busSink(bus: Pick<Bus, 'publish'>, packBytes = 0): RecordSink {
 }
 
 function amqpSink(url: string, options: SinkOptions): RecordSink {
-  let bus: Promise<AmqpBus> | undefined;
-  const connect = (): Promise<AmqpBus> => {
+  let bus: Promise<StandalonePublisher> | undefined;
+  const connect = (): Promise<StandalonePublisher> => {
     // Connected on first use and again after a failed attempt: a broker down at startup is an outage like any other.
-    bus ??= connectAmqpBus({ url, logger: options.logger, prefix: options.prefix, partitions: options.partitions, publishTimeoutMs: 10_000, rebalanceMs: 0 })
+    bus ??= connectAmqpPublisher({ url, logger: options.logger, prefix: options.prefix, partitions: options.partitions, publishTimeoutMs: 10_000 })
       .catch((err: unknown) => {
         bus = undefined; // the transport retries; the next write reconnects
         throw err;

@@ -1,7 +1,7 @@
 // The comparison rules for the example order services: how the rewrite's schema maps back to
 // legacy's, and what is noise. Load it like any rules module: `shadowdiff worker --rules
 // dist/examples/orders/rules.js` (it exports `rules`, for the shop database named in SHOP_DB).
-import type { RulesInput } from '../../compare/engine/rules';
+import type { RulesInput } from '../../compare/engine';
 
 type Doc = Record<string, unknown>;
 

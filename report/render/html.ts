@@ -3,7 +3,7 @@
 // readiness per route), and per route the findings with both sides' values. Everything from
 // the data is escaped; the only script filters rows as you type, and the page's CSP allows no other.
 import { createHash } from 'node:crypto';
-import type { ReplayResult, RouteResult } from '../results';
+import type { ReplayResult, RouteResult } from '../../compare/readiness';
 
 // The page's one script. A Content-Security-Policy in the page allows exactly this script (by
 // its hash) and inline styles, and nothing else — no other script, no network — so even a

@@ -1,6 +1,6 @@
 // Plain-text rendering of comparisons for terminals and logs: one block per comparison that
 // is not a match, one line per finding, and a totals line.
-import type { Comparison, Finding, Verdict } from '../../compare/engine/finding';
+import type { Comparison, Finding, Verdict } from '../../compare/engine';
 
 const WIDTH = 60;
 

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
-import type { Comparison } from '../../compare/engine/finding';
-import { addComparison, emptyRollup, type Rollup } from '../../compare/engine/rollup';
+import { addComparison, type Comparison, emptyRollup, type Rollup } from '../../compare/engine';
 import { type Alert, type ComparisonQuery, DAY, DEFAULT_RETENTION, type Exchange, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 interface RunData {

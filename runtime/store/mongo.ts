@@ -22,8 +22,7 @@ import { redactUrl } from '../../core/config';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import { type Comparison } from '../../compare/engine/finding';
-import { addComparison, emptyRollup, type Rollup } from '../../compare/engine/rollup';
+import { addComparison, type Comparison, emptyRollup, type Rollup } from '../../compare/engine';
 import { type Alert, type ComparisonQuery, DEFAULT_RETENTION, type Exchange, expiry, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 export interface MongoStoreOptions {

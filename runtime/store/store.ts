@@ -3,8 +3,7 @@
 // pass the same contract suite. Comparisons are written once per (runId, shadowId): a second
 // write of the same id is a no-op, which is what makes redelivery and worker crashes harmless.
 import type { ExchangeRecord, SideRecord } from '../../core/effect';
-import type { Comparison, Verdict } from '../../compare/engine/finding';
-import type { Rollup } from '../../compare/engine/rollup';
+import type { Comparison, Rollup, Verdict } from '../../compare/engine';
 
 export interface RunInfo {
   runId: string;

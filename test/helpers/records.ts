@@ -1,7 +1,7 @@
 // Builds effect-format records from the abbreviated form the spec vectors use
 // (test/spec/README.md): defaults for v, runId, shadowId, at, type, side and seq.
 import { type EndRecord, type EffectRecord, parseRecord, type Side, type SideRecord } from '../../core/effect';
-import type { SideInput } from '../../compare/engine/compare';
+import type { SideInput } from '../../compare/engine';
 
 export const RUN = 'r1';
 export const SHADOW = 's1';

@@ -2,7 +2,7 @@
 // and dry-run emulation both produce Changes, so the same write yields the same effects either
 // way; that is what the fidelity test checks.
 import type { EffectFields } from '../shadow';
-import { toEffectValue } from '../ejson';
+import { toEffectValue } from '../../../core/effect-value';
 import type { ImageMode } from '../options';
 import { type Doc, idKey, sameDocument } from './documents';
 

@@ -2,7 +2,7 @@
 // and the MongoDB semantics that mingo provides (queries, update operators, pipelines).
 import { Aggregator, Query, update as applyModifier, updateOne as applyPipeline } from 'mingo';
 import { MongoServerError, ObjectId } from 'mongodb';
-import { toEffectValue } from '../ejson';
+import { toEffectValue } from '../../../core/effect-value';
 
 export type Doc = Record<string, unknown>;
 

@@ -5,7 +5,7 @@
 import type { Collection, Db, MongoClient } from 'mongodb';
 import { ShadowdiffError } from '../../../core/errors';
 import { currentContext, type ShadowContext } from '../context';
-import { toEffectValue } from '../ejson';
+import { toEffectValue } from '../../../core/effect-value';
 import type { ImageMode } from '../options';
 import { errorText, type Shadow } from '../shadow';
 import { type Change, changeEffects, netChanges, opEffect } from './changes';

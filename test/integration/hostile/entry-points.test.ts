@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { startCollector } from '../../../capture/collector';
 import { run } from '../../../cli/main';
-import { Worker } from '../../../compare/worker';
+import { Worker } from '../../../pipeline/worker';
 import { reportApp } from '../../../report/server';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';

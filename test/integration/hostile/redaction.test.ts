@@ -10,7 +10,7 @@ import express from 'express';
 import pino from 'pino';
 import { resolveProxyConfig, startProxy } from '../../../capture/proxy';
 import { createShadow } from '../../../capture/sdk';
-import { Worker } from '../../../compare/worker';
+import { Worker } from '../../../pipeline/worker';
 import { connectAmqpBus } from '../../../runtime/bus/amqp';
 import { connectMongoStore } from '../../../runtime/store/mongo';
 import { eventually } from '../../helpers/proxy';

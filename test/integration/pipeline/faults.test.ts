@@ -2,7 +2,7 @@
 // refusing writes as a full disk would, and the two sides' clocks hours apart. After recovery every request has exactly one comparison
 // with its true verdict; nothing is lost, nothing duplicated. (The candidate's faults are in
 // proxy/faults.test.ts; RabbitMQ restarts and SIGKILLed workers in chaos.test.ts.)
-import { Worker } from '../../../compare/worker';
+import { Worker } from '../../../pipeline/worker';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { connectMongoStore } from '../../../runtime/store/mongo';

@@ -3,10 +3,10 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../../core/logger';
-import { Worker, type WorkerOptions } from '../../../compare/worker';
+import { Worker, type WorkerOptions } from '../../../pipeline/worker';
 import { type Bus, type DeadLetter, partitionOf } from '../../../runtime/bus/bus';
 import type { Store } from '../../../runtime/store/store';
-import { webhookNotifier } from '../../../runtime/webhook';
+import { webhookNotifier } from '../../../pipeline/webhook';
 import { shuffleNearby, traffic, waitFor } from '../../helpers/traffic';
 
 export interface PipelineEnv {

@@ -2,13 +2,12 @@
 // clients hit the `shadowdiff proxy` process with no delays and several requests at once, and an identical
 // candidate shows no difference. Off loopback the listener needs a token.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { resolveProxyConfig } from '../../../capture/proxy';
-import { compare } from '../../../compare/engine/compare';
+import { compare } from '../../../compare/engine';
 import { listen, plainService } from '../../helpers/plain-service';
 import { quiet, send } from '../../helpers/proxy';
 import { memorySink, type MemorySink, sideOf } from '../../helpers/sdk';

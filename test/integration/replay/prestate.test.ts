@@ -6,7 +6,7 @@
 import type { MongoClient } from 'mongodb';
 import { request } from 'undici';
 import { createShadow } from '../../../capture/sdk';
-import { compare } from '../../../compare/engine/compare';
+import { compare } from '../../../compare/engine';
 import type { EffectRecord, EndRecord, ExchangeRecord, ShadowRecord } from '../../../core/effect';
 import { replay } from '../../../replay/engine';
 import type { RecordedRequest } from '../../../replay/recording';

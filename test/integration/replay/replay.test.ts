@@ -13,7 +13,7 @@ import type { MongoClient } from 'mongodb';
 import { parse as parseTestResults } from 'test-results-parser';
 import { busSink } from '../../../capture/sdk/sinks';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
-import { Worker } from '../../../compare/worker';
+import { Worker } from '../../../pipeline/worker';
 import { run } from '../../../cli/main';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';

@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { Worker } from '../../../compare/worker';
+import { Worker } from '../../../pipeline/worker';
 import { reportApp } from '../../../report/server';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';

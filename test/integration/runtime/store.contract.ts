@@ -1,7 +1,5 @@
 // The store contract: every adapter (MongoDB, embedded) must pass these, on real servers.
-import { compare } from '../../../compare/engine/compare';
-import type { Comparison } from '../../../compare/engine/finding';
-import { rollupOf } from '../../../compare/engine/rollup';
+import { compare, type Comparison, rollupOf } from '../../../compare/engine';
 import type { SideRecord } from '../../../core/effect';
 import type { Store } from '../../../runtime/store/store';
 import { effect, end } from '../../helpers/records';

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rollupOf } from '../../../compare/engine/rollup';
+import { rollupOf } from '../../../compare/engine';
 import { createLogger } from '../../../core/logger';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { connectMongoStore, type MongoStore } from '../../../runtime/store/mongo';

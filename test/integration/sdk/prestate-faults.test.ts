@@ -3,12 +3,11 @@
 // every comparison it affects is `inconclusive` with the reason, never a mismatch or a match.
 // Real pieces: an Express service on the MongoDB-wire server, the SDK in live and dry-run, Redis
 // behind a TCP relay the test can slow down, black-hole or shut.
-import { createServer, type Server, type Socket, connect } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import type { MongoClient } from 'mongodb';
 import { request } from 'undici';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
-import { compare } from '../../../compare/engine/compare';
+import { compare } from '../../../compare/engine';
 import { connectMongo, REDIS_URL, uniqueDbName } from '../../helpers/services';
 import { listen, plainService } from '../../helpers/plain-service';
 import { quiet } from '../../helpers/proxy';

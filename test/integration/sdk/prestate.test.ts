@@ -8,8 +8,7 @@
 import fc from 'fast-check';
 import type { Db, MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
-import { compare } from '../../../compare/engine/compare';
-import type { Comparison } from '../../../compare/engine/finding';
+import { compare, type Comparison } from '../../../compare/engine';
 import type { EffectRecord } from '../../../core/effect';
 import type { Handoff, HandoffPut } from '../../../runtime/handoff/handoff';
 import { MemoryHandoff } from '../../../runtime/handoff/memory';

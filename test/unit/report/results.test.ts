@@ -4,8 +4,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateXML } from 'xmllint-wasm';
-import type { Comparison, Finding } from '../../../compare/engine/finding';
-import { evaluate, parseAcceptFile, renderJUnit, renderMarkdown, renderText } from '../../../report/results';
+import type { Comparison, Finding } from '../../../compare/engine';
+import { evaluate } from '../../../compare/readiness';
+import { parseAcceptFile } from '../../../compare/accept';
+import { renderJUnit } from '../../../report/render/junit';
+import { renderMarkdown } from '../../../report/render/markdown';
+import { renderText } from '../../../report/render/summary';
 
 const XSD = readFileSync(join(__dirname, '../../fixtures/junit/junit.xsd'), 'utf8');
 const gates = { maxMismatchRate: 0, minRequests: 1, minCoverage: 0.95 };

@@ -1,5 +1,5 @@
 import { createRedactor, HASH_PREFIX } from '../../../core/redaction';
-import { toEffectValue } from '../../../capture/sdk/ejson';
+import { toEffectValue } from '../../../core/effect-value';
 import { Binary, Decimal128, Long, ObjectId, Timestamp } from 'mongodb';
 
 const secret = 'shared-secret-of-16+';

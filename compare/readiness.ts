@@ -1,44 +1,10 @@
 // What a run found — a replay in CI or a validation run in production — judged against gates:
 // per route, how many requests were compared and how, and whether the route is ready for
-// cutover; the findings grouped by target and field; which of them are accepted differences
-// (known, agreed, with a reason and maybe an expiry); and the verdict that becomes the exit
-// code. Rendered as text, Markdown (a pull-request comment), JUnit XML (a test case per route),
-// JSON, and by render/html.ts as a self-contained page.
-import { z } from 'zod';
-import type { Comparison, Finding } from '../compare/engine/finding';
-import { reasonClass, type Rollup } from '../compare/engine/rollup';
-import { ShadowdiffError } from '../core/errors';
-
-export const acceptFileSchema = z
-  .object({
-    accepted: z.array(
-      z
-        .object({
-          /** `METHOD /route`, as reports show it; omitted: every route. */
-          route: z.string().min(1).optional(),
-          target: z.string().min(1).optional(),
-          /** The field path (`items[].price`); omitted: any field of the target. */
-          field: z.string().optional(),
-          kind: z.string().optional(),
-          reason: z.string().min(1, 'say why this difference is accepted'),
-          /** After this date (YYYY-MM-DD) the entry no longer applies: the build fails again. */
-          expires: z.iso.date().optional(),
-        })
-        .strict(),
-    ),
-  })
-  .strict();
-
-export type AcceptEntry = z.infer<typeof acceptFileSchema>['accepted'][number];
-
-export function parseAcceptFile(value: unknown, file: string): AcceptEntry[] {
-  const r = acceptFileSchema.safeParse(value);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new ShadowdiffError('SHADOWDIFF_USAGE', `${file}: "${issue.path.join('.') || '(file)'}": ${issue.message} (expected {"accepted": [{"route"?, "target"?, "field"?, "kind"?, "reason", "expires"?}]}).`, { file });
-  }
-  return r.data.accepted;
-}
+// cutover; the findings grouped by target and field; which of them are accepted differences;
+// and the verdict that becomes the exit code. The renderers are in report/render/.
+import { percent as pct } from '../core/format';
+import { type AcceptEntry, acceptedBy } from './accept';
+import { type Comparison, reasonClass, type Rollup } from './engine';
 
 export interface Gates {
   /** Share of compared requests allowed to mismatch (after accepted differences). Default 0. */
@@ -145,7 +111,7 @@ export class Evaluator {
     }
     let allAccepted = true;
     for (const f of c.findings) {
-      const a = this.live.find((e) => matches(e, c.route, f));
+      const a = this.live.find((e) => acceptedBy(e, c.route, f));
       if (!a) allAccepted = false;
       const key = `${c.route}\u0000${f.target}\u0000${f.field}\u0000${f.kind}`;
       let g = this.groups.get(key);
@@ -232,14 +198,11 @@ export function evaluate(runId: string, comparisons: Iterable<Comparison>, repla
   return e.result(replayed, gates);
 }
 
-function readiness(r: RouteResult, gates: Gates): Readiness {
+/** A route's readiness for cutover: enough complete comparisons, and regressions within the allowed rate. */
+export function readiness(r: Pick<RouteResult, 'compared' | 'incomplete' | 'inconclusive' | 'mismatch' | 'error'>, gates: Pick<Gates, 'minRequests' | 'maxMismatchRate'>): Readiness {
   const complete = r.compared - r.incomplete - r.inconclusive;
   if (complete === 0 || complete < gates.minRequests) return 'not enough data';
   return (r.mismatch + r.error) / complete > gates.maxMismatchRate ? 'not ready' : 'ready';
-}
-
-function matches(a: AcceptEntry, route: string, f: Finding): boolean {
-  return (a.route === undefined || a.route === route) && (a.target === undefined || a.target === f.target || a.target === f.candidateTarget) && (a.field === undefined || a.field === f.field) && (a.kind === undefined || a.kind === f.kind);
 }
 
 /** The candidate answered "not found"/"conflict"/"unprocessable" where legacy succeeded. */
@@ -247,88 +210,4 @@ function lacksData(c: Comparison): boolean {
   const l = c.sides.legacy.status;
   const s = c.sides.candidate.status;
   return l !== undefined && s !== undefined && l < 300 && (s === 404 || s === 409 || s === 422);
-}
-
-const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 && x > 0 ? 2 : 1)}%`;
-const show = (v: unknown) => {
-  const t = JSON.stringify(v) ?? 'undefined';
-  return t.length > 80 ? `${t.slice(0, 77)}…` : t;
-};
-
-/** `replay`: a CI replay (counts "replayed"); `run`: any run in the store. */
-export type ResultLabel = 'replay' | 'run';
-
-export function renderText(r: ReplayResult, label: ResultLabel = 'replay'): string {
-  const lines = [`${r.passed ? 'PASS' : 'FAIL'} ${label} ${r.runId}: ${r.replayed} ${label === 'replay' ? 'replayed' : 'requests'}, ${r.compared} compared, ${r.regressions} regression(s), coverage ${pct(r.coverage)}`];
-  for (const route of r.routes) {
-    lines.push(`  ${route.route}: ${route.match} match, ${route.mismatch} mismatch${route.accepted ? ` (+${route.accepted} accepted)` : ''}, ${route.incomplete} incomplete, ${route.inconclusive ? `${route.inconclusive} inconclusive, ` : ''}${route.error} error — ${route.readiness ?? 'not evaluated'}`);
-    for (const f of route.findings.slice(0, 10)) lines.push(`    ${f.accepted ? 'accepted' : f.severity.padEnd(8)} ${f.kind.padEnd(16)} ${f.target} ${f.field}  ${f.requests} request(s)${f.legacy !== undefined || f.candidate !== undefined ? `  legacy=${show(f.legacy)} candidate=${show(f.candidate)}` : ''}`);
-    for (const [why, n] of Object.entries(route.incompleteReasons).slice(0, 5)) lines.push(`    incomplete: ${why} (${n})`);
-    for (const [why, n] of Object.entries(route.inconclusiveReasons).slice(0, 5)) lines.push(`    inconclusive: ${why} (${n})`);
-    if (route.lackingData) lines.push(`    ${route.lackingData} request(s) where the candidate answered 404/409/422 and legacy succeeded: does the candidate's database lack seed data (--seed)?`);
-  }
-  for (const e of r.expired) lines.push(`  expired accepted difference (counts again): ${e.route ?? '*'} ${e.target ?? '*'} ${e.field ?? '*'} — ${e.reason} (expired ${e.expires})`);
-  for (const f of r.failures) lines.push(`  gate failed: ${f}`);
-  return lines.join('\n');
-}
-
-export function renderMarkdown(r: ReplayResult, label: ResultLabel = 'replay'): string {
-  const out = [`### shadowdiff ${label}: ${r.passed ? '✅ no regressions' : '❌ regressions'}`, '', `${r.replayed} requests ${label === 'replay' ? 'replayed' : 'seen'}, ${r.compared} compared, **${r.regressions} regression(s)**, coverage ${pct(r.coverage)} (run \`${r.runId}\`).`, ''];
-  out.push('| route | readiness | compared | match | mismatch | accepted | incomplete | inconclusive | error |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
-  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.readiness ?? ''} | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.inconclusive} | ${x.error} |`);
-  const findings = r.routes.flatMap((x) => x.findings.filter((f) => !f.accepted)).sort((a, b) => b.requests - a.requests);
-  if (findings.length) {
-    out.push('', '| route | target | field | kind | requests | legacy | candidate |', '|---|---|---|---|---:|---|---|');
-    for (const f of findings.slice(0, 30)) out.push(`| \`${md(f.route)}\` | \`${md(f.target)}\` | \`${md(f.field)}\` | ${f.kind} | ${f.requests} | \`${md(show(f.legacy))}\` | \`${md(show(f.candidate))}\` |`);
-    if (findings.length > 30) out.push('', `…and ${findings.length - 30} more.`);
-  }
-  if (r.failures.length) out.push('', ...r.failures.map((f) => `- gate failed: ${f}`));
-  if (r.expired.length) out.push('', ...r.expired.map((e) => `- expired accepted difference: ${e.target ?? '*'} ${e.field ?? '*'} — ${e.reason} (expired ${e.expires})`));
-  return `${out.join('\n')}\n`;
-}
-
-// A table cell: pipes escaped, backticks (which would end the code span) and line breaks and
-// other control characters replaced.
-// eslint-disable-next-line no-control-regex
-const md = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\|/g, '\\|').replace(/`/g, "'");
-
-export function renderJUnit(r: ReplayResult, label: ResultLabel = 'replay'): string {
-  const cases = r.routes.map((x) => {
-    const problems = x.findings.filter((f) => !f.accepted);
-    const failed = x.mismatch > 0 || x.error > 0;
-    let body = '';
-    if (failed) {
-      const text = [
-        `${x.mismatch} mismatching and ${x.error} failed of ${x.compared} compared request(s)`,
-        ...problems.map((f) => `${f.severity} ${f.kind} ${f.target} ${f.field}: ${f.requests} request(s), legacy=${show(f.legacy)} candidate=${show(f.candidate)} (e.g. ${f.example})`),
-      ].join('\n');
-      body = `<failure message="${xml(`${x.mismatch + x.error} regression(s) on ${x.route}`)}" type="regression">${xml(text)}</failure>`;
-    } else if (x.compared === x.incomplete + x.inconclusive) {
-      body = `<skipped message="${xml(`no request on ${x.route} could be compared completely`)}"/>`;
-    }
-    const out = [...Object.entries(x.incompleteReasons).map(([why, n]) => `incomplete: ${why} (${n})`), ...Object.entries(x.inconclusiveReasons).map(([why, n]) => `inconclusive: ${why} (${n})`)];
-    if (out.length) body += `<system-out>${xml(out.join('\n'))}</system-out>`;
-    return `    <testcase classname="shadowdiff.${label}" name="${xml(x.route)}" assertions="${x.compared}">${body}</testcase>`;
-  });
-  const failures = r.routes.filter((x) => x.mismatch > 0 || x.error > 0).length;
-  const skipped = r.routes.filter((x) => !(x.mismatch > 0 || x.error > 0) && x.compared === x.incomplete + x.inconclusive).length;
-  const gateCase = `    <testcase classname="shadowdiff.${label}" name="gates">${r.failures.length ? `<failure message="${xml(r.failures.join('; '))}" type="gate">${xml(r.failures.join('\n'))}</failure>` : ''}</testcase>`;
-  const total = r.routes.length + 1;
-  const failed = failures + (r.failures.length ? 1 : 0);
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="shadowdiff ${label}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
-    `  <testsuite name="${xml(`${label} ${r.runId}`)}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
-    ...cases,
-    gateCase,
-    '  </testsuite>',
-    '</testsuites>',
-    '',
-  ].join('\n');
-}
-
-export function xml(s: string): string {
-  // XML 1.0 cannot carry most control characters even escaped: drop them.
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

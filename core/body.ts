@@ -1,8 +1,8 @@
 // An HTTP body as a JSON value for a record: parsed when JSON, text when textual, otherwise
 // Extended JSON binary. Shared by the SDK's response effects and the proxy's exchanges, so the
 // two compare alike.
-import { parseJson } from '../core/json';
-import { toEffectValue } from './sdk/ejson';
+import { parseJson } from './json';
+import { toEffectValue } from './effect-value';
 
 export function bodyValue(chunks: readonly Buffer[], contentType: string, truncatedOver?: number): unknown {
   if (truncatedOver !== undefined) return { $truncated: `body over ${truncatedOver} bytes` };

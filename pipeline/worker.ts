@@ -3,17 +3,14 @@
 // out, stored as one idempotent write per comparison, and acked only after the store has
 // acknowledged that write. Whatever is not acked comes again after a crash; what is stored
 // twice is stored once. Memory is bounded by the bus's prefetch: records held unacked.
-import type { ExchangeRecord, ShadowRecord, SideRecord } from '../core/effect';
-import { parseRecord } from '../core/effect';
+import { type ExchangeRecord, parseRecord, type ShadowRecord, type SideRecord } from '../core/effect';
 import { parseJson } from '../core/json';
 import type { Logger } from '../core/logger';
 import { type Bus, type Delivery, partitionOf, type Subscription } from '../runtime/bus/bus';
 import type { Store } from '../runtime/store/store';
-import { AlertMonitor, type AlertPolicy, type RaisedAlert } from './alerts';
-import { compare } from './engine/compare';
-import { bounded, type Comparison } from './engine/finding';
-import { type CompiledRules, compileRules, layerRules } from './engine/rules';
-import { isReady, Join, type JoinEntry } from './join';
+import { AlertMonitor, type AlertPolicy, type RaisedAlert } from '../compare/alerts';
+import { bounded, compare, type Comparison, type CompiledRules, compileRules, layerRules } from '../compare/engine';
+import { isReady, Join, type JoinEntry } from '../compare/join';
 
 export interface WorkerOptions {
   bus: Bus;

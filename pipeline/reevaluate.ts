@@ -2,9 +2,7 @@
 // whose records were kept is compared again from those records, and the results replace the
 // old ones (the rollup is rebuilt). Matches keep no records and cannot change under rules that
 // only relax (ignore, tolerate, key); they are left as they are.
-import { compare } from '../compare/engine/compare';
-import { bounded, type Comparison } from '../compare/engine/finding';
-import { type CompiledRules, compileRules, layerRules } from '../compare/engine/rules';
+import { bounded, compare, type Comparison, type CompiledRules, compileRules, layerRules } from '../compare/engine';
 import { Join } from '../compare/join';
 import type { Store } from '../runtime/store/store';
 

@@ -5,10 +5,8 @@ import { access, constants } from 'node:fs/promises';
 import type { Side } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
 import { readRecords } from '../core/jsonl';
-import { compare } from './engine/compare';
-import type { Comparison, Verdict } from './engine/finding';
-import type { CompiledRules } from './engine/rules';
-import { Join } from './join';
+import { compare, type Comparison, type CompiledRules, type Verdict } from '../compare/engine';
+import { Join } from '../compare/join';
 
 export interface OfflineOptions {
   legacyFile: string;

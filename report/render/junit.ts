@@ -1,0 +1,47 @@
+// A run's result as JUnit XML: a test case per route, and one for the gates.
+import type { ReplayResult } from '../../compare/readiness';
+import { preview } from '../../core/format';
+import type { ResultLabel } from './summary';
+
+const show = (v: unknown) => preview(v, 80, 'undefined');
+
+export function renderJUnit(r: ReplayResult, label: ResultLabel = 'replay'): string {
+  const cases = r.routes.map((x) => {
+    const problems = x.findings.filter((f) => !f.accepted);
+    const failed = x.mismatch > 0 || x.error > 0;
+    let body = '';
+    if (failed) {
+      const text = [
+        `${x.mismatch} mismatching and ${x.error} failed of ${x.compared} compared request(s)`,
+        ...problems.map((f) => `${f.severity} ${f.kind} ${f.target} ${f.field}: ${f.requests} request(s), legacy=${show(f.legacy)} candidate=${show(f.candidate)} (e.g. ${f.example})`),
+      ].join('\n');
+      body = `<failure message="${xml(`${x.mismatch + x.error} regression(s) on ${x.route}`)}" type="regression">${xml(text)}</failure>`;
+    } else if (x.compared === x.incomplete + x.inconclusive) {
+      body = `<skipped message="${xml(`no request on ${x.route} could be compared completely`)}"/>`;
+    }
+    const out = [...Object.entries(x.incompleteReasons).map(([why, n]) => `incomplete: ${why} (${n})`), ...Object.entries(x.inconclusiveReasons).map(([why, n]) => `inconclusive: ${why} (${n})`)];
+    if (out.length) body += `<system-out>${xml(out.join('\n'))}</system-out>`;
+    return `    <testcase classname="shadowdiff.${label}" name="${xml(x.route)}" assertions="${x.compared}">${body}</testcase>`;
+  });
+  const failures = r.routes.filter((x) => x.mismatch > 0 || x.error > 0).length;
+  const skipped = r.routes.filter((x) => !(x.mismatch > 0 || x.error > 0) && x.compared === x.incomplete + x.inconclusive).length;
+  const gateCase = `    <testcase classname="shadowdiff.${label}" name="gates">${r.failures.length ? `<failure message="${xml(r.failures.join('; '))}" type="gate">${xml(r.failures.join('\n'))}</failure>` : ''}</testcase>`;
+  const total = r.routes.length + 1;
+  const failed = failures + (r.failures.length ? 1 : 0);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="shadowdiff ${label}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
+    `  <testsuite name="${xml(`${label} ${r.runId}`)}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
+    ...cases,
+    gateCase,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}
+
+export function xml(s: string): string {
+  // XML 1.0 cannot carry most control characters even escaped: drop them.
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
