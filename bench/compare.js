@@ -6,8 +6,7 @@
 // Usage: npm run build && node bench/compare.js [--seconds 3] [--requests 2000]
 'use strict';
 const deepDiff = require('deep-diff');
-const { compare } = require('../dist/compare/engine/compare');
-const { compileRules } = require('../dist/compare/engine/rules');
+const { compare, compileRules } = require('../dist/compare/engine');
 const { parseRecord } = require('../dist/core/effect');
 const { request, RULES, BUGS } = require('./lib/orders');
 

@@ -12,8 +12,7 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const { resolve } = require('node:path');
-const { compare } = require('../dist/compare/engine/compare');
-const { compileRules } = require('../dist/compare/engine/rules');
+const { compare, compileRules } = require('../dist/compare/engine');
 const { readdirSync, readFileSync } = require('node:fs');
 const { parseRecord } = require('../dist/core/effect');
 const { parseJson } = require('../dist/core/json');

@@ -7,8 +7,7 @@
 // Needs a MongoDB-wire server (`npm run services`) and a build (`npm run build`).
 // Usage: node bench/rollups.js [--count 20000] [--repeat 3] [--mongodb URL]
 'use strict';
-const { compare } = require('../dist/compare/engine/compare');
-const { compileRules } = require('../dist/compare/engine/rules');
+const { compare, compileRules } = require('../dist/compare/engine');
 const { parseRecord } = require('../dist/core/effect');
 const { createLogger } = require('../dist/core/logger');
 const { connectMongoStore } = require('../dist/runtime/store/mongo');

@@ -93,7 +93,7 @@ async function load(port, headers, seconds) {
 function effectCost() {
   // In-process: what recording one insert costs on the request path (convert, redact, queue).
   const { Shadow } = require('../dist/capture/sdk/shadow');
-  const { toEffectValue } = require('../dist/capture/sdk/ejson');
+  const { toEffectValue } = require('../dist/core/effect-value');
   const { ObjectId } = require('mongodb');
   const shadow = new Shadow({ side: 'legacy', sink: { write: async () => undefined }, redact: { secret: 'bench-secret-0123456789', paths: ['card.number'] }, buffer: { maxRecords: 1e9 } });
   const doc = { _id: new ObjectId(), ...JSON.parse(body), status: 'new', createdAt: new Date() };

@@ -40,11 +40,11 @@ export async function run(argv: readonly string[], io: CliIo = processIo): Promi
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (isCallerError(err)) {
-      io.err(`shadowdiff: ${err.message} [${err.code}]`);
+      io.err(`shadowdiff: ${err.full} [${err.code}]`);
       return 2;
     }
     const wrapped = err instanceof ShadowdiffError ? err : new ShadowdiffError('SHADOWDIFF_INTERNAL', `unexpected error: ${(err as Error).message}.`);
-    io.err(`shadowdiff: ${wrapped.message} [${wrapped.code}]`);
+    io.err(`shadowdiff: ${wrapped.full} [${wrapped.code}]`);
     if (!(err instanceof ShadowdiffError) && err instanceof Error && err.stack) io.err(err.stack);
     return 2;
   }

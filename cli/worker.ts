@@ -85,8 +85,8 @@ export function workerCommand(io: CliIo): Command {
         timeoutMs: config.timeoutMs,
         keepEffects: config.keepEffects,
         alerts: config.alerts,
-        ...(rules ? { rules } : {}),
-        ...(config.alerts.webhook ? { notify: webhookNotifier(config.alerts.webhook) } : {}),
+        rules,
+        notify: config.alerts.webhook ? webhookNotifier(config.alerts.webhook) : undefined,
       });
       let metrics: MetricsServer | undefined;
       try {

@@ -1,6 +1,7 @@
 // Alerts POSTed as JSON to a webhook (Slack-compatible `text` included), with a timeout so a
 // slow receiver never holds the worker.
 import type { RaisedAlert } from '../compare/alerts';
+import { ShadowdiffError } from '../core/errors';
 
 export function webhookNotifier(url: string, timeoutMs = 5000): (alert: RaisedAlert) => Promise<void> {
   return async (alert) => {
@@ -11,6 +12,6 @@ export function webhookNotifier(url: string, timeoutMs = 5000): (alert: RaisedAl
       body: JSON.stringify({ text, alert }),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    if (!res.ok) throw new Error(`webhook answered ${res.status}`);
+    if (!res.ok) throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `webhook answered ${res.status}`, { status: res.status });
   };
 }

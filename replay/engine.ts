@@ -13,6 +13,7 @@ import { createRedactor, type RedactionConfig } from '../core/redaction';
 import { bodyValue } from '../core/body';
 import { type Handoff, type HandoffImage, imageField } from '../runtime/handoff/handoff';
 import type { RecordedRequest } from './recording';
+import { ShadowdiffError } from '../core/errors';
 
 export interface ReplayOptions {
   /** The candidate's origin (dry-run). */
@@ -280,5 +281,5 @@ export function orderingKey(spec: string): (x: ExchangeRecord) => string | undef
       return m ? (m[1] ?? m[0]) : undefined;
     };
   }
-  throw new Error(`--key "${spec}" must be header:NAME or path:REGEX, e.g. path:/orders/([^/]+)`);
+  throw new ShadowdiffError('SHADOWDIFF_USAGE', `--key "${spec}" must be header:NAME or path:REGEX, e.g. path:/orders/([^/]+).`, { key: spec });
 }

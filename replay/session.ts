@@ -42,7 +42,7 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
   const compareTimeoutMs = o.compareTimeoutMs ?? 10_000;
   const evaluator = new Evaluator(o.runId, o.accept ?? []);
   const store = tallying(o.store, o.runId, evaluator);
-  const worker = new Worker({ bus: o.bus, store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, recentMax: 20_000, ...(o.rules ? { rules: o.rules } : {}) });
+  const worker = new Worker({ bus: o.bus, store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, recentMax: 20_000, rules: o.rules });
   await worker.start();
   let collector: Collector | undefined;
   try {

@@ -196,7 +196,7 @@ ${nextUrl ? `<p><a id="next" href="${h(nextUrl)}">next page →</a></p>` : ''}`,
     const run = await findRun(o.store, param(req, 'run'));
     const id = query(req, 'shadowId');
     if (!id) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'give a shadow id to look for.');
-    if (!(await o.store.getComparison(run.runId, id))) throw new ShadowdiffError('SHADOWDIFF_USAGE', `comparison ${JSON.stringify(id)} of run ${JSON.stringify(run.runId)} not found.`);
+    if (!(await o.store.getComparison(run.runId, id))) throw new ShadowdiffError('SHADOWDIFF_NOT_FOUND', `comparison ${JSON.stringify(id)} of run ${JSON.stringify(run.runId)} not found.`);
     res.redirect(303, `/runs/${u(run.runId)}/requests/${u(id)}`);
   });
   app.get('/runs/:run/requests/:shadowId', async (req, res) => {
@@ -206,12 +206,11 @@ ${nextUrl ? `<p><a id="next" href="${h(nextUrl)}">next page →</a></p>` : ''}`,
 
   app.use((_req, res) => void res.status(404).json({ error: 'not found' }));
   app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
-    const status = err instanceof ShadowdiffError ? (err.code === 'SHADOWDIFF_USAGE' && /not found|no run/.test(err.message) ? 404 : 400) : err.type === 'entity.parse.failed' ? 400 : (err.status ?? 500);
+    const status = err instanceof ShadowdiffError ? err.status : err.type === 'entity.parse.failed' ? 400 : (err.status ?? 500);
     if (status >= 500) o.logger.error({ err: err.message, path: req.path }, 'report server error');
-    // The CLI's hint ("run shadowdiff … --help") means nothing here.
-    const own = err instanceof ShadowdiffError ? err.message.replace(` ${ERRORS[err.code].hint}`, '') : err.message;
-    const message = status >= 500 ? 'internal error (logged)' : err.type === 'entity.parse.failed' ? 'the body is not valid JSON' : own;
-    if (req.path.startsWith('/api/')) res.status(status).json({ error: message });
+    // The message alone: the CLI's hint ("run shadowdiff … --help") means nothing here.
+    const message = status >= 500 ? 'internal error (logged)' : err.type === 'entity.parse.failed' ? 'the body is not valid JSON' : err.message;
+    if (req.path.startsWith('/api/')) res.status(status).json({ error: message, ...(err instanceof ShadowdiffError ? { code: err.code } : {}) });
     else page(res.status(status), 'Error', `<h1>${status}</h1><p>${h(message)}</p><p><a href="/">runs</a></p>`);
   });
   return app;
@@ -410,7 +409,7 @@ interface RequestView {
 
 async function requestView(store: Store, runId: string, shadowId: string): Promise<RequestView> {
   const comparison = await store.getComparison(runId, shadowId);
-  if (!comparison) throw new ShadowdiffError('SHADOWDIFF_USAGE', `comparison ${JSON.stringify(shadowId)} of run ${JSON.stringify(runId)} not found.`);
+  if (!comparison) throw new ShadowdiffError('SHADOWDIFF_NOT_FOUND', `comparison ${JSON.stringify(shadowId)} of run ${JSON.stringify(runId)} not found.`);
   const exchange = await store.getExchange(runId, shadowId);
   const records = await store.getEffects(runId, shadowId);
   const bySeq = (a: SideRecord, b: SideRecord) => (a.type === 'effect' ? a.seq : 1e15) - (b.type === 'effect' ? b.seq : 1e15);
@@ -548,7 +547,7 @@ async function findRun(store: Store, runId: string) {
   const run = await store.getRun(runId);
   if (run) return run;
   if ((await store.countComparisons(runId)) > 0) return { runId, createdAt: '' };
-  throw new ShadowdiffError('SHADOWDIFF_USAGE', `no run ${JSON.stringify(runId)} (not found in this store).`);
+  throw new ShadowdiffError('SHADOWDIFF_NOT_FOUND', `no run ${JSON.stringify(runId)} (not found in this store).`);
 }
 
 function param(req: Request, name: string): string {

@@ -33,7 +33,7 @@ export function adminApp(o: AdminOptions): express.Express {
   });
   app.use((_req, res) => void res.status(404).json({ error: 'not found: the admin API has GET /healthz, GET /metrics, GET and PUT /v1/sampling' }));
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof ShadowdiffError) return void res.status(400).json({ error: err.message, code: err.code });
+    if (err instanceof ShadowdiffError) return void res.status(err.status).json({ error: err.message, code: err.code });
     if (err.type === 'entity.parse.failed') return void res.status(400).json({ error: 'the body is not valid JSON: send e.g. {"percent": 5}' });
     if (err.type === 'entity.too.large') return void res.status(413).json({ error: 'the body is over 1 MB' });
     o.logger.error({ err: err.message }, 'admin API error');

@@ -18,6 +18,7 @@ import type { WriteOp } from './mongo/operations';
 import { Rewind } from './mongo/rewind';
 import type { ResolvedOptions } from './options';
 import type { RateLimitedLog } from './safety';
+import { ShadowdiffError } from '../../core/errors';
 
 type HandoffOptions = NonNullable<ResolvedOptions['handoff']>;
 
@@ -232,7 +233,7 @@ export class PreState {
     const started = performance.now();
     try {
       const r = await within(this.store.get(ctx.runId, ctx.shadowId), this.o.lookupTimeoutMs);
-      if (r === TIMED_OUT) throw new Error(`no answer within ${this.o.lookupTimeoutMs} ms`);
+      if (r === TIMED_OUT) throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `no answer within ${this.o.lookupTimeoutMs} ms`);
       this.breaker.success();
       return r;
     } catch (err) {

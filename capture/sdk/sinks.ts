@@ -75,10 +75,9 @@ function httpSink(base: URL): RecordSink {
       });
       const text = await res.text();
       if (res.status < 300) return;
-      const err = new Error(`collector answered ${res.status}: ${text.slice(0, 200)}`);
-      // A 4xx other than 408/429 will not change on retry.
-      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) Object.assign(err, { permanent: true });
-      throw err;
+      // A 4xx other than 408/429 will not change on retry: the records are refused (a caller error).
+      const refused = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+      throw new ShadowdiffError(refused ? 'SHADOWDIFF_BAD_RECORD' : 'SHADOWDIFF_SERVICE_UNAVAILABLE', `collector answered ${res.status}: ${text.slice(0, 200)}`, { status: res.status });
     },
   };
 }

@@ -3,6 +3,7 @@
 // outages. When the buffer is full the record is dropped and counted, so the side's end marker
 // can say so and the comparator reports `incomplete` rather than a false mismatch. End markers
 // get a small reserve above the cap: losing one costs a whole comparison, not one effect.
+import { isCallerError } from '../../core/errors';
 import type { ShadowRecord } from '../../core/effect';
 import type { RateLimitedLog } from './safety';
 
@@ -119,7 +120,7 @@ export class Transport {
           await this.sink.write(batch);
         } catch (err) {
           this.counters.sinkErrors += 1;
-          if ((err as { permanent?: boolean }).permanent) {
+          if (isCallerError(err)) {
             // The sink refused these records for good (e.g. a collector's 4xx): retrying cannot help.
             this.counters.dropped += batch.length;
             this.head += batch.length;

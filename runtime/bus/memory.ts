@@ -3,6 +3,7 @@
 // come and go), prefetch, acks, requeue and a dead-letter list. Nothing is persisted: the
 // process is the broker.
 import type { ShadowRecord } from '../../core/effect';
+import { ShadowdiffError } from '../../core/errors';
 import {
   type Bus,
   type BusStats,
@@ -60,7 +61,7 @@ export class MemoryBus implements Bus {
   }
 
   async publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
-    if (this.closed) throw new Error('the embedded bus is closed');
+    if (this.closed) throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', 'the embedded bus is closed');
     for (const { shadowId, body } of items) {
       const p = partitionOf(shadowId, this.partitions);
       this.queues[p]!.push({ body, deliveryCount: 0 });

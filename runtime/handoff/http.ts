@@ -134,13 +134,13 @@ export class HttpHandoff implements Handoff {
   async put(runId: string, shadowId: string, put: HandoffPut): Promise<void> {
     const r = await this.pool.request({ method: 'PUT', path: this.path(runId, shadowId), headers: this.headers, body: JSON.stringify(put) });
     const text = await r.body.text();
-    if (r.statusCode !== 200) throw new Error(`handoff put answered ${r.statusCode}: ${text.slice(0, 200)}`);
+    if (r.statusCode !== 200) throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `handoff put answered ${r.statusCode}: ${text.slice(0, 200)}`, { status: r.statusCode });
   }
 
   async get(runId: string, shadowId: string): Promise<HandoffSnapshot> {
     const r = await this.pool.request({ method: 'GET', path: this.path(runId, shadowId), headers: this.headers });
     const text = await r.body.text();
-    if (r.statusCode !== 200) throw new Error(`handoff get answered ${r.statusCode}: ${text.slice(0, 200)}`);
+    if (r.statusCode !== 200) throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `handoff get answered ${r.statusCode}: ${text.slice(0, 200)}`, { status: r.statusCode });
     return JSON.parse(text) as HandoffSnapshot;
   }
 

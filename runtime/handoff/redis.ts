@@ -59,7 +59,7 @@ export class RedisHandoff implements Handoff {
     m.pexpire(key, this.ttlMs);
     const results = await m.exec();
     const failed = results?.find(([err]) => err);
-    if (!results || failed) throw failed?.[0] ?? new Error('redis: transaction discarded');
+    if (!results || failed) throw failed?.[0] ?? new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', 'redis: transaction discarded');
   }
 
   async get(runId: string, shadowId: string): Promise<HandoffSnapshot> {

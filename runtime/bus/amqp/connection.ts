@@ -125,7 +125,7 @@ export class AmqpConnection {
   /** The live connection, waiting for recovery until `deadline` (epoch ms). */
   connected(deadline: number): Promise<Connected> {
     if (this.live) return Promise.resolve(this.live);
-    if (this.closing) return Promise.reject(new Error('the bus is closed'));
+    if (this.closing) return Promise.reject(new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', 'the bus is closed'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);

@@ -64,7 +64,7 @@ describe('parseRecord', () => {
     expect(err.code).toBe('SHADOWDIFF_BAD_RECORD');
     expect(err.message).toContain('a.jsonl:7');
     expect(err.message).toContain(message);
-    expect(err.message).toContain('docs/effect-format.md');
+    expect(err.hint).toContain('docs/effect-format.md');
   });
 });
 

@@ -11,10 +11,19 @@ describe('error catalogue', () => {
     expect(documented.sort()).toEqual(Object.keys(ERRORS).sort());
   });
 
-  it('every message carries its hint and code', () => {
+  it('every error carries its code, source, status and hint, apart from the message', () => {
     const err = new ShadowdiffError('SHADOWDIFF_RULES', 'rules.json: bad.');
-    expect(err.message).toBe(`rules.json: bad. ${ERRORS.SHADOWDIFF_RULES.hint}`);
+    expect(err.message).toBe('rules.json: bad.');
+    expect(err.hint).toBe(ERRORS.SHADOWDIFF_RULES.hint);
+    expect(err.full).toBe(`rules.json: bad. ${ERRORS.SHADOWDIFF_RULES.hint}`);
     expect(err.code).toBe('SHADOWDIFF_RULES');
     expect(err.source).toBe('caller');
+    expect(err.status).toBe(400);
+    expect(new ShadowdiffError('SHADOWDIFF_NOT_FOUND', 'no run "x".').status).toBe(404);
+    expect(new ShadowdiffError('SHADOWDIFF_STORE', 'down.').status).toBe(503);
+  });
+
+  it('docs/errors.md gives each code its source and HTTP status', () => {
+    for (const [code, entry] of Object.entries(ERRORS)) expect(doc).toContain(`### ${code}\n*${entry.source}*, HTTP ${entry.status} — `);
   });
 });

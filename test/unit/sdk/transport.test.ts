@@ -1,4 +1,5 @@
 import type { ShadowRecord } from '../../../core/effect';
+import { ShadowdiffError } from '../../../core/errors';
 import { createLogger } from '../../../core/logger';
 import { rateLimitedLog } from '../../../capture/sdk/safety';
 import { Transport } from '../../../capture/sdk/transport';
@@ -35,7 +36,7 @@ test('retries a failing sink with backoff, in order, losing nothing', async () =
 });
 
 test('a batch the sink refuses for good is dropped and counted, not retried forever', async () => {
-  const t = new Transport({ write: async () => { throw Object.assign(new Error('400'), { permanent: true }); } }, { maxRecords: 100, batchSize: 10, maxBackoffMs: 20, lingerMs: 0 }, log);
+  const t = new Transport({ write: async () => { throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', 'collector answered 400'); } }, { maxRecords: 100, batchSize: 10, maxBackoffMs: 20, lingerMs: 0 }, log);
   t.offer(rec(0));
   t.offer(rec(1));
   expect(await t.flush(2000)).toBe(true);
