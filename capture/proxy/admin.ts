@@ -6,7 +6,7 @@ import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { ProxyMetrics } from './metrics';
 import type { Sampler } from './sampling';
-import type { ProxyStats } from './server';
+import type { ProxyStats } from './forwarder';
 
 export interface AdminOptions {
   sampler: Sampler;

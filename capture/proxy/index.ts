@@ -14,7 +14,7 @@ import { type ProxyConfig, splitHostPort } from './config';
 import { ProxyMetrics } from './metrics';
 import { Recorder } from './recorder';
 import type { Sampler } from './sampling';
-import { Forwarder, type ProxyStats } from './server';
+import { Forwarder, type ProxyStats } from './forwarder';
 
 export { proxyConfigSchema, resolveProxyConfig, proxyConfigFromEnv, type ProxyConfig, type ProxyConfigInput } from './config';
 

@@ -21,7 +21,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 };
 
 /** Adapters: the concrete bus, store and handoff implementations behind runtime's ports. */
-const ADAPTER = /^runtime\/(bus\/(amqp\/|memory\.ts)|store\/(mongo|memory)\.ts|handoff\/(memory|redis|http)\.ts)/;
+const ADAPTER = /^runtime\/(bus\/(amqp\/|memory\.ts)|store\/(mongo\/|memory\.ts)|handoff\/(memory|redis|http)\.ts)/;
 /** Who picks adapters: runtime's two pickers and the CLI. */
 const EDGE = /^(runtime\/index\.ts|runtime\/handoff\/index\.ts|cli\/)/;
 /** Importers past the edge, each with its reason. */

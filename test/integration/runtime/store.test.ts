@@ -41,14 +41,14 @@ describe('MongoDB store: rollup folding', () => {
 
   it('folds from an inbox that holds only what was stored since the last flush', async () => {
     await store.putComparisons(run('f1', 0, 300));
-    expect(await store.unfolded.countDocuments({ runId: 'f1' })).toBe(300);
+    expect(await store.collections.unfolded.countDocuments({ runId: 'f1' })).toBe(300);
     await store.flushRollups();
-    expect(await store.unfolded.countDocuments({})).toBe(0);
+    expect(await store.collections.unfolded.countDocuments({})).toBe(0);
     await store.putComparisons(run('f1', 300, 7));
-    expect(await store.unfolded.countDocuments({ runId: 'f1' })).toBe(7);
+    expect(await store.collections.unfolded.countDocuments({ runId: 'f1' })).toBe(7);
     // The entries carry their comparisons: a flush reads nothing else (here, one whose stored
     // document retention removed before the flush is still counted).
-    await store.comparisons.deleteOne({ runId: 'f1', shadowId: 's00306' });
+    await store.collections.comparisons.deleteOne({ runId: 'f1', shadowId: 's00306' });
     await store.flushRollups();
     expect(await store.getRollup('f1')).toEqual(rollupOf('f1', run('f1', 0, 307)));
   });
@@ -59,7 +59,7 @@ describe('MongoDB store: rollup folding', () => {
     await store.flushRollups('f2');
     // A worker died between storing these and writing their inbox entries.
     await store.putComparisons(all.slice(10));
-    await store.unfolded.deleteMany({ _id: { $in: (await store.unfolded.find({ runId: 'f2' }).toArray()).slice(0, 5).map((e) => e._id) } });
+    await store.collections.unfolded.deleteMany({ _id: { $in: (await store.collections.unfolded.find({ runId: 'f2' }).toArray()).slice(0, 5).map((e) => e._id) } });
     // Their messages come again: every comparison is there already.
     expect(await store.putComparisons(all)).toEqual({ inserted: 0, existing: 20 });
     await store.flushRollups();
@@ -68,11 +68,11 @@ describe('MongoDB store: rollup folding', () => {
 
   it('lets one background flush run at a time; a lease left by a dead flusher expires', async () => {
     await store.putComparisons(run('f3', 0, 50));
-    const meta = store.comparisons.db.collection<{ _id: string; owner: string; until: Date }>('meta');
+    const meta = store.collections.comparisons.db.collection<{ _id: string; owner: string; until: Date }>('meta');
     // Another worker is flushing: a background flush steps aside and folds nothing.
     await meta.insertOne({ _id: 'flush-lease', owner: 'another worker', until: new Date(Date.now() + 30_000) });
     expect(await store.flushRollups(undefined, { background: true })).toBe(false);
-    expect(await store.unfolded.countDocuments({ runId: 'f3' })).toBe(50);
+    expect(await store.collections.unfolded.countDocuments({ runId: 'f3' })).toBe(50);
     // A flush that is not in the background (the report's, a stopping worker's) always runs.
     await store.putComparisons(run('f3', 50, 10));
     expect(await store.flushRollups('f3')).toBe(true);
@@ -99,21 +99,21 @@ describe('MongoDB store: rollup folding', () => {
     await store.putComparisons(all);
     // The earlier layout: no inbox and no layout mark; a marker document per folded comparison,
     // and the rollup holding exactly the marked ones.
-    await store.unfolded.deleteMany({});
-    await store.comparisons.db.collection('meta').deleteMany({});
-    const ids = (await store.comparisons.find({ runId: 'old' }, { projection: { _id: 1 } }).sort({ shadowId: 1 }).toArray()).map((d) => d._id);
-    await store.rollups.insertOne({ _id: 'old#1', runId: 'old', v: 1, rollup: JSON.stringify(rollupOf('old', all.slice(0, 25))), applied: [] });
-    await store.rolled.insertMany(ids.slice(0, 25).map((_id) => ({ _id, runId: 'old', expireAt: new Date(Date.now() + 86_400_000) })));
+    await store.collections.unfolded.deleteMany({});
+    await store.collections.comparisons.db.collection('meta').deleteMany({});
+    const ids = (await store.collections.comparisons.find({ runId: 'old' }, { projection: { _id: 1 } }).sort({ shadowId: 1 }).toArray()).map((d) => d._id);
+    await store.collections.rollups.insertOne({ _id: 'old#1', runId: 'old', v: 1, rollup: JSON.stringify(rollupOf('old', all.slice(0, 25))), applied: [] });
+    await store.collections.rolled.insertMany(ids.slice(0, 25).map((_id) => ({ _id, runId: 'old', expireAt: new Date(Date.now() + 86_400_000) })));
 
     const upgraded = await connectMongoStore({ url: MONGODB_URL, logger, dbName });
     try {
-      expect(await upgraded.unfolded.countDocuments({ runId: 'old' })).toBe(15);
+      expect(await upgraded.collections.unfolded.countDocuments({ runId: 'old' })).toBe(15);
       await upgraded.flushRollups();
       expect(await upgraded.getRollup('old')).toEqual(rollupOf('old', all));
       // Once: opening it again adds nothing.
       const again = await connectMongoStore({ url: MONGODB_URL, logger, dbName });
       await again.close();
-      expect(await upgraded.unfolded.countDocuments({})).toBe(0);
+      expect(await upgraded.collections.unfolded.countDocuments({})).toBe(0);
     } finally {
       await upgraded.close();
     }

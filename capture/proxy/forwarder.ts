@@ -1,7 +1,8 @@
 // The forwarding hot path, on node:http and an undici pool: every request goes to legacy and
-// legacy's response goes back as it came (hop-by-hop headers aside), streamed both ways. A
-// sampled request also gets a shadow id; legacy sees it in the shadow headers so its SDK
-// records, and once the request body is complete a copy goes to each mirror target. Nothing a
+// legacy's response goes back as it came (primary.ts; hop-by-hop headers aside, hop-by-hop.ts),
+// streamed both ways. A sampled request also gets a shadow id; legacy sees it in the shadow
+// headers so its SDK records, and once the request body is complete a copy goes to each
+// mirror target. Nothing a
 // mirror, the recorder or the sink does can reach the client's response: mirrors run on their
 // own pools with their own limits, and their results are only ever read into the exchange.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -14,14 +15,11 @@ import type { Logger } from '../../core/logger';
 import { listeningUrl } from '../../core/net';
 import type { ProxyConfig } from './config';
 import type { MirrorSkip, ProxyMetrics } from './metrics';
-import { describeError, type MirrorResult, MirrorTarget } from './mirror';
+import { dropConnectionTokens, HOP_BY_HOP } from './hop-by-hop';
+import { type MirrorResult, MirrorTarget } from './mirror';
+import { type Outcome, PrimaryHandler } from './primary';
 import type { Gathered, Recorder } from './recorder';
 import { Sampler } from './sampling';
-
-/** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus what undici sets itself. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
-/** Response headers that stay hop-by-hop; proxy-authenticate is for the client, as nginx passes it. */
-const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 export interface ProxyStats {
   /** Primary requests being served. */
@@ -271,7 +269,7 @@ export class Forwarder {
   }
 
   /** @internal */
-  done(outcome: 'ok' | '502' | '504' | 'aborted', started: number): void {
+  done(outcome: Outcome, started: number): void {
     this.active -= 1;
     this.o.metrics.request(outcome, (performance.now() - started) / 1000);
   }
@@ -295,17 +293,6 @@ function shadowHeaders(shadowId: string, runId: string, side: string, mode: stri
   const h = [HEADERS.shadowId, shadowId, HEADERS.run, runId, HEADERS.side, side, HEADERS.mode, mode];
   if (exchange) h.push(EXCHANGE_HEADER, '1');
   return h;
-}
-
-/** Removes headers a Connection header names (they are hop-by-hop for this connection only). */
-function dropConnectionTokens(headers: string[], connection: string): void {
-  const tokens = connection
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t && t !== 'keep-alive' && t !== 'close');
-  if (!tokens.length) return;
-  for (let i = headers.length - 2; i >= 0; i -= 2) if (tokens.includes(headers[i]!.toLowerCase())) headers.splice(i, 2);
 }
 
 /**
@@ -333,113 +320,5 @@ async function* teeBody(req: IncomingMessage, g: Pending, f: Forwarder): AsyncGe
       if (completed) f.startMirrors(g, g.body.length === 1 ? g.body[0]! : Buffer.concat(g.body));
       else f.cancelMirrors(g, 'request-incomplete');
     }
-  }
-}
-
-/** Streams legacy's response to the client, keeping a copy for the exchange when one is recorded. */
-class PrimaryHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
-  private finished = false;
-  private status = 0;
-  private headers: Record<string, string | string[] | undefined> | undefined;
-  private chunks: Buffer[] = [];
-  private size = 0;
-  private truncated = false;
-
-  constructor(
-    private readonly res: ServerResponse,
-    private readonly f: Forwarder,
-    private readonly started: number,
-    private readonly g: Pending | undefined,
-    private readonly keepBytes: number,
-  ) {
-    res.once('close', () => {
-      if (this.finished) return;
-      // The client went away first: stop the upstream request too.
-      this.finish('aborted', { error: 'the client closed the connection', ms: this.elapsed() });
-      this.controller?.abort(new Error('client closed the connection'));
-    });
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.finished) controller.abort(new Error('client closed the connection'));
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
-    if (statusCode < 200) return; // 1xx: undici handles them; the client gets the final response
-    this.status = statusCode;
-    if (this.g) this.headers = headers;
-    const raw = controller.rawHeaders as Buffer[] | null | undefined;
-    const out: string[] = [];
-    if (raw) {
-      for (let i = 0; i < raw.length; i += 2) {
-        const name = raw[i]!.toString('latin1');
-        if (HOP_BY_HOP_RESPONSE.has(name.toLowerCase())) continue;
-        out.push(name, raw[i + 1]!.toString('latin1'));
-      }
-    } else {
-      for (const [name, v] of Object.entries(headers)) {
-        if (v === undefined || HOP_BY_HOP_RESPONSE.has(name)) continue;
-        for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
-      }
-    }
-    if (this.res.destroyed) return;
-    this.res.writeHead(statusCode, statusMessage || undefined, out);
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.g && this.keepBytes > 0 && !this.truncated) {
-      this.size += chunk.length;
-      if (this.size > this.keepBytes) {
-        this.truncated = true;
-        this.chunks = [];
-      } else this.chunks.push(chunk);
-    }
-    if (this.res.destroyed) return;
-    if (!this.res.write(chunk)) {
-      controller.pause();
-      this.res.once('drain', () => controller.resume());
-    }
-  }
-
-  onResponseEnd(): void {
-    this.res.end();
-    const result: MirrorResult = { status: this.status, ms: this.elapsed() };
-    if (this.headers) result.headers = this.headers;
-    if (this.keepBytes > 0) result.chunks = this.chunks;
-    if (this.truncated) result.truncated = true;
-    this.finish('ok', result);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
-    if (this.finished) return;
-    const timeout = /TIMEOUT/.test((err as NodeJS.ErrnoException).code ?? '') || /TIMEOUT/.test((err as { cause?: NodeJS.ErrnoException }).cause?.code ?? '');
-    if (!this.res.headersSent) {
-      const status = timeout ? 504 : 502;
-      const text = status === 504 ? 'Gateway Timeout' : 'Bad Gateway';
-      this.res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(text.length + 1) });
-      this.res.end(`${text}\n`);
-      this.finish(status === 504 ? '504' : '502', { error: describeError(err), ms: this.elapsed() });
-    } else {
-      // Part of the response is out: cut the connection so the client sees it incomplete.
-      this.res.destroy();
-      this.finish('502', { error: describeError(err), ms: this.elapsed() });
-    }
-  }
-
-  private elapsed(): number {
-    return Math.round((performance.now() - this.started) * 10) / 10;
-  }
-
-  /** Once per request: counts the outcome and hands legacy's side to the exchange. */
-  private finish(outcome: 'ok' | '502' | '504' | 'aborted', legacy: MirrorResult): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.f.done(outcome, this.started);
-    if (!this.g) return;
-    // Legacy answered before the request body was complete (or failed first): nothing to mirror.
-    if (!this.g.mirrored) this.f.cancelMirrors(this.g, 'request-incomplete');
-    else this.f.settle(this.g, 'legacy', legacy);
   }
 }
