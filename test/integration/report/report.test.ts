@@ -107,7 +107,10 @@ it('html escapes everything that comes from the data', () => {
   );
   expect(html).not.toContain('<script>alert');
   expect(html.match(/<script>/g)).toHaveLength(1); // the filter script, nothing else
-  expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;');
+  // Text and attributes alike: `<` and `&` always, `"` always (it could end an attribute).
+  expect(html).toContain('<td><code>&lt;script>alert(1)&lt;/script>&quot;\'&amp;</code></td>');
+  expect(html).toContain('data-route="GET /&lt;script>alert(1)&lt;/script>&quot;\'&amp;"');
+  expect(html).not.toMatch(/<[a-z]+[^>]*\son[a-z]+=/i); // no event-handler attribute from the data
 });
 
 it('the HTML report opens in Chromium with no network, shows the same numbers as the JSON and the report server’s API, and its filter works under its CSP', async () => {

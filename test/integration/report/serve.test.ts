@@ -137,7 +137,7 @@ describe('API', () => {
     const diffs = await (await fetch(`${base}/runs/prod-1/differences?target=order.created`)).text();
     expect(diffs).toContain('<form method="get" action="/runs/prod-1/differences" class="filters" id="filters">');
     expect(diffs.match(/<tr><td>POST/g)).toHaveLength(1);
-    expect(diffs).toContain('href="/runs/prod-1/requests?route=POST%20%2Forders%2F%3Aid%2Fpay&amp;target=orders%2Forder.created&amp;field=total"'.replace(/&amp;/g, '&'));
+    expect(diffs).toContain('href="/runs/prod-1/requests?route=POST%20%2Forders%2F%3Aid%2Fpay&amp;target=orders%2Forder.created&amp;field=total"');
     const first = await (await fetch(`${base}/runs/prod-1/requests?verdict=mismatch&limit=15`)).text();
     expect(first.match(/<tr><td><a href="\/runs\/prod-1\/requests\/b-/g)).toHaveLength(15);
     const next = /<a id="next" href="([^"]+)">/.exec(first)![1]!.replace(/&amp;/g, '&');

@@ -1,0 +1,52 @@
+// Pieces every page uses, the served ones and the self-contained file: the document layout,
+// badges, and how values read. JSX rendered by preact escapes every text and attribute; the
+// only unescaped content is our own stylesheet and the report file's one script.
+import type { ComponentChildren, VNode } from 'preact';
+import { render } from 'preact-render-to-string';
+import { preview } from '../../core/format';
+import { CSS } from './style';
+
+export { percent as pct } from '../../core/format';
+
+/** A badge's class: `not ready` → `not-ready`. */
+export const cls = (s: string): string => s.replace(/ /g, '-');
+
+/** A path segment or query value in a link. */
+export const u = (s: string): string => encodeURIComponent(s);
+
+/** A value in a table cell: one line of JSON, cut at `max` characters. */
+export const show = (v: unknown, max = 200): string => preview(v, max);
+
+export function Badge({ of, children }: { of: string; children?: ComponentChildren }): VNode {
+  return <span class={`badge ${cls(of)}`}>{children ?? of}</span>;
+}
+
+export interface LayoutProps {
+  title: string;
+  /** The self-contained file: its stylesheet inline, its CSP in a meta tag, its one script. */
+  standalone?: { csp: string; script: string };
+  children: ComponentChildren;
+}
+
+export function Layout({ title, standalone, children }: LayoutProps): VNode {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        {standalone ? <meta http-equiv="Content-Security-Policy" content={standalone.csp} /> : null}
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{title}</title>
+        {standalone ? <style dangerouslySetInnerHTML={{ __html: CSS }} /> : <link rel="stylesheet" href="/style.css" />}
+      </head>
+      <body>
+        {children}
+        {standalone ? <script dangerouslySetInnerHTML={{ __html: standalone.script }} /> : null}
+      </body>
+    </html>
+  );
+}
+
+/** A whole document as HTML text. */
+export function documentHtml(page: VNode): string {
+  return `<!doctype html>${render(page)}`;
+}
