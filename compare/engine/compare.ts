@@ -1,9 +1,9 @@
 // The engine: the effects and end markers of both sides for one shadow id, and the rules, in;
 // one comparison (verdict + findings) out. Pure: no I/O, no clock (the caller passes `now`).
-import { CHILD_SEQ_STRIDE, type EffectRecord, type EndRecord, type ExchangeRecord, type Side } from '../../core/effect';
+import type { EffectRecord, EndRecord, Side } from '../../core/effect';
 import { deepEqual } from './equal';
 import { describe, diffValues, type FieldDiff, isVolatile } from './diff';
-import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, type SideSummary } from './finding';
+import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF } from './finding';
 import { IdMap, learnIds } from './idmap';
 import { DEFAULT_LIMITS, getPath, type Limits } from './normalize';
 import { pairEffects } from './pairing';
@@ -12,24 +12,12 @@ import { equalUnder, type FastWalk } from './fast-equal';
 import { isCreate, Prepared, type PrepareContext } from './prepare';
 import { type CompiledRules, compileRules } from './rules';
 import type { Path } from './path';
+import { complete, dedupe, incompleteReasons, overCount, summarize } from './completeness';
+import { withExchange } from './exchange';
+import type { CompareInput } from './input';
 
-export interface SideInput {
-  readonly effects: readonly EffectRecord[];
-  readonly end?: EndRecord | undefined;
-  /** The recorder got no response from this side: why (refused, timed out, …). */
-  readonly noResponse?: string | undefined;
-}
-
-export interface CompareInput {
-  readonly runId: string;
-  readonly shadowId: string;
-  readonly legacy: SideInput;
-  readonly candidate: SideInput;
-  /** A second legacy instance in dry-run: what differs between it and legacy is noise. */
-  readonly secondary?: SideInput | undefined;
-  /** The request and responses as the proxy or replay saw them. */
-  readonly exchange?: ExchangeRecord | undefined;
-}
+export type { CompareInput, SideInput } from './input';
+export { EXCHANGE_RESPONSE_SEQ } from './exchange';
 
 export interface CompareOptions {
   readonly rules?: CompiledRules;
@@ -272,101 +260,6 @@ function sortFindings(findings: Finding[]): Finding[] {
       (a.target < b.target ? -1 : a.target > b.target ? 1 : 0) ||
       (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
   );
-}
-
-function dedupe(effects: readonly EffectRecord[]): EffectRecord[] {
-  let ordered = true;
-  for (let i = 1; i < effects.length && ordered; i++) ordered = effects[i]!.seq > effects[i - 1]!.seq;
-  if (ordered) return effects as EffectRecord[];
-  const bySeq = new Map<number, EffectRecord>();
-  for (const e of effects) if (!bySeq.has(e.seq)) bySeq.set(e.seq, e);
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-}
-
-function summarize(effects: EffectRecord[], end: EndRecord | undefined): SideSummary {
-  const s: SideSummary = { effects: effects.length, ended: end !== undefined };
-  if (end) {
-    s.count = end.count;
-    if (end.dropped) s.dropped = end.dropped;
-    if (end.status !== undefined) s.status = end.status;
-  }
-  return s;
-}
-
-/** Effects among seq 0 … count-1 (children and the recorder's response are extra). */
-function counted(effects: EffectRecord[], end: EndRecord): number {
-  let n = 0;
-  for (const e of effects) if (e.seq >= 0 && e.seq < end.count) n += 1;
-  return n;
-}
-
-/** The side ended, dropped nothing, and every effect it counted arrived. */
-function complete(effects: EffectRecord[], end: EndRecord | undefined): boolean {
-  return end !== undefined && !end.dropped && counted(effects, end) >= end.count;
-}
-
-function incompleteReasons(side: Side, effects: EffectRecord[], input: SideInput): string[] {
-  const end = input.end;
-  if (!end) return [input.noResponse !== undefined ? `${side}: no response (${input.noResponse})` : `${side}: no end marker`];
-  const out: string[] = [];
-  if (end.dropped) out.push(`${side}: ${end.dropped} effect(s) dropped by the SDK`);
-  const have = counted(effects, end);
-  if (have < end.count) {
-    const seqs = new Set(effects.map((e) => e.seq));
-    const absent: number[] = [];
-    for (let s = 0; s < end.count && absent.length < 10; s++) if (!seqs.has(s)) absent.push(s);
-    out.push(`${side}: ${end.count - have} of ${end.count} effect(s) not received (seq ${absent.join(', ')}${end.count - have > absent.length ? ', …' : ''})`);
-  }
-  return out;
-}
-
-/**
- * An effect numbered beyond its side's count but below the children's range: the records
- * contradict each other. Seqs from CHILD_SEQ_STRIDE up come from work the request caused
- * elsewhere (a consumer, a partner call) and are compared like the rest.
- */
-function overCount(side: Side, effects: EffectRecord[], end: EndRecord | undefined): string | undefined {
-  if (!end) return undefined;
-  const beyond = effects.find((e) => e.seq >= end.count && e.seq < CHILD_SEQ_STRIDE);
-  return beyond ? `${side}: effect seq ${beyond.seq} is beyond the end marker's count ${end.count}` : undefined;
-}
-
-/** The seq of a `response` effect taken from the exchange: recorded in front of the service, not by it. */
-export const EXCHANGE_RESPONSE_SEQ = -1;
-
-/**
- * Folds the recorder's exchange into the sides: each response becomes that side's `response`
- * effect unless its SDK recorded one; for services without the SDK it also stands in for the
- * end marker; a side that never answered is named with the reason.
- */
-function withExchange(input: CompareInput): CompareInput {
-  const x = input.exchange;
-  if (!x) return input;
-  // sdk:false: the exchange is the whole comparison; records an SDK sent anyway are left out.
-  const own = x.sdk !== false;
-  const side = (name: Side, given: SideInput | undefined): SideInput | undefined => {
-    const r = x.responses[name];
-    if (!r) return own ? given : undefined;
-    let effects = own ? (given?.effects ?? []) : [];
-    let end = own ? given?.end : undefined;
-    if (r.error !== undefined || r.status === undefined) return { effects, end, noResponse: r.error ?? 'no status recorded' };
-    if (!effects.some((e) => e.kind === 'response')) {
-      const payload: Record<string, unknown> = { status: r.status, headers: r.headers ?? {}, body: r.body ?? null };
-      const effect: EffectRecord = { v: 1, type: 'effect', runId: x.runId, shadowId: x.shadowId, side: name, seq: EXCHANGE_RESPONSE_SEQ, kind: 'response', target: 'response', op: 'respond', payload, at: x.at };
-      effects = [effect, ...effects];
-    }
-    if (!end && !own) {
-      const request = { method: x.request.method, path: x.request.path, ...(x.request.route !== undefined ? { route: x.request.route } : {}) };
-      end = { v: 1, type: 'end', runId: x.runId, shadowId: x.shadowId, side: name, count: 0, request, status: r.status, at: x.at };
-    }
-    return { effects, end };
-  };
-  return {
-    ...input,
-    legacy: side('legacy', input.legacy) ?? { effects: [] },
-    candidate: side('candidate', input.candidate) ?? { effects: [] },
-    secondary: side('secondary', input.secondary),
-  };
 }
 
 function routeOf(end: EndRecord | undefined): string {
