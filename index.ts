@@ -1,23 +1,25 @@
-// The `shadowdiff` package: the effect format and the comparison engine. The SDK will be
-// `shadowdiff/sdk`; everything else is internal.
-export { effectRecordSchema, endRecordSchema, exchangeRecordSchema, parseRecord, FORMAT_VERSION, type EffectRecord, type EndRecord, type ExchangeRecord, type SideRecord, type ShadowRecord, type Side, type EffectKind } from './core/effect';
-export { ShadowdiffError, ERRORS, type ErrorCode } from './core/errors';
-export { readRecords } from './core/jsonl';
+// The `shadowdiff` package, exported on purpose (each name marked @public where it is declared):
+// - the effect format: its version, schemas, a record validator and a JSONL reader;
+// - the comparison engine: compare() and compileRules(), and compareFiles() for two JSONL files;
+// - the errors, with their catalogue.
+// The SDK is `shadowdiff/sdk` (capture/sdk/index.ts). Everything else is internal and may change
+// without notice; test/unit/exports.test.ts pins both lists.
 export {
-  compare,
-  compileRules,
-  addComparison,
-  emptyRollup,
-  mergeRollups,
-  rollupOf,
-  suggestNoise,
-  type Comparison,
-  type CompareInput,
-  type Finding,
-  type FindingKind,
-  type Rollup,
-  type RulesInput,
-  type Verdict,
-} from './compare/engine';
-export { Join, isReady } from './compare/join';
-export { compareFiles } from './pipeline/offline';
+  FORMAT_VERSION,
+  effectRecordSchema,
+  endRecordSchema,
+  exchangeRecordSchema,
+  parseRecord,
+  type EffectKind,
+  type EffectRecord,
+  type EndRecord,
+  type ExchangeRecord,
+  type ShadowRecord,
+  type Side,
+  type SideRecord,
+} from './core/effect';
+export { effectFormatJsonSchema } from './core/schema';
+export { readRecords } from './core/jsonl';
+export { compare, compileRules, type CompareInput, type CompareOptions, type Comparison, type Finding, type FindingKind, type RulesInput, type SideInput, type Verdict } from './compare/engine';
+export { compareFiles, type OfflineOptions, type OfflineResult } from './pipeline/offline';
+export { ERRORS, ShadowdiffError, isCallerError, type ErrorCode, type ErrorSource } from './core/errors';

@@ -2,7 +2,8 @@
 // process, with nothing installed; prints what the comparison found and leaves the report running.
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import { configFromEnv, isLoopback, resolveConfig } from '../core/config';
+import { configFromEnv, resolveConfig } from '../core/config';
+import { isLoopback } from '../core/net';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
 import { renderDemoSummary, runDemo } from '../examples/orders/demo';
@@ -39,8 +40,8 @@ export function demoCommand(io: CliIo): Command {
         throw new ShadowdiffError('SHADOWDIFF_USAGE', `the demo serves its report on loopback only (--listen ${flags.listen}); use \`shadowdiff serve\` with a token for anything else.`);
       }
       const config = resolveConfig(configFromEnv(io.env));
-      const logger = createLogger({ level: flags.logLevel, destination: process.stderr });
-      const bar = flags.progress && process.stderr.isTTY ? new SingleBar({ format: 'traffic {bar} {value}/{total} requests', stream: process.stderr, hideCursor: true }) : undefined;
+      const logger = createLogger({ level: flags.logLevel, destination: io.stderr });
+      const bar = flags.progress && io.stderr.isTTY ? new SingleBar({ format: 'traffic {bar} {value}/{total} requests', stream: io.stderr, hideCursor: true }) : undefined;
       const stop = new AbortController();
       void io.stopSignal().then(() => stop.abort());
       const demo = await runDemo({

@@ -7,6 +7,7 @@ import { createLogger } from '../core/logger';
 import { proxyConfigFromEnv, resolveProxyConfig, startProxy } from '../capture/proxy';
 import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
+import { commandEnv } from './env';
 import { percentFlag } from './options';
 
 interface ProxyFlags {
@@ -117,7 +118,7 @@ export function samplingCommand(io: CliIo): Command {
         throw new ShadowdiffError('SHADOWDIFF_USAGE', `--admin "${flags.admin}" is not a URL: use e.g. http://127.0.0.1:9090.`);
       }
       const change = Object.keys(patch).length > 0;
-      const token = io.env.SHADOWDIFF_ADMIN_TOKEN;
+      const token = commandEnv(io.env).adminToken;
       if (change && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'changing sampling needs the admin token: set SHADOWDIFF_ADMIN_TOKEN.');
       let res: Response;
       try {

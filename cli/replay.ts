@@ -1,18 +1,14 @@
-// `shadowdiff replay`: play a recording at a candidate build (CI) and fail on regressions;
-// `shadowdiff export`: write a run's requests and legacy records as a recording.
+// `shadowdiff replay`: play a recording at a candidate build (CI) and fail on regressions.
 // Exit codes (replay): 0 no regression, 1 regressions or a gate failed, 2 could not run.
-import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { configFromEnv, isLoopback, resolveConfig } from '../core/config';
-import type { SideRecord } from '../core/effect';
+import { configFromEnv, resolveConfig } from '../core/config';
+import { isLoopback } from '../core/net';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
 import { orderingKey } from '../replay/engine';
-import { readGor } from '../replay/gor';
-import { readHar } from '../replay/har';
-import { readRecording, type RecordedRequest, writeRequest } from '../replay/recording';
+import { openRecording } from '../replay/open';
 import { parseAcceptFile } from '../compare/accept';
 import { renderJUnit } from '../report/render/junit';
 import { renderMarkdown } from '../report/render/markdown';
@@ -25,9 +21,8 @@ import type { Handoff } from '../runtime/handoff/handoff';
 import { listenHandoff } from '../runtime/handoff/http';
 import { readJsonFile } from './config-file';
 import type { CliIo } from './io';
+import { commandEnv } from './env';
 import { hostPort, numberFlag } from './options';
-import { openRunStore } from './store';
-import { eachComparison } from '../runtime/store/store';
 import { loadRulesFile } from './rules-file';
 
 interface ReplayFlags {
@@ -70,25 +65,6 @@ const origin = (flag: string, v: string) => {
   throw new ShadowdiffError('SHADOWDIFF_USAGE', `--${flag} "${v}" must be a service origin such as http://127.0.0.1:8080.`);
 };
 
-/** A recording by its name: `.har`, `.gor`, otherwise JSONL; `-` is standard input. */
-export function openRecording(file: string, runId: string): AsyncIterable<RecordedRequest> {
-  if (/\.har$/i.test(file)) return readHar(file, runId);
-  if (/\.gor$/i.test(file)) return readGor(file, runId);
-  const input = file === '-' ? process.stdin : createReadStream(file, 'utf8');
-  if (file !== '-') {
-    input.on('error', () => {}); // surfaced by the reader below with the file named
-  }
-  return (async function* () {
-    try {
-      yield* readRecording(input, file === '-' ? 'stdin' : file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read the recording ${file}: ${code}.`, { file });
-      throw err;
-    }
-  })();
-}
-
 export function replayCommand(io: CliIo): Command {
   return new Command('replay')
     .description('replay a recording at a candidate (dry-run) and compare with the recorded legacy effects; exit 0 no regression, 1 regressions, 2 could not run')
@@ -122,17 +98,11 @@ export function replayCommand(io: CliIo): Command {
       const candidate = origin('candidate', flags.candidate);
       const legacy = flags.legacy ? origin('legacy', flags.legacy) : undefined;
       const collector = hostPort('collector', flags.collector, '127.0.0.1:7077', '127.0.0.1');
-      let key: ReturnType<typeof orderingKey> | undefined;
-      if (flags.key) {
-        try {
-          key = orderingKey(flags.key);
-        } catch (err) {
-          throw new ShadowdiffError('SHADOWDIFF_USAGE', `${(err as Error).message}.`);
-        }
-      }
+      const key = flags.key ? orderingKey(flags.key) : undefined;
       const accept = flags.accept ? parseAcceptFile(await readJsonFile(flags.accept, 'accepted-differences file'), flags.accept) : [];
       const redact = flags.redact ? ((await readJsonFile(flags.redact, 'redaction settings')) as Record<string, unknown>) : undefined;
-      if (redact && io.env.SHADOWDIFF_REDACT_SECRET && redact.secret === undefined) redact.secret = io.env.SHADOWDIFF_REDACT_SECRET;
+      const env = commandEnv(io.env);
+      if (redact && env.redactSecret && redact.secret === undefined) redact.secret = env.redactSecret;
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       if (flags.seed) {
         if (!flags.seedUrl) throw new ShadowdiffError('SHADOWDIFF_USAGE', '--seed needs --seed-url: the candidate\'s database, e.g. mongodb://127.0.0.1:27017/shop.');
@@ -141,14 +111,14 @@ export function replayCommand(io: CliIo): Command {
       }
       if (flags.handoff && flags.handoffListen) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'give --handoff (a store the SDKs use) or --handoff-listen (replay hosts one), not both.');
       const runId = flags.run ?? `replay-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
-      const logger = createLogger({ level: 'warn', destination: process.stderr });
+      const logger = createLogger({ level: 'warn', destination: io.stderr });
       const runtime = await createRuntime(resolveConfig(configFromEnv(io.env)), logger);
       const controller = new AbortController();
       void io.stopSignal().then(() => controller.abort());
-      const bar = flags.progress !== false && process.stderr.isTTY ? new SingleBar({ format: 'replay {bar} {value} sent | {rate} req/s | {errors} errors | {inFlight} in flight', stream: process.stderr, hideCursor: true }) : undefined;
+      const bar = flags.progress !== false && io.stderr.isTTY ? new SingleBar({ format: 'replay {bar} {value} sent | {rate} req/s | {errors} errors | {inFlight} in flight', stream: io.stderr, hideCursor: true }) : undefined;
       const t0 = Date.now();
       bar?.start(0, 0, { rate: 0, errors: 0, inFlight: 0 });
-      const token = io.env.SHADOWDIFF_HANDOFF_TOKEN;
+      const token = env.handoffToken;
       let handoff: Handoff | undefined;
       let hosted: Awaited<ReturnType<typeof listenHandoff>> | undefined;
       try {
@@ -159,17 +129,17 @@ export function replayCommand(io: CliIo): Command {
           handoff = hosted.store;
           io.err(`pre-state handoff on ${hosted.url} (the services' SDKs: SHADOWDIFF_HANDOFF=${hosted.url})`);
         } else if (flags.handoff) handoff = handoffFromUrl(flags.handoff, { token, setting: '--handoff' });
-        const { summary, result, collectorUrl } = await runSession(openRecording(file, runId), {
+        const { summary, result } = await runSession(openRecording(file, runId, io.stdin), {
           candidate,
-          ...(legacy ? { legacy } : {}),
+          legacy,
           runId,
-          ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
-          ...(flags.rate ? { rate: flags.rate } : {}),
-          ...(flags.speed ? { speed: flags.speed } : {}),
-          ...(key ? { key } : {}),
-          ...(flags.timeoutMs ? { timeoutMs: flags.timeoutMs } : {}),
+          concurrency: flags.concurrency,
+          rate: flags.rate,
+          speed: flags.speed,
+          key,
+          timeoutMs: flags.timeoutMs,
           sdk: flags.sdk !== false,
-          ...(redact ? { redact } : {}),
+          redact,
           bus: runtime.bus,
           store: runtime.store,
           collectorHost: collector.host,
@@ -177,8 +147,8 @@ export function replayCommand(io: CliIo): Command {
           rules,
           gates: { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage },
           accept,
-          ...(flags.compareTimeoutMs ? { compareTimeoutMs: flags.compareTimeoutMs } : {}),
-          ...(handoff ? { handoff } : {}),
+          compareTimeoutMs: flags.compareTimeoutMs,
+          handoff,
           signal: controller.signal,
           logger,
           onProgress: (p) => {
@@ -188,7 +158,6 @@ export function replayCommand(io: CliIo): Command {
           },
         });
         bar?.stop();
-        void collectorUrl;
         if (summary.stopped) io.err(`stopped after ${summary.sent} request(s): the report covers those`);
         io.out(renderText(result));
         if (summary.skipped) io.out(`skipped: ${Object.entries(summary.skippedBy).map(([why, n]) => `${n} (${why})`).join(', ')}`);
@@ -203,48 +172,5 @@ export function replayCommand(io: CliIo): Command {
         await hosted?.close();
         if (flags.handoff) await handoff?.close();
       }
-    });
-}
-
-interface ExportFlags {
-  run: string;
-  route?: string;
-  since?: string;
-  limit?: number;
-  from?: string;
-}
-
-export function exportCommand(io: CliIo): Command {
-  return new Command('export')
-    .description('write a run\'s requests (exchanges) and legacy records as a JSONL recording on stdout')
-    .requiredOption('--run <id>', 'the run to export')
-    .option('--route <route>', 'only this route, as reports show it: "POST /orders/:id/pay"')
-    .option('--since <time>', 'only requests compared at or after this ISO time')
-    .option('--limit <n>', 'at most this many requests', num('limit', 1))
-    .option('--from <dir>', 'a saved embedded run directory instead of MongoDB (MONGODB_URL)')
-    .action(async (flags: ExportFlags) => {
-      const since = flags.since ? Date.parse(flags.since) : undefined;
-      if (since !== undefined && Number.isNaN(since)) throw new ShadowdiffError('SHADOWDIFF_USAGE', `--since "${flags.since}" is not a date: use e.g. 2026-11-24T10:00:00Z.`);
-      const { store, close } = await openRunStore(io, 'export', flags.from);
-      const counts = { written: 0, noExchange: 0, noLegacy: 0 };
-      try {
-        for await (const c of eachComparison(store, { runId: flags.run, ...(flags.route ? { route: flags.route } : {}) }, 500)) {
-          if (since !== undefined && Date.parse(c.comparedAt) < since) continue;
-          const exchange = await store.getExchange(flags.run, c.shadowId);
-          if (!exchange) {
-            counts.noExchange += 1;
-            continue;
-          }
-          const legacy = (await store.getEffects(flags.run, c.shadowId)).filter((r): r is SideRecord => r.side === 'legacy');
-          if (!legacy.length) counts.noLegacy += 1;
-          await writeRequest((io.stdout ?? process.stdout) as unknown as import('node:stream').Writable, { exchange: { v: 1, type: 'exchange', ...exchange }, legacy });
-          counts.written += 1;
-          if (flags.limit && counts.written >= flags.limit) break;
-        }
-      } finally {
-        await close();
-      }
-      io.err(`exported ${counts.written} request(s) of run ${flags.run}${counts.noExchange ? `; ${counts.noExchange} without an exchange left out (recorded without a proxy, or not kept: run the worker with --keep-effects all)` : ''}${counts.noLegacy ? `; ${counts.noLegacy} without legacy effects (replayed, they compare responses only)` : ''}`);
-      if (counts.written === 0) io.exitCode(1);
     });
 }

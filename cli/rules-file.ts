@@ -1,9 +1,9 @@
 // Loading a rules file named on the command line: JSON, or a JS module (for canonicalize
 // functions) exporting the rules as default or as `rules`.
-import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ShadowdiffError } from '../core/errors';
+import { readTextFile } from '../core/files';
 import { parseJson } from '../core/json';
 import { type CompiledRules, compileRules } from '../compare/engine';
 
@@ -11,13 +11,7 @@ export async function loadRulesFile(file: string): Promise<CompiledRules> {
   const ext = extname(file);
   let raw: unknown;
   if (ext === '.json') {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read rules file ${file}: ${(err as NodeJS.ErrnoException).code}.`, { file });
-    }
-    raw = parseJson(text, file);
+    raw = parseJson(await readTextFile(file, 'rules file'), file);
   } else if (ext === '.js' || ext === '.cjs' || ext === '.mjs') {
     try {
       const mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown; rules?: unknown };

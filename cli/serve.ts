@@ -4,12 +4,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
-import { isLoopback } from '../core/config';
+import { isLoopback, listeningUrl } from '../core/net';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
-import { listeningUrl } from '../core/net';
 import { reportApp } from '../report/server';
 import type { CliIo } from './io';
+import { commandEnv } from './env';
 import { hostPort, numberFlag } from './options';
 import { openRunStore } from './store';
 import { loadRulesFile } from './rules-file';
@@ -32,7 +32,7 @@ export function serveCommand(io: CliIo): Command {
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
     .action(async (flags: ServeFlags) => {
       const { host, port } = hostPort('listen', flags.listen, '127.0.0.1:7070', '0.0.0.0');
-      const token = io.env.SHADOWDIFF_REPORT_TOKEN || undefined;
+      const token = commandEnv(io.env).reportToken;
       if (!isLoopback(host) && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `refusing to serve captured data on ${flags.listen} without a token: set SHADOWDIFF_REPORT_TOKEN (at least 16 characters), or listen on 127.0.0.1.`);
       if (token !== undefined && token.length < 16) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'SHADOWDIFF_REPORT_TOKEN must be at least 16 characters.');
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;

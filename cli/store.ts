@@ -21,6 +21,6 @@ export async function openRunStore(io: CliIo, command: string, from: string | un
   }
   const config = resolveConfig(configFromEnv(io.env));
   if (!config.mongodbUrl) throw new ShadowdiffError('SHADOWDIFF_USAGE', `${command} reads the store: set MONGODB_URL, or pass --from DIR for a saved embedded run.`);
-  const runtime = await createRuntime({ ...config, amqpUrl: undefined }, createLogger({ level: 'warn', destination: process.stderr }));
+  const runtime = await createRuntime({ ...config, amqpUrl: undefined }, createLogger({ level: 'warn', destination: io.stderr }));
   return { store: runtime.store, close: () => runtime.close() };
 }

@@ -10,6 +10,7 @@ import { createRuntime } from '../runtime';
 import { webhookNotifier } from '../pipeline/webhook';
 import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
+import { commandEnv } from './env';
 import { hostPort, numberFlag } from './options';
 import { loadRulesFile } from './rules-file';
 
@@ -71,7 +72,7 @@ export function workerCommand(io: CliIo): Command {
           `a worker needs RabbitMQ and MongoDB: set ${!config.amqpUrl ? 'AMQP_URL (or --amqp-url)' : ''}${!config.amqpUrl && !config.mongodbUrl ? ' and ' : ''}${!config.mongodbUrl ? 'MONGODB_URL (or --mongodb-url)' : ''}. Without them the embedded runtime runs inside \`shadowdiff demo\` and \`shadowdiff replay\`.`,
         );
       }
-      const metricsAt = flags.metrics ?? io.env.SHADOWDIFF_WORKER_METRICS;
+      const metricsAt = flags.metrics ?? commandEnv(io.env).workerMetrics;
       const listen = metricsAt ? hostPort('metrics', metricsAt, '127.0.0.1:9464') : undefined;
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: flags.logLevel });

@@ -3,6 +3,7 @@
 // pass the result down; no other module reads process.env.
 import { z } from 'zod';
 import { ShadowdiffError } from './errors';
+import { deliveryLimitSchema, partitionsSchema, prefixSchema, retentionSchema } from './settings';
 
 const url = (schemes: string[]) =>
   z.string().refine((s) => {
@@ -22,19 +23,16 @@ export const pipelineConfigSchema = z
     /** env SHADOWDIFF_DB. */
     database: z.string().min(1).max(60).regex(/^[^/\\. "$]+$/, 'a MongoDB database name (no / \\ . " $ or spaces)').default('shadowdiff'),
     /** env SHADOWDIFF_PREFIX: names of the exchange and queues. */
-    prefix: z.string().min(1).max(100).regex(/^[\w.-]+$/, 'letters, digits, "_", "-" and "." only').default('shadowdiff'),
+    prefix: prefixSchema,
     /** env SHADOWDIFF_PARTITIONS. Every publisher and worker of a deployment must agree. */
-    partitions: z.number().int().min(1).max(1024).default(16),
+    partitions: partitionsSchema,
     prefetch: z.number().int().min(1).max(10_000).default(250),
     queueType: z.enum(['auto', 'quorum', 'classic']).default('auto'),
-    deliveryLimit: z.number().int().min(2).max(1000).default(20),
+    deliveryLimit: deliveryLimitSchema,
     settleMs: z.number().int().min(0).max(60_000).default(100),
     timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
     keepEffects: z.enum(['all', 'non-match', 'none']).default('non-match'),
-    retention: z
-      .object({ rawDays: z.number().positive().default(7), resultDays: z.number().positive().default(90) })
-      .strict()
-      .default({ rawDays: 7, resultDays: 90 }),
+    retention: retentionSchema,
     alerts: z
       .object({
         windowSeconds: z.number().positive().default(60),
@@ -51,16 +49,6 @@ export const pipelineConfigSchema = z
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 export type PipelineConfigInput = z.input<typeof pipelineConfigSchema>;
-
-/** Whether a listening host (without brackets) is reachable from this machine only. */
-export function isLoopback(host: string): boolean {
-  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
-}
-
-/** A service URL fit for a message or a log: its password masked. */
-export function redactUrl(url: string): string {
-  return url.replace(/:[^:@/]+@/, ':***@');
-}
 
 /** Which environment variable sets which key. */
 export const ENV_KEYS = {
@@ -102,8 +90,8 @@ export function resolveConfig(...layers: Record<string, unknown>[]): PipelineCon
 
 /**
  * Merges layers (objects key by key at any depth, anything else replaced; later wins) and
- * validates them with `schema`; the first
- * problem becomes SHADOWDIFF_CONFIG naming the key and the environment variable that sets it.
+ * validates them with `schema`, and freezes the result; the first problem becomes
+ * SHADOWDIFF_CONFIG naming the key and the environment variable that sets it.
  */
 export function resolveWith<S extends z.ZodType>(schema: S, envKeys: Record<string, string>, layers: Record<string, unknown>[]): z.infer<S> {
   const merged: Record<string, unknown> = {};
@@ -115,7 +103,16 @@ export function resolveWith<S extends z.ZodType>(schema: S, envKeys: Record<stri
     const env = Object.entries(envKeys).find(([, k]) => k === key)?.[0];
     throw new ShadowdiffError('SHADOWDIFF_CONFIG', `setting "${key || '(config)'}"${env ? ` (env ${env})` : ''}: ${issue.message}.`, { key });
   }
-  return result.data;
+  return deepFreeze(result.data);
+}
+
+/** A parsed config is read, never changed: a part that needs another value makes a copy. */
+function deepFreeze<T>(value: T): T {
+  if (isPlain(value) || Array.isArray(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function mergeInto(into: Record<string, unknown>, layer: Record<string, unknown>): void {

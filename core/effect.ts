@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ShadowdiffError } from './errors';
 
+/** @public */
 export const FORMAT_VERSION = 1;
 
 export const SIDES = ['legacy', 'candidate', 'secondary'] as const;
@@ -35,6 +36,7 @@ const common = {
   at: timestamp,
 };
 
+/** @public */
 export const effectRecordSchema = z
   .object({
     ...common,
@@ -63,6 +65,7 @@ export const effectRecordSchema = z
     }
   });
 
+/** @public */
 export const endRecordSchema = z.object({
   ...common,
   type: z.literal('end'),
@@ -113,6 +116,7 @@ const exchangeResponse = z.object({
  * One mirrored request as the recorder in front of the services saw it (already redacted):
  * the request and each side's response. The comparator turns each response into a `response`
  * effect of that side unless the side's SDK recorded one itself.
+ * @public
  */
 export const exchangeRecordSchema = z.object({
   v: common.v,
@@ -164,6 +168,7 @@ const TYPES: Record<string, z.ZodType<ShadowRecord>> = {
 /**
  * Validates one decoded record. Throws SHADOWDIFF_BAD_RECORD naming the first wrong field;
  * `where` (e.g. "orders.jsonl:12") prefixes the message.
+ * @public
  */
 export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {

@@ -15,6 +15,7 @@ interface CatalogueEntry {
   readonly hint: string;
 }
 
+/** @public */
 export const ERRORS = {
   SHADOWDIFF_BAD_JSON: {
     source: 'caller',
@@ -75,6 +76,7 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** @public */
 export class ShadowdiffError extends Error {
   readonly code: ErrorCode;
   readonly source: ErrorSource;
@@ -100,7 +102,10 @@ export class ShadowdiffError extends Error {
   }
 }
 
-/** True when the error is the user's to fix: show the message, never a stack trace. */
+/**
+ * True when the error is the user's to fix: show the message, never a stack trace.
+ * @public
+ */
 export function isCallerError(err: unknown): err is ShadowdiffError {
   return err instanceof ShadowdiffError && err.source === 'caller';
 }

@@ -22,7 +22,10 @@ export async function* readJsonLines(input: Readable, name: string): AsyncGenera
   }
 }
 
-/** Effect and end records of a JSONL stream, each validated; the first bad line throws. */
+/**
+ * Effect and end records of a JSONL stream, each validated; the first bad line throws.
+ * @public
+ */
 export async function* readRecords(input: Readable, name: string): AsyncGenerator<Line<ShadowRecord>> {
   for await (const { value, line } of readJsonLines(input, name)) {
     yield { value: parseRecord(value, `${name}:${line}`), line };

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { endRecordSchema, effectRecordSchema, exchangeRecordSchema } from './effect';
 
+/** @public */
 export function effectFormatJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(z.union([effectRecordSchema, endRecordSchema, exchangeRecordSchema]), { target: 'draft-2020-12', unrepresentable: 'any' });
   return {

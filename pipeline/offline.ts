@@ -25,6 +25,7 @@ const ALLOWED: Record<'legacy' | 'candidate', readonly Side[]> = {
   candidate: ['candidate'],
 };
 
+/** @public */
 export async function compareFiles(options: OfflineOptions): Promise<OfflineResult> {
   const join = new Join();
   const legacyRuns = await load(join, options.legacyFile, 'legacy');

@@ -2,9 +2,9 @@
 // entry becomes a request with legacy's response and no legacy effects, so a baseline replay
 // compares responses only. Credentials (authorization, cookies) are left out; HAR files are
 // single JSON documents and are read whole.
-import { readFile } from 'node:fs/promises';
 import { type ExchangeRecord, FORMAT_VERSION } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
+import { readTextFile } from '../core/files';
 import { parseJson } from '../core/json';
 import { bodyValue } from '../core/body';
 import type { RecordedRequest } from './recording';
@@ -23,13 +23,7 @@ interface HarEntry {
 }
 
 export async function* readHar(file: string, runId = 'har'): AsyncGenerator<RecordedRequest> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { file });
-  }
-  const har = parseJson(text, file) as { log?: { entries?: HarEntry[] } };
+  const har = parseJson(await readTextFile(file, 'HAR file'), file) as { log?: { entries?: HarEntry[] } };
   const entries = har?.log?.entries;
   if (!Array.isArray(entries)) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${file}: not a HAR file (expected {"log": {"entries": [...]}}).`, { file });
   for (const [i, e] of entries.entries()) {

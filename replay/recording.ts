@@ -2,7 +2,7 @@
 // (the request and legacy's response, redacted) followed by legacy's effects and end marker,
 // if legacy ran the SDK. Read and written as streams: a million-line recording costs the
 // memory of one request.
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ExchangeRecord, SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
 import { readRecords } from '../core/jsonl';
@@ -59,7 +59,7 @@ function bySeq(a: SideRecord, b: SideRecord): number {
 }
 
 /** Writes one request's lines; resolves when the stream can take more (backpressure). */
-export async function writeRequest(out: Writable, request: { exchange: ExchangeRecord; legacy: readonly SideRecord[] }): Promise<void> {
+export async function writeRequest(out: NodeJS.WritableStream, request: { exchange: ExchangeRecord; legacy: readonly SideRecord[] }): Promise<void> {
   let text = `${JSON.stringify(request.exchange)}\n`;
   for (const r of request.legacy) text += `${JSON.stringify(r)}\n`;
   if (!out.write(text)) await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { BSON, type Document, MongoClient } from 'mongodb';
-import { redactUrl } from '../core/config';
+import { redactUrl } from '../core/net';
 import { ShadowdiffError } from '../core/errors';
 import { parseJson } from '../core/json';
 

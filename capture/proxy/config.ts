@@ -1,8 +1,10 @@
 // `shadowdiff proxy` settings: one zod schema with the defaults, merged from a JSON file, the
 // environment and flags (later wins) and validated once at start. docs/proxy.md lists them.
 import { z } from 'zod';
-import { envLayer, isLoopback, resolveWith } from '../../core/config';
+import { envLayer, resolveWith } from '../../core/config';
+import { isLoopback } from '../../core/net';
 import { redactionSchema } from '../../core/redaction';
+import { partitionsSchema, prefixSchema } from '../../core/settings';
 
 const upstream = (what: string) =>
   z.string().refine((s) => {
@@ -60,8 +62,8 @@ export const proxyConfigSchema = z
     /** env SHADOWDIFF_SINK. Where exchange records go (amqp:// or http:// collector); unset: none. */
     sink: z.string().optional(),
     /** Topology of an amqp sink: must match the workers'. env SHADOWDIFF_PREFIX / SHADOWDIFF_PARTITIONS. */
-    prefix: z.string().min(1).max(100).regex(/^[\w.-]+$/).default('shadowdiff'),
-    partitions: z.number().int().min(1).max(1024).default(16),
+    prefix: prefixSchema,
+    partitions: partitionsSchema,
     /** Whether the services run the SDK: false makes each exchange complete on its own. */
     sdk: z.boolean().default(true),
     /** Send the original Host header upstream (default: the upstream's, as nginx does). */

@@ -3,9 +3,8 @@
 // drain, let mirrors settle, flush exchanges).
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { redactUrl } from '../../core/config';
+import { listeningUrl, redactUrl } from '../../core/net';
 import type { Logger } from '../../core/logger';
-import { listeningUrl } from '../../core/net';
 import { sinkFromUrl } from '../sdk/sinks';
 import type { RecordSink, TransportStats } from '../sdk/transport';
 import { listenHandoff } from '../../runtime/handoff/http';

@@ -1,9 +1,11 @@
 // The SDK's options, validated once by createShadow. Types come from the schema.
 import { z } from 'zod';
+import { envLayer } from '../../core/config';
 import { MODES } from '../../core/headers';
 import { SIDES } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { redactionSchema } from '../../core/redaction';
+import { partitionsSchema, prefixSchema } from '../../core/settings';
 import type { Bus } from '../../runtime/bus/bus';
 import type { Handoff } from '../../runtime/handoff/handoff';
 import type { RecordSink } from './transport';
@@ -30,8 +32,8 @@ export const sdkOptionsSchema = z
     /** env SHADOWDIFF_SINK: amqp(s)://… (RabbitMQ), http(s)://… (a collector), or an in-process sink. */
     sink: z.union([z.string().min(1), z.custom<RecordSink | Pick<Bus, 'publish'>>(isSink, 'must be a URL or an object with write(records) or publish(records)')]),
     /** Exchange and queue names (RabbitMQ sink); must match the workers'. */
-    prefix: z.string().min(1).max(100).regex(/^[\w.-]+$/).default('shadowdiff'),
-    partitions: z.number().int().min(1).max(1024).default(16),
+    prefix: prefixSchema,
+    partitions: partitionsSchema,
     /** Bytes per RabbitMQ message when records are packed per partition (0: one record a message). */
     packBytes: z.number().int().min(0).max(4_000_000).default(65_536),
     buffer: z
@@ -103,20 +105,23 @@ export const sdkOptionsSchema = z
 export type ShadowOptions = z.input<typeof sdkOptionsSchema>;
 export type ResolvedOptions = z.infer<typeof sdkOptionsSchema>;
 
-/** Options from the environment: SHADOWDIFF_SIDE, SHADOWDIFF_SINK, SHADOWDIFF_MODE, SHADOWDIFF_REDACT_SECRET, SHADOWDIFF_HANDOFF(_TOKEN, _WAIT_MS). */
+/** Which environment variable sets which option. */
+export const SDK_ENV_KEYS = {
+  SHADOWDIFF_SIDE: 'side',
+  SHADOWDIFF_MODE: 'mode',
+  SHADOWDIFF_SINK: 'sink',
+  SHADOWDIFF_PREFIX: 'prefix',
+  SHADOWDIFF_PARTITIONS: 'partitions',
+  SHADOWDIFF_REDACT_SECRET: 'redact.secret',
+  SHADOWDIFF_HANDOFF: 'handoff.store',
+  SHADOWDIFF_HANDOFF_TOKEN: 'handoff.token',
+  SHADOWDIFF_HANDOFF_WAIT_MS: 'handoff.waitMs',
+} as const;
+
+/** Options from the environment (SDK_ENV_KEYS), to merge under the code's own; createShadow validates them. */
 export function sdkOptionsFromEnv(env: Record<string, string | undefined>): Partial<ShadowOptions> {
-  const out: Record<string, unknown> = {};
-  if (env.SHADOWDIFF_SIDE) out.side = env.SHADOWDIFF_SIDE;
-  if (env.SHADOWDIFF_MODE) out.mode = env.SHADOWDIFF_MODE;
-  if (env.SHADOWDIFF_SINK) out.sink = env.SHADOWDIFF_SINK;
-  if (env.SHADOWDIFF_PREFIX) out.prefix = env.SHADOWDIFF_PREFIX;
-  if (env.SHADOWDIFF_PARTITIONS) out.partitions = Number(env.SHADOWDIFF_PARTITIONS);
-  if (env.SHADOWDIFF_REDACT_SECRET) out.redact = { secret: env.SHADOWDIFF_REDACT_SECRET };
-  if (env.SHADOWDIFF_HANDOFF) {
-    const h: Record<string, unknown> = { store: env.SHADOWDIFF_HANDOFF };
-    if (env.SHADOWDIFF_HANDOFF_TOKEN) h.token = env.SHADOWDIFF_HANDOFF_TOKEN;
-    if (env.SHADOWDIFF_HANDOFF_WAIT_MS) h.waitMs = Number(env.SHADOWDIFF_HANDOFF_WAIT_MS);
-    out.handoff = h;
-  }
+  const out = envLayer(env, SDK_ENV_KEYS, ['partitions', 'handoff.waitMs']);
+  // The handoff's token and wait mean nothing without its store.
+  if (out.handoff && (out.handoff as { store?: string }).store === undefined) delete out.handoff;
   return out as Partial<ShadowOptions>;
 }

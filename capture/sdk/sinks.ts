@@ -1,7 +1,7 @@
 // Sinks chosen by URL: `amqp(s)://` publishes to the partitioned RabbitMQ topology (design
 // decision 9) through the same publisher the workers' bus uses; `http(s)://` posts batches to a
 // shadowdiff collector (replay in CI). In-process callers pass a RecordSink or a Bus.
-import { redactUrl } from '../../core/config';
+import { redactUrl } from '../../core/net';
 import type { ShadowRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';

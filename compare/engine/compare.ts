@@ -28,6 +28,7 @@ export interface CompareOptions {
 
 const NO_RULES = compileRules({});
 
+/** @public */
 export function compare(given: CompareInput, options: CompareOptions): Comparison {
   const input = withExchange(given);
   const rules = options.rules ?? NO_RULES;

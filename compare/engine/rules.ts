@@ -110,7 +110,10 @@ function mapKey(kind: EffectKind | undefined, target: string): string {
   return `${kind ?? '*'} ${target}`;
 }
 
-/** Validates a rules object (from JSON or a JS config) and compiles it. */
+/**
+ * Validates a rules object (from JSON or a JS config) and compiles it.
+ * @public
+ */
 export function compileRules(input: unknown = {}, where = 'rules'): CompiledRules {
   const parsed = rulesSchema.safeParse(input);
   if (!parsed.success) {

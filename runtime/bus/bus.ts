@@ -74,8 +74,6 @@ export interface PublishOptions {
   batch?: number;
 }
 
-export const DEFAULT_PARTITIONS = 16;
-
 /** The partition of a shadow id: FNV-1a (32-bit) of its UTF-16 code units, mod P. */
 export function partitionOf(shadowId: string, partitions: number): number {
   let h = 0x811c9dc5;

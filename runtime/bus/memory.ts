@@ -4,13 +4,13 @@
 // process is the broker.
 import type { ShadowRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
+import { DEFAULT_PARTITIONS } from '../../core/settings';
 import {
   type Bus,
   type BusStats,
   type ConsumeOptions,
   type DeadLetter,
   type Delivery,
-  DEFAULT_PARTITIONS,
   type PublishOptions,
   partitionOf,
   serialize,

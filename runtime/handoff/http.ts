@@ -7,10 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 import { ShadowdiffError } from '../../core/errors';
-import { redactUrl } from '../../core/config';
-import { listeningUrl } from '../../core/net';
-import type { Handoff, HandoffPut, HandoffSnapshot } from './handoff';
-import { validPut } from './handoff';
+import { listeningUrl, redactUrl } from '../../core/net';
+import { type Handoff, type HandoffPut, type HandoffSnapshot, validPut } from './handoff';
 import { MemoryHandoff } from './memory';
 
 export const HANDOFF_PATH = '/v1/handoff';

@@ -1,6 +1,6 @@
 // The handoff adapter a URL names: redis(s):// (shared) or http(s):// (a hosted listener). The
 // CLI and the SDK both pick it here; the in-process adapter is passed as an object instead.
-import { redactUrl } from '../../core/config';
+import { redactUrl } from '../../core/net';
 import { ShadowdiffError } from '../../core/errors';
 import type { Handoff } from './handoff';
 import { HttpHandoff } from './http';

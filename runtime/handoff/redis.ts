@@ -5,7 +5,8 @@
 // acknowledged puts can be lost, which makes a comparison wrong only for the requests in flight.
 import Redis from 'ioredis';
 import { ShadowdiffError } from '../../core/errors';
-import { redactUrl } from '../../core/config';
+import { redactUrl } from '../../core/net';
+import { DEFAULT_PREFIX } from '../../core/settings';
 import { DEFAULT_HANDOFF_TTL_MS, type Handoff, type HandoffPut, type HandoffSnapshot, type HandoffStoreOptions, imageField, snapshotOf, upsertField } from './handoff';
 
 export interface RedisHandoffOptions extends HandoffStoreOptions {
@@ -31,7 +32,7 @@ export class RedisHandoff implements Handoff {
     }
     if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new ShadowdiffError('SHADOWDIFF_CONFIG', `handoff "${redactUrl(options.url)}" is not a redis:// URL.`);
     this.ttlMs = options.ttlMs ?? DEFAULT_HANDOFF_TTL_MS;
-    this.prefix = options.prefix ?? 'shadowdiff';
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.redis = new Redis(options.url, {
       // Never queue commands while disconnected: a put that cannot be made now is of no use later.
       enableOfflineQueue: false,

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
+import { DEFAULT_RETENTION } from '../../core/settings';
 import { addComparison, type Comparison, emptyRollup, type Rollup } from '../../compare/engine';
-import { type Alert, type ComparisonQuery, DAY, DEFAULT_RETENTION, type Exchange, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
+import { type Alert, type ComparisonQuery, DAY, type Exchange, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 interface RunData {
   info: RunInfo;

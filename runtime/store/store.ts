@@ -139,14 +139,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export interface Retention {
-  /** Raw effects and exchanges, days. */
-  rawDays: number;
-  /** Comparisons, days (rollups, runs and rules are kept). */
-  resultDays: number;
-}
-
-export const DEFAULT_RETENTION: Retention = { rawDays: 7, resultDays: 90 };
+export type { Retention } from '../../core/settings';
 
 export const DAY = 86_400_000;
 export function expiry(at: Date, days: number): Date {

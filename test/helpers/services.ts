@@ -7,7 +7,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import { MongoClient } from 'mongodb';
-import { redactUrl } from '../../core/config';
+import { redactUrl } from '../../core/net';
 import { deleteTopology } from '../../runtime/bus/topology';
 
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';

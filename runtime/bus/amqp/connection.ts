@@ -2,9 +2,10 @@
 // recovery reconnects; on every connect the topology is declared, the confirm channel opened,
 // and each part told (the consumer resubscribes). Parts wait here for a live connection.
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
-import { redactUrl } from '../../../core/config';
+import { redactUrl } from '../../../core/net';
 import { ShadowdiffError } from '../../../core/errors';
 import type { Logger } from '../../../core/logger';
+import { DEFAULT_DELIVERY_LIMIT, DEFAULT_PARTITIONS, DEFAULT_PREFIX } from '../../../core/settings';
 import { declareTopology, names, type Names, type QueueType } from '../topology';
 
 export interface AmqpConnectionOptions {
@@ -47,8 +48,8 @@ export class AmqpConnection {
   private closing = false;
 
   constructor(private readonly options: AmqpConnectionOptions) {
-    this.partitions = options.partitions ?? 16;
-    this.names = names(options.prefix ?? 'shadowdiff');
+    this.partitions = options.partitions ?? DEFAULT_PARTITIONS;
+    this.names = names(options.prefix ?? DEFAULT_PREFIX);
     this.log = options.logger;
   }
 
@@ -94,7 +95,7 @@ export class AmqpConnection {
         prefix: this.names.exchange,
         partitions: this.partitions,
         queueType: this.options.queueType ?? 'auto',
-        deliveryLimit: this.options.deliveryLimit ?? 20,
+        deliveryLimit: this.options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT,
       },
       this.log,
     );

@@ -6,12 +6,13 @@
 // layout migration, retention), rollups.ts (the rollup version chain and the flush lease),
 // insert-absent.ts (the write primitive for what is stored once).
 import { type Db, MongoClient } from 'mongodb';
-import { redactUrl } from '../../../core/config';
+import { redactUrl } from '../../../core/net';
 import type { SideRecord } from '../../../core/effect';
 import { ShadowdiffError } from '../../../core/errors';
+import { DEFAULT_RETENTION } from '../../../core/settings';
 import type { Logger } from '../../../core/logger';
 import type { Comparison, Rollup } from '../../../compare/engine';
-import { type Alert, type ComparisonQuery, DEFAULT_RETENTION, type Exchange, expiry, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
+import { type Alert, type ComparisonQuery, type Exchange, expiry, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
 import { type ComparisonDoc, collectionsOf, type Collections, comparisonId, fieldName, type RawDoc, retained, type UnfoldedDoc } from './documents';
 import { DUPLICATE_KEY, insertAbsent } from './insert-absent';
 import { RollupChain } from './rollups';

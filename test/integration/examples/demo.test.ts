@@ -8,6 +8,7 @@ import { createLogger } from '../../../core/logger';
 import { CLEAN_ROUTES, SEEDED_BUGS } from '../../../examples/orders/bugs';
 import { type DemoResult, runDemo } from '../../../examples/orders/demo';
 import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, removeTraces, uniqueDbName } from '../../helpers/services';
+import { fakeIo } from '../../helpers/cli';
 
 jest.setTimeout(120_000);
 
@@ -34,9 +35,8 @@ function expectFindings(d: Pick<DemoResult, 'bugs' | 'unexplained' | 'result' | 
 }
 
 it('the demo on the embedded runtime names every seeded bug by route and path, and nothing else', async () => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await run(['demo', '--requests', '400', '--no-serve', '--no-progress', '--partner-latency-ms', '0'], { out: (t) => void out.push(t), err: (t) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}) });
+  const { io, out, err } = fakeIo();
+  const code = await run(['demo', '--requests', '400', '--no-serve', '--no-progress', '--partner-latency-ms', '0'], io);
   const text = out.join('\n');
   expect({ code, err: err.filter((l) => !l.startsWith('demo: ')) }).toEqual({ code: 0, err: [] });
   expect(text).toMatch(/embedded pipeline; the services' data in memory/);

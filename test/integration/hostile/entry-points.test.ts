@@ -18,6 +18,7 @@ import { MemoryStore } from '../../../runtime/store/memory';
 import { echo, eventually, httpServer, proxyFor, quiet, send } from '../../helpers/proxy';
 import { memorySink } from '../../helpers/sdk';
 import { traffic } from '../../helpers/traffic';
+import { fakeIo } from '../../helpers/cli';
 
 jest.setTimeout(120_000);
 
@@ -189,11 +190,7 @@ describe('the report API', () => {
 
 describe('files given to the CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sd-hostile-'));
-  function cli() {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { out, err, io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}) } };
-  }
+  const cli = () => fakeIo();
   const expectClearError = (c: ReturnType<typeof cli>, code: number) => {
     expect(code).toBe(2);
     const text = c.err.join('\n');

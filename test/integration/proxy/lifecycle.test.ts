@@ -10,6 +10,7 @@ import { run } from '../../../cli/main';
 import type { ExchangeRecord } from '../../../core/effect';
 import { echo, eventually, httpServer, proxyFor, send, type TestServer } from '../../helpers/proxy';
 import { memorySink } from '../../helpers/sdk';
+import { fakeIo } from '../../helpers/cli';
 
 let legacy: TestServer;
 let candidate: TestServer;
@@ -27,10 +28,7 @@ afterAll(async () => {
   await secondary.close();
 });
 
-function cliIo(env: Record<string, string> = {}) {
-  const err: string[] = [];
-  return { err, io: { out: () => {}, err: (t: string) => void err.push(t), exitCode: () => {}, env, stopSignal: () => Promise.resolve('SIGTERM') } };
-}
+const cliIo = (env: Record<string, string> = {}) => fakeIo({ env, stop: Promise.resolve('SIGTERM') });
 
 describe('settings', () => {
   it('file < env < flags, validated with errors that name the key and its variable', () => {

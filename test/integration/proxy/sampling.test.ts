@@ -3,6 +3,7 @@
 import type { RunningProxy } from '../../../capture/proxy';
 import { run } from '../../../cli/main';
 import { echo, eventually, httpServer, proxyFor, send, type TestServer } from '../../helpers/proxy';
+import { fakeIo } from '../../helpers/cli';
 
 const TOKEN = 'test-admin-token-0123456789';
 let legacy: TestServer;
@@ -37,11 +38,7 @@ async function traffic(n: number, path: (i: number) => string, headers: (i: numb
   await settle();
 }
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), exitCode: () => {}, env: { SHADOWDIFF_ADMIN_TOKEN: TOKEN }, stopSignal: () => new Promise<string>(() => {}) } };
-}
+const io = () => fakeIo({ env: { SHADOWDIFF_ADMIN_TOKEN: TOKEN } });
 
 const admin = (path: string, init: RequestInit = {}) => fetch(`${proxy.adminUrl}${path}`, init);
 const put = (body: unknown, token = TOKEN) =>

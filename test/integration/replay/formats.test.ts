@@ -15,6 +15,7 @@ import { readHar } from '../../../replay/har';
 import type { RecordedRequest } from '../../../replay/recording';
 import { deadUrl } from '../../helpers/proxy';
 import { connectMongo, MONGODB_URL, uniqueDbName } from '../../helpers/services';
+import { fakeIo } from '../../helpers/cli';
 
 const FIXTURES = join(__dirname, '../../fixtures/replay');
 const dbName = uniqueDbName('sdseed');
@@ -28,11 +29,7 @@ async function all(it: AsyncIterable<RecordedRequest>): Promise<RecordedRequest[
   return out;
 }
 
-function cli() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}) } };
-}
+const cli = () => fakeIo();
 
 beforeAll(async () => {
   mongo = await connectMongo();

@@ -8,7 +8,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { MongoClient } from 'mongodb';
 import { parse as parseTestResults } from 'test-results-parser';
 import { busSink } from '../../../capture/sdk/sinks';
@@ -20,6 +19,7 @@ import { MemoryStore } from '../../../runtime/store/memory';
 import { deadUrl, eventually, httpServer, proxyFor, quiet, send } from '../../helpers/proxy';
 import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
 import { deleteTopology } from '../../../runtime/bus/topology';
+import { fakeIo } from '../../helpers/cli';
 
 const dir = mkdtempSync(join(tmpdir(), 'sd-replay-'));
 const dbName = uniqueDbName('sdreplay');
@@ -45,19 +45,7 @@ async function orderService(shadow: ShadowSdk, bug = false): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function cli() {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = new PassThrough();
-  const chunks: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => chunks.push(c));
-  return {
-    out,
-    err,
-    stdout: () => Buffer.concat(chunks).toString(),
-    io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}), stdout },
-  };
-}
+const cli = () => fakeIo();
 
 /** A candidate build whose SDK posts to the replay's collector. */
 async function candidateBuild(collectorPort: number, bug = false) {

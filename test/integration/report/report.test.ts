@@ -17,15 +17,12 @@ import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { eventually, quiet } from '../../helpers/proxy';
 import { traffic } from '../../helpers/traffic';
+import { fakeIo } from '../../helpers/cli';
 
 const dir = mkdtempSync(join(tmpdir(), 'sd-report-'));
 const saved = join(dir, 'run');
 
-function cli() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), exitCode: () => {}, env: {}, stopSignal: () => new Promise<string>(() => {}) } };
-}
+const cli = () => fakeIo();
 
 beforeAll(async () => {
   const bus = new MemoryBus({ partitions: 4 });

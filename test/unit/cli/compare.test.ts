@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../../cli/main';
-import type { CliIo } from '../../../cli/io';
+import { fakeIo } from '../../helpers/cli';
 
 const AT = '2026-11-24T10:00:00.000Z';
 const dir = mkdtempSync(join(tmpdir(), 'shadowdiff-cli-'));
@@ -24,9 +24,7 @@ function file(name: string, lines: string[]): string {
 }
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (t) => out.push(t), err: (t) => err.push(t), exitCode: () => undefined, env: {}, stopSignal: () => new Promise(() => undefined) };
+  const { io, out, err } = fakeIo();
   const code = await run(args, io);
   return { code, out: out.join('\n'), err: err.join('\n') };
 }

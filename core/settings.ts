@@ -1,0 +1,31 @@
+// Settings more than one part shares, each with its one default: the topology's prefix and
+// partition count (every publisher and worker of a deployment must agree on both), the
+// broker's delivery limit, and retention. The pipeline's, the proxy's and the SDK's schemas
+// take these fragments, and the adapters take their defaults from here.
+import { z } from 'zod';
+
+export const DEFAULT_PREFIX = 'shadowdiff';
+export const DEFAULT_PARTITIONS = 16;
+export const DEFAULT_DELIVERY_LIMIT = 20;
+export const DEFAULT_RETENTION = Object.freeze({ rawDays: 7, resultDays: 90 });
+
+/** Names of the exchange and queues. */
+export const prefixSchema = z.string().min(1).max(100).regex(/^[\w.-]+$/, 'letters, digits, "_", "-" and "." only').default(DEFAULT_PREFIX);
+
+export const partitionsSchema = z.number().int().min(1).max(1024).default(DEFAULT_PARTITIONS);
+
+/** Deliveries after which the broker dead-letters a record (quorum queues). */
+export const deliveryLimitSchema = z.number().int().min(2).max(1000).default(DEFAULT_DELIVERY_LIMIT);
+
+/** How long raw records and results are kept, in days. */
+export const retentionSchema = z
+  .object({
+    /** Raw effects and exchanges, days. */
+    rawDays: z.number().positive().default(DEFAULT_RETENTION.rawDays),
+    /** Comparisons, days (rollups, runs and rules are kept). */
+    resultDays: z.number().positive().default(DEFAULT_RETENTION.resultDays),
+  })
+  .strict()
+  .prefault({});
+
+export type Retention = z.output<typeof retentionSchema>;
