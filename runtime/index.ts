@@ -1,5 +1,7 @@
 // The runtime: a bus and a store chosen by the config — RabbitMQ and MongoDB when their URLs
-// are set, the embedded adapters otherwise. The CLI calls this; nothing else picks adapters.
+// are set, the embedded adapters otherwise. The CLI calls this; handoff/index.ts picks the
+// handoff the same way. Nothing else imports an adapter but two allowed importers (the SDK's
+// RabbitMQ sink, the proxy's hosted handoff), which test/unit/architecture.test.ts names.
 import type { PipelineConfig } from '../core/config';
 import type { Logger } from '../core/logger';
 import { componentLogger } from '../core/logger';

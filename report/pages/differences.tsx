@@ -3,7 +3,7 @@
 import { CAUSE_SAMPLE, type ProbableCause } from '../causes';
 import type { DifferenceFilter } from '../params';
 import type { DifferenceGroup, Differences } from '../queries';
-import { pct, u } from '../render/parts';
+import { Head, pct, u } from '../render/parts';
 import { pageHtml } from './page';
 import { Crumbs, ExpectedForm, FilterForm } from './parts';
 
@@ -60,18 +60,7 @@ export function differencesPage({ runId, filter, found, causes, marked }: Differ
       ) : null}
       {groups.length ? (
         <table id="differences">
-          <thead>
-            <tr>
-              {['route', 'severity', 'kind', 'target', 'field'].map((n) => (
-                <th>{n}</th>
-              ))}
-              <th class="n">requests</th>
-              <th class="n">rate</th>
-              <th>flags</th>
-              <th>examples</th>
-              <th>expected?</th>
-            </tr>
-          </thead>
+          <Head cols={['route', 'severity', 'kind', 'target', 'field', { n: 'requests' }, { n: 'rate' }, 'flags', 'examples', 'expected?']} />
           <tbody>
             {groups.map((g) => (
               <tr>

@@ -4,7 +4,7 @@ import type { VNode } from 'preact';
 import type { Finding } from '../../compare/engine';
 import type { SideRecord } from '../../core/effect';
 import type { RequestView } from '../queries';
-import { Badge, show, u } from '../render/parts';
+import { Badge, Head, show, u } from '../render/parts';
 import { pageHtml } from './page';
 import { Crumbs, JsonValue } from './parts';
 
@@ -45,13 +45,7 @@ export function requestPage(v: RequestView): string {
         <>
           <h2>Findings</h2>
           <table id="findings">
-            <thead>
-              <tr>
-                {['severity', 'kind', 'target', 'path', 'legacy', 'candidate', ''].map((n) => (
-                  <th>{n}</th>
-                ))}
-              </tr>
-            </thead>
+            <Head cols={['severity', 'kind', 'target', 'path', 'legacy', 'candidate', '']} />
             <tbody>
               {c.findings.map((f) => (
                 <tr>
@@ -85,12 +79,7 @@ export function requestPage(v: RequestView): string {
           </div>
           <h2>Responses</h2>
           <table class="sides">
-            <thead>
-              <tr>
-                <th>legacy</th>
-                <th>candidate</th>
-              </tr>
-            </thead>
+            <Head cols={['legacy', 'candidate']} />
             <tbody>
               <tr>
                 <td>
@@ -107,12 +96,7 @@ export function requestPage(v: RequestView): string {
       <h2>Effects, paired as compared</h2>
       {c.pairs.length ? (
         <table class="sides" id="pairs">
-          <thead>
-            <tr>
-              <th>legacy</th>
-              <th>candidate</th>
-            </tr>
-          </thead>
+          <Head cols={['legacy', 'candidate']} />
           <tbody>
             {c.pairs.map((p) => {
               const l = p.legacySeq === undefined ? undefined : v.legacy.find((r) => r.type === 'effect' && r.seq === p.legacySeq);

@@ -1,7 +1,7 @@
 // A page of a run's requests (comparisons), filtered, a page at a time by shadow id.
 import type { Comparison } from '../../compare/engine';
 import type { DifferenceFilter } from '../params';
-import { Badge, u } from '../render/parts';
+import { Badge, Head, u } from '../render/parts';
 import { pageHtml } from './page';
 import { Crumbs, FilterForm } from './parts';
 
@@ -32,13 +32,7 @@ export function requestsPage({ runId, filter, routes, items, nextUrl }: Requests
       <FilterForm action={`${at}/requests`} f={filter} routes={routes} what="requests" />
       {items.length ? (
         <table id="requests">
-          <thead>
-            <tr>
-              {['shadow id', 'route', 'verdict', 'differences', 'compared at'].map((n) => (
-                <th>{n}</th>
-              ))}
-            </tr>
-          </thead>
+          <Head cols={['shadow id', 'route', 'verdict', 'differences', 'compared at']} />
           <tbody>
             {items.map((c) => (
               <tr>

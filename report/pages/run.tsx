@@ -1,7 +1,7 @@
 // A run: its routes with their readiness and trend, links to what differs, and re-evaluation.
 import type { RunInfo, StoredRules } from '../../runtime/store/store';
 import type { RouteOverview } from '../queries';
-import { Badge, pct, u } from '../render/parts';
+import { Badge, Head, pct, u } from '../render/parts';
 import { pageHtml } from './page';
 import { Crumbs, Sparkline } from './parts';
 
@@ -27,16 +27,7 @@ export function runPage({ run, routes, rules, reevaluated }: RunPage): string {
       </p>
       <h2>Routes</h2>
       <table id="routes">
-        <thead>
-          <tr>
-            <th>route</th>
-            <th>readiness</th>
-            {['compared', 'match', 'mismatch', 'incomplete', 'inconclusive', 'error', 'mismatch rate'].map((n) => (
-              <th class="n">{n}</th>
-            ))}
-            <th>trend (per hour)</th>
-          </tr>
-        </thead>
+        <Head cols={['route', 'readiness', { n: 'compared' }, { n: 'match' }, { n: 'mismatch' }, { n: 'incomplete' }, { n: 'inconclusive' }, { n: 'error' }, { n: 'mismatch rate' }, 'trend (per hour)']} />
         <tbody>
           {routes.map((r) => (
             <tr>

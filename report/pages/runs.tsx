@@ -1,6 +1,6 @@
 // The front page: the runs this store holds.
 import type { RunInfo } from '../../runtime/store/store';
-import { u } from '../render/parts';
+import { Head, u } from '../render/parts';
 import { pageHtml } from './page';
 
 export function runsPage(runs: RunInfo[]): string {
@@ -10,13 +10,7 @@ export function runsPage(runs: RunInfo[]): string {
       <h1>Runs</h1>
       {runs.length ? (
         <table>
-          <thead>
-            <tr>
-              <th>run</th>
-              <th>source</th>
-              <th>created</th>
-            </tr>
-          </thead>
+          <Head cols={['run', 'source', 'created']} />
           <tbody>
             {runs.map((r) => (
               <tr>

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { VNode } from 'preact';
 import type { ReplayResult, RouteResult } from '../../compare/readiness';
-import { Badge, documentHtml, Layout, pct, show } from './parts';
+import { Badge, documentHtml, Head, Layout, pct, show } from './parts';
 
 // The page's one script. A Content-Security-Policy in the page allows exactly this script (by
 // its hash) and inline styles, and nothing else — no other script, no network — so even a
@@ -50,15 +50,7 @@ export function renderHtml(r: ReplayResult, ctx: HtmlContext = {}): string {
       {r.expired.length ? <p class="muted">Expired accepted differences (they count again): {r.expired.map((e) => `${e.route ?? '*'} ${e.target ?? '*'} ${e.field ?? '*'} — ${e.reason} (expired ${e.expires})`).join('; ')}</p> : null}
       <h2>Cutover checklist</h2>
       <table id="routes">
-        <thead>
-          <tr>
-            <th>route</th>
-            <th>readiness</th>
-            {['compared', 'match', 'mismatch', 'accepted', 'incomplete', 'inconclusive', 'error'].map((n) => (
-              <th class="n">{n}</th>
-            ))}
-          </tr>
-        </thead>
+        <Head cols={['route', 'readiness', { n: 'compared' }, { n: 'match' }, { n: 'mismatch' }, { n: 'accepted' }, { n: 'incomplete' }, { n: 'inconclusive' }, { n: 'error' }]} />
         <tbody>
           {r.routes.map((x) => (
             <tr data-route={x.route}>
@@ -107,18 +99,7 @@ function RouteSection({ x }: { x: RouteResult }): VNode {
       </summary>
       {x.findings.length ? (
         <table>
-          <thead>
-            <tr>
-              <th>severity</th>
-              <th>kind</th>
-              <th>target</th>
-              <th>field</th>
-              <th class="n">requests</th>
-              <th>legacy</th>
-              <th>candidate</th>
-              <th>example</th>
-            </tr>
-          </thead>
+          <Head cols={['severity', 'kind', 'target', 'field', { n: 'requests' }, 'legacy', 'candidate', 'example']} />
           <tbody>
             {x.findings.map((f) => (
               <tr data-text={`${x.route} ${f.target} ${f.field} ${f.kind} ${show(f.legacy, 300)} ${show(f.candidate, 300)}`.toLowerCase()} class={f.accepted ? 'accepted' : ''}>

@@ -21,6 +21,18 @@ export function Badge({ of, children }: { of: string; children?: ComponentChildr
   return <span class={`badge ${cls(of)}`}>{children ?? of}</span>;
 }
 
+/** A column heading: its name, or `{ n: name }` for a right-aligned number column. */
+export type Column = string | { n: string };
+
+/** A table's heading row. */
+export function Head({ cols }: { cols: Column[] }): VNode {
+  return (
+    <thead>
+      <tr>{cols.map((c) => (typeof c === 'string' ? <th>{c}</th> : <th class="n">{c.n}</th>))}</tr>
+    </thead>
+  );
+}
+
 export interface LayoutProps {
   title: string;
   /** The self-contained file: its stylesheet inline, its CSP in a meta tag, its one script. */
