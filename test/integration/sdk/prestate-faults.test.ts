@@ -80,8 +80,10 @@ describe('pre-state handoff faults (Redis behind a relay)', () => {
     sinks = { legacy: memorySink(), candidate: memorySink() };
     const handoff = { store: r.url, waitMs: WAIT_MS, lookupTimeoutMs: 200, breakerFailures: 3, breakerOpenMs: 300, prefix: `sdfault${process.pid}` };
     legacy = createShadow({ side: 'legacy', sink: sinks.legacy, handoff, logger: quiet });
-    // The candidate's waits are its own time, not the live path's: a longer pause keeps the test short.
-    candidate = createShadow({ side: 'candidate', sink: sinks.candidate, handoff: { ...handoff, lookupTimeoutMs: 100, breakerOpenMs: 2_000 }, logger: quiet });
+    // The candidate's waits are its own time, not the live path's: a longer pause keeps the test
+    // short. Its lookups may take 400 ms: with the whole suite on 2 cores a healthy lookup through
+    // the relay has taken over 100 ms three times in a row, opening the breaker in the baseline.
+    candidate = createShadow({ side: 'candidate', sink: sinks.candidate, handoff: { ...handoff, lookupTimeoutMs: 400, breakerOpenMs: 2_000 }, logger: quiet });
     services = { legacy: await listen(plainService(legacy, client, dbName)), candidate: await listen(plainService(candidate, client, dbName)) };
   });
   afterAll(async () => {
