@@ -8,7 +8,7 @@ const commandEnvSchema = z
   .object({
     /** env SHADOWDIFF_REPORT_TOKEN: `serve` requires it off loopback. */
     reportToken: z.string().min(1).optional(),
-    /** env SHADOWDIFF_ADMIN_TOKEN: `proxy sampling` sends it to the admin API. */
+    /** env SHADOWDIFF_ADMIN_TOKEN: `sampling` sends it to the proxy's admin API. */
     adminToken: z.string().min(1).optional(),
     /** env SHADOWDIFF_HANDOFF_TOKEN: `replay`'s hosted or shared handoff. */
     handoffToken: z.string().min(1).optional(),

@@ -2,9 +2,9 @@
 // legacy's response goes back as it came (primary.ts; hop-by-hop headers aside, hop-by-hop.ts),
 // streamed both ways. A sampled request also gets a shadow id; legacy sees it in the shadow
 // headers so its SDK records, and once the request body is complete a copy goes to each
-// mirror target. Nothing a
-// mirror, the recorder or the sink does can reach the client's response: mirrors run on their
-// own pools with their own limits, and their results are only ever read into the exchange.
+// mirror target. Nothing a mirror, the recorder or the sink does can reach the client's
+// response: mirrors run on their own pools with their own limits, and their results are only
+// ever read into the exchange.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Pool } from 'undici';
