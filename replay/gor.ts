@@ -3,6 +3,8 @@
 // original response (present when GoReplay ran with --input-raw-track-response), 3 a replayed
 // response (ignored). A request paired with its original response compares responses in a
 // baseline replay; without one, only a paired replay (--legacy) has something to compare.
+// GoReplay may write a response before its request (both are captured, and written as each
+// completes), so the two are paired by id in either order, within a window of payloads.
 import { createReadStream } from 'node:fs';
 import { type ExchangeRecord, FORMAT_VERSION } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
@@ -12,8 +14,10 @@ import type { RecordedRequest } from './recording';
 const SEPARATOR = Buffer.from('\n🐵🙈🙉\n');
 const CREDENTIALS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']);
 const SKIP = new Set(['host', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade']);
-/** Payloads a request waits for its response before it goes without one. */
+/** Payloads a request waits for its response, or a response for its request, before it goes without one. */
 const WINDOW = 1000;
+
+type Response = NonNullable<ExchangeRecord['responses']['legacy']>;
 
 /** Payloads of a .gor stream, split on the separator without holding more than one in memory. */
 async function* payloads(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -68,6 +72,8 @@ function unchunk(body: Buffer): Buffer {
 export async function* readGor(file: string, runId = 'gor'): AsyncGenerator<RecordedRequest> {
   const stream = createReadStream(file);
   const waiting = new Map<string, { exchange: ExchangeRecord; seen: number; line: number }>();
+  /** Responses that came before their request. */
+  const early = new Map<string, { response: Response; seen: number }>();
   let n = 0;
   try {
     for await (const payload of payloads(stream as AsyncIterable<Buffer>)) {
@@ -88,22 +94,34 @@ export async function* readGor(file: string, runId = 'gor'): AsyncGenerator<Reco
         if (http.body.length) request.body = bodyValue([http.body], headers['content-type'] ?? '');
         const at = Number(ts) / 1e6;
         const exchange: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId, shadowId: `gor-${id}`.slice(0, 200), at: new Date(Number.isFinite(at) ? at : 0).toISOString(), request, responses: {}, sdk: false };
-        waiting.set(id, { exchange, seen: n, line: n });
+        const before = early.get(id);
+        if (before) {
+          early.delete(id);
+          exchange.responses.legacy = before.response;
+          yield { exchange, legacy: [], line: n };
+        } else waiting.set(id, { exchange, seen: n, line: n });
       } else {
-        const w = waiting.get(id);
-        if (!w) continue; // a response to a request outside the file
-        waiting.delete(id);
         const status = Number(http.start[1]);
         const rh: Record<string, string> = {};
         for (const [name, value] of http.headers) if (name === 'content-type' || name === 'location') rh[name] = value;
-        w.exchange.responses.legacy = { status: Number.isInteger(status) ? status : 0, headers: rh, body: bodyValue([http.body], rh['content-type'] ?? '') };
-        yield { exchange: w.exchange, legacy: [], line: w.line };
+        const response: Response = { status: Number.isInteger(status) ? status : 0, headers: rh, body: bodyValue([http.body], rh['content-type'] ?? '') };
+        const w = waiting.get(id);
+        if (w) {
+          waiting.delete(id);
+          w.exchange.responses.legacy = response;
+          yield { exchange: w.exchange, legacy: [], line: w.line };
+        } else early.set(id, { response, seen: n });
       }
-      // Requests whose response did not come within the window go on without one.
+      // Requests whose response did not come within the window go on without one; responses
+      // whose request did not come belong to a request outside the file.
       for (const [key, w] of waiting) {
         if (n - w.seen < WINDOW) break;
         waiting.delete(key);
         yield { exchange: w.exchange, legacy: [], line: w.line };
+      }
+      for (const [key, e] of early) {
+        if (n - e.seen < WINDOW) break;
+        early.delete(key);
       }
     }
   } catch (err) {

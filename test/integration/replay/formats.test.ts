@@ -73,6 +73,20 @@ it('reads a GoReplay file: requests paired with their original responses (chunke
   expect(order!.exchange.at).toBe('2025-11-25T07:00:00.300Z');
 });
 
+it('pairs a GoReplay response written before its request (as --input-raw-track-response may), in either order', async () => {
+  const sep = '\n🐵🙈🙉\n';
+  const request = (id: string, path: string) => `1 ${id} 1764054000000000000 0\nGET ${path} HTTP/1.1\r\nHost: shop.example\r\n\r\n`;
+  const response = (id: string, body: string) => `2 ${id} 1764054000001000000 1000000\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const file = join(mkdtempSync(join(tmpdir(), 'sd-gor-')), 'early.gor');
+  // c3's response first, then its request; d4 in the usual order; e5's response belongs to no request in the file.
+  writeFileSync(file, [response('c3', '{"id":"c3"}'), response('e5', '{"id":"e5"}'), request('c3', '/c/3'), request('d4', '/d/4'), response('d4', '{"id":"d4"}')].join(sep) + sep);
+  const got = await all(readGor(file, 'g'));
+  expect(got.map((r) => [r.exchange.request.path, r.exchange.responses.legacy?.body])).toEqual([
+    ['/c/3', { id: 'c3' }],
+    ['/d/4', { id: 'd4' }],
+  ]);
+});
+
 it('a HAR replay names the candidate lacking data, and passes once its database is seeded', async () => {
   const har = join(FIXTURES, 'shop.har');
   const collector = `127.0.0.1:${new URL(await deadUrl()).port}`;
