@@ -46,7 +46,7 @@ export function reportCommand(io: CliIo): Command {
         const evaluator = new Evaluator(flags.run, accept);
         for await (const c of eachComparison(store, { runId: flags.run })) evaluator.add(c);
         if (evaluator.count === 0 && !run) throw new ShadowdiffError('SHADOWDIFF_USAGE', `run ${JSON.stringify(flags.run)} has no comparisons in this store (check --run, MONGODB_URL / SHADOWDIFF_DB, or --from).`);
-        const result = evaluator.result(evaluator.count, { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage });
+        const result = evaluator.result(evaluator.count, { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage }, 'run');
         const text =
           flags.format === 'html'
             ? renderHtml(result, { generatedAt: new Date().toISOString(), ...(run?.coverage ? { notCompared: run.coverage } : {}) })

@@ -6,6 +6,9 @@ import { percent as pct } from '../core/format';
 import { type AcceptEntry, acceptedBy } from './accept';
 import { type Comparison, reasonClass, type Rollup } from './engine';
 
+/** `replay`: a CI replay (counts "replayed"); `run`: any run in the store (a live shadow run). */
+export type ResultLabel = 'replay' | 'run';
+
 export interface Gates {
   /** Share of compared requests allowed to mismatch (after accepted differences). Default 0. */
   maxMismatchRate: number;
@@ -137,14 +140,15 @@ export class Evaluator {
     return this.compared;
   }
 
-  result(replayed: number, gates: Gates): ReplayResult {
+  /** `replayed`: requests sent (a replay) or seen (a run): what coverage is a share of. */
+  result(replayed: number, gates: Gates, label: ResultLabel = 'replay'): ReplayResult {
     const routes = [...this.routes.values()].map((r) => ({ ...r, findings: [...r.findings].sort((a, b) => Number(a.accepted !== undefined) - Number(b.accepted !== undefined) || b.requests - a.requests) }));
-    return summarize(this.runId, routes, replayed, gates, this.expired);
+    return summarize(this.runId, routes, replayed, gates, this.expired, label);
   }
 }
 
 /** Readiness per route, the totals and the gates' verdict over routes already counted. */
-function summarize(runId: string, counted: RouteResult[], replayed: number, gates: Gates, expired: AcceptEntry[]): ReplayResult {
+function summarize(runId: string, counted: RouteResult[], replayed: number, gates: Gates, expired: AcceptEntry[], label: ResultLabel): ReplayResult {
   const routes = counted.map((r) => ({ ...r, readiness: readiness(r, gates) })).sort((a, b) => a.route.localeCompare(b.route));
   const compared = routes.reduce((n, r) => n + r.compared, 0);
   const complete = routes.reduce((n, r) => n + r.compared - r.incomplete - r.inconclusive, 0);
@@ -153,7 +157,13 @@ function summarize(runId: string, counted: RouteResult[], replayed: number, gate
   const mismatchRate = complete === 0 ? 0 : regressions / complete;
   const failures: string[] = [];
   if (complete < gates.minRequests) failures.push(`${complete} request(s) compared, fewer than --min-requests ${gates.minRequests}`);
-  if (coverage < gates.minCoverage) failures.push(`coverage ${pct(coverage)} of ${replayed} replayed requests compared, below --min-coverage ${pct(gates.minCoverage)} (did the candidate's effects reach the collector?)`);
+  if (coverage < gates.minCoverage) {
+    failures.push(
+      label === 'replay'
+        ? `coverage ${pct(coverage)} of ${replayed} replayed requests compared, below --min-coverage ${pct(gates.minCoverage)} (did the candidate's effects reach the collector?)`
+        : `coverage ${pct(coverage)} of ${replayed} requests compared completely, below --min-coverage ${pct(gates.minCoverage)} (the rest were incomplete or inconclusive: their reasons are listed per route)`,
+    );
+  }
   if (mismatchRate > gates.maxMismatchRate) failures.push(`${regressions} regression(s): mismatch rate ${pct(mismatchRate)} above --max-mismatch-rate ${pct(gates.maxMismatchRate)}`);
   return { runId, replayed, compared, regressions, coverage, mismatchRate, routes, gates, failures, expired, passed: failures.length === 0 };
 }
@@ -187,7 +197,7 @@ export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyM
         return g;
       }),
   }));
-  return summarize(rollup.runId, routes, routes.reduce((n, r) => n + r.compared, 0), gates, []);
+  return summarize(rollup.runId, routes, routes.reduce((n, r) => n + r.compared, 0), gates, [], 'run');
 }
 
 export const groupKey = (route: string, target: string, field: string, kind: string): string => `${route}\u0000${target}\u0000${field}\u0000${kind}`;

@@ -1,11 +1,10 @@
 // A run's result as terminal text: a line per route, its finding groups and what was incomplete.
-import type { ReplayResult } from '../../compare/readiness';
+import type { ReplayResult, ResultLabel } from '../../compare/readiness';
 import { percent as pct, preview } from '../../core/format';
 
 const show = (v: unknown) => preview(v, 80, 'undefined');
 
-/** `replay`: a CI replay (counts "replayed"); `run`: any run in the store. */
-export type ResultLabel = 'replay' | 'run';
+export type { ResultLabel } from '../../compare/readiness';
 
 export function renderText(r: ReplayResult, label: ResultLabel = 'replay'): string {
   const lines = [`${r.passed ? 'PASS' : 'FAIL'} ${label} ${r.runId}: ${r.replayed} ${label === 'replay' ? 'replayed' : 'requests'}, ${r.compared} compared, ${r.regressions} regression(s), coverage ${pct(r.coverage)}`];

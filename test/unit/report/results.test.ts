@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateXML } from 'xmllint-wasm';
 import type { Comparison, Finding } from '../../../compare/engine';
-import { evaluate } from '../../../compare/readiness';
+import { evaluate, Evaluator } from '../../../compare/readiness';
 import { parseAcceptFile } from '../../../compare/accept';
 import { renderJUnit } from '../../../report/render/junit';
 import { renderMarkdown } from '../../../report/render/markdown';
@@ -55,6 +55,14 @@ it('gates: regressions, coverage and minimum requests, each named when it fails'
   // Readiness per route: enough complete comparisons, and regressions within the allowed rate.
   const strict = evaluate('r', comparisons, 6, { maxMismatchRate: 0, minRequests: 1, minCoverage: 0 });
   expect(Object.fromEntries(strict.routes.map((x) => [x.route, x.readiness]))).toMatchObject({ 'GET /orders/:id': 'ready', 'POST /orders/:id/pay': 'not ready', 'POST /orders/:id/cancel': 'not enough data' });
+});
+
+it('a live run speaks of requests compared completely, not of a replay and its collector', () => {
+  const e = new Evaluator('r');
+  for (const c of comparisons) e.add(c);
+  const live = e.result(e.count, gates, 'run');
+  expect(live.failures[0]).toBe('coverage 83.3% of 6 requests compared completely, below --min-coverage 95.0% (the rest were incomplete or inconclusive: their reasons are listed per route)');
+  expect(live.failures.join('\n')).not.toMatch(/replayed|collector/);
 });
 
 it('accepted differences turn regressions into accepted, until they expire', () => {
