@@ -160,6 +160,7 @@ export function replayCommand(io: CliIo): Command {
         bar?.stop();
         if (summary.stopped) io.err(`stopped after ${summary.sent} request(s): the report covers those`);
         io.out(renderText(result));
+        if (summary.bothFailed) io.out(`${summary.bothFailed} request(s) answered 5xx on both sides: they compare equal but test nothing. Do the recorded ids already exist in the databases (a recording replayed twice, or seeded with the same data)? Seed fresh data, or drop the documents the recording creates.`);
         if (summary.skipped) io.out(`skipped: ${Object.entries(summary.skippedBy).map(([why, n]) => `${n} (${why})`).join(', ')}`);
         if (summary.preloaded) io.out(`pre-state: the recorded before-images of ${summary.preloaded.documents} document(s) handed to the candidate for ${summary.preloaded.requests} request(s)${summary.preloaded.failed ? `; ${summary.preloaded.failed} request(s) could not be (they ran on the database as it is)` : ''}`);
         if (flags.junit) await writeFile(flags.junit, renderJUnit(result));

@@ -73,6 +73,10 @@ export interface ReplaySummary extends ReplayProgress {
   skippedBy: Record<string, number>;
   /** Baseline with a handoff: requests whose recorded before-images were handed to the candidate, and documents in all. */
   preloaded?: { requests: number; documents: number; failed: number };
+  /** Baseline: requests sent with nothing recorded of legacy (no response, no records) to compare against. */
+  withoutLegacy: number;
+  /** Requests both sides answered with a 5xx: compared equal, but likely a set-up problem (ids already stored). */
+  bothFailed: number;
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect']);
@@ -87,6 +91,8 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
   const maxBody = o.maxBodyBytes ?? 262_144;
   const p: ReplayProgress = { read: 0, sent: 0, errors: 0, skipped: 0, inFlight: 0 };
   const skippedBy: Record<string, number> = {};
+  let withoutLegacy = 0;
+  let bothFailed = 0;
   const chains = new Map<string, Promise<void>>();
   const slots: (() => void)[] = [];
   let free = concurrency;
@@ -169,6 +175,8 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     const recordedLegacy = x.responses.legacy;
     if (legacy) responses.legacy = legacy;
     else if (recordedLegacy) responses.legacy = recordedLegacy;
+    else if (!hasLegacyRecords) withoutLegacy += 1;
+    if ((candidate.status ?? 0) >= 500 && (responses.legacy?.status ?? 0) >= 500) bothFailed += 1;
     const exchange: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId: o.runId, shadowId, at: new Date().toISOString(), request: x.request, responses, replayOf: x.shadowId };
     if (!sdk) exchange.sdk = false;
     await o.publish([exchange]);
@@ -238,7 +246,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     o.onProgress?.({ ...p });
     await Promise.all([pools.candidate.close(), pools.legacy?.close()]);
   }
-  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy, ...(firstError ? { firstError } : {}), ...(o.handoff ? { preloaded: loaded } : {}) };
+  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy, withoutLegacy, bothFailed, ...(firstError ? { firstError } : {}), ...(o.handoff ? { preloaded: loaded } : {}) };
 }
 
 /**

@@ -41,7 +41,13 @@ export interface SessionResult {
 export async function runSession(requests: AsyncIterable<RecordedRequest>, o: SessionOptions): Promise<SessionResult> {
   const compareTimeoutMs = o.compareTimeoutMs ?? 10_000;
   const evaluator = new Evaluator(o.runId, o.accept ?? []);
-  const store = tallying(o.store, o.runId, evaluator);
+  /** Comparisons in which each side's SDK ended its request: none at all means it is not there. */
+  const ended = { legacy: 0, candidate: 0 };
+  const store = tallying(o.store, o.runId, (c) => {
+    evaluator.add(c);
+    if (c.sides.legacy.ended) ended.legacy += 1;
+    if (c.sides.candidate.ended) ended.candidate += 1;
+  });
   const worker = new Worker({ bus: o.bus, store, logger: o.logger, settleMs: 100, timeoutMs: compareTimeoutMs, keepEffects: 'non-match', alerts: false, recentMax: 20_000, rules: o.rules });
   await worker.start();
   let collector: Collector | undefined;
@@ -80,6 +86,21 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
     }
     await worker.drain();
     await o.store.flushRollups(o.runId);
+    if (!o.legacy && summary.sent > 0 && summary.withoutLegacy === summary.sent) {
+      throw new ShadowdiffError(
+        'SHADOWDIFF_USAGE',
+        `the recording holds no legacy response or records for any of its ${summary.sent} request(s), so a baseline replay has nothing to compare the candidate with (a GoReplay file captured without --input-raw-track-response?). Replay with --legacy URL to compare with a running legacy, or capture with --input-raw-track-response.`,
+      );
+    }
+    const expected: ('candidate' | 'legacy')[] = o.sdk === false || summary.sent === 0 ? [] : o.legacy ? ['candidate', 'legacy'] : ['candidate'];
+    const silent = expected.filter((side) => ended[side] === 0);
+    if (silent.length) {
+      throw new ShadowdiffError(
+        'SHADOWDIFF_USAGE',
+        `no SDK record arrived from the ${silent.join(' or the ')} for any of the ${summary.sent} replayed request(s): the service${silent.length > 1 ? 's do' : ' does'} not seem to run the shadowdiff SDK with its SHADOWDIFF_SINK at this replay's collector (${collector.url}). Point the sink there, or replay with --no-sdk to compare responses only.`,
+        { sides: silent },
+      );
+    }
     const result = evaluator.result(summary.sent, o.gates);
     return { summary, result, collectorUrl: collector.url };
   } finally {
@@ -93,22 +114,22 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
  * evaluation as it is stored; only those that did not match are kept in the store (for the
  * report), so a million-request replay holds counts, not comparisons.
  */
-function tallying(inner: Store, runId: string, evaluator: Evaluator): Store {
+function tallying(inner: Store, runId: string, counted: (c: Comparison) => void): Store {
   // The worker compares each request once (it remembers what it compared lately, and the
   // embedded bus does not redeliver), so a count suffices; a set of ids would grow with the run.
-  let counted = 0;
+  let count = 0;
   const putComparisons = async (comparisons: readonly Comparison[]): Promise<PutResult> => {
     const keep = comparisons.filter((c) => c.runId !== runId || c.verdict !== 'match');
     if (keep.length) await inner.putComparisons(keep);
     // Counted only once the write went through: a retried batch is counted once.
     for (const c of comparisons) {
       if (c.runId !== runId) continue;
-      counted += 1;
-      evaluator.add(c);
+      count += 1;
+      counted(c);
     }
     return { inserted: comparisons.length, existing: 0 };
   };
-  const countComparisons = async (id: string) => (id === runId ? counted : inner.countComparisons(id));
+  const countComparisons = async (id: string) => (id === runId ? count : inner.countComparisons(id));
   return new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop === 'putComparisons') return putComparisons;

@@ -113,3 +113,12 @@ it('a GoReplay replay compares what has a recorded response; the rest lowers cov
   expect(c.out.join('\n')).toMatch(/3 replayed, 3 compared, 0 regression\(s\), coverage 66\.7%/);
   expect(c.out.join('\n')).toMatch(/incomplete: legacy: no end marker \(1\)/);
 });
+
+it('a GoReplay file without responses, replayed in baseline mode, says so and what to do (exit 2)', async () => {
+  const sep = '\n🐵🙈🙉\n';
+  const file = join(mkdtempSync(join(tmpdir(), 'sd-gor-')), 'requests-only.gor');
+  writeFileSync(file, ['1 r1 1764054000000000000 0\nGET /customers/c-1 HTTP/1.1\r\nHost: shop.example\r\n\r\n', '1 r2 1764054000100000000 0\nGET /customers/c-2 HTTP/1.1\r\nHost: shop.example\r\n\r\n'].join(sep) + sep);
+  const c = cli();
+  expect(await run(['replay', file, '--candidate', candidate, '--collector', `127.0.0.1:${new URL(await deadUrl()).port}`, '--compare-timeout-ms', '500'], c.io)).toBe(2);
+  expect(c.err.join('\n')).toMatch(/the recording holds no legacy response or records for any of its 2 request\(s\).*--input-raw-track-response\?\)\. Replay with --legacy URL/);
+});

@@ -176,12 +176,48 @@ it('with AMQP_URL and MONGODB_URL set, the same replay runs on RabbitMQ and Mong
   }
 });
 
-it('a candidate whose records never arrive fails the coverage gate instead of passing', async () => {
+it('a candidate whose records never arrive could not be compared: exit 2, naming the sink and --no-sdk', async () => {
   const port = await freePort();
   const candidate = await candidateBuild(await freePort()); // its SDK posts somewhere else
   const c = cli();
-  expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--compare-timeout-ms', '500'], c.io)).toBe(1);
-  expect(c.out.join('\n')).toMatch(/gate failed: coverage 0\.0% of 12 replayed requests compared, below --min-coverage 95\.0%/);
+  expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--compare-timeout-ms', '500'], c.io)).toBe(2);
+  expect(c.err.join('\n')).toMatch(/no SDK record arrived from the candidate for any of the 12 replayed request\(s\): the service does not seem to run the shadowdiff SDK .* or replay with --no-sdk/);
+});
+
+it('a paired replay of services without the SDK says so and suggests --no-sdk (exit 2), and runs with it', async () => {
+  const plain = async () => {
+    const app = express();
+    app.use(express.json());
+    app.post('/orders/:id/pay', (req, res) => void res.json({ paid: true, orderId: req.params.id }));
+    app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
+    const server: Server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    closers.push(() => new Promise((r) => server.close(r)));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const [legacy, candidate] = [await plain(), await plain()];
+  const args = ['replay', recording, '--candidate', candidate, '--legacy', legacy, '--collector', `127.0.0.1:${await freePort()}`, '--compare-timeout-ms', '500'];
+  const without = cli();
+  expect(await run(args, without.io)).toBe(2);
+  expect(without.err.join('\n')).toMatch(/no SDK record arrived from the candidate or the legacy .* the services do not seem to run the shadowdiff SDK .*--no-sdk/);
+  const withFlag = cli();
+  expect(await run([...args, '--no-sdk'], withFlag.io)).toBe(0);
+  expect(withFlag.out.join('\n')).not.toMatch(/5xx on both sides/);
+});
+
+it('requests that fail on both sides (ids already stored) compare equal, and the summary says what that likely means', async () => {
+  const failing = async () => {
+    const app = express();
+    app.post('/orders/:id/pay', (_req, res) => void res.status(500).json({ error: 'E11000 duplicate key' }));
+    app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
+    const server: Server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    closers.push(() => new Promise((r) => server.close(r)));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const c = cli();
+  await run(['replay', recording, '--candidate', await failing(), '--legacy', await failing(), '--no-sdk', '--collector', `127.0.0.1:${await freePort()}`, '--compare-timeout-ms', '500'], c.io);
+  expect(c.out.join('\n')).toMatch(/\d+ request\(s\) answered 5xx on both sides: they compare equal but test nothing\. Do the recorded ids already exist/);
 });
 
 it('bad input exits 2 with one clear line', async () => {
