@@ -23,10 +23,14 @@ import { readJsonFile } from './config-file';
 import type { CliIo } from './io';
 import { commandEnv } from './env';
 import { hostPort, numberFlag } from './options';
+import { loadRewrite, staticHeaders } from './rewrite-file';
 import { loadRulesFile } from './rules-file';
 
 interface ReplayFlags {
   candidate: string;
+  header?: string[];
+  rewrite?: string;
+  maxUnauthorizedRate: number;
   legacy?: string;
   run?: string;
   concurrency?: number;
@@ -90,6 +94,9 @@ export function replayCommand(io: CliIo): Command {
     .option('--markdown <file>', 'write a Markdown summary (for a pull-request comment)')
     .option('--json <file>', 'write the result as JSON')
     .option('--seed <dir>', 'load <collection>.json / .jsonl fixtures (Extended JSON) into the candidate\'s database first')
+    .option('--header <name: value>', 'add a header to every replayed request, e.g. \'authorization: Bearer $TOKEN\' ($NAME is read from the environment; repeat)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--rewrite <file>', 'a module that changes each request before it is sent (per-request tokens): export default (request) => request, or null to leave it out')
+    .option('--max-unauthorized-rate <share>', 'share of requests that may answer 401/403 on both sides, 0-1 (they test nothing behind the login)', num('max-unauthorized-rate', 0, 1), 0)
     .option('--seed-url <url>', 'the candidate\'s database for --seed, e.g. mongodb://127.0.0.1:27017/shop')
     .option('--handoff-listen <host:port>', 'host the pre-state handoff the services\' SDKs read (their SHADOWDIFF_HANDOFF); baseline: loaded with the recorded before-images')
     .option('--handoff <url>', 'a handoff store the SDKs already use (redis://…, or a proxy\'s http://…); baseline: loaded with the recorded before-images')
@@ -99,6 +106,8 @@ export function replayCommand(io: CliIo): Command {
       const legacy = flags.legacy ? origin('legacy', flags.legacy) : undefined;
       const collector = hostPort('collector', flags.collector, '127.0.0.1:7077', '127.0.0.1');
       const key = flags.key ? orderingKey(flags.key) : undefined;
+      const headers = flags.header ? staticHeaders(flags.header, io.env) : undefined;
+      const rewrite = flags.rewrite ? await loadRewrite(flags.rewrite) : undefined;
       const accept = flags.accept ? parseAcceptFile(await readJsonFile(flags.accept, 'accepted-differences file'), flags.accept) : [];
       const redact = flags.redact ? ((await readJsonFile(flags.redact, 'redaction settings')) as Record<string, unknown>) : undefined;
       const env = commandEnv(io.env);
@@ -137,6 +146,9 @@ export function replayCommand(io: CliIo): Command {
           rate: flags.rate,
           speed: flags.speed,
           key,
+          headers,
+          rewrite,
+          maxUnauthorizedRate: flags.maxUnauthorizedRate,
           timeoutMs: flags.timeoutMs,
           sdk: flags.sdk !== false,
           redact,
@@ -160,6 +172,7 @@ export function replayCommand(io: CliIo): Command {
         bar?.stop();
         if (summary.stopped) io.err(`stopped after ${summary.sent} request(s): the report covers those`);
         io.out(renderText(result));
+        if (summary.candidateUnauthorized) io.out(`${summary.candidateUnauthorized} request(s) the candidate answered 401/403 where legacy did not: does it need credentials the recording left out (--header, --rewrite)?`);
         if (summary.bothFailed) io.out(`${summary.bothFailed} request(s) answered 5xx on both sides: they compare equal but test nothing. Do the recorded ids already exist in the databases (a recording replayed twice, or seeded with the same data)? Seed fresh data, or drop the documents the recording creates.`);
         if (summary.skipped) io.out(`skipped: ${Object.entries(summary.skippedBy).map(([why, n]) => `${n} (${why})`).join(', ')}`);
         if (summary.preloaded) io.out(`pre-state: the recorded before-images of ${summary.preloaded.documents} document(s) handed to the candidate for ${summary.preloaded.requests} request(s)${summary.preloaded.failed ? `; ${summary.preloaded.failed} request(s) could not be (they ran on the database as it is)` : ''}`);

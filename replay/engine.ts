@@ -52,7 +52,21 @@ export interface ReplayOptions {
    * dry-run starts from production's state of every document legacy wrote.
    */
   handoff?: Handoff;
+  /** Headers added to every replayed request (names lower-case), over the recorded ones: credentials the recording left out. */
+  headers?: Record<string, string> | undefined;
+  /** Changes each request before it is sent (per-request tokens): return it, or null to leave the request out. */
+  rewrite?: RewriteRequest | undefined;
 }
+
+/** A request as it is about to be replayed, for `rewrite`. */
+export interface OutgoingRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer | null;
+}
+
+export type RewriteRequest = (request: OutgoingRequest) => OutgoingRequest | null | undefined | Promise<OutgoingRequest | null | undefined>;
 
 export interface ReplayProgress {
   read: number;
@@ -77,6 +91,10 @@ export interface ReplaySummary extends ReplayProgress {
   withoutLegacy: number;
   /** Requests both sides answered with a 5xx: compared equal, but likely a set-up problem (ids already stored). */
   bothFailed: number;
+  /** Requests both sides answered 401 or 403: compared equal, but nothing behind the login was tested. */
+  unauthorized: number;
+  /** Requests the candidate answered 401 or 403 where legacy did not: most likely missing credentials. */
+  candidateUnauthorized: number;
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect']);
@@ -93,6 +111,12 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
   const skippedBy: Record<string, number> = {};
   let withoutLegacy = 0;
   let bothFailed = 0;
+  let unauthorized = 0;
+  let candidateUnauthorized = 0;
+  const skip = (why: string) => {
+    p.skipped += 1;
+    skippedBy[why] = (skippedBy[why] ?? 0) + 1;
+  };
   const chains = new Map<string, Promise<void>>();
   const slots: (() => void)[] = [];
   let free = concurrency;
@@ -122,13 +146,28 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   };
 
-  const send = async (pool: Pool, x: ExchangeRecord, shadowId: string, side: 'legacy' | 'candidate', body: Buffer | null): Promise<ExchangeResponse> => {
+  /** The request to send: the recorded one, without hop-by-hop and shadow headers, with --header's over it, then --rewrite's change. */
+  const outgoing = async (x: ExchangeRecord, body: Buffer | null): Promise<OutgoingRequest | string> => {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(x.request.headers ?? {})) if (!HOP_BY_HOP.has(name) && !name.startsWith('x-shadow-')) headers[name] = value;
+    Object.assign(headers, o.headers);
+    const request: OutgoingRequest = { method: x.request.method, path: x.request.path, headers, body };
+    if (!o.rewrite) return request;
+    try {
+      return (await o.rewrite(request)) ?? 'left out by --rewrite';
+    } catch (err) {
+      o.logger.warn({ err: (err as Error).message, path: x.request.path }, 'replay: --rewrite threw; request left out');
+      return `--rewrite failed: ${String((err as Error)?.message ?? err).slice(0, 100)}`;
+    }
+  };
+
+  const send = async (pool: Pool, request: OutgoingRequest, shadowId: string, side: 'legacy' | 'candidate'): Promise<ExchangeResponse> => {
     const headers: string[] = [];
-    for (const [name, value] of Object.entries(x.request.headers ?? {})) if (!HOP_BY_HOP.has(name) && !name.startsWith('x-shadow-')) headers.push(name, value);
+    for (const [name, value] of Object.entries(request.headers)) if (!HOP_BY_HOP.has(name.toLowerCase()) && !name.toLowerCase().startsWith('x-shadow-')) headers.push(name, value);
     headers.push(HEADERS.shadowId, shadowId, HEADERS.run, o.runId, HEADERS.side, side, HEADERS.mode, side === 'legacy' ? 'live' : 'dry-run', EXCHANGE_HEADER, '1');
     const t0 = performance.now();
     try {
-      const res = await pool.request({ path: x.request.path, method: x.request.method, headers, body });
+      const res = await pool.request({ path: request.path, method: request.method, headers, body: request.body });
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of res.body) {
@@ -151,11 +190,9 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
   const one = async (r: RecordedRequest): Promise<void> => {
     const x = r.exchange;
     const body = requestBody(x.request.body);
-    if (body === 'unavailable') {
-      p.skipped += 1;
-      skippedBy['request body not recorded (over the size cap)'] = (skippedBy['request body not recorded (over the size cap)'] ?? 0) + 1;
-      return;
-    }
+    if (body === 'unavailable') return skip('request body not recorded (over the size cap)');
+    const request = await outgoing(x, body);
+    if (typeof request === 'string') return skip(request);
     const shadowId = uuidv7();
     const baseline = !pools.legacy;
     const hasLegacyRecords = r.legacy.length > 0;
@@ -163,10 +200,10 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     const sdk = (o.sdk ?? true) && (!baseline || hasLegacyRecords);
     if (baseline && sdk) {
       if (o.handoff) await preload(o.handoff, shadowId, r.legacy);
-      await o.publish(r.legacy.map((rec) => rewrite(rec, shadowId, o.runId)));
+      await o.publish(r.legacy.map((rec) => rekeyed(rec, shadowId, o.runId)));
     }
     p.sent += 1;
-    const [candidate, legacy] = await Promise.all([send(pools.candidate, x, shadowId, 'candidate', body), pools.legacy ? send(pools.legacy, x, shadowId, 'legacy', body) : Promise.resolve(undefined)]);
+    const [candidate, legacy] = await Promise.all([send(pools.candidate, request, shadowId, 'candidate'), pools.legacy ? send(pools.legacy, request, shadowId, 'legacy') : Promise.resolve(undefined)]);
     if (candidate.error !== undefined || legacy?.error !== undefined) {
       p.errors += 1;
       firstError ??= candidate.error !== undefined ? `candidate: ${candidate.error}` : `legacy: ${legacy!.error}`;
@@ -177,6 +214,11 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     else if (recordedLegacy) responses.legacy = recordedLegacy;
     else if (!hasLegacyRecords) withoutLegacy += 1;
     if ((candidate.status ?? 0) >= 500 && (responses.legacy?.status ?? 0) >= 500) bothFailed += 1;
+    const denied = (s: number | undefined) => s === 401 || s === 403;
+    if (denied(candidate.status)) {
+      if (denied(responses.legacy?.status)) unauthorized += 1;
+      else if (responses.legacy?.status !== undefined) candidateUnauthorized += 1;
+    }
     const exchange: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId: o.runId, shadowId, at: new Date().toISOString(), request: x.request, responses, replayOf: x.shadowId };
     if (!sdk) exchange.sdk = false;
     await o.publish([exchange]);
@@ -246,7 +288,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     o.onProgress?.({ ...p });
     await Promise.all([pools.candidate.close(), pools.legacy?.close()]);
   }
-  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy, withoutLegacy, bothFailed, ...(firstError ? { firstError } : {}), ...(o.handoff ? { preloaded: loaded } : {}) };
+  return { ...p, stopped: o.signal?.aborted ?? false, ms: Date.now() - started, skippedBy, withoutLegacy, bothFailed, unauthorized, candidateUnauthorized, ...(firstError ? { firstError } : {}), ...(o.handoff ? { preloaded: loaded } : {}) };
 }
 
 /**
@@ -254,7 +296,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
  * baseline replay, so none of its writes can reach the candidate's reads: its end marker says
  * its pre-state was secured, whatever production's handoff did at the time.
  */
-function rewrite(rec: SideRecord, shadowId: string, runId: string): SideRecord {
+function rekeyed(rec: SideRecord, shadowId: string, runId: string): SideRecord {
   if (rec.type === 'effect') return { ...rec, shadowId, runId } as EffectRecord;
   const { prestateReason: _reason, ...end } = rec;
   return { ...end, shadowId, runId, prestate: 'handoff' } as EndRecord;

@@ -28,6 +28,8 @@ export interface SessionOptions extends Omit<ReplayOptions, 'publish'> {
   compareTimeoutMs?: number;
   onCollector?: (url: string) => void;
   logger: Logger;
+  /** Share of replayed requests that may answer 401/403 on both sides before the gates fail (default 0). */
+  maxUnauthorizedRate?: number | undefined;
 }
 
 const MAX_BACKLOG = 10_000;
@@ -102,6 +104,13 @@ export async function runSession(requests: AsyncIterable<RecordedRequest>, o: Se
       );
     }
     const result = evaluator.result(summary.sent, o.gates);
+    const allowed = o.maxUnauthorizedRate ?? 0;
+    if (summary.unauthorized > allowed * summary.sent) {
+      result.failures.push(
+        `${summary.unauthorized} of ${summary.sent} request(s) answered 401/403 on both sides: nothing behind the login was tested. Give the replayed requests credentials (--header 'authorization: Bearer $TOKEN', or --rewrite FILE for per-request tokens), or allow it with --max-unauthorized-rate`,
+      );
+      result.passed = false;
+    }
     return { summary, result, collectorUrl: collector.url };
   } finally {
     await worker.stop();

@@ -205,6 +205,36 @@ it('a paired replay of services without the SDK says so and suggests --no-sdk (e
   expect(withFlag.out.join('\n')).not.toMatch(/5xx on both sides/);
 });
 
+it('credentials: without them a logged-in service fails the gates (401 on both sides); --header and --rewrite give them', async () => {
+  const guarded = async () => {
+    const app = express();
+    app.use((req, res, next) => (req.get('authorization') === 'Bearer s3cret-token' ? next() : void res.status(401).json({ error: 'log in' })));
+    app.use(express.json());
+    app.post('/orders/:id/pay', (req, res) => void res.json({ paid: true, orderId: req.params.id }));
+    app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
+    const server: Server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    closers.push(() => new Promise((r) => server.close(r)));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const args = ['replay', recording, '--candidate', await guarded(), '--legacy', await guarded(), '--no-sdk', '--collector', `127.0.0.1:${await freePort()}`, '--compare-timeout-ms', '500'];
+  const bare = cli();
+  expect(await run(args, bare.io)).toBe(1);
+  expect(bare.out.join('\n')).toMatch(/gate failed: 12 of 12 request\(s\) answered 401\/403 on both sides: nothing behind the login was tested\. Give the replayed requests credentials \(--header/);
+  const header = fakeIo({ env: { TOKEN: 's3cret-token' } });
+  expect(await run([...args, '--header', 'authorization: Bearer $TOKEN'], header.io)).toBe(0);
+  expect(header.out.join('\n')).toMatch(/^PASS replay/);
+  const missing = cli();
+  expect(await run([...args, '--header', 'authorization: Bearer ${NOPE}'], missing.io)).toBe(2);
+  expect(missing.err.join('\n')).toMatch(/--header authorization: the environment variable NOPE is not set/);
+  const module = join(dir, 'token.cjs');
+  writeFileSync(module, "module.exports = (r) => (r.method === 'POST' ? null : { ...r, headers: { ...r.headers, authorization: 'Bearer s3cret-token' } });\n");
+  const rewritten = cli();
+  expect(await run([...args, '--rewrite', module, '--min-coverage', '0'], rewritten.io)).toBe(0);
+  expect(rewritten.out.join('\n')).toMatch(/skipped: \d+ \(left out by --rewrite\)/);
+  expect(rewritten.out.join('\n')).not.toMatch(/401/);
+});
+
 it('requests that fail on both sides (ids already stored) compare equal, and the summary says what that likely means', async () => {
   const failing = async () => {
     const app = express();
