@@ -191,6 +191,9 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     const x = r.exchange;
     const body = requestBody(x.request.body);
     if (body === 'unavailable') return skip('request body not recorded (over the size cap)');
+    if (r.missing?.request) return skip(r.missing.request);
+    // Baseline compares with the recorded response: without its body there is nothing to compare.
+    if (r.missing?.response && !pools.legacy && !r.legacy.length) return skip(r.missing.response);
     const request = await outgoing(x, body);
     if (typeof request === 'string') return skip(request);
     const shadowId = uuidv7();

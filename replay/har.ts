@@ -1,10 +1,15 @@
 // HAR (HTTP Archive 1.2, what browsers' devtools and most HTTP tools save) as a recording: each
 // entry becomes a request with legacy's response and no legacy effects, so a baseline replay
 // compares responses only. Credentials (authorization, cookies) are left out; HAR files are
-// single JSON documents and are read whole.
+// single JSON documents and are read whole. A body the HAR says was there but does not hold
+// (Playwright's `content: 'omit'`, a missing `_file`) is named in `missing`: replay leaves
+// that request out and counts it, rather than sending `{}` or comparing with nothing.
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { unzipSync } from 'fflate';
 import { type ExchangeRecord, FORMAT_VERSION } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
-import { readTextFile } from '../core/files';
+import { readBytesFile } from '../core/files';
 import { parseJson } from '../core/json';
 import { bodyValue } from '../core/body';
 import type { RecordedRequest } from './recording';
@@ -18,12 +23,56 @@ interface HarHeader {
 }
 interface HarEntry {
   startedDateTime?: string;
-  request?: { method?: string; url?: string; headers?: HarHeader[]; postData?: { mimeType?: string; text?: string } };
-  response?: { status?: number; headers?: HarHeader[]; content?: { mimeType?: string; text?: string; encoding?: string } };
+  request?: { method?: string; url?: string; headers?: HarHeader[]; bodySize?: number; postData?: { mimeType?: string; text?: string; _file?: string } };
+  response?: { status?: number; headers?: HarHeader[]; content?: { mimeType?: string; text?: string; encoding?: string; size?: number; _file?: string } };
+}
+
+/** The HAR's JSON, and where the bodies it keeps beside it (`_file`) are found. */
+interface HarSource {
+  text: string;
+  /** A `_file` body's bytes, or undefined when it is not there. */
+  body(name: string): Promise<Buffer | undefined>;
+}
+
+const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
+
+/** Whether the file is a zip archive (Playwright's `recordHar` with a `.zip` path). */
+export function isZip(head: Buffer): boolean {
+  return head.subarray(0, 4).equals(ZIP_MAGIC);
+}
+
+/**
+ * A HAR file with its bodies inline, or beside it as `_file` references (Playwright's
+ * `content: 'attach'`), or a zip of both (a `.zip` path). fflate reads the zip: a small,
+ * dependency-free and widely used implementation.
+ */
+async function harSource(file: string): Promise<HarSource> {
+  const bytes = await readBytesFile(file, 'HAR file');
+  if (!isZip(bytes)) {
+    const dir = dirname(file);
+    return {
+      text: bytes.toString('utf8'),
+      body: async (name) => {
+        // A body beside the HAR, never a path out of its folder.
+        if (name !== basename(name)) return undefined;
+        return readFile(join(dir, name)).catch(() => undefined);
+      },
+    };
+  }
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(bytes);
+  } catch (err) {
+    throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${file} is a zip archive that cannot be read (${(err as Error).message}): a HAR zip as Playwright's recordHar writes it is expected.`, { file });
+  }
+  const harName = Object.keys(entries).find((n) => n.toLowerCase().endsWith('.har'));
+  if (!harName) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${file} is a zip archive with no .har file in it (it holds ${Object.keys(entries).slice(0, 5).join(', ') || 'nothing'}): a recording is a JSONL file, a .har (or a zip of one) or a .gor.`, { file });
+  return { text: Buffer.from(entries[harName]!).toString('utf8'), body: async (name) => (entries[name] ? Buffer.from(entries[name]!) : undefined) };
 }
 
 export async function* readHar(file: string, runId = 'har'): AsyncGenerator<RecordedRequest> {
-  const har = parseJson(await readTextFile(file, 'HAR file'), file) as { log?: { entries?: HarEntry[] } };
+  const source = await harSource(file);
+  const har = parseJson(source.text, file) as { log?: { entries?: HarEntry[] } };
   const entries = har?.log?.entries;
   if (!Array.isArray(entries)) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${file}: not a HAR file (expected {"log": {"entries": [...]}}).`, { file });
   for (const [i, e] of entries.entries()) {
@@ -44,7 +93,10 @@ export async function* readHar(file: string, runId = 'har'): AsyncGenerator<Reco
     }
     if (req.postData?.mimeType && headers['content-type'] === undefined) headers['content-type'] = req.postData.mimeType;
     const request: ExchangeRecord['request'] = { method: req.method.toUpperCase(), path: `${url.pathname}${url.search}`, headers };
-    if (req.postData?.text !== undefined && req.postData.text !== '') request.body = bodyValue([Buffer.from(req.postData.text)], req.postData.mimeType ?? headers['content-type'] ?? '');
+    const missing: { request?: string; response?: string } = {};
+    const posted = req.postData?.text ? Buffer.from(req.postData.text) : req.postData?._file ? await source.body(req.postData._file) : undefined;
+    if (posted?.length) request.body = bodyValue([posted], req.postData?.mimeType ?? headers['content-type'] ?? '');
+    else if ((req.bodySize ?? 0) > 0) missing.request = req.postData?._file ? `request body file not found beside the HAR (${req.postData._file})` : 'request body not in the HAR (recorded without content)';
     const exchange: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId, shadowId: `har-${i}`, at: validDate(e.startedDateTime), request, responses: {}, sdk: false };
     const res = e.response;
     if (res?.status !== undefined && res.status > 0) {
@@ -54,11 +106,12 @@ export async function* readHar(file: string, runId = 'har'): AsyncGenerator<Reco
         const name = String(h.name).toLowerCase();
         if (name === 'content-type' || name === 'location') rh[name] = String(h.value);
       }
-      const raw = res.content?.text;
-      const bytes = raw === undefined ? [] : [Buffer.from(raw, res.content?.encoding === 'base64' ? 'base64' : 'utf8')];
-      exchange.responses.legacy = { status: res.status, headers: rh, body: bodyValue(bytes, rh['content-type'] ?? type) };
+      const c = res.content;
+      const raw = c?.text ? Buffer.from(c.text, c.encoding === 'base64' ? 'base64' : 'utf8') : c?._file ? await source.body(c._file) : undefined;
+      if (!raw && (c?.size ?? 0) > 0) missing.response = c?._file ? `response body file not found beside the HAR (${c._file})` : 'response body not in the HAR (recorded without content)';
+      exchange.responses.legacy = { status: res.status, headers: rh, body: bodyValue(raw ? [raw] : [], rh['content-type'] ?? type) };
     }
-    yield { exchange, legacy: [], line: i + 1 };
+    yield { exchange, legacy: [], line: i + 1, ...(missing.request || missing.response ? { missing } : {}) };
   }
 }
 

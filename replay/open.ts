@@ -1,15 +1,15 @@
-// A recording opened by its name: `.har` and `.gor` by their readers, anything else as a JSONL
-// recording; `-` is standard input.
-import { createReadStream } from 'node:fs';
+// A recording opened by its name: `.har` (or a zip of one) and `.gor` by their readers, anything
+// else as a JSONL recording; `-` is standard input.
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { ShadowdiffError } from '../core/errors';
 import { readGor } from './gor';
-import { readHar } from './har';
+import { isZip, readHar } from './har';
 import { readRecording, type RecordedRequest } from './recording';
 
 /** A recording by its name: `.har`, `.gor`, otherwise JSONL; `-` is standard input. */
 export function openRecording(file: string, runId: string, stdin: Readable = process.stdin): AsyncIterable<RecordedRequest> {
-  if (/\.har$/i.test(file)) return readHar(file, runId);
+  if (/\.(har|zip)$/i.test(file) || (file !== '-' && startsAsZip(file))) return readHar(file, runId);
   if (/\.gor$/i.test(file)) return readGor(file, runId);
   const input = file === '-' ? stdin : createReadStream(file, 'utf8');
   if (file !== '-') {
@@ -24,4 +24,18 @@ export function openRecording(file: string, runId: string, stdin: Readable = pro
       throw err;
     }
   })();
+}
+
+/** A zip under another name (a Playwright HAR zip saved as .json): read as the HAR it holds, or refused saying what it is. */
+function startsAsZip(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(4);
+    return readSync(fd, head, 0, 4, 0) === 4 && isZip(head);
+  } catch {
+    return false; // unreadable: the JSONL reader names the reason
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

@@ -14,6 +14,8 @@ export interface RecordedRequest {
   readonly legacy: SideRecord[];
   /** Line of the exchange in the source, for messages. */
   readonly line: number;
+  /** Bodies the source says were there but does not hold, with the reason (HAR): not replayable as recorded. */
+  readonly missing?: { readonly request?: string; readonly response?: string };
 }
 
 /**

@@ -63,13 +63,18 @@ export function echo(name: string) {
   };
 }
 
-/** A URL nothing listens on (a port that was just freed). */
-export async function deadUrl(): Promise<string> {
+/** A port on 127.0.0.1 nothing listens on (one that was just freed). */
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   const { port } = s.address() as AddressInfo;
   await new Promise<void>((r) => s.close(() => r()));
-  return `http://127.0.0.1:${port}`;
+  return port;
+}
+
+/** A URL nothing listens on (a port that was just freed). */
+export async function deadUrl(): Promise<string> {
+  return `http://127.0.0.1:${await freePort()}`;
 }
 
 export async function proxyFor(settings: Record<string, unknown>, sink?: RecordSink): Promise<RunningProxy> {

@@ -2,14 +2,13 @@
 // clients hit the `shadowdiff proxy` process with no delays and several requests at once, and an identical
 // candidate shows no difference. Off loopback the listener needs a token.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type AddressInfo, createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { resolveProxyConfig } from '../../../capture/proxy';
 import { compare } from '../../../compare/engine';
 import { listen, plainService } from '../../helpers/plain-service';
-import { quiet, send } from '../../helpers/proxy';
+import { freePort, quiet, send } from '../../helpers/proxy';
 import { memorySink, type MemorySink, sideOf } from '../../helpers/sdk';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
 
@@ -17,13 +16,6 @@ const TOKEN = 'a-token-of-16-chars!';
 const BIN = resolve(__dirname, '../../../bin/shadowdiff.js');
 
 /** A port free a moment ago (the proxy takes it next; the SDKs must know it before they start). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its own process)', () => {
   let client: MongoClient;

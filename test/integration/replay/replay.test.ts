@@ -16,7 +16,7 @@ import { Worker } from '../../../pipeline/worker';
 import { run } from '../../../cli/main';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
-import { deadUrl, eventually, httpServer, proxyFor, quiet, send } from '../../helpers/proxy';
+import { deadUrl, eventually, freePort, httpServer, proxyFor, quiet, send } from '../../helpers/proxy';
 import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, uniqueDbName } from '../../helpers/services';
 import { deleteTopology } from '../../../runtime/bus/topology';
 import { fakeIo } from '../../helpers/cli';
@@ -50,10 +50,6 @@ const cli = () => fakeIo();
 /** A candidate build whose SDK posts to the replay's collector. */
 async function candidateBuild(collectorPort: number, bug = false) {
   return orderService(createShadow({ side: 'candidate', sink: `http://127.0.0.1:${collectorPort}`, logger: quiet, buffer: { lingerMs: 1 } }), bug);
-}
-
-async function freePort(): Promise<number> {
-  return Number(new URL(await deadUrl()).port);
 }
 
 beforeAll(async () => {
