@@ -21,7 +21,8 @@ const commandEnvSchema = z
 
 export type CommandEnv = z.output<typeof commandEnvSchema>;
 
-const COMMAND_ENV_KEYS = {
+/** Which environment variable sets which of the commands' own settings. */
+export const COMMAND_ENV_KEYS = {
   SHADOWDIFF_REPORT_TOKEN: 'reportToken',
   SHADOWDIFF_ADMIN_TOKEN: 'adminToken',
   SHADOWDIFF_HANDOFF_TOKEN: 'handoffToken',
