@@ -26,6 +26,8 @@ export interface FindingGroup {
   severity: string;
   requests: number;
   example: string;
+  /** The example's request, `METHOD /path?query`, where known. */
+  exampleRequest?: string;
   legacy?: unknown;
   candidate?: unknown;
   accepted?: string;
@@ -122,6 +124,7 @@ export class Evaluator {
         this.groups.set(key, (g = { route: c.route, target: f.target, field: f.field || '(whole effect)', kind: f.kind, severity: f.severity, requests: 0, example: c.shadowId }));
         if (f.legacy !== undefined) g.legacy = f.legacy;
         if (f.candidate !== undefined) g.candidate = f.candidate;
+        if (c.request) g.exampleRequest = `${c.request.method} ${c.request.path}`;
         if (a) g.accepted = a.reason;
         r.findings.push(g);
       }
@@ -173,7 +176,7 @@ function summarize(runId: string, counted: RouteResult[], replayed: number, gate
  * comparison): counts and readiness per route, finding groups with the values of `values` (one
  * example per group, `route\0target\0field\0kind` → {legacy, candidate}) where given.
  */
-export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyMap<string, { legacy?: unknown; candidate?: unknown }> = new Map()): ReplayResult {
+export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyMap<string, { legacy?: unknown; candidate?: unknown; request?: string }> = new Map()): ReplayResult {
   const routes: RouteResult[] = Object.values(rollup.routes).map((r) => ({
     route: r.route,
     compared: r.compared,
@@ -194,6 +197,7 @@ export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyM
         const v = values.get(groupKey(r.route, f.target, field, f.kind));
         if (v?.legacy !== undefined) g.legacy = v.legacy;
         if (v?.candidate !== undefined) g.candidate = v.candidate;
+        if (v?.request !== undefined) g.exampleRequest = v.request;
         return g;
       }),
   }));

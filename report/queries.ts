@@ -106,7 +106,7 @@ export async function filteredDifferences(store: Store, runId: string, f: Differ
  */
 export async function runResult(store: Store, runId: string, gates: OverviewGates): Promise<ReplayResult> {
   const rollup = await store.getRollup(runId);
-  const values = new Map<string, { legacy?: unknown; candidate?: unknown }>();
+  const values = new Map<string, { legacy?: unknown; candidate?: unknown; request?: string }>();
   const wanted = Object.values(rollup.routes)
     .flatMap((r) => Object.values(r.fields).map((f) => ({ route: r.route, f })))
     .sort((a, b) => b.f.count - a.f.count)
@@ -114,7 +114,7 @@ export async function runResult(store: Store, runId: string, gates: OverviewGate
   for (const { route, f } of wanted) {
     const example = f.examples[0] && (await store.getComparison(runId, f.examples[0]));
     const finding = example ? example.findings.find((x) => x.target === f.target && x.field === f.field && x.kind === f.kind) : undefined;
-    if (finding) values.set(groupKey(route, f.target, f.field || '(whole effect)', f.kind), { legacy: finding.legacy, candidate: finding.candidate });
+    if (finding) values.set(groupKey(route, f.target, f.field || '(whole effect)', f.kind), { legacy: finding.legacy, candidate: finding.candidate, ...(example && example.request ? { request: `${example.request.method} ${example.request.path}` } : {}) });
   }
   return resultFromRollup(rollup, { ...gates, minCoverage: 0 }, values);
 }

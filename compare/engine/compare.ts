@@ -40,6 +40,7 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
     runId: input.runId,
     shadowId: input.shadowId,
     route: routeOf(input.legacy.end ?? input.candidate.end),
+    ...requestOf(input.legacy.end ?? input.candidate.end),
     verdict: 'match',
     findings: [],
     noise: [],
@@ -267,4 +268,8 @@ function routeOf(end: EndRecord | undefined): string {
   if (!end) return '(unknown)';
   // Without a route template, the path stands in for it — without its query string.
   return `${end.request.method.toUpperCase()} ${end.request.route ?? end.request.path.split('?')[0]}`;
+}
+
+function requestOf(end: EndRecord | undefined): Pick<Comparison, 'request'> {
+  return end ? { request: { method: end.request.method.toUpperCase(), path: end.request.path.slice(0, 2000) } } : {};
 }

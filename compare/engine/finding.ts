@@ -90,6 +90,8 @@ export interface Comparison {
   shadowId: string;
   /** `METHOD route-template`, the unit readiness is judged by. */
   route: string;
+  /** The request itself, as its end marker names it (the path with its query), where one ended. */
+  request?: { method: string; path: string };
   verdict: Verdict;
   findings: Finding[];
   /** Findings suppressed because legacy and secondary differ there too (learned noise). */

@@ -1,4 +1,7 @@
-// A run's result as JUnit XML: a test case per route, and one for the gates.
+// A run's result as JUnit XML: a test case per route, and one for the gates. It validates
+// against Jenkins' junit-4 schema (no `skipped` on <testsuites>), and the suite and case names
+// are stable across runs (the run id is a property), so CI tools track each route's history.
+// shadowdiff measures no time per route: every case says time="0" for consumers that need one.
 import type { ReplayResult } from '../../compare/readiness';
 import { preview } from '../../core/format';
 import type { ResultLabel } from './summary';
@@ -13,7 +16,7 @@ export function renderJUnit(r: ReplayResult, label: ResultLabel = 'replay'): str
     if (failed) {
       const text = [
         `${x.mismatch} mismatching and ${x.error} failed of ${x.compared} compared request(s)`,
-        ...problems.map((f) => `${f.severity} ${f.kind} ${f.target} ${f.field}: ${f.requests} request(s), legacy=${show(f.legacy)} candidate=${show(f.candidate)} (e.g. ${f.example})`),
+        ...problems.map((f) => `${f.severity} ${f.kind} ${f.target} ${f.field}: ${f.requests} request(s), legacy=${show(f.legacy)} candidate=${show(f.candidate)} (e.g. ${f.exampleRequest ? `${f.exampleRequest}, shadow id ` : ''}${f.example})`),
       ].join('\n');
       body = `<failure message="${xml(`${x.mismatch + x.error} regression(s) on ${x.route}`)}" type="regression">${xml(text)}</failure>`;
     } else if (x.compared === x.incomplete + x.inconclusive) {
@@ -21,17 +24,18 @@ export function renderJUnit(r: ReplayResult, label: ResultLabel = 'replay'): str
     }
     const out = [...Object.entries(x.incompleteReasons).map(([why, n]) => `incomplete: ${why} (${n})`), ...Object.entries(x.inconclusiveReasons).map(([why, n]) => `inconclusive: ${why} (${n})`)];
     if (out.length) body += `<system-out>${xml(out.join('\n'))}</system-out>`;
-    return `    <testcase classname="shadowdiff.${label}" name="${xml(x.route)}" assertions="${x.compared}">${body}</testcase>`;
+    return `    <testcase classname="shadowdiff.${label}" name="${xml(x.route)}" assertions="${x.compared}" time="0">${body}</testcase>`;
   });
   const failures = r.routes.filter((x) => x.mismatch > 0 || x.error > 0).length;
   const skipped = r.routes.filter((x) => !(x.mismatch > 0 || x.error > 0) && x.compared === x.incomplete + x.inconclusive).length;
-  const gateCase = `    <testcase classname="shadowdiff.${label}" name="gates">${r.failures.length ? `<failure message="${xml(r.failures.join('; '))}" type="gate">${xml(r.failures.join('\n'))}</failure>` : ''}</testcase>`;
+  const gateCase = `    <testcase classname="shadowdiff.${label}" name="gates" time="0">${r.failures.length ? `<failure message="${xml(r.failures.join('; '))}" type="gate">${xml(r.failures.join('\n'))}</failure>` : ''}</testcase>`;
   const total = r.routes.length + 1;
   const failed = failures + (r.failures.length ? 1 : 0);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="shadowdiff ${label}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
-    `  <testsuite name="${xml(`${label} ${r.runId}`)}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}">`,
+    `<testsuites name="shadowdiff ${label}" tests="${total}" failures="${failed}" errors="0" time="0">`,
+    `  <testsuite name="shadowdiff ${label}" tests="${total}" failures="${failed}" errors="0" skipped="${skipped}" time="0">`,
+    `    <properties><property name="run" value="${xml(r.runId)}"/></properties>`,
     ...cases,
     gateCase,
     '  </testsuite>',

@@ -12,6 +12,7 @@ import { renderMarkdown } from '../../../report/render/markdown';
 import { renderText } from '../../../report/render/summary';
 
 const XSD = readFileSync(join(__dirname, '../../fixtures/junit/junit.xsd'), 'utf8');
+const JENKINS_XSD = readFileSync(join(__dirname, '../../fixtures/junit/jenkins-junit-4.xsd'), 'utf8');
 const gates = { maxMismatchRate: 0, minRequests: 1, minCoverage: 0.95 };
 
 function comparison(n: number, route: string, verdict: Comparison['verdict'], findings: Partial<Finding>[] = [], extra: Partial<Comparison> = {}): Comparison {
@@ -81,14 +82,27 @@ it('accepted differences turn regressions into accepted, until they expire', () 
 it('JUnit output validates against the JUnit schema, hostile strings included', async () => {
   for (const result of [evaluate('r', comparisons, 6, gates), evaluate('r', comparisons.slice(0, 1), 1, gates), evaluate('r', [], 0, gates)]) {
     const xml = renderJUnit(result);
-    const v = await validateXML({ xml: [{ fileName: 'replay.xml', contents: xml }], schema: [{ fileName: 'junit.xsd', contents: XSD }] });
-    expect(v.errors).toEqual([]);
-    expect(v.valid).toBe(true);
+    for (const schema of [XSD, JENKINS_XSD]) {
+      const v = await validateXML({ xml: [{ fileName: 'replay.xml', contents: xml }], schema: [{ fileName: 'junit.xsd', contents: schema }] });
+      expect(v.errors).toEqual([]);
+      expect(v.valid).toBe(true);
+    }
   }
   const xml = renderJUnit(evaluate('r', comparisons, 6, gates));
   expect(xml).toContain('name="POST /x/&lt;&quot;&amp;\'&gt;|]]&gt;"');
   expect(xml).not.toContain('\u0000');
-  expect(xml).toMatch(/<testcase classname="shadowdiff.replay" name="POST \/orders\/:id\/cancel" assertions="1"><skipped message="no request on POST \/orders\/:id\/cancel could be compared completely"\/><system-out>incomplete: candidate: no end marker \(1\)<\/system-out><\/testcase>/);
+  expect(xml).toMatch(/<testcase classname="shadowdiff.replay" name="POST \/orders\/:id\/cancel" assertions="1" time="0"><skipped message="no request on POST \/orders\/:id\/cancel could be compared completely"\/><system-out>incomplete: candidate: no end marker \(1\)<\/system-out><\/testcase>/);
+});
+
+it('JUnit names are stable across runs (the run id is a property) and a failure names its example request', async () => {
+  const withRequest = comparisons.map((c) => ({ ...c, request: { method: 'POST', path: `/orders/${c.shadowId}/pay?src=app` } }));
+  const a = renderJUnit(evaluate('replay-20261202-0900', withRequest, 6, gates));
+  const b = renderJUnit(evaluate('replay-20261203-0900', withRequest, 6, gates));
+  const names = (x: string) => [...x.matchAll(/<(?:testsuites|testsuite|testcase) (?:classname="[^"]*" )?name="([^"]*)"/g)].map((m) => m[1]);
+  expect(names(a)).toEqual(names(b));
+  expect(a).toContain('<property name="run" value="replay-20261202-0900"/>');
+  expect(a).not.toMatch(/<testsuites [^>]*skipped=/);
+  expect(a).toMatch(/legacy=1000 candidate=1001 \(e\.g\. POST \/orders\/s2\/pay\?src=app, shadow id s2\)/);
 });
 
 it('Markdown escapes table cells and lists the gates that failed', () => {
