@@ -78,7 +78,10 @@ export function workerCommand(io: CliIo): Command {
       const logger = createLogger({ level: flags.logLevel });
       const log = componentLogger(logger, 'worker');
       const runtime = await createRuntime(config, logger);
-      const worker = new Worker({
+      // The metrics read the worker's counters when scraped, and count each comparison as it is stored.
+      const observed = listen ? workerMetrics(() => worker.stats()) : undefined;
+      const worker: Worker = new Worker({
+        observe: observed?.observe,
         bus: runtime.bus,
         store: runtime.store,
         logger: log,
@@ -91,7 +94,7 @@ export function workerCommand(io: CliIo): Command {
       });
       let metrics: MetricsServer | undefined;
       try {
-        if (listen) metrics = await serveMetrics(workerMetrics(() => worker.stats()), listen.host, listen.port);
+        if (listen && observed) metrics = await serveMetrics(observed.registry, listen.host, listen.port);
         await worker.start();
       } catch (err) {
         await metrics?.close();

@@ -1,8 +1,13 @@
 // A worker's Prometheus metrics (prom-client): its counters, read from the worker when scraped,
-// so the comparison path pays nothing for them.
+// so the comparison path pays nothing for them; and what it compared, per route and verdict,
+// the findings per route, target and severity, and the detection latency, counted as each
+// comparison is stored. Label sets are bounded: past the caps a comparison or finding is
+// counted without its labels, in `…_unlabelled_total`, never dropped.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { VERDICTS, type Comparison } from '../compare/engine';
+import { processMetrics } from '../core/process-metrics';
 import { ShadowdiffError } from '../core/errors';
 import { listeningUrl } from '../core/net';
 import type { WorkerStats } from './worker';
@@ -24,7 +29,17 @@ const TOTALS: Record<Totals, string> = {
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-export function workerMetrics(stats: () => WorkerStats, options: { defaultMetrics?: boolean } = {}): Registry {
+/** Distinct routes, and (route, target, severity) sets, given their own series at most. */
+export const MAX_ROUTES = 200;
+export const MAX_FINDING_SERIES = 1000;
+
+export interface WorkerMetrics {
+  readonly registry: Registry;
+  /** Counts one stored comparison; the worker's `observe` option. */
+  observe(c: Comparison, newestRecordAt: number | undefined): void;
+}
+
+export function workerMetrics(stats: () => WorkerStats, options: { defaultMetrics?: boolean; now?: () => number } = {}): WorkerMetrics {
   const registry = new Registry();
   const registers = [registry];
   for (const [key, help] of Object.entries(TOTALS) as [Totals, string][]) {
@@ -46,8 +61,44 @@ export function workerMetrics(stats: () => WorkerStats, options: { defaultMetric
       this.set(stats().openJoins);
     },
   });
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'shadowdiff_worker_' });
-  return registry;
+  if (options.defaultMetrics !== false) processMetrics(registry);
+
+  const comparisons = new Counter({ name: 'shadowdiff_worker_comparisons_total', help: 'Comparisons stored, by route and verdict (every verdict of a route exists from its first comparison)', labelNames: ['route', 'verdict'], registers });
+  const findings = new Counter({ name: 'shadowdiff_worker_findings_total', help: 'Findings in stored comparisons, by route, target and severity', labelNames: ['route', 'target', 'severity'], registers });
+  const unlabelled = new Counter({ name: 'shadowdiff_worker_unlabelled_total', help: `Comparisons and findings counted without labels: past ${MAX_ROUTES} routes or ${MAX_FINDING_SERIES} finding series`, labelNames: ['what'], registers });
+  const detection = new Histogram({
+    name: 'shadowdiff_worker_detection_seconds',
+    help: 'From the newest record of a request (its SDK or proxy clock) to its comparison stored',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers,
+  });
+  for (const what of ['comparison', 'finding']) unlabelled.labels(what).inc(0);
+  const routes = new Set<string>();
+  const series = new Set<string>();
+  const now = options.now ?? Date.now;
+  return {
+    registry,
+    observe(c, newestRecordAt) {
+      if (!routes.has(c.route)) {
+        if (routes.size >= MAX_ROUTES) unlabelled.labels('comparison').inc();
+        else {
+          routes.add(c.route);
+          for (const v of VERDICTS) comparisons.labels(c.route, v).inc(0);
+        }
+      }
+      if (routes.has(c.route)) comparisons.labels(c.route, c.verdict).inc();
+      for (const f of c.findings) {
+        const key = `${c.route}\u0000${f.target}\u0000${f.severity}`;
+        if (!series.has(key) && series.size >= MAX_FINDING_SERIES) {
+          unlabelled.labels('finding').inc();
+          continue;
+        }
+        series.add(key);
+        findings.labels(c.route, f.target, f.severity).inc();
+      }
+      if (newestRecordAt !== undefined) detection.observe(Math.max(0, now() - newestRecordAt) / 1000);
+    },
+  };
 }
 
 export interface MetricsServer {

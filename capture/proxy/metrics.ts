@@ -1,9 +1,11 @@
 // The proxy's Prometheus metrics (prom-client), on a registry of its own. Label sets are bound
 // once, so the request path pays an increment, not a label lookup.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SkipReason } from './sampling';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { processMetrics } from '../../core/process-metrics';
+import { SKIP_REASONS, type SkipReason } from './sampling';
 
-export type MirrorSkip = SkipReason | 'body-too-large' | 'mirror-busy' | 'circuit-open' | 'shutting-down' | 'request-incomplete' | 'internal-error';
+export const MIRROR_SKIPS = [...SKIP_REASONS, 'body-too-large', 'mirror-busy', 'circuit-open', 'shutting-down', 'request-incomplete', 'internal-error'] as const;
+export type MirrorSkip = SkipReason | (typeof MIRROR_SKIPS)[number];
 export type TargetName = 'candidate' | 'secondary';
 
 export class ProxyMetrics {
@@ -18,7 +20,9 @@ export class ProxyMetrics {
   readonly breaker: Gauge<'target'>;
   readonly exchanges: Counter<'outcome'>;
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  /** `targets`: the mirror targets configured (a `secondary` series only where there is one). */
+  constructor(options: { defaultMetrics?: boolean; targets?: readonly TargetName[] } = {}) {
+    const targets = options.targets ?? ['candidate'];
     const registers = [this.registry];
     this.requests = new Counter({ name: 'shadowdiff_proxy_requests_total', help: 'Requests forwarded to legacy, by outcome (ok: a response went back; 502/504: upstream failure; aborted: the client left)', labelNames: ['outcome'], registers });
     this.skipped = new Counter({ name: 'shadowdiff_proxy_mirror_skipped_total', help: 'Requests not mirrored, by reason', labelNames: ['reason'], registers });
@@ -29,8 +33,16 @@ export class ProxyMetrics {
     this.inFlight = new Gauge({ name: 'shadowdiff_proxy_mirrors_in_flight', help: 'Mirrors waiting for a response', labelNames: ['target'], registers });
     this.breaker = new Gauge({ name: 'shadowdiff_proxy_breaker_state', help: 'Circuit breaker per mirror target: 0 closed, 1 open, 2 half-open', labelNames: ['target'], registers });
     this.exchanges = new Counter({ name: 'shadowdiff_proxy_exchanges_total', help: 'Exchange records: queued for the sink, or dropped (buffer full, sink refused, shutdown)', labelNames: ['outcome'], registers });
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'shadowdiff_proxy_' });
-    for (const t of ['candidate', 'secondary']) this.breaker.labels(t).set(0);
+    if (options.defaultMetrics !== false) processMetrics(this.registry);
+    // Every series exists from the start, at 0: a rate or an alert over it never sees "no data".
+    for (const o of ['ok', '502', '504', 'aborted']) this.requests.labels(o).inc(0);
+    for (const r of MIRROR_SKIPS) this.skipped.labels(r).inc(0);
+    for (const o of ['queued', 'dropped']) this.exchanges.labels(o).inc(0);
+    for (const t of targets) {
+      this.mirrored.labels(t).inc(0);
+      this.inFlight.labels(t).set(0);
+      this.breaker.labels(t).set(0);
+    }
   }
 
   /** The hosted pre-state handoff's counters, read when scraped. */

@@ -6,7 +6,8 @@ import { match } from 'path-to-regexp';
 import { ShadowdiffError } from '../../core/errors';
 import { type SamplingConfig, samplingSchema } from './config';
 
-export type SkipReason = 'disabled' | 'sampled-out';
+export const SKIP_REASONS = ['disabled', 'sampled-out'] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export type Decision = { mirror: true; route?: string } | { mirror: false; reason: SkipReason };
 

@@ -55,13 +55,19 @@ interface Pending {
   settling: boolean;
 }
 
+/** What the worker keeps with a comparison until it is stored. */
+interface Stored {
+  deliveries: Shared[];
+  newestRecordAt: number | undefined;
+}
+
 const joinKey = (runId: string, shadowId: string) => `${runId}\u0000${shadowId}`;
 
 export class Worker {
   private readonly join = new Join();
   private readonly pending = new Map<string, Pending>();
   private readonly recent: RecentRequests;
-  private readonly writer: BatchWriter<Shared[]>;
+  private readonly writer: BatchWriter<Stored>;
   private readonly rules: RunRules;
   private readonly alerts: AlertRelay | undefined;
   private subscription: Subscription | undefined;
@@ -78,7 +84,7 @@ export class Worker {
     this.recent = new RecentRequests(this.tuning.recentMax);
     this.rules = new RunRules(options.rules, options.store, options.logger);
     this.alerts = options.alerts === false ? undefined : new AlertRelay(options.alerts, options.store, options.logger, options.notify);
-    this.writer = new BatchWriter<Shared[]>({
+    this.writer = new BatchWriter<Stored>({
       store: options.store,
       logger: options.logger,
       batchSize: this.tuning.batchSize,
@@ -213,14 +219,20 @@ export class Worker {
     this.counters.compared += 1;
     // Records kept for drill-down only; the others are let go now rather than after the write.
     const keep = this.tuning.keepEffects === 'all' || (this.tuning.keepEffects === 'non-match' && comparison.verdict !== 'match');
-    this.writer.add({ comparison: bounded(comparison), records: keep ? p.records : [], tag: p.deliveries });
+    let newest: number | undefined;
+    for (const r of p.records) {
+      const at = Date.parse(r.at);
+      if (Number.isFinite(at) && (newest === undefined || at > newest)) newest = at;
+    }
+    this.writer.add({ comparison: bounded(comparison), records: keep ? p.records : [], tag: { deliveries: p.deliveries, newestRecordAt: newest } });
   }
 
   /** Only now, stored, is a later record of the same request late rather than needed. */
-  private stored(batch: Done<Shared[]>[]): void {
+  private stored(batch: Done<Stored>[]): void {
     this.recent.add(batch.map((d) => joinKey(d.comparison.runId, d.comparison.shadowId)));
-    for (const d of batch) for (const shared of d.tag) release(shared);
+    for (const d of batch) for (const shared of d.tag.deliveries) release(shared);
     if (this.alerts) for (const d of batch) this.alerts.observe(d.comparison);
+    if (this.options.observe) for (const d of batch) this.options.observe(d.comparison, d.tag.newestRecordAt);
   }
 
   /** Background flushes step aside while another worker flushes; the last one, at stop, does not. */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { AlertPolicy, RaisedAlert } from '../../compare/alerts';
-import type { CompiledRules } from '../../compare/engine';
+import type { Comparison, CompiledRules } from '../../compare/engine';
 import type { Bus } from '../../runtime/bus/bus';
 import type { Store } from '../../runtime/store/store';
 
@@ -38,6 +38,8 @@ export interface WorkerOptions extends z.input<typeof workerTuningSchema> {
   /** Where an alert goes besides the log and the store (a webhook). */
   notify?: ((alert: RaisedAlert) => Promise<void>) | undefined;
   now?: (() => Date) | undefined;
+  /** Each comparison once it is stored, with when its newest record was made (epoch ms; the metrics). */
+  observe?: ((c: Comparison, newestRecordAt: number | undefined) => void) | undefined;
 }
 
 /** The tunables of `options` with their defaults, frozen; a wrong value is SHADOWDIFF_CONFIG. */

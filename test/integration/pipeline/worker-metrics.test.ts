@@ -9,6 +9,7 @@ import { connectMongoStore } from '../../../runtime/store/mongo';
 import { AMQP_URL, MONGODB_URL, removeTraces, uniqueDbName } from '../../helpers/services';
 import { traffic, waitFor } from '../../helpers/traffic';
 import { logger } from './pipeline.contract';
+import { promtoolProblems } from '../../helpers/promtool';
 
 jest.setTimeout(60_000);
 
@@ -50,7 +51,16 @@ it('serves its counters at /metrics while it compares, and stops cleanly', async
     expect(sample(text, 'shadowdiff_worker_dead_lettered_total')).toBe(0);
     expect(sample(text, 'shadowdiff_worker_open_joins')).toBe(0);
     expect(text).toContain('# TYPE shadowdiff_worker_compared_total counter');
-    expect(text).toContain('shadowdiff_worker_process_cpu_seconds_total');
+    // Node's process metrics unprefixed, as stock dashboards expect them.
+    expect(text).toContain('process_cpu_seconds_total');
+    // What was compared, by route and verdict (every verdict of a route exists, at 0 if need be).
+    const byVerdict = [...text.matchAll(/^shadowdiff_worker_comparisons_total\{route="([^"]+)",verdict="(\w+)"\} (\d+)$/gm)].map((m) => [m[1], m[2], Number(m[3])] as const);
+    expect(byVerdict.reduce((n, [, , v]) => n + v, 0)).toBe(30);
+    expect(byVerdict.filter(([, v]) => v === 'mismatch').reduce((n, [, , c]) => n + c, 0)).toBe(3);
+    expect(new Set(byVerdict.filter(([r]) => r === byVerdict[0]![0]).map(([, v]) => v))).toEqual(new Set(['match', 'mismatch', 'incomplete', 'inconclusive', 'error']));
+    expect(text).toMatch(/^shadowdiff_worker_findings_total\{route="[^"]+",target="[^"]+",severity="\w+"\} \d+$/m);
+    expect(sample(text, 'shadowdiff_worker_detection_seconds_count')).toBe(30);
+    expect(promtoolProblems(text)).toEqual([]);
     expect(await store.countComparisons('m')).toBe(30);
 
     const health = await fetch(url.replace('/metrics', '/healthz'));

@@ -4,6 +4,7 @@ import type { RunningProxy } from '../../../capture/proxy';
 import { run } from '../../../cli/main';
 import { echo, eventually, httpServer, proxyFor, send, type TestServer } from '../../helpers/proxy';
 import { fakeIo } from '../../helpers/cli';
+import { promtoolProblems } from '../../helpers/promtool';
 
 const TOKEN = 'test-admin-token-0123456789';
 let legacy: TestServer;
@@ -132,6 +133,10 @@ it('/metrics counts requests, mirrors and skips by reason; /healthz answers', as
   expect(text).toMatch(/shadowdiff_proxy_mirror_skipped_total\{reason="sampled-out"\} \d+/);
   expect(text).toMatch(/shadowdiff_proxy_mirror_skipped_total\{reason="disabled"\} 20/);
   expect(text).toMatch(/shadowdiff_proxy_breaker_state\{target="candidate"\} 0/);
+  // No secondary is configured: no series pretends there is one. Labelled series exist from the start.
+  expect(text).not.toMatch(/target="secondary"/);
+  expect(text).toMatch(/shadowdiff_proxy_mirror_skipped_total\{reason="circuit-open"\} 0/);
+  expect(promtoolProblems(text)).toEqual([]);
   expect(text).toMatch(/shadowdiff_proxy_mirror_duration_seconds_bucket/);
   expect(await (await admin('/healthz')).json()).toMatchObject({ status: 'ok', active: 0 });
 });
