@@ -269,9 +269,9 @@ export class Forwarder {
   }
 
   /** @internal */
-  done(outcome: Outcome, started: number): void {
+  done(outcome: Outcome, started: number, mirrored: boolean): void {
     this.active -= 1;
-    this.o.metrics.request(outcome, (performance.now() - started) / 1000);
+    this.o.metrics.request(outcome, (performance.now() - started) / 1000, mirrored);
   }
 
   /** @internal Largest request body that is still mirrored. */

@@ -15,7 +15,7 @@ export class ProxyMetrics {
   private readonly mirrored: Counter<'target'>;
   private readonly mirrorErrors: Counter<'target' | 'reason'>;
   private readonly mirrorSeconds: Histogram<'target'>;
-  private readonly primarySeconds: Histogram;
+  private readonly primarySeconds: { mirrored: Histogram.Internal<'mirrored'>; plain: Histogram.Internal<'mirrored'> };
   readonly inFlight: Gauge<'target'>;
   readonly breaker: Gauge<'target'>;
   readonly exchanges: Counter<'outcome'>;
@@ -29,7 +29,8 @@ export class ProxyMetrics {
     this.mirrored = new Counter({ name: 'shadowdiff_proxy_mirrored_total', help: 'Requests mirrored, by target', labelNames: ['target'], registers });
     this.mirrorErrors = new Counter({ name: 'shadowdiff_proxy_mirror_errors_total', help: 'Mirrors that got no response, by target and reason', labelNames: ['target', 'reason'], registers });
     this.mirrorSeconds = new Histogram({ name: 'shadowdiff_proxy_mirror_duration_seconds', help: 'Mirror request to end of response', labelNames: ['target'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers });
-    this.primarySeconds = new Histogram({ name: 'shadowdiff_proxy_primary_duration_seconds', help: 'Client request to end of the legacy response through the proxy', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
+    const primary = new Histogram({ name: 'shadowdiff_proxy_primary_duration_seconds', help: 'Client request to end of the legacy response through the proxy; mirrored="true" when the request was mirrored too', labelNames: ['mirrored'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
+    this.primarySeconds = { mirrored: primary.labels('true'), plain: primary.labels('false') };
     this.inFlight = new Gauge({ name: 'shadowdiff_proxy_mirrors_in_flight', help: 'Mirrors waiting for a response', labelNames: ['target'], registers });
     this.breaker = new Gauge({ name: 'shadowdiff_proxy_breaker_state', help: 'Circuit breaker per mirror target: 0 closed, 1 open, 2 half-open', labelNames: ['target'], registers });
     this.exchanges = new Counter({ name: 'shadowdiff_proxy_exchanges_total', help: 'Exchange records: queued for the sink, or dropped (buffer full, sink refused, shutdown)', labelNames: ['outcome'], registers });
@@ -81,9 +82,9 @@ export class ProxyMetrics {
     return b;
   }
 
-  request(outcome: 'ok' | '502' | '504' | 'aborted', seconds: number): void {
+  request(outcome: 'ok' | '502' | '504' | 'aborted', seconds: number, mirrored: boolean): void {
     this.counter(this.requests, outcome).inc();
-    if (outcome === 'ok') this.primarySeconds.observe(seconds);
+    if (outcome === 'ok') (mirrored ? this.primarySeconds.mirrored : this.primarySeconds.plain).observe(seconds);
   }
   skip(reason: MirrorSkip): void {
     this.counter(this.skipped, reason).inc();

@@ -10,7 +10,8 @@ export type Outcome = 'ok' | '502' | '504' | 'aborted';
 
 /** What the handler tells the forwarder (the narrow side of it this file needs). */
 export interface PrimaryOwner<P> {
-  done(outcome: Outcome, started: number): void;
+  /** `mirrored`: the request was chosen for mirroring (its latency is counted apart). */
+  done(outcome: Outcome, started: number, mirrored: boolean): void;
   cancelMirrors(g: P, reason: 'request-incomplete'): void;
   settle(g: P, side: 'legacy', result: MirrorResult): void;
 }
@@ -115,7 +116,7 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
   private finish(outcome: Outcome, legacy: MirrorResult): void {
     if (this.finished) return;
     this.finished = true;
-    this.f.done(outcome, this.started);
+    this.f.done(outcome, this.started, this.g !== undefined);
     if (!this.g) return;
     // Legacy answered before the request body was complete (or failed first): nothing to mirror.
     if (!this.g.mirrored) this.f.cancelMirrors(this.g, 'request-incomplete');

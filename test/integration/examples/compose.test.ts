@@ -35,7 +35,7 @@ async function composeConfig(): Promise<{ services: Record<string, Service> }> {
 
 it('docker compose config validates the full stack, ordered by health and bound to loopback', async () => {
   const { services } = await composeConfig();
-  expect(Object.keys(services).sort()).toEqual(['candidate', 'legacy', 'mongo', 'proxy', 'rabbitmq', 'report', 'traffic', 'worker']);
+  expect(Object.keys(services).sort()).toEqual(['candidate', 'grafana', 'legacy', 'mongo', 'prometheus', 'proxy', 'rabbitmq', 'report', 'traffic', 'worker']);
   for (const name of ['mongo', 'rabbitmq', 'legacy', 'candidate', 'proxy', 'worker', 'report']) expect({ name, health: services[name]!.healthcheck !== undefined }).toEqual({ name, health: true });
   const healthy = (s: string, deps: string[]) => {
     for (const d of deps) expect({ s, d, condition: services[s]!.depends_on?.[d]?.condition }).toEqual({ s, d, condition: 'service_healthy' });
