@@ -34,7 +34,8 @@ export function shadowMiddleware(shadow: Shadow): RequestHandler {
         if (body) {
           shadow.record(ctx, shadow.nextSeq(ctx), {
             kind: 'response',
-            target: `${req.method} ${route ?? request.path}`,
+            // As the exchange's response effect is named: an --accept entry or a rule for `response` covers both.
+            target: 'response',
             op: 'respond',
             payload: responsePayload(shadow, res, body),
           });

@@ -62,7 +62,7 @@ test('the response effect has the status, the chosen headers and the parsed body
   const res = await fetch(`${url}/orders/A-9?x=1`, { headers: shadowHeaders('c-1') });
   expect(await res.json()).toEqual({ id: 'A-9', secret: 's3cr3t', total: 10 }); // the client gets it untouched
   const { effects, ends } = await records('c-1');
-  expect(effects).toMatchObject([{ kind: 'response', op: 'respond', target: 'GET /orders/:id', payload: { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: { id: 'A-9', total: 10 } } }]);
+  expect(effects).toMatchObject([{ kind: 'response', op: 'respond', target: 'response', payload: { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: { id: 'A-9', total: 10 } } }]);
   expect((effects[0]!.payload as { body: object }).body).not.toHaveProperty('secret');
   expect((effects[0]!.payload as { headers: object }).headers).not.toHaveProperty('x-noise');
   expect(ends).toMatchObject([{ count: 1, status: 200, request: { method: 'GET', path: '/orders/A-9', route: '/orders/:id' } }]);
