@@ -81,7 +81,7 @@ test('effect(): live runs perform and records it; a failure is recorded as faile
   expect(effects.map((e) => [e.target, e.status ?? 'ok'])).toEqual([
     ['POST sms/send', 'ok'],
     ['POST ledger/append', 'failed'],
-    ['GET /effect', 'ok'],
+    ['response', 'ok'],
   ]);
   expect(effects[1]!.error).toMatch(/ledger down/);
 });
