@@ -49,6 +49,10 @@ export async function startCollector(options: CollectorOptions & { host?: string
   };
 }
 
+/** Refusals whose reasons a reply lists, and how long each reason may be. */
+const MAX_REASONS = 20;
+const MAX_REASON_CHARS = 500;
+
 /** Fails on bytes that are not UTF-8, where Buffer#toString would quietly replace them. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -106,7 +110,9 @@ export function collectorHandler(options: CollectorOptions) {
       }
       counters.accepted += valid.length;
       counters.rejected += rejected.length;
-      reply(res, rejected.length && !valid.length ? 400 : 200, { accepted: valid.length, rejected });
+      // The reasons of the first refusals, each cut short: a bad batch never gets a reply larger than itself.
+      const shown = rejected.slice(0, MAX_REASONS).map((r) => ({ index: r.index, error: r.error.length > MAX_REASON_CHARS ? `${r.error.slice(0, MAX_REASON_CHARS - 1)}…` : r.error }));
+      reply(res, rejected.length && !valid.length ? 400 : 200, { accepted: valid.length, rejected: shown, ...(rejected.length > shown.length ? { rejectedCount: rejected.length } : {}) });
     },
   };
 }

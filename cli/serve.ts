@@ -34,7 +34,7 @@ export function serveCommand(io: CliIo): Command {
       const { host, port } = hostPort('listen', flags.listen, '127.0.0.1:7070', '0.0.0.0');
       const token = commandEnv(io.env).reportToken;
       if (!isLoopback(host) && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `refusing to serve captured data on ${flags.listen} without a token: set SHADOWDIFF_REPORT_TOKEN (at least 16 characters), or listen on 127.0.0.1.`);
-      if (token !== undefined && token.length < 16) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'SHADOWDIFF_REPORT_TOKEN must be at least 16 characters.');
+      if (token !== undefined && token.trim().length < 16) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'SHADOWDIFF_REPORT_TOKEN must hold at least 16 characters besides spaces.');
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: 'info' });
       const { store, close } = await openRunStore(io, 'serve', flags.from);

@@ -172,7 +172,7 @@ const TYPES: Record<string, z.ZodType<ShadowRecord>> = {
  */
 export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw badRecord(where, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+    throw badRecord(where, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
   }
   const obj = value as Record<string, unknown>;
   if (obj.v !== FORMAT_VERSION) {

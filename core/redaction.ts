@@ -4,6 +4,7 @@
 // a card number never leaves the service yet equal values still compare equal.
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import { secretSchema } from './settings';
 
 export const REDACTION_MODES = ['remove', 'hash'] as const;
 export type RedactionMode = (typeof REDACTION_MODES)[number];
@@ -15,7 +16,7 @@ export const redactionSchema = z
     /** What happens to a matched value unless its entry says otherwise. */
     mode: z.enum(REDACTION_MODES).default('hash'),
     /** The HMAC key for `hash`; the same on every side, or equal values stop comparing equal. */
-    secret: z.string().min(16, 'must be at least 16 characters').optional(),
+    secret: secretSchema.optional(),
     /** JSON paths: `card.number`, `*.password` (one level), `**.phone` (any depth). */
     paths: z.array(pathEntry).default([]),
     /** Header names, case-insensitive. */

@@ -29,3 +29,9 @@ export const retentionSchema = z
   .prefault({});
 
 export type Retention = z.output<typeof retentionSchema>;
+
+/** A token or secret: 16 characters at least, and not blank (16 spaces guard nothing). */
+export const secretSchema = z
+  .string()
+  .min(16, 'must be at least 16 characters')
+  .refine((s) => s.trim().length >= 16, 'must hold at least 16 characters besides spaces');

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { envLayer, resolveWith } from '../../core/config';
 import { isLoopback } from '../../core/net';
 import { redactionSchema } from '../../core/redaction';
-import { partitionsSchema, prefixSchema } from '../../core/settings';
+import { partitionsSchema, prefixSchema, secretSchema } from '../../core/settings';
 
 const upstream = (what: string) =>
   z.string().refine((s) => {
@@ -111,7 +111,7 @@ export const proxyConfigSchema = z
         /** env SHADOWDIFF_ADMIN_LISTEN. Admin API and /metrics; off when unset. */
         listen: hostPort.optional(),
         /** env SHADOWDIFF_ADMIN_TOKEN. Required to change sampling; required at all off loopback. */
-        token: z.string().min(16, 'must be at least 16 characters').optional(),
+        token: secretSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -124,7 +124,7 @@ export const proxyConfigSchema = z
          */
         listen: hostPort.optional(),
         /** env SHADOWDIFF_HANDOFF_TOKEN. Bearer token the SDKs send; required off loopback. */
-        token: z.string().min(16, 'must be at least 16 characters').optional(),
+        token: secretSchema.optional(),
         /** A request's handoff is forgotten this long after its last put. */
         ttlMs: z.number().int().min(100).max(3_600_000).default(30_000),
       })

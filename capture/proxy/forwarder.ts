@@ -71,10 +71,11 @@ export class Forwarder {
       s.once('close', () => this.sockets.delete(s));
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      // A malformed request line or headers: answer 400 as node would, never throw.
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      // A malformed request line or headers: answer 400 as node would (431 for headers over
+      // node's limit, as it does), never throw.
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       else socket.destroy();
-      void err;
     });
   }
 
