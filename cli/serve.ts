@@ -16,6 +16,7 @@ import { loadRulesFile } from './rules-file';
 
 interface ServeFlags {
   listen: string;
+  allowHost?: string[];
   from?: string;
   minRequests: number;
   maxMismatchRate: number;
@@ -27,6 +28,7 @@ export function serveCommand(io: CliIo): Command {
     .description('the report: web UI and JSON API over the store; token from env SHADOWDIFF_REPORT_TOKEN (required off loopback)')
     .option('--listen <host:port>', 'where to listen', '127.0.0.1:7070')
     .option('--from <dir>', 'a saved embedded run directory instead of MongoDB (MONGODB_URL)')
+    .option('--allow-host <name>', 'a host name besides loopback that a report without a token answers to (repeat; a DNS-rebinding guard)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--rules <file>', "the rules file the run's workers use (JSON or JS): re-evaluation layers the run's stored rules over it")
     .option('--min-requests <n>', 'complete comparisons a route needs to be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
@@ -38,7 +40,7 @@ export function serveCommand(io: CliIo): Command {
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: 'info' });
       const { store, close } = await openRunStore(io, 'serve', flags.from);
-      const app = reportApp({ store, logger, token, rules, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
+      const app = reportApp({ store, logger, token, rules, allowedHosts: flags.allowHost, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
       let server: Server;
       try {
         server = await new Promise<Server>((resolve, reject) => {

@@ -15,3 +15,14 @@ export function isLoopback(host: string): boolean {
 export function redactUrl(url: string): string {
   return url.replace(/:[^:@/]+@/, ':***@');
 }
+
+/**
+ * Whether an HTTP Host header names this machine's loopback (`localhost`, `127.0.0.1`, `[::1]`,
+ * any port), or one of `names`. A server without a token answers only such hosts: a page on
+ * another site whose name was rebound to 127.0.0.1 (DNS rebinding) sends its own name.
+ */
+export function isAllowedHost(host: string | undefined, names: readonly string[] = []): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return isLoopback(name.toLowerCase()) || names.some((n) => n.toLowerCase() === name.toLowerCase());
+}

@@ -3,6 +3,7 @@
 // and forms are taken only from the report's own pages (CSRF).
 import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import { isAllowedHost } from '../core/net';
 import { query } from './params';
 
 /** Bearer header (API) or cookie (browser, set once from `?token=`); nothing when no token is configured. */
@@ -37,6 +38,37 @@ function decodeCookie(value: string): string | undefined {
   } catch {
     return undefined; // a mangled cookie is no token
   }
+}
+
+/**
+ * Without a token the report listens on loopback only, and answers only requests that name
+ * loopback (or `names`) as their Host: DNS rebinding gives another site's page our address
+ * but not our name. With a token, the token is the guard.
+ */
+export function hostGuard(token: string | undefined, names: readonly string[] = []) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (token !== undefined || isAllowedHost(req.get('host'), names)) return next();
+    res.status(403).type('text/plain').send('403: this report answers on its loopback address only (it has no token). Open it at http://127.0.0.1:<port>, or give it SHADOWDIFF_REPORT_TOKEN.');
+  };
+}
+
+/**
+ * A state-changing API call from a browser must come from our own pages; a script (curl, CI)
+ * sends neither Origin nor Sec-Fetch-Site and passes, authorised by its token like any call.
+ */
+export function notCrossSite(req: Request, res: Response, next: NextFunction): void {
+  const site = req.get('sec-fetch-site');
+  const origin = req.get('origin');
+  if (site === undefined && origin === undefined) return next();
+  if (site === 'same-origin') return next();
+  if (site === undefined && origin !== undefined && origin !== 'null') {
+    try {
+      if (new URL(origin).host === req.get('host')) return next();
+    } catch {
+      // not a URL: refused below
+    }
+  }
+  res.status(403).json({ error: 'this call can only come from the report itself or from a script, not from another site (CSRF)' });
 }
 
 /** Form posts must come from our own pages: a page elsewhere cannot post here (CSRF). */

@@ -12,7 +12,7 @@ import { ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { reevaluate } from '../pipeline/reevaluate';
 import type { Store } from '../runtime/store/store';
-import { auth, sameOrigin } from './auth';
+import { auth, hostGuard, notCrossSite, sameOrigin } from './auth';
 import { probableCauses } from './causes';
 import { checklistPage } from './pages/checklist';
 import { differencesPage } from './pages/differences';
@@ -39,6 +39,8 @@ export interface ServeOptions {
   gates?: OverviewGates;
   /** The rules the run's workers were started with; re-evaluation layers the stored ones over them. */
   rules?: CompiledRules | undefined;
+  /** Host names besides loopback a tokenless report answers to (`--allow-host`). */
+  allowedHosts?: readonly string[] | undefined;
 }
 
 export function reportApp(o: ServeOptions): express.Express {
@@ -51,6 +53,7 @@ export function reportApp(o: ServeOptions): express.Express {
   app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], baseUri: ["'none'"] } }, referrerPolicy: { policy: 'same-origin' } }));
   // For load balancers and health checks: says nothing about the data.
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.use(hostGuard(o.token, o.allowedHosts));
   app.use(auth(o.token));
   app.get('/style.css', (_req, res) => void res.type('text/css').set('cache-control', 'max-age=3600').send(CSS));
   app.get('/favicon.ico', (_req, res) => void res.status(204).end());
@@ -79,7 +82,7 @@ export function reportApp(o: ServeOptions): express.Express {
   });
   app.get('/api/runs/:run/comparisons/:shadowId', async (req, res) => void res.json(await requestView(store, param(req, 'run'), param(req, 'shadowId'))));
   app.get('/api/runs/:run/rules', async (req, res) => void res.json((await store.getRules(param(req, 'run'))) ?? null));
-  app.post('/api/runs/:run/rules', express.json({ limit: '1mb' }), async (req, res) => {
+  app.post('/api/runs/:run/rules', notCrossSite, express.json({ limit: '1mb' }), async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
     const body = req.body as { rules?: unknown; reason?: unknown; author?: unknown };
     if (typeof body?.reason !== 'string' || !body.reason.trim() || typeof body.author !== 'string' || !body.author.trim()) {
@@ -90,7 +93,7 @@ export function reportApp(o: ServeOptions): express.Express {
     o.logger.info({ runId: run.runId, version, author: body.author }, 'rules changed');
     res.status(201).json({ version });
   });
-  app.post('/api/runs/:run/reevaluate', async (req, res) => {
+  app.post('/api/runs/:run/reevaluate', notCrossSite, async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
     res.json(await reevaluate(store, run.runId, o.rules));
   });

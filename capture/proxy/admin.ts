@@ -4,6 +4,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
+import { isAllowedHost } from '../../core/net';
 import type { ProxyMetrics } from './metrics';
 import type { Sampler } from './sampling';
 import type { ProxyStats } from './forwarder';
@@ -20,6 +21,12 @@ export function adminApp(o: AdminOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok', ...o.stats() }));
+  // Without a token the admin API listens on loopback only: it answers loopback Host names
+  // only, so a page whose name was rebound to 127.0.0.1 (DNS rebinding) reads nothing.
+  app.use((req, res, next) => {
+    if (o.token !== undefined || isAllowedHost(req.get('host'))) return next();
+    res.status(403).json({ error: 'the admin API has no token, so it answers on its loopback address only: use http://127.0.0.1:<port>' });
+  });
   app.get('/metrics', async (_req, res) => {
     res.set('content-type', o.metrics.registry.contentType);
     res.send(await o.metrics.registry.metrics());
