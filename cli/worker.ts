@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import { configFromEnv, resolveConfig } from '../core/config';
 import { ShadowdiffError } from '../core/errors';
-import { componentLogger, createLogger } from '../core/logger';
+import { componentLogger, createLogger, type Logger } from '../core/logger';
 import { type MetricsServer, serveMetrics, workerMetrics } from '../pipeline/metrics';
 import { Worker } from '../pipeline/worker';
 import { createRuntime } from '../runtime';
@@ -77,7 +77,9 @@ export function workerCommand(io: CliIo): Command {
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: flags.logLevel });
       const log = componentLogger(logger, 'worker');
-      const runtime = await createRuntime(config, logger);
+      const stopping = io.stopSignal();
+      const runtime = await connectPatiently(() => createRuntime(config, logger), log, stopping);
+      if (!runtime) return void log.info('stopped before RabbitMQ and MongoDB could be reached');
       // The metrics read the worker's counters when scraped, and count each comparison as it is stored.
       const observed = listen ? workerMetrics(() => worker.stats()) : undefined;
       const worker: Worker = new Worker({
@@ -104,7 +106,7 @@ export function workerCommand(io: CliIo): Command {
       log.info({ partitions: config.partitions, prefix: config.prefix, database: config.database, pid: process.pid, ...(metrics ? { metrics: metrics.url } : {}) }, 'worker started');
       const progress = setInterval(() => log.info(worker.stats(), 'progress'), 10_000);
       progress.unref();
-      const signal = await io.stopSignal();
+      const signal = await stopping;
       log.info({ signal }, 'stopping: finishing complete requests, returning the rest to the broker');
       clearInterval(progress);
       await worker.stop();
@@ -112,4 +114,25 @@ export function workerCommand(io: CliIo): Command {
       await runtime.close();
       log.info(worker.stats(), 'stopped');
     });
+}
+
+/**
+ * A worker started while RabbitMQ or MongoDB is down waits for them, as it waits when they drop
+ * later: it retries with backoff (0.5 s doubling to 10 s), saying so each time, until they
+ * answer or it is asked to stop (then undefined). Any other error is thrown at once.
+ */
+async function connectPatiently<T>(connect: () => Promise<T>, log: Logger, stopping: Promise<string>): Promise<T | undefined> {
+  let stopped = false;
+  void stopping.then(() => (stopped = true));
+  for (let attempt = 1, delay = 500; ; attempt++, delay = Math.min(10_000, delay * 2)) {
+    try {
+      return await connect();
+    } catch (err) {
+      if (!(err instanceof ShadowdiffError) || err.code !== 'SHADOWDIFF_SERVICE_UNAVAILABLE') throw err;
+      if (stopped) return undefined;
+      log.warn({ attempt, retryInMs: delay, err: err.message }, 'waiting for the bus and the store');
+      await Promise.race([new Promise((r) => setTimeout(r, delay)), stopping]);
+      if (stopped) return undefined;
+    }
+  }
 }

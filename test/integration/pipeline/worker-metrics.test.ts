@@ -2,7 +2,7 @@
 // counts are what it did with real records from RabbitMQ into the MongoDB-wire server.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as connectNet, createServer as createNetServer } from 'node:net';
 import { resolve } from 'node:path';
 import { connectAmqpBus } from '../../../runtime/bus/amqp';
 import { connectMongoStore } from '../../../runtime/store/mongo';
@@ -100,3 +100,38 @@ it('says so when the metrics address is taken, and exits without consuming', asy
     await removeTraces(prefix, PARTITIONS, [prefix]);
   }
 });
+
+it('a worker started while MongoDB is unreachable waits for it, then starts (it used to exit 2)', async () => {
+  // A port nothing answers on yet; once the worker is waiting, a relay to the MongoDB-wire server opens there.
+  const port = await new Promise<number>((r) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+  const target = new URL(MONGODB_URL);
+  const prefix = uniqueDbName('wwait');
+  let out = '';
+  const child = spawn(process.execPath, [BIN, 'worker', '--prefix', prefix, '--database', prefix, '--partitions', String(PARTITIONS), '--log-level', 'info'], { env: { ...process.env, AMQP_URL, MONGODB_URL: `mongodb://127.0.0.1:${port}/` }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  child.stderr!.on('data', (d: Buffer) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const relay = createNetServer((c) => {
+    const up = connectNet(Number(target.port || 27017), target.hostname);
+    c.pipe(up).pipe(c);
+    up.on('error', () => c.destroy());
+    c.on('error', () => up.destroy());
+  });
+  try {
+    await waitFor(() => /waiting for the bus and the store/.test(out), 'the worker to say it waits for the store', 40_000);
+    expect(child.exitCode).toBeNull();
+    await new Promise<void>((r) => relay.listen(port, '127.0.0.1', () => r()));
+    await waitFor(() => /worker started/.test(out), 'the worker to start once MongoDB answers', 40_000);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  } finally {
+    child.kill('SIGKILL');
+    relay.close();
+    await removeTraces(prefix, PARTITIONS, [prefix]);
+  }
+}, 90_000);
