@@ -154,7 +154,11 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     const request: OutgoingRequest = { method: x.request.method, path: x.request.path, headers, body };
     if (!o.rewrite) return request;
     try {
-      return (await o.rewrite(request)) ?? 'left out by --rewrite';
+      const out = await o.rewrite(request);
+      if (out === null || out === undefined) return 'left out by --rewrite';
+      const ok = typeof out === 'object' && typeof out.method === 'string' && typeof out.path === 'string' && out.path.startsWith('/') && typeof out.headers === 'object' && out.headers !== null && (out.body === null || out.body === undefined || Buffer.isBuffer(out.body) || typeof out.body === 'string');
+      if (!ok) return '--rewrite returned no request ({method, path starting with /, headers, body}) or null';
+      return { ...out, body: typeof out.body === 'string' ? Buffer.from(out.body) : (out.body ?? null) };
     } catch (err) {
       o.logger.warn({ err: (err as Error).message, path: x.request.path }, 'replay: --rewrite threw; request left out');
       return `--rewrite failed: ${String((err as Error)?.message ?? err).slice(0, 100)}`;

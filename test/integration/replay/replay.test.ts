@@ -229,6 +229,11 @@ it('credentials: without them a logged-in service fails the gates (401 on both s
   expect(await run([...args, '--rewrite', module, '--min-coverage', '0'], rewritten.io)).toBe(0);
   expect(rewritten.out.join('\n')).toMatch(/skipped: \d+ \(left out by --rewrite\)/);
   expect(rewritten.out.join('\n')).not.toMatch(/401/);
+  const broken = join(dir, 'broken.cjs');
+  writeFileSync(broken, 'module.exports = () => ({ path: 42 });\n');
+  const bad = cli();
+  await run([...args, '--rewrite', broken, '--min-coverage', '0'], bad.io);
+  expect(bad.out.join('\n')).toMatch(/skipped: 12 \(--rewrite returned no request/);
 });
 
 it('requests that fail on both sides (ids already stored) compare equal, and the summary says what that likely means', async () => {
