@@ -67,7 +67,7 @@ async function harSource(file: string): Promise<HarSource> {
   }
   const harName = Object.keys(entries).find((n) => n.toLowerCase().endsWith('.har'));
   if (!harName) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${file} is a zip archive with no .har file in it (it holds ${Object.keys(entries).slice(0, 5).join(', ') || 'nothing'}): a recording is a JSONL file, a .har (or a zip of one) or a .gor.`, { file });
-  return { text: Buffer.from(entries[harName]!).toString('utf8'), body: async (name) => (entries[name] ? Buffer.from(entries[name]!) : undefined) };
+  return { text: Buffer.from(entries[harName]!).toString('utf8'), body: async (name) => (Object.hasOwn(entries, name) ? Buffer.from(entries[name]!) : undefined) };
 }
 
 export async function* readHar(file: string, runId = 'har'): AsyncGenerator<RecordedRequest> {
