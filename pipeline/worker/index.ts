@@ -63,6 +63,16 @@ interface Stored {
 
 const joinKey = (runId: string, shadowId: string) => `${runId}\u0000${shadowId}`;
 
+/** When the newest of a request's records was made (epoch ms), for the detection latency. */
+function newestAt(records: readonly ShadowRecord[]): number | undefined {
+  let newest: number | undefined;
+  for (const r of records) {
+    const at = Date.parse(r.at);
+    if (Number.isFinite(at) && (newest === undefined || at > newest)) newest = at;
+  }
+  return newest;
+}
+
 export class Worker {
   private readonly join = new Join();
   private readonly pending = new Map<string, Pending>();
@@ -219,12 +229,8 @@ export class Worker {
     this.counters.compared += 1;
     // Records kept for drill-down only; the others are let go now rather than after the write.
     const keep = this.tuning.keepEffects === 'all' || (this.tuning.keepEffects === 'non-match' && comparison.verdict !== 'match');
-    let newest: number | undefined;
-    for (const r of p.records) {
-      const at = Date.parse(r.at);
-      if (Number.isFinite(at) && (newest === undefined || at > newest)) newest = at;
-    }
-    this.writer.add({ comparison: bounded(comparison), records: keep ? p.records : [], tag: { deliveries: p.deliveries, newestRecordAt: newest } });
+    const newestRecordAt = this.options.observe ? newestAt(p.records) : undefined;
+    this.writer.add({ comparison: bounded(comparison), records: keep ? p.records : [], tag: { deliveries: p.deliveries, newestRecordAt } });
   }
 
   /** Only now, stored, is a later record of the same request late rather than needed. */
