@@ -1,6 +1,6 @@
 // One request: its findings, the request and both responses, and the effects side by side as
 // they were paired, with the differing values marked in place.
-import type { VNode } from 'preact';
+import type { ComponentChildren, VNode } from 'preact';
 import type { Finding } from '../../compare/engine';
 import type { SideRecord } from '../../core/effect';
 import type { RequestView } from '../queries';
@@ -78,42 +78,40 @@ export function requestPage(v: RequestView): string {
             <JsonValue value={x.request.body ?? null} differing={new Set()} side="legacy" />
           </div>
           <h2>Responses</h2>
-          <table class="sides">
-            <Head cols={['legacy', 'candidate']} />
-            <tbody>
-              <tr>
-                <td>
-                  <Response r={x.responses.legacy} />
-                </td>
-                <td>
-                  <Response r={x.responses.candidate} />
-                </td>
-              </tr>
-            </tbody>
-          </table>
+          <Sides rows={[[<Response r={x.responses.legacy} />, <Response r={x.responses.candidate} />]]} />
         </>
       ) : null}
       <h2>Effects, paired as compared</h2>
       {c.pairs.length ? (
-        <table class="sides" id="pairs">
-          <Head cols={['legacy', 'candidate']} />
-          <tbody>
-            {c.pairs.map((p) => {
-              const l = p.legacySeq === undefined ? undefined : v.legacy.find((r) => r.type === 'effect' && r.seq === p.legacySeq);
-              const r = p.candidateSeq === undefined ? undefined : v.candidate.find((e) => e.type === 'effect' && e.seq === p.candidateSeq);
-              return (
-                <tr>
-                  <td>{l ? <Effect r={l} found={found.legacy.get(p.legacySeq!)} side="legacy" /> : none}</td>
-                  <td>{r ? <Effect r={r} found={found.candidate.get(p.candidateSeq!)} side="candidate" /> : none}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <Sides
+          id="pairs"
+          rows={c.pairs.map((p) => {
+            const l = p.legacySeq === undefined ? undefined : v.legacy.find((r) => r.type === 'effect' && r.seq === p.legacySeq);
+            const r = p.candidateSeq === undefined ? undefined : v.candidate.find((e) => e.type === 'effect' && e.seq === p.candidateSeq);
+            return [l ? <Effect r={l} found={found.legacy.get(p.legacySeq!)} side="legacy" /> : none, r ? <Effect r={r} found={found.candidate.get(p.candidateSeq!)} side="candidate" /> : none];
+          })}
+        />
       ) : (
         <p class="muted">No effects kept for this request (the worker keeps them for requests that did not match).</p>
       )}
     </>,
+  );
+}
+
+/** Legacy and candidate side by side, a row per pair. */
+function Sides({ id, rows }: { id?: string; rows: [ComponentChildren, ComponentChildren][] }): VNode {
+  return (
+    <table class="sides" id={id}>
+      <Head cols={['legacy', 'candidate']} />
+      <tbody>
+        {rows.map(([legacy, candidate]) => (
+          <tr>
+            <td>{legacy}</td>
+            <td>{candidate}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

@@ -36,34 +36,36 @@ it('a request header over the limit gets 431 from the proxy, not 400', async () 
   }
 });
 
-it('the collector answers a large bad batch with a small reply: the first reasons, cut short, and the count', async () => {
+/** Runs `fn` against a collector on an embedded bus, closed afterwards. */
+async function withCollector(fn: (url: string) => Promise<void>): Promise<void> {
   const bus = new MemoryBus({ partitions: 2 });
   const c = await startCollector({ bus, logger: quiet });
   try {
+    await fn(`${c.url}/v1/records`);
+  } finally {
+    await c.close();
+    await bus.close();
+  }
+}
+
+it('the collector answers a large bad batch with a small reply: the first reasons, cut short, and the count', async () => {
+  await withCollector(async (url) => {
     const bad = Array.from({ length: 4000 }, (_, i) => ({ v: 1, type: 'effect', runId: 'r', shadowId: `s${i}`, kind: 'x'.repeat(80) }));
     const body = JSON.stringify(bad);
     expect(body.length).toBeGreaterThan(400_000);
-    const res = await fetch(`${c.url}/v1/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const text = await res.text();
     expect(res.status).toBe(400);
     expect(text.length).toBeLessThan(20_000);
     const reply = JSON.parse(text) as { accepted: number; rejected: { index: number; error: string }[]; rejectedCount: number };
     expect([reply.accepted, reply.rejected.length, reply.rejectedCount]).toEqual([0, 20, 4000]);
     expect(reply.rejected.every((r) => r.error.length <= 500)).toBe(true);
-  } finally {
-    await c.close();
-    await bus.close();
-  }
+  });
 });
 
 it('a null record is named as null, not as an object', async () => {
-  const bus = new MemoryBus({ partitions: 2 });
-  const c = await startCollector({ bus, logger: quiet });
-  try {
-    const res = await fetch(`${c.url}/v1/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[null]' });
+  await withCollector(async (url) => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[null]' });
     expect(((await res.json()) as { rejected: { error: string }[] }).rejected[0]!.error).toMatch(/expected a JSON object, got null/);
-  } finally {
-    await c.close();
-    await bus.close();
-  }
+  });
 });

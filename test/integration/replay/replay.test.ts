@@ -180,18 +180,21 @@ it('a candidate whose records never arrive could not be compared: exit 2, naming
   expect(c.err.join('\n')).toMatch(/no SDK record arrived from the candidate for any of the 12 replayed request\(s\): the service does not seem to run the shadowdiff SDK .* or replay with --no-sdk/);
 });
 
+/** The order service without the SDK: `before` runs first (a login), `pay` replaces its payment handler. */
+async function plainShop(o: { before?: express.RequestHandler; pay?: express.RequestHandler } = {}): Promise<string> {
+  const app = express();
+  if (o.before) app.use(o.before);
+  app.use(express.json());
+  app.post('/orders/:id/pay', o.pay ?? ((req, res) => void res.json({ paid: true, orderId: req.params.id })));
+  app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  closers.push(() => new Promise((r) => server.close(r)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 it('a paired replay of services without the SDK says so and suggests --no-sdk (exit 2), and runs with it', async () => {
-  const plain = async () => {
-    const app = express();
-    app.use(express.json());
-    app.post('/orders/:id/pay', (req, res) => void res.json({ paid: true, orderId: req.params.id }));
-    app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
-    const server: Server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    closers.push(() => new Promise((r) => server.close(r)));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  };
-  const [legacy, candidate] = [await plain(), await plain()];
+  const [legacy, candidate] = [await plainShop(), await plainShop()];
   const args = ['replay', recording, '--candidate', candidate, '--legacy', legacy, '--collector', `127.0.0.1:${await freePort()}`, '--compare-timeout-ms', '500'];
   const without = cli();
   expect(await run(args, without.io)).toBe(2);
@@ -202,17 +205,7 @@ it('a paired replay of services without the SDK says so and suggests --no-sdk (e
 });
 
 it('credentials: without them a logged-in service fails the gates (401 on both sides); --header and --rewrite give them', async () => {
-  const guarded = async () => {
-    const app = express();
-    app.use((req, res, next) => (req.get('authorization') === 'Bearer s3cret-token' ? next() : void res.status(401).json({ error: 'log in' })));
-    app.use(express.json());
-    app.post('/orders/:id/pay', (req, res) => void res.json({ paid: true, orderId: req.params.id }));
-    app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
-    const server: Server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    closers.push(() => new Promise((r) => server.close(r)));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  };
+  const guarded = () => plainShop({ before: (req, res, next) => (req.get('authorization') === 'Bearer s3cret-token' ? next() : void res.status(401).json({ error: 'log in' })) });
   const args = ['replay', recording, '--candidate', await guarded(), '--legacy', await guarded(), '--no-sdk', '--collector', `127.0.0.1:${await freePort()}`, '--compare-timeout-ms', '500'];
   const bare = cli();
   expect(await run(args, bare.io)).toBe(1);
@@ -237,15 +230,7 @@ it('credentials: without them a logged-in service fails the gates (401 on both s
 });
 
 it('requests that fail on both sides (ids already stored) compare equal, and the summary says what that likely means', async () => {
-  const failing = async () => {
-    const app = express();
-    app.post('/orders/:id/pay', (_req, res) => void res.status(500).json({ error: 'E11000 duplicate key' }));
-    app.get('/orders/:id', (req, res) => void res.json({ orderId: req.params.id }));
-    const server: Server = app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    closers.push(() => new Promise((r) => server.close(r)));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  };
+  const failing = () => plainShop({ pay: (_req, res) => void res.status(500).json({ error: 'E11000 duplicate key' }) });
   const c = cli();
   await run(['replay', recording, '--candidate', await failing(), '--legacy', await failing(), '--no-sdk', '--collector', `127.0.0.1:${await freePort()}`, '--compare-timeout-ms', '500'], c.io);
   expect(c.out.join('\n')).toMatch(/\d+ request\(s\) answered 5xx on both sides: they compare equal but test nothing\. Do the recorded ids already exist/);
