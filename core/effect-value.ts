@@ -39,12 +39,29 @@ export function toEffectValue(value: unknown, depth = 0): unknown {
   const bson = (value as { _bsontype?: unknown })._bsontype;
   if (typeof bson === 'string') return bsonValue(bson, value as Record<string, unknown>);
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const v = toEffectValue((value as Record<string, unknown>)[key], depth + 1);
-    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[key] = v;
-  }
+  for (const key of Object.keys(value)) out[escapeKey(key)] = toEffectValue((value as Record<string, unknown>)[key], depth + 1);
   return out;
+}
+
+// A `__proto__` key is the application's data, but a record carrying it would be refused by
+// every reader that guards against prototype pollution (the worker does). So the format writes
+// it escaped: `__proto__` as `$__proto__`, and a key that already looks escaped gets one more
+// `$` (`$__proto__` as `$$__proto__`), so the mapping can be undone (docs/effect-format.md).
+const PROTO_KEY = /^\$*__proto__$/;
+
+/** The key as the effect format writes it. */
+export function escapeKey(key: string): string {
+  return key.length >= 9 && PROTO_KEY.test(key) ? `$${key}` : key;
+}
+
+/** The application's key for a key of the effect format (the inverse of escapeKey). */
+export function unescapeKey(key: string): string {
+  return key.length >= 10 && key.charCodeAt(0) === 36 && PROTO_KEY.test(key) ? key.slice(1) : key;
+}
+
+/** An escaped `__proto__` key: data, not a `$` operator. */
+export function isEscapedKey(key: string): boolean {
+  return key.length >= 10 && key.charCodeAt(0) === 36 && PROTO_KEY.test(key);
 }
 
 function bsonValue(type: string, v: Record<string, unknown>): unknown {

@@ -9,8 +9,9 @@ import { type EffectRecord, type EndRecord, type ExchangeRecord, type ExchangeRe
 import { EXCHANGE_HEADER, HEADERS } from '../core/headers';
 import { uuidv7 } from '../core/ids';
 import type { Logger } from '../core/logger';
-import { createRedactor, type RedactionConfig } from '../core/redaction';
+import { createRedactor, HASH_PREFIX, type RedactionConfig } from '../core/redaction';
 import { bodyValue } from '../core/body';
+import { unescapeKey } from '../core/effect-value';
 import { type Handoff, type HandoffImage, imageField } from '../runtime/handoff/handoff';
 import type { RecordedRequest } from './recording';
 import { ShadowdiffError } from '../core/errors';
@@ -165,7 +166,15 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     }
   };
 
-  const send = async (pool: Pool, request: OutgoingRequest, shadowId: string, side: 'legacy' | 'candidate'): Promise<ExchangeResponse> => {
+  // A body that is not kept is hashed as the recording hashed legacy's (keyed or not), or the
+  // two could never compare equal.
+  const keyed = (b: Uint8Array) => redactor.digest(b);
+  const digestLike = (recorded: unknown): ((b: Uint8Array) => string) | undefined => {
+    const hash = (recorded as { $unparsed?: { hash?: unknown } } | null)?.$unparsed?.hash;
+    return typeof hash === 'string' && hash.startsWith(HASH_PREFIX) ? keyed : undefined;
+  };
+
+  const send = async (pool: Pool, request: OutgoingRequest, shadowId: string, side: 'legacy' | 'candidate', digest?: (b: Uint8Array) => string): Promise<ExchangeResponse> => {
     const headers: string[] = [];
     for (const [name, value] of Object.entries(request.headers)) if (!HOP_BY_HOP.has(name.toLowerCase()) && !name.toLowerCase().startsWith('x-shadow-')) headers.push(name, value);
     headers.push(HEADERS.shadowId, shadowId, HEADERS.run, o.runId, HEADERS.side, side, HEADERS.mode, side === 'legacy' ? 'live' : 'dry-run', EXCHANGE_HEADER, '1');
@@ -184,7 +193,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
         if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
       }
       const type = typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : '';
-      return { status: res.statusCode, headers: redactor.empty ? out : (redactor.headers(out) as Record<string, string>), body: redactor.value(bodyValue(chunks, type, size > maxBody ? maxBody : undefined)), ms: Math.round((performance.now() - t0) * 10) / 10 };
+      return { status: res.statusCode, headers: redactor.empty ? out : (redactor.headers(out) as Record<string, string>), body: redactor.value(bodyValue(chunks, type, size > maxBody ? { truncatedOver: maxBody } : { digest })), ms: Math.round((performance.now() - t0) * 10) / 10 };
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       return { error: (e.cause?.code ?? e.code ?? e.message ?? 'error').toString().slice(0, 200), ms: Math.round((performance.now() - t0) * 10) / 10 };
@@ -193,8 +202,8 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
 
   const one = async (r: RecordedRequest): Promise<void> => {
     const x = r.exchange;
-    const body = requestBody(x.request.body);
-    if (body === 'unavailable') return skip('request body not recorded (over the size cap)');
+    const body = r.body ?? requestBody(x.request.body, x.request.headers?.['content-type']);
+    if (typeof body === 'string') return skip(body);
     if (r.missing?.request) return skip(r.missing.request);
     // Baseline compares with the recorded response: without its body there is nothing to compare.
     if (r.missing?.response && !pools.legacy && !r.legacy.length) return skip(r.missing.response);
@@ -210,7 +219,8 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
       await o.publish(r.legacy.map((rec) => rekeyed(rec, shadowId, o.runId)));
     }
     p.sent += 1;
-    const [candidate, legacy] = await Promise.all([send(pools.candidate, request, shadowId, 'candidate'), pools.legacy ? send(pools.legacy, request, shadowId, 'legacy') : Promise.resolve(undefined)]);
+    const digest = pools.legacy ? undefined : digestLike(x.responses.legacy?.body);
+    const [candidate, legacy] = await Promise.all([send(pools.candidate, request, shadowId, 'candidate', digest), pools.legacy ? send(pools.legacy, request, shadowId, 'legacy', digest) : Promise.resolve(undefined)]);
     if (candidate.error !== undefined || legacy?.error !== undefined) {
       p.errors += 1;
       firstError ??= candidate.error !== undefined ? `candidate: ${candidate.error}` : `legacy: ${legacy!.error}`;
@@ -309,15 +319,24 @@ function rekeyed(rec: SideRecord, shadowId: string, runId: string): SideRecord {
   return { ...end, shadowId, runId, prestate: 'handoff' } as EndRecord;
 }
 
-/** The bytes to send for a recorded body, or 'unavailable' when the recording kept none. */
-export function requestBody(body: unknown): Buffer | null | 'unavailable' {
+/**
+ * The bytes to send for a body as the proxy recorded it (core/body.ts), or why it cannot be
+ * sent: the recording kept only its size and hash, or a form's files.
+ */
+export function requestBody(body: unknown, contentType = ''): Buffer | null | string {
   if (body === undefined || body === null) return null;
   if (typeof body === 'string') return Buffer.from(body);
-  if (typeof body === 'object' && body !== null) {
-    const o = body as Record<string, unknown>;
-    if ('$truncated' in o) return 'unavailable';
-    const bin = o.$binary as { base64?: unknown } | undefined;
-    if (bin && typeof bin.base64 === 'string' && Object.keys(o).length === 1) return Buffer.from(bin.base64, 'base64');
+  if (typeof body !== 'object') return Buffer.from(JSON.stringify(body));
+  const o = body as Record<string, unknown>;
+  if ('$truncated' in o) return 'request body not recorded (over the size cap)';
+  if ('$unparsed' in o && Object.keys(o).length === 1) return 'request body not kept (neither JSON nor a form: only its size and hash were recorded; keep it with record.rawBodies for this route)';
+  const bin = o.$binary as { base64?: unknown } | undefined;
+  if (bin && typeof bin.base64 === 'string' && Object.keys(o).length === 1) return Buffer.from(bin.base64, 'base64');
+  if (/multipart\/form-data/i.test(contentType)) return 'request body is a multipart form: its files were recorded as their size and hash only';
+  if (/x-www-form-urlencoded/i.test(contentType) && !Array.isArray(o)) {
+    const form = new URLSearchParams();
+    for (const [name, value] of Object.entries(o)) for (const v of Array.isArray(value) ? value : [value]) form.append(unescapeKey(name), typeof v === 'string' ? v : JSON.stringify(v));
+    return Buffer.from(form.toString());
   }
   return Buffer.from(JSON.stringify(body));
 }

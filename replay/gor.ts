@@ -71,7 +71,7 @@ function unchunk(body: Buffer): Buffer {
 
 export async function* readGor(file: string, runId = 'gor'): AsyncGenerator<RecordedRequest> {
   const stream = createReadStream(file);
-  const waiting = new Map<string, { exchange: ExchangeRecord; seen: number; line: number }>();
+  const waiting = new Map<string, { exchange: ExchangeRecord; seen: number; line: number; body?: Buffer }>();
   /** Responses that came before their request. */
   const early = new Map<string, { response: Response; seen: number }>();
   let n = 0;
@@ -94,12 +94,13 @@ export async function* readGor(file: string, runId = 'gor'): AsyncGenerator<Reco
         if (http.body.length) request.body = bodyValue([http.body], headers['content-type'] ?? '');
         const at = Number(ts) / 1e6;
         const exchange: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId, shadowId: `gor-${id}`.slice(0, 200), at: new Date(Number.isFinite(at) ? at : 0).toISOString(), request, responses: {}, sdk: false };
+        const sent = http.body.length ? { body: http.body } : {};
         const before = early.get(id);
         if (before) {
           early.delete(id);
           exchange.responses.legacy = before.response;
-          yield { exchange, legacy: [], line: n };
-        } else waiting.set(id, { exchange, seen: n, line: n });
+          yield { exchange, legacy: [], line: n, ...sent };
+        } else waiting.set(id, { exchange, seen: n, line: n, ...sent });
       } else {
         const status = Number(http.start[1]);
         const rh: Record<string, string> = {};
@@ -109,7 +110,7 @@ export async function* readGor(file: string, runId = 'gor'): AsyncGenerator<Reco
         if (w) {
           waiting.delete(id);
           w.exchange.responses.legacy = response;
-          yield { exchange: w.exchange, legacy: [], line: w.line };
+          yield { exchange: w.exchange, legacy: [], line: w.line, ...(w.body ? { body: w.body } : {}) };
         } else early.set(id, { response, seen: n });
       }
       // Requests whose response did not come within the window go on without one; responses
@@ -117,7 +118,7 @@ export async function* readGor(file: string, runId = 'gor'): AsyncGenerator<Reco
       for (const [key, w] of waiting) {
         if (n - w.seen < WINDOW) break;
         waiting.delete(key);
-        yield { exchange: w.exchange, legacy: [], line: w.line };
+        yield { exchange: w.exchange, legacy: [], line: w.line, ...(w.body ? { body: w.body } : {}) };
       }
       for (const [key, e] of early) {
         if (n - e.seen < WINDOW) break;
@@ -129,5 +130,5 @@ export async function* readGor(file: string, runId = 'gor'): AsyncGenerator<Reco
     if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read the recording ${file}: ${code}.`, { file });
     throw err;
   }
-  for (const w of waiting.values()) yield { exchange: w.exchange, legacy: [], line: w.line };
+  for (const w of waiting.values()) yield { exchange: w.exchange, legacy: [], line: w.line, ...(w.body ? { body: w.body } : {}) };
 }

@@ -111,7 +111,7 @@ export async function* readHar(file: string, runId = 'har'): AsyncGenerator<Reco
       if (!raw && (c?.size ?? 0) > 0) missing.response = c?._file ? `response body file not found beside the HAR (${c._file})` : 'response body not in the HAR (recorded without content)';
       exchange.responses.legacy = { status: res.status, headers: rh, body: bodyValue(raw ? [raw] : [], rh['content-type'] ?? type) };
     }
-    yield { exchange, legacy: [], line: i + 1, ...(missing.request || missing.response ? { missing } : {}) };
+    yield { exchange, legacy: [], line: i + 1, ...(posted?.length ? { body: posted } : {}), ...(missing.request || missing.response ? { missing } : {}) };
   }
 }
 

@@ -14,6 +14,11 @@ export interface RecordedRequest {
   readonly legacy: SideRecord[];
   /** Line of the exchange in the source, for messages. */
   readonly line: number;
+  /**
+   * The request body's bytes where the source holds them (HAR, GoReplay): sent as they are. A
+   * recording has only what the proxy kept of it (`exchange.request.body`).
+   */
+  readonly body?: Buffer;
   /** Bodies the source says were there but does not hold, with the reason (HAR): not replayable as recorded. */
   readonly missing?: { readonly request?: string; readonly response?: string };
 }

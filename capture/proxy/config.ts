@@ -101,6 +101,11 @@ export const proxyConfigSchema = z
         /** Request and response bodies kept in exchanges up to this size; bigger ones are marked truncated. */
         maxBodyBytes: z.number().int().min(0).max(1 << 30).default(262_144),
         redact: redactionSchema.prefault({}),
+        /**
+         * Routes (`POST /webhooks/*rest`, as in sampling) whose bodies that are neither JSON nor a
+         * form are kept as they are; elsewhere such a body is recorded as its size and hash only.
+         */
+        rawBodies: z.array(z.string().min(1).max(500)).max(1000).default([]),
         /** Exchanges held while the sink is slow or down; beyond, they are dropped and counted. */
         maxBuffered: z.number().int().min(1).max(10_000_000).default(10_000),
       })

@@ -6,6 +6,7 @@ import { type ExchangeRecord, type ExchangeResponse, FORMAT_VERSION } from '../.
 import type { Logger } from '../../core/logger';
 import { createRedactor, type RedactionConfig, type Redactor } from '../../core/redaction';
 import { bodyValue } from '../../core/body';
+import { compileRoutePattern, firstMatch, type RoutePattern } from '../../core/route-pattern';
 import { rateLimitedLog } from '../sdk/safety';
 import { type RecordSink, Transport, type TransportStats } from '../sdk/transport';
 import type { ProxyMetrics } from './metrics';
@@ -20,6 +21,8 @@ export interface RecorderOptions {
   responseHeaders: string[];
   maxBodyBytes: number;
   redact: RedactionConfig;
+  /** Routes whose unparsable bodies are kept as they are. */
+  rawBodies?: readonly string[];
   maxBuffered: number;
   logger: Logger;
   metrics: ProxyMetrics;
@@ -43,12 +46,16 @@ export class Recorder {
   private readonly transport: Transport;
   private readonly redactor: Redactor;
   private readonly responseHeaders: string[];
+  private readonly rawBodies: RoutePattern[];
+  private readonly digest: (bytes: Uint8Array) => string;
 
   constructor(
     sink: RecordSink,
     private readonly o: RecorderOptions,
   ) {
     this.redactor = createRedactor(o.redact);
+    this.digest = (bytes) => this.redactor.digest(bytes);
+    this.rawBodies = (o.rawBodies ?? []).map((r, i) => compileRoutePattern(r, `record.rawBodies.${i}`));
     this.responseHeaders = o.responseHeaders.map((h) => h.toLowerCase());
     this.transport = new Transport(sink, { maxRecords: o.maxBuffered, batchSize: 500, maxBackoffMs: 5_000, lingerMs: 5 }, rateLimitedLog(o.logger));
   }
@@ -86,20 +93,22 @@ export class Recorder {
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
       if (name === 'content-type') contentType = value;
     }
-    const request: ExchangeRecord['request'] = { method: g.method, path: g.path.slice(0, 4000), headers: this.redactor.empty ? headers : (this.redactor.headers(headers) as Record<string, string>) };
+    const r = this.redactor;
+    const request: ExchangeRecord['request'] = { method: g.method, path: (r.empty ? g.path : r.url(g.path)).slice(0, 4000), headers: r.empty ? headers : (r.headers(headers) as Record<string, string>) };
     if (g.route) request.route = g.route.slice(0, 500);
-    if (g.body.length || g.bodyTruncated) request.body = this.redactor.value(bodyValue(g.body, contentType, g.bodyTruncated ? this.o.maxBodyBytes : undefined));
+    const raw = this.rawBodies.length > 0 && firstMatch(this.rawBodies, g.method, g.path) !== undefined;
+    if (g.body.length || g.bodyTruncated) request.body = r.value(bodyValue(g.body, contentType, { truncatedOver: g.bodyTruncated ? this.o.maxBodyBytes : undefined, raw, digest: this.digest }));
     const responses: ExchangeRecord['responses'] = {};
     for (const side of ['legacy', 'candidate', 'secondary'] as const) {
-      const r = g.responses[side];
-      if (r) responses[side] = this.response(r);
+      const res = g.responses[side];
+      if (res) responses[side] = this.response(res, raw);
     }
     const record: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId: this.o.runId, shadowId: g.shadowId, at: g.at, request, responses };
     if (!this.o.sdk) record.sdk = false;
     return record;
   }
 
-  private response(r: MirrorResult): ExchangeResponse {
+  private response(r: MirrorResult, raw: boolean): ExchangeResponse {
     if (r.error !== undefined) return { error: r.error.slice(0, 2000), ms: r.ms };
     const headers: Record<string, string> = {};
     for (const name of this.responseHeaders) {
@@ -108,7 +117,7 @@ export class Recorder {
     }
     const type = headers['content-type'] ?? (typeof r.headers?.['content-type'] === 'string' ? (r.headers['content-type'] as string) : '');
     const out: ExchangeResponse = { status: r.status ?? 0, headers: this.redactor.empty ? headers : (this.redactor.headers(headers) as Record<string, string>), ms: r.ms };
-    out.body = this.redactor.value(bodyValue(r.chunks ?? [], type, r.truncated ? this.o.maxBodyBytes : undefined));
+    out.body = this.redactor.value(bodyValue(r.chunks ?? [], type, { truncatedOver: r.truncated ? this.o.maxBodyBytes : undefined, raw, digest: this.digest }));
     return out;
   }
 }

@@ -2,8 +2,8 @@
 // and a kill switch, all replaceable while the proxy runs. With a sampling key (a header such
 // as x-user-id) the decision is a stable hash of its value, so one customer's requests are all
 // mirrored or none; without one it is random.
-import { match } from 'path-to-regexp';
 import { ShadowdiffError } from '../../core/errors';
+import { compileRoutePattern, type RoutePattern } from '../../core/route-pattern';
 import { type SamplingConfig, samplingSchema } from './config';
 
 export const SKIP_REASONS = ['disabled', 'sampled-out'] as const;
@@ -11,10 +11,7 @@ export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export type Decision = { mirror: true; route?: string } | { mirror: false; reason: SkipReason };
 
-interface CompiledRoute {
-  readonly route: string;
-  readonly method?: string;
-  readonly matches: (path: string) => boolean;
+interface CompiledRoute extends RoutePattern {
   /** Sampled when the request's bucket (0 … 9999) is below this. */
   readonly below: number;
 }
@@ -66,9 +63,8 @@ export class Sampler {
     let below = s.below;
     let route: string | undefined;
     if (s.routes.length) {
-      const bare = stripQuery(path);
       for (const r of s.routes) {
-        if ((r.method === undefined || r.method === method) && r.matches(bare)) {
+        if (r.matches(method, path)) {
           below = r.below;
           route = r.route;
           break;
@@ -85,28 +81,12 @@ export class Sampler {
 }
 
 function compile(config: SamplingConfig): Compiled {
-  const routes = config.routes.map((rule, i): CompiledRoute => {
-    const m = /^([A-Za-z]+)\s+(\/.*)$/.exec(rule.route.trim());
-    const pattern = m ? m[2]! : rule.route.trim();
-    if (!pattern.startsWith('/')) throw new ShadowdiffError('SHADOWDIFF_CONFIG', `sampling.routes.${i}.route: "${rule.route}" must be a path pattern such as "/orders/:id" or "POST /orders/*rest".`);
-    let fn: ReturnType<typeof match>;
-    try {
-      fn = match(pattern, { decode: false });
-    } catch (err) {
-      throw new ShadowdiffError('SHADOWDIFF_CONFIG', `sampling.routes.${i}.route: "${rule.route}" is not a valid pattern (${(err as Error).message.split('\n')[0]}); use express 5 syntax: /orders/:id, /files/*rest.`);
-    }
-    return { route: rule.route, ...(m ? { method: m[1]!.toUpperCase() } : {}), matches: (p) => fn(p) !== false, below: toBuckets(rule.percent) };
-  });
+  const routes = config.routes.map((rule, i): CompiledRoute => ({ ...compileRoutePattern(rule.route, `sampling.routes.${i}.route`), below: toBuckets(rule.percent) }));
   return { config, routes, below: toBuckets(config.percent), key: config.key?.toLowerCase() };
 }
 
 function toBuckets(percent: number): number {
   return Math.round(percent * (BUCKETS / 100));
-}
-
-function stripQuery(path: string): string {
-  const q = path.indexOf('?');
-  return q === -1 ? path : path.slice(0, q);
 }
 
 /** FNV-1a, 32 bits: stable across processes and versions, cheap on the request path. */

@@ -2,7 +2,7 @@
 // becomes documents again). The other way is core/effect-value.ts.
 
 import { Binary, Decimal128, Long, MaxKey, MinKey, ObjectId, Timestamp } from 'mongodb';
-import { MAX_DEPTH } from '../../core/effect-value';
+import { MAX_DEPTH, unescapeKey } from '../../core/effect-value';
 
 /**
  * The effect format's JSON → driver values: the inverse of toEffectValue for what it emits
@@ -22,8 +22,9 @@ export function fromEffectValue(value: unknown, depth = 0): unknown {
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     const x = fromEffectValue(v[key], depth + 1);
-    if (key === '__proto__') Object.defineProperty(out, key, { value: x, enumerable: true, writable: true, configurable: true });
-    else out[key] = x;
+    const name = unescapeKey(key);
+    if (name === '__proto__') Object.defineProperty(out, name, { value: x, enumerable: true, writable: true, configurable: true });
+    else out[name] = x;
   }
   return out;
 }

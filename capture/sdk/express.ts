@@ -4,6 +4,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HEADERS } from '../../core/headers';
 import { bodyValue } from '../../core/body';
+import { firstMatch } from '../../core/route-pattern';
 import { storage } from './context';
 import type { RequestInfo, Shadow } from './shadow';
 
@@ -37,7 +38,7 @@ export function shadowMiddleware(shadow: Shadow): RequestHandler {
             // As the exchange's response effect is named: an --accept entry or a rule for `response` covers both.
             target: 'response',
             op: 'respond',
-            payload: responsePayload(shadow, res, body),
+            payload: responsePayload(shadow, req, res, body),
           });
         }
         shadow.end(ctx, request, aborted ? { status: res.statusCode, error: 'the client closed the connection before the response finished' } : { status: res.statusCode });
@@ -102,13 +103,14 @@ function tee(res: Response, max: number): Buffer[] {
   return chunks;
 }
 
-function responsePayload(shadow: Shadow, res: Response, chunks: Buffer[]): Record<string, unknown> {
+function responsePayload(shadow: Shadow, req: Request, res: Response, chunks: Buffer[]): Record<string, unknown> {
   const headers: Record<string, unknown> = {};
   for (const name of shadow.options.response.headers) {
     const v = res.getHeader(name);
     if (v !== undefined) headers[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
   }
   const truncated = (chunks as unknown as { truncated: boolean }).truncated;
-  const body = bodyValue(chunks, String(res.getHeader('content-type') ?? ''), truncated ? shadow.options.response.maxBodyBytes : undefined);
+  const raw = shadow.rawBodies.length > 0 && firstMatch(shadow.rawBodies, req.method, req.originalUrl ?? req.url) !== undefined;
+  const body = bodyValue(chunks, String(res.getHeader('content-type') ?? ''), { truncatedOver: truncated ? shadow.options.response.maxBodyBytes : undefined, raw, digest: (b) => shadow.redactor.digest(b) });
   return { status: res.statusCode, headers, body };
 }

@@ -1,7 +1,7 @@
 // Outgoing HTTP calls (global fetch, which is undici) as `http` effects. Live: the call is made
 // with the shadow headers added, so a downstream service with the SDK attributes its effects to
 // the same shadow id. Dry-run: the call is recorded and never made.
-import { parseJson } from '../../core/json';
+import { bodyValue } from '../../core/body';
 import { currentContext, propagationHeaders } from './context';
 import { runEffect } from './effect';
 import type { Shadow } from './shadow';
@@ -33,9 +33,7 @@ export function shadowFetch(shadow: Shadow): ShadowFetch {
       }
       payload = { method, url: `${url.origin}${url.pathname}${url.search}`, headers: recorded };
       const body = init?.body;
-      if (typeof body === 'string') payload.body = jsonOrText(body);
-      else if (body instanceof URLSearchParams) payload.body = body.toString();
-      else if (body !== undefined && body !== null) payload.body = '(stream)';
+      if (body !== undefined && body !== null) payload.body = callBody(shadow, body, headers.get('content-type'));
     } catch (err) {
       shadow.internalError('fetch', err);
     }
@@ -56,10 +54,16 @@ export function shadowFetch(shadow: Shadow): ShadowFetch {
   };
 }
 
-function jsonOrText(text: string): unknown {
-  try {
-    return parseJson(text, 'request body');
-  } catch {
-    return text;
-  }
+/**
+ * The body of a call as the proxy records a request body (core/body.ts): JSON and forms parsed
+ * for redaction, anything else as its size and hash. A stream cannot be read without consuming
+ * it, so only its kind is recorded.
+ */
+function callBody(shadow: Shadow, body: NonNullable<RequestInit['body']>, contentType: string | null): unknown {
+  const options = { digest: (b: Uint8Array) => shadow.redactor.digest(b) };
+  if (typeof body === 'string') return bodyValue([Buffer.from(body)], contentType ?? 'text/plain', options);
+  if (body instanceof URLSearchParams) return bodyValue([Buffer.from(body.toString())], 'application/x-www-form-urlencoded', options);
+  if (body instanceof ArrayBuffer) return bodyValue([Buffer.from(body)], contentType ?? '', options);
+  if (ArrayBuffer.isView(body)) return bodyValue([Buffer.from(body.buffer, body.byteOffset, body.byteLength)], contentType ?? '', options);
+  return { $unparsed: { kind: Object.prototype.toString.call(body).slice(8, -1) } };
 }

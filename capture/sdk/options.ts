@@ -62,6 +62,11 @@ export const sdkOptionsSchema = z
         /** Response headers recorded with it (the rest vary by nature: date, etag, …). */
         headers: z.array(z.string()).default(['content-type', 'location']),
         maxBodyBytes: z.number().int().min(0).default(1_048_576),
+        /**
+         * Routes (`GET /export/:id`, as the proxy's `record.rawBodies`) whose response bodies that are
+         * neither JSON nor a form are kept as they are; elsewhere as their size and hash only.
+         */
+        rawBodies: z.array(z.string().min(1).max(500)).max(1000).default([]),
       })
       .strict()
       .prefault({}),

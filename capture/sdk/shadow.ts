@@ -6,6 +6,7 @@ import { ShadowdiffError } from '../../core/errors';
 import type { Mode } from '../../core/headers';
 import { createLogger, type Logger } from '../../core/logger';
 import { createRedactor, type Redactor } from '../../core/redaction';
+import { compileRoutePattern, type RoutePattern } from '../../core/route-pattern';
 import { contextFromHeaders, currentContext, type HeaderSource, type ShadowContext, storage } from './context';
 import { type ResolvedOptions, sdkOptionsSchema, type ShadowOptions } from './options';
 import { handoffFrom, PreState, type PreStateStats } from './prestate';
@@ -51,6 +52,7 @@ export class Shadow {
   readonly mode: Mode;
   /** @internal */ readonly options: ResolvedOptions;
   /** @internal */ readonly redactor: Redactor;
+  /** @internal Routes whose response bodies are kept as they are (`response.rawBodies`). */ readonly rawBodies: readonly RoutePattern[];
   /** @internal */ readonly log: RateLimitedLog;
   /** @internal */ readonly logger: Logger;
   /** @internal The pre-state handoff, when configured. */ readonly prestate: PreState | undefined;
@@ -70,6 +72,7 @@ export class Shadow {
     this.logger = (this.options.logger ?? createLogger()).child({ component: 'sdk', side: this.side });
     this.log = rateLimitedLog(this.logger);
     this.redactor = createRedactor(this.options.redact);
+    this.rawBodies = this.options.response.rawBodies.map((r, i) => compileRoutePattern(r, `shadowdiff SDK option "response.rawBodies.${i}"`));
     const o = this.options;
     const sink: RecordSink =
       typeof o.sink === 'string'
@@ -180,10 +183,11 @@ export class Shadow {
           // A call or response recorded by fetch or the middleware is an envelope: paths are
           // relative to its body, and its headers are redacted by name. Anything else given to
           // effect() is redacted as it is, like a document.
-          const p = fields.payload as { body?: unknown; headers?: Record<string, unknown> } | undefined;
+          const p = fields.payload as { body?: unknown; headers?: Record<string, unknown>; url?: unknown } | undefined;
           if (p && typeof p === 'object' && !Array.isArray(p) && ('body' in p || 'headers' in p)) {
             r.value(p.body);
             if (p.headers && typeof p.headers === 'object') p.headers = r.headers(p.headers);
+            if (typeof p.url === 'string') p.url = r.url(p.url);
           } else {
             r.value(fields.payload);
           }

@@ -11,7 +11,7 @@ import { bounded, compare } from '../../compare/engine';
 import { isReady, Join, type JoinEntry } from '../../compare/join';
 import type { Delivery, Subscription } from '../../runtime/bus/bus';
 import { AlertRelay } from './alerting';
-import { decodeDelivery } from './decode';
+import { decodeDelivery, type Refused } from './decode';
 import { type WorkerOptions, type WorkerTuning, workerTuning } from './options';
 import { RecentRequests } from './recent';
 import { RunRules } from './run-rules';
@@ -167,7 +167,9 @@ export class Worker {
     if (this.stopping) return d.requeue();
     let records: ShadowRecord[];
     try {
-      records = decodeDelivery(d.body, d.partition, this.options.bus.partitions);
+      const decoded = decodeDelivery(d.body, d.partition, this.options.bus.partitions);
+      records = decoded.records;
+      for (const r of decoded.refused) this.refuse(d, r);
     } catch (err) {
       return this.poison(d, (err as Error).message);
     }
@@ -201,6 +203,14 @@ export class Worker {
       const ready = p;
       p.timer = setTimeout(() => this.finish(ready, false), this.tuning.settleMs);
     }
+  }
+
+  /** One record of a pack goes to the dead-letter queue; the rest of the pack goes on. */
+  private refuse(d: Delivery, r: Refused): void {
+    const { logger } = this.options;
+    this.counters.deadLettered += 1;
+    logger.warn({ partition: d.partition, shadowId: r.shadowId, reason: r.reason }, 'record dead-lettered (the rest of its pack goes on)');
+    d.deadLetterPart(r.body, r.reason).catch((err: Error) => logger.error({ err: err.message, shadowId: r.shadowId }, 'could not dead-letter a refused record: it is lost (counted as dead-lettered)'));
   }
 
   private poison(d: Delivery, reason: string): void {

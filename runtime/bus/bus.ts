@@ -15,6 +15,11 @@ export interface Delivery {
   requeue(): void;
   /** Move it to the dead-letter queue with the reason, then ack it. */
   deadLetter(reason: string): Promise<void>;
+  /**
+   * Put one part of it (a record of a pack) in the dead-letter queue with the reason, leaving the
+   * message itself to be acked or requeued as usual.
+   */
+  deadLetterPart(body: Buffer, reason: string): Promise<void>;
 }
 
 export interface ConsumeOptions {

@@ -195,6 +195,10 @@ export class MemoryBus implements Bus {
             this.counters.deadLettered += 1;
           }
         },
+        deadLetterPart: async (body, reason) => {
+          this.dead.push({ body, reason, partition: p });
+          this.counters.deadLettered += 1;
+        },
       };
       try {
         consumer.options.onDelivery(delivery);

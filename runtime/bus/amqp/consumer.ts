@@ -121,6 +121,10 @@ export class AmqpConsumer {
         settle(() => sub.ack(msg));
         this.deadLettered += 1;
       },
+      deadLetterPart: async (body, reason) => {
+        await publishDead(c, this.connection.names, body, reason, partition);
+        this.deadLettered += 1;
+      },
     };
     if (registered.cancelled) return delivery.requeue();
     try {

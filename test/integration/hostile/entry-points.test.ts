@@ -16,7 +16,8 @@ import { reportApp } from '../../../report/server';
 import { MemoryBus } from '../../../runtime/bus/memory';
 import { MemoryStore } from '../../../runtime/store/memory';
 import { echo, eventually, httpServer, proxyFor, quiet, send } from '../../helpers/proxy';
-import { memorySink } from '../../helpers/sdk';
+import { memorySink, shadowHeaders } from '../../helpers/sdk';
+import { createShadow } from '../../../capture/sdk';
 import { traffic } from '../../helpers/traffic';
 import { fakeIo } from '../../helpers/cli';
 
@@ -155,6 +156,60 @@ describe('records on the bus', () => {
       expect(dead).toHaveLength(HOSTILE.length);
       for (const d of dead) expect(d.reason).toMatch(/JSON|UTF-8|__proto__|constructor|field|expected|deep|nest|version|Invalid|empty/i);
     } finally {
+      await worker.stop();
+      await bus.close();
+    }
+  });
+});
+
+describe('a __proto__ key in one record', () => {
+  it('costs only its own record: the rest of its pack is compared, it alone is dead-lettered', async () => {
+    // One message holding every record of three requests, as an SDK packs them; one record holds
+    // the key (a producer that does not escape it, docs/effect-format.md).
+    const bus = new MemoryBus({ partitions: 1 });
+    const store = new MemoryStore();
+    const worker = new Worker({ bus, store, logger: quiet, settleMs: 10, timeoutMs: 1_000, alerts: false });
+    await worker.start();
+    try {
+      const records = traffic({ runId: 'pack', requests: 3 }).records;
+      const text = JSON.stringify(records).replace('"payload":{"orderNo":"A-0"', '"payload":{"__proto__":{"polluted":1},"orderNo":"A-0"');
+      expect(text).toContain('__proto__');
+      await bus.publishRaw([{ shadowId: 'req-0000000', body: Buffer.from(text) }]);
+      await eventually(async () => (await store.countComparisons('pack')) === 3, 10_000, 'the three requests compared');
+      const verdicts = Object.fromEntries((await store.listComparisons({ runId: 'pack', limit: 10 })).map((c) => [c.shadowId, c.verdict]));
+      // Its own request lacks that record: incomplete, never a finding; the others are untouched.
+      expect(verdicts).toEqual({ 'req-0000000': 'incomplete', 'req-0000001': 'match', 'req-0000002': 'match' });
+      const dead = await bus.drainDeadLetters(10);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]!.reason).toMatch(/__proto__/);
+      expect(JSON.parse(dead[0]!.body.toString())).toMatchObject({ shadowId: 'req-0000000', seq: 1, side: 'legacy' });
+    } finally {
+      await worker.stop();
+      await bus.close();
+    }
+  });
+
+  it('written by the SDK from an application document, is carried escaped and compares', async () => {
+    const bus = new MemoryBus({ partitions: 2 });
+    const store = new MemoryStore();
+    const worker = new Worker({ bus, store, logger: quiet, settleMs: 10, timeoutMs: 2_000, alerts: false });
+    await worker.start();
+    const sides = (['legacy', 'candidate'] as const).map((side) => createShadow({ side, sink: bus, logger: quiet, packBytes: 64 * 1024 }));
+    try {
+      for (let i = 0; i < 6; i++) {
+        for (const [n, shadow] of sides.entries()) {
+          // Only request 0 holds the key; the others share its packs.
+          const doc = JSON.parse(i === 0 ? '{"__proto__":{"isAdmin":true},"orderNo":"A-0"}' : `{"orderNo":"A-${i}"}`) as Record<string, unknown>;
+          await shadow.withShadowContext(shadowHeaders(`s-${i}`, n === 0 ? 'legacy' : 'candidate', n === 0 ? 'live' : 'dry-run', 'proto'), () => shadow.effect({ kind: 'message', target: 'orders/order.created', payload: doc }, async () => true, true), { method: 'POST', path: '/orders' });
+        }
+      }
+      for (const shadow of sides) await shadow.flush(5_000);
+      await eventually(async () => (await store.countComparisons('proto')) === 6, 10_000, 'the six requests compared');
+      expect((await store.listComparisons({ runId: 'proto', limit: 10 })).map((c) => c.verdict)).toEqual(Array(6).fill('match'));
+      expect(worker.stats().deadLettered).toBe(0);
+      expect(Object.prototype).not.toHaveProperty('isAdmin');
+    } finally {
+      for (const shadow of sides) await shadow.close();
       await worker.stop();
       await bus.close();
     }

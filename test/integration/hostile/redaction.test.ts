@@ -22,8 +22,29 @@ const CARD = '4111111111111111';
 const CVC = 'cvc-planted-9876';
 const TOKEN = 'sk_live_PLANTED_TOKEN_123';
 const REDACT_SECRET = 'redaction-key-0123456789';
+const PASSWORD = 'pw-planted-Secr3t';
+const API_KEY = 'ak_PLANTED_QUERY_456';
+const CARD2 = '4222222222222222';
 // The HMAC key itself must not be written anywhere either.
-const SECRETS = [CARD, CVC, TOKEN, REDACT_SECRET];
+const SECRETS = [CARD, CVC, TOKEN, REDACT_SECRET, PASSWORD, API_KEY, CARD2];
+
+// Every body shape the proxy and the SDK record (docs/security.md, "Body shapes"), each holding
+// a secret that only a parsed, path-redacted or hashed body keeps out.
+const json = JSON.stringify({ card: { number: CARD2 }, password: PASSWORD });
+const SHAPES: { name: string; type?: string; body: string; query?: string }[] = [
+  { name: 'form', type: 'application/x-www-form-urlencoded', body: `card%5Bnumber%5D=${CARD2}&password=${PASSWORD}&note=hello` },
+  { name: 'json as text/plain', type: 'text/plain', body: json },
+  { name: 'json without a content type', body: json },
+  { name: 'json with a __proto__ key', type: 'application/json', body: `{"__proto__":{"isAdmin":true},"card":{"number":"${CARD2}"},"password":"${PASSWORD}"}` },
+  {
+    name: 'multipart',
+    type: 'multipart/form-data; boundary=b0undary',
+    body: [`--b0undary`, `Content-Disposition: form-data; name="card[number]"`, '', CARD2, `--b0undary`, `Content-Disposition: form-data; name="doc"; filename="p.txt"`, 'Content-Type: text/plain', '', `password ${PASSWORD}`, `--b0undary--`, ''].join('\r\n'),
+  },
+  { name: 'plain text', type: 'text/plain', body: `card ${CARD2} password ${PASSWORD}` },
+  { name: 'xml', type: 'application/xml', body: `<pay><card>${CARD2}</card><password>${PASSWORD}</password></pay>` },
+  { name: 'query string', type: 'application/json', body: '{}', query: `?api_key=${API_KEY}&card%5Bnumber%5D=${CARD2}&password=${PASSWORD}&page=1` },
+];
 
 /** Every log line of every component goes here. */
 const lines: string[] = [];
@@ -44,10 +65,14 @@ it('no planted secret reaches a stored document, a queue or a log line', async (
   const service = async (side: 'legacy' | 'candidate') => {
     // `auth`: the service copies the header into its document, so its path must be listed too —
     // header redaction covers headers as captured, not values the code moves into data.
-    const shadow = createShadow({ side, sink: AMQP_URL, prefix, partitions: 2, logger, redact: { secret: REDACT_SECRET, paths: ['**.number', '**.cvc', '**.auth'], headers: ['authorization'] }, response: { capture: true } });
+    const shadow = createShadow({ side, sink: AMQP_URL, prefix, partitions: 2, logger, redact: { secret: REDACT_SECRET, paths: ['**.number', '**.cvc', '**.auth', '**.password'], headers: ['authorization'], query: ['api_key'] }, response: { capture: true } });
     shadows.push(shadow);
     const payments = shadow.mongo(client.db(`${prefix}_shop`).collection('payments'));
     const app = express();
+    // A careless endpoint, as real ones are: it echoes whatever it got, in the type it got it.
+    app.post('/echo', shadow.middleware(), express.raw({ type: () => true }), (req, res) => {
+      res.type(req.get('content-type') ?? 'application/octet-stream').send(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+    });
     app.use(express.json());
     app.use(shadow.middleware());
     app.post('/payments', async (req, res) => {
@@ -65,7 +90,7 @@ it('no planted secret reaches a stored document, a queue or a log line', async (
   };
   const [legacyUrl, candidateUrl] = [await service('legacy'), await service('candidate')];
   const proxy = await startProxy(
-    resolveProxyConfig({ listen: '127.0.0.1:0', legacy: legacyUrl, candidate: candidateUrl, run: 'redact-run', sink: AMQP_URL, prefix, partitions: 2, sampling: { percent: 100 }, record: { redact: { secret: REDACT_SECRET, paths: ['card.number', 'card.cvc', '**.number'], headers: ['authorization'] } }, logLevel: 'debug' }),
+    resolveProxyConfig({ listen: '127.0.0.1:0', legacy: legacyUrl, candidate: candidateUrl, run: 'redact-run', sink: AMQP_URL, prefix, partitions: 2, sampling: { percent: 100 }, record: { redact: { secret: REDACT_SECRET, paths: ['card.number', 'card.cvc', '**.number', '**.password'], headers: ['authorization'], query: ['api_key'] } }, logLevel: 'debug' }),
     { logger, defaultMetrics: false },
   );
 
@@ -75,7 +100,13 @@ it('no planted secret reaches a stored document, a queue or a log line', async (
       expect(res.status).toBe(200);
       expect(((await res.json()) as { card: { number: string } }).card.number).toBe(CARD); // the client's answer is untouched
     }
-    await eventually(async () => (await store.countComparisons('redact-run')) === 20, 30_000, 'the comparisons');
+    for (const shape of SHAPES) {
+      // A Blob without a type: fetch sends no content type at all.
+      const res = await fetch(`${proxy.url}/echo${shape.query ?? ''}`, { method: 'POST', headers: shape.type ? { 'content-type': shape.type } : {}, body: shape.type ? shape.body : new Blob([shape.body]) });
+      expect({ shape: shape.name, status: res.status }).toEqual({ shape: shape.name, status: 200 });
+      expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(shape.body))).toBe(true); // the client's answer is untouched
+    }
+    await eventually(async () => (await store.countComparisons('redact-run')) === 20 + SHAPES.length, 30_000, 'the comparisons');
     await worker.drain();
     await store.flushRollups('redact-run');
 
@@ -83,6 +114,8 @@ it('no planted secret reaches a stored document, a queue or a log line', async (
     const mismatches = await store.listComparisons({ runId: 'redact-run', verdict: 'mismatch', limit: 100 });
     expect(mismatches).toHaveLength(20);
     expect(new Set(mismatches.flatMap((c) => c.findings.map((f) => f.field)))).toEqual(new Set(['amount']));
+    // The echoes compared equal: every shape was recorded alike on both sides, and kept something.
+    expect(await store.listComparisons({ runId: 'redact-run', verdict: 'match', limit: 100 })).toHaveLength(SHAPES.length);
 
     // Every document of every collection shadowdiff wrote, and the shop's own data (which legacy stored for real).
     let scanned = 0;
@@ -98,6 +131,11 @@ it('no planted secret reaches a stored document, a queue or a log line', async (
     expect(scanned).toBeGreaterThan(60); // comparisons, exchanges, effects, rollups, runs
     const stored = JSON.stringify(await store.getEffects('redact-run', mismatches[0]!.shadowId));
     expect(stored).toContain('"card"'); // the card was captured — as a hash
+    // Exchanges are stored as their JSON text.
+    const exchanges = (await client.db(`${prefix}_results`).collection('exchanges').find({}).toArray()).map((d) => String(d.body)).join('\n');
+    expect(exchanges).toContain('"card[number]":"hmac:'); // a form's field, redacted by its path
+    expect(exchanges).toContain('"$unparsed"'); // plain text and XML: size and hash only
+    expect(exchanges).toContain('api_key=hmac:'); // the query string, by name
     // Left on the queues: the partitions are drained (every record acked), and whatever was
     // dead-lettered must be clean too. (Partition queues, single-active-consumer quorum queues,
     // cannot be read with basic.get; their message counts say they are empty.)

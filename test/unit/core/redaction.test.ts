@@ -1,5 +1,7 @@
 import { createRedactor, HASH_PREFIX } from '../../../core/redaction';
 import { toEffectValue } from '../../../core/effect-value';
+import { fromEffectValue } from '../../../capture/sdk/ejson';
+import { parseJson } from '../../../core/json';
 import { Binary, Decimal128, Long, ObjectId, Timestamp } from 'mongodb';
 
 const secret = 'shared-secret-of-16+';
@@ -73,11 +75,19 @@ describe('toEffectValue', () => {
     expect(out.list).toEqual([1, 'a']);
   });
 
-  test('an own __proto__ key stays data and never becomes a prototype', () => {
-    const input = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}') as object;
+  test('an own __proto__ key stays data, written escaped, and never becomes a prototype', () => {
+    const input = JSON.parse('{"__proto__": {"polluted": true}, "$__proto__": 2, "a": 1}') as object;
     const out = toEffectValue(input) as Record<string, unknown>;
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
-    expect(Object.keys(out)).toEqual(['__proto__', 'a']);
+    expect(Object.keys(out)).toEqual(['$__proto__', '$$__proto__', 'a']);
+    expect(out.$__proto__).toEqual({ polluted: true });
     expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+    // The SDK's inverse gives the application its keys back, still as data.
+    const back = fromEffectValue(out) as Record<string, unknown>;
+    expect(Object.keys(back)).toEqual(['__proto__', '$__proto__', 'a']);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toEqual({ polluted: true });
+    // A record with the escaped key passes the guard every reader applies.
+    expect(() => parseJson(JSON.stringify(out))).not.toThrow();
   });
 });
