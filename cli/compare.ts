@@ -4,6 +4,7 @@ import { compareFiles } from '../pipeline/offline';
 import { renderComparisonText, renderTotals } from '../report/render/text';
 import { loadRulesFile } from './rules-file';
 import type { CliIo } from './io';
+import { reportBadLines } from './bad-lines';
 
 export function compareCommand(io: CliIo): Command {
   return new Command('compare')
@@ -15,18 +16,20 @@ export function compareCommand(io: CliIo): Command {
     .addHelpText(
       'after',
       '\nBoth files are joined in memory by shadow id; for recordings larger than memory, use the pipeline.\n' +
-        'Exit code: 0 when every comparison matches, 1 when any mismatches or is incomplete or inconclusive, 2 on bad input.',
+        'Exit code: 0 when every comparison matches, 1 when any mismatches or is incomplete or inconclusive, 2 on bad input\n' +
+        '(a line that is not UTF-8, JSON or a record is named and left out; the rest is compared, and the exit code is 2).',
     )
     .action(async (opts: { legacy: string; candidate: string; rules?: string; format: 'text' | 'json' }) => {
       const rules = opts.rules ? await loadRulesFile(opts.rules) : undefined;
       const result = await compareFiles({ legacyFile: opts.legacy, candidateFile: opts.candidate, ...(rules ? { rules } : {}) });
       const notMatching = result.comparisons.filter((c) => c.verdict !== 'match');
       if (opts.format === 'json') {
-        io.out(JSON.stringify({ totals: result.totals, comparisons: notMatching }, null, 2));
+        io.out(JSON.stringify({ totals: result.totals, comparisons: notMatching, ...(result.badLines.length ? { badLines: result.badLines } : {}) }, null, 2));
       } else {
         for (const c of notMatching) io.out(renderComparisonText(c));
         io.out(renderTotals(result.totals));
       }
-      io.exitCode(notMatching.length === 0 ? 0 : 1);
+      reportBadLines(io, result.badLines);
+      io.exitCode(result.badLines.length ? 2 : notMatching.length === 0 ? 0 : 1);
     });
 }

@@ -9,6 +9,8 @@ import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
 import { orderingKey } from '../replay/engine';
 import { openRecording } from '../replay/open';
+import { reportBadLines } from './bad-lines';
+import { type BadLine, firstBadLine } from '../core/jsonl';
 import { parseAcceptFile } from '../compare/accept';
 import { renderJUnit } from '../report/render/junit';
 import { renderMarkdown } from '../report/render/markdown';
@@ -138,7 +140,8 @@ export function replayCommand(io: CliIo): Command {
           handoff = hosted.store;
           io.err(`pre-state handoff on ${hosted.url} (the services' SDKs: SHADOWDIFF_HANDOFF=${hosted.url})`);
         } else if (flags.handoff) handoff = handoffFromUrl(flags.handoff, { token, setting: '--handoff' });
-        const { summary, result } = await runSession(openRecording(file, runId, io.stdin), {
+        const badLines: BadLine[] = [];
+        const { summary, result } = await runSession(withBadLines(openRecording(file, runId, io.stdin, { onBadLine: (b) => void badLines.push(b) }), badLines), {
           candidate,
           legacy,
           runId,
@@ -178,8 +181,9 @@ export function replayCommand(io: CliIo): Command {
         if (summary.preloaded) io.out(`pre-state: the recorded before-images of ${summary.preloaded.documents} document(s) handed to the candidate for ${summary.preloaded.requests} request(s)${summary.preloaded.failed ? `; ${summary.preloaded.failed} request(s) could not be (they ran on the database as it is)` : ''}`);
         if (flags.junit) await writeFile(flags.junit, renderJUnit(result));
         if (flags.markdown) await writeFile(flags.markdown, renderMarkdown(result));
-        if (flags.json) await writeFile(flags.json, `${JSON.stringify({ ...result, replay: summary }, null, 2)}\n`);
-        io.exitCode(result.passed ? 0 : 1);
+        if (flags.json) await writeFile(flags.json, `${JSON.stringify({ ...result, replay: summary, ...(badLines.length ? { badLines } : {}) }, null, 2)}\n`);
+        reportBadLines(io, badLines, 'replayed');
+        io.exitCode(badLines.length ? 2 : result.passed ? 0 : 1);
       } finally {
         bar?.stop();
         await runtime.close();
@@ -187,4 +191,14 @@ export function replayCommand(io: CliIo): Command {
         if (flags.handoff) await handoff?.close();
       }
     });
+}
+
+/** The requests of a recording; one whose every line was bad fails as its first bad line would. */
+async function* withBadLines<T>(requests: AsyncIterable<T>, badLines: readonly BadLine[]): AsyncGenerator<T> {
+  let read = 0;
+  for await (const r of requests) {
+    read += 1;
+    yield r;
+  }
+  if (read === 0 && badLines.length) throw firstBadLine(badLines);
 }

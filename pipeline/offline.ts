@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import type { Side } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
-import { readRecords } from '../core/jsonl';
+import { type BadLine, firstBadLine, readRecords } from '../core/jsonl';
 import { compare, type Comparison, type CompiledRules, type Verdict } from '../compare/engine';
 import { Join } from '../compare/join';
 
@@ -18,6 +18,8 @@ export interface OfflineOptions {
 export interface OfflineResult {
   comparisons: Comparison[];
   totals: Record<Verdict, number> & { compared: number };
+  /** Lines left out (not UTF-8, not JSON, not a record), each naming its file and line: the input was bad, whatever the verdicts say. */
+  badLines: (BadLine & { file: string })[];
 }
 
 const ALLOWED: Record<'legacy' | 'candidate', readonly Side[]> = {
@@ -28,9 +30,13 @@ const ALLOWED: Record<'legacy' | 'candidate', readonly Side[]> = {
 /** @public */
 export async function compareFiles(options: OfflineOptions): Promise<OfflineResult> {
   const join = new Join();
-  const legacyRuns = await load(join, options.legacyFile, 'legacy');
-  const candidateRuns = await load(join, options.candidateFile, 'candidate');
+  const badLines: OfflineResult['badLines'] = [];
+  const legacyRuns = await load(join, options.legacyFile, 'legacy', badLines);
+  const candidateRuns = await load(join, options.candidateFile, 'candidate', badLines);
   // Nothing compared must not look like everything matched (design decision 12).
+  if (legacyRuns.size === 0 && candidateRuns.size === 0 && badLines.length) {
+    throw firstBadLine(badLines);
+  }
   if (legacyRuns.size === 0 && candidateRuns.size === 0) {
     throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `neither ${options.legacyFile} nor ${options.candidateFile} holds any record: nothing was compared.`);
   }
@@ -49,18 +55,20 @@ export async function compareFiles(options: OfflineOptions): Promise<OfflineResu
     totals[c.verdict] += 1;
     comparisons.push(c);
   }
-  return { comparisons, totals };
+  return { comparisons, totals, badLines };
 }
 
-/** Reads one file into the join; returns the run ids it holds. */
-async function load(join: Join, file: string, as: 'legacy' | 'candidate'): Promise<Set<string>> {
+/** Reads one file into the join; returns the run ids it holds. A bad line is noted and skipped: its request, if any, is then incomplete. */
+async function load(join: Join, file: string, as: 'legacy' | 'candidate', badLines: OfflineResult['badLines']): Promise<Set<string>> {
   const runs = new Set<string>();
   try {
     await access(file, constants.R_OK);
   } catch (err) {
     throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read --${as} file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { file });
   }
-  for await (const { value, line } of readRecords(createReadStream(file, 'utf8'), file)) {
+  // Bytes, not text: a line that is not UTF-8 is refused by the reader, never replaced.
+  const onBadLine = (bad: BadLine) => void badLines.push({ file, ...bad });
+  for await (const { value, line } of readRecords(createReadStream(file), file, { onBadLine })) {
     // Exchanges (request and responses as a recorder saw them) may sit in either file.
     if (value.type !== 'exchange' && !ALLOWED[as].includes(value.side)) {
       throw new ShadowdiffError(

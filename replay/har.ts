@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { type ExchangeRecord, FORMAT_VERSION } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
-import { readBytesFile } from '../core/files';
+import { readBytesFile, utf8Text } from '../core/files';
 import { parseJson } from '../core/json';
 import { bodyValue } from '../core/body';
 import type { RecordedRequest } from './recording';
@@ -51,7 +51,7 @@ async function harSource(file: string): Promise<HarSource> {
   if (!isZip(bytes)) {
     const dir = dirname(file);
     return {
-      text: bytes.toString('utf8'),
+      text: utf8Text(bytes, `the HAR file ${file}`),
       body: async (name) => {
         // A body beside the HAR, never a path out of its folder.
         if (name !== basename(name)) return undefined;
@@ -67,7 +67,7 @@ async function harSource(file: string): Promise<HarSource> {
   }
   const harName = Object.keys(entries).find((n) => n.toLowerCase().endsWith('.har'));
   if (!harName) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${file} is a zip archive with no .har file in it (it holds ${Object.keys(entries).slice(0, 5).join(', ') || 'nothing'}): a recording is a JSONL file, a .har (or a zip of one) or a .gor.`, { file });
-  return { text: Buffer.from(entries[harName]!).toString('utf8'), body: async (name) => (Object.hasOwn(entries, name) ? Buffer.from(entries[name]!) : undefined) };
+  return { text: utf8Text(entries[harName]!, `${harName} in ${file}`), body: async (name) => (Object.hasOwn(entries, name) ? Buffer.from(entries[name]!) : undefined) };
 }
 
 export async function* readHar(file: string, runId = 'har'): AsyncGenerator<RecordedRequest> {

@@ -5,19 +5,21 @@ import type { Readable } from 'node:stream';
 import { ShadowdiffError } from '../core/errors';
 import { readGor } from './gor';
 import { isZip, readHar } from './har';
+import type { ReadOptions } from '../core/jsonl';
 import { readRecording, type RecordedRequest } from './recording';
 
-/** A recording by its name: `.har`, `.gor`, otherwise JSONL; `-` is standard input. */
-export function openRecording(file: string, runId: string, stdin: Readable = process.stdin): AsyncIterable<RecordedRequest> {
+/** A recording by its name: `.har`, `.gor`, otherwise JSONL; `-` is standard input. `options.onBadLine`: JSONL lines left out. */
+export function openRecording(file: string, runId: string, stdin: Readable = process.stdin, options: ReadOptions = {}): AsyncIterable<RecordedRequest> {
   if (/\.(har|zip)$/i.test(file) || (file !== '-' && startsAsZip(file))) return readHar(file, runId);
   if (/\.gor$/i.test(file)) return readGor(file, runId);
-  const input = file === '-' ? stdin : createReadStream(file, 'utf8');
+  // Bytes, not text: a line that is not UTF-8 is refused by the reader, never replaced.
+  const input = file === '-' ? stdin : createReadStream(file);
   if (file !== '-') {
     input.on('error', () => {}); // surfaced by the reader below with the file named
   }
   return (async function* () {
     try {
-      yield* readRecording(input, file === '-' ? 'stdin' : file);
+      yield* readRecording(input, file === '-' ? 'stdin' : file, options);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new ShadowdiffError('SHADOWDIFF_IO', `cannot read the recording ${file}: ${code}.`, { file });

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { ExchangeRecord, SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
-import { readRecords } from '../core/jsonl';
+import { type ReadOptions, readRecords } from '../core/jsonl';
 
 /** One recorded request: what was sent, what legacy answered, what legacy did. */
 export interface RecordedRequest {
@@ -26,23 +26,29 @@ export interface RecordedRequest {
 /**
  * The requests of a recording, in file order. Records of one request must be together (as
  * `shadowdiff export` and the importers write them); a request without an exchange, a side
- * other than legacy, or a shadow id seen again further down is an error naming the line.
+ * other than legacy, or a shadow id seen again further down is an error naming the line. With
+ * `onBadLine`, a line that is not UTF-8, JSON or a record is reported and skipped, and so is a
+ * request left without its exchange by one.
  */
-export async function* readRecording(input: Readable, name: string): AsyncGenerator<RecordedRequest> {
+export async function* readRecording(input: Readable, name: string, options: ReadOptions = {}): AsyncGenerator<RecordedRequest> {
   let current: { exchange?: ExchangeRecord; legacy: SideRecord[]; shadowId: string; line: number } | undefined;
   const done = new Set<string>();
-  const finish = (): RecordedRequest => {
+  const finish = (): RecordedRequest | undefined => {
     const c = current!;
     if (!c.exchange) {
-      throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${name}:${c.line}: request ${JSON.stringify(c.shadowId)} has no exchange record (a recording holds one per request: the request to replay).`, { line: c.line });
+      const reason = `${name}:${c.line}: request ${JSON.stringify(c.shadowId)} has no exchange record (a recording holds one per request: the request to replay).`;
+      if (!options.onBadLine) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', reason, { line: c.line });
+      options.onBadLine({ line: c.line, code: 'SHADOWDIFF_BAD_RECORD', reason });
+      return undefined;
     }
     done.add(`${c.exchange.runId}\u0000${c.shadowId}`);
     if (done.size > 100_000) done.clear(); // a bound on memory; the check is a courtesy, not a guarantee
     return { exchange: c.exchange, legacy: c.legacy.sort(bySeq), line: c.line };
   };
-  for await (const { value: record, line } of readRecords(input, name)) {
+  for await (const { value: record, line } of readRecords(input, name, options)) {
     if (!current || record.shadowId !== current.shadowId) {
-      if (current) yield finish();
+      const finished = current && finish();
+      if (finished) yield finished;
       if (done.has(`${record.runId}\u0000${record.shadowId}`)) {
         throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${name}:${line}: records of request ${JSON.stringify(record.shadowId)} are not together (a recording lists each request's records in one block; \`shadowdiff export\` writes them so).`, { line });
       }
@@ -56,7 +62,8 @@ export async function* readRecording(input: Readable, name: string): AsyncGenera
       throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${name}:${line}: a ${record.side} record in a recording (it holds legacy's records only; the candidate is what replay runs).`, { line });
     } else current.legacy.push(record);
   }
-  if (current) yield finish();
+  const last = current && finish();
+  if (last) yield last;
 }
 
 function bySeq(a: SideRecord, b: SideRecord): number {

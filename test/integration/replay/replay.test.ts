@@ -236,6 +236,23 @@ it('requests that fail on both sides (ids already stored) compare equal, and the
   expect(c.out.join('\n')).toMatch(/\d+ request\(s\) answered 5xx on both sides: they compare equal but test nothing\. Do the recorded ids already exist/);
 });
 
+it('a recording line that is not UTF-8 is named and left out; the rest is replayed, and the exit code is 2', async () => {
+  const lines = readFileSync(recording, 'utf8').trimEnd().split('\n');
+  const first = lines.findIndex((l) => l.includes('"type":"exchange"'));
+  // An exchange whose path holds bytes that are not UTF-8: its request cannot be replayed as recorded.
+  const broken = lines[first]!.replace('"path":"/orders/', '"path":"/orders/@@');
+  const [head, tail] = broken.split('@@') as [string, string];
+  const file = join(dir, 'not-utf8.jsonl');
+  writeFileSync(file, Buffer.concat([Buffer.from(lines.slice(0, first).map((l) => `${l}\n`).join('')), Buffer.from(head), Buffer.from([0xff, 0xfe]), Buffer.from(`${tail}\n`), Buffer.from(lines.slice(first + 1).map((l) => `${l}\n`).join(''))]));
+  const [legacy, candidate] = [await plainShop(), await plainShop()];
+  const c = cli();
+  expect(await run(['replay', file, '--candidate', candidate, '--legacy', legacy, '--no-sdk', '--collector', `127.0.0.1:${await freePort()}`, '--compare-timeout-ms', '500'], c.io)).toBe(2);
+  const err = c.err.join('\n');
+  expect(err).toContain(`left out [SHADOWDIFF_BAD_RECORD]: ${file}:${first + 1}: not valid UTF-8`);
+  expect(err).toMatch(/bad line\(s\) left out; the rest was replayed/);
+  expect(c.out.join('\n')).toMatch(/11 compared/);
+});
+
 it('bad input exits 2 with one clear line', async () => {
   const bad = join(dir, 'bad.jsonl');
   writeFileSync(bad, '{"v":1,"type":"exchange"}\n');

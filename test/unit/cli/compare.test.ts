@@ -58,6 +58,31 @@ describe('shadowdiff compare', () => {
     expect(r.out).toContain('3 compared: 0 match, 3 mismatch');
   });
 
+  it('a line that is not UTF-8 is named and left out, never replaced; the rest is compared and the exit code is 2', async () => {
+    // Legacy wrote FF FF where the candidate wrote FE FE: both would decode to U+FFFD and match.
+    const raw = (name: string, side: string, b: number[], rest: string[]) => {
+      const p = join(dir, name);
+      const doc = order(side, 'D', 0).replace('"total":0', '"total":"@@"');
+      const [head, tail] = doc.split('@@') as [string, string];
+      writeFileSync(p, Buffer.concat([Buffer.from(`${rest.join('\n')}\n`), Buffer.from(head), Buffer.from(b), Buffer.from(`${tail}\n${endOf(side, 'D', 1)}\n`)]));
+      return p;
+    };
+    const l = raw('legacy-ff.jsonl', 'legacy', [0xff, 0xff], [order('legacy', 'A', 100), endOf('legacy', 'A', 1)]);
+    const c = raw('cand-fe.jsonl', 'candidate', [0xfe, 0xfe], [order('candidate', 'A', 100), endOf('candidate', 'A', 1)]);
+    const r = await cli('compare', '--legacy', l, '--candidate', c, '--rules', ignoreAt, '--format', 'json');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${l}:3: not valid UTF-8`);
+    expect(r.err).toContain(`${c}:3: not valid UTF-8`);
+    expect(r.err).toMatch(/2 bad line\(s\) left out; the rest was compared/);
+    const out = JSON.parse(r.out) as { totals: Record<string, number>; badLines: { file: string; line: number }[] };
+    // A compared, D incomplete on both sides (its effect was left out): never a match.
+    expect(out.totals).toMatchObject({ compared: 2, match: 1, incomplete: 1 });
+    expect(out.badLines.map((b) => [b.file, b.line])).toEqual([
+      [l, 3],
+      [c, 3],
+    ]);
+  });
+
   it('--format json gives totals and the non-matching comparisons', async () => {
     const r = await cli('compare', '--legacy', legacy, '--candidate', candidateBad, '--rules', ignoreAt, '--format', 'json');
     const doc = JSON.parse(r.out);
