@@ -15,7 +15,7 @@ import type { Logger } from '../../core/logger';
 import { listeningUrl } from '../../core/net';
 import type { ProxyConfig } from './config';
 import type { MirrorSkip, ProxyMetrics } from './metrics';
-import { dropConnectionTokens, HOP_BY_HOP } from './hop-by-hop';
+import { dropConnectionTokens, HOP_BY_HOP, moveTransferCodings } from './hop-by-hop';
 import { type MirrorResult, MirrorTarget } from './mirror';
 import { type Outcome, PrimaryHandler } from './primary';
 import type { Gathered, Recorder } from './recorder';
@@ -122,6 +122,7 @@ export class Forwarder {
     let connection: string | undefined;
     let contentLength: string | undefined;
     let chunked = false;
+    let transferEncoding: string | undefined;
     let keyValue: string | undefined;
     const keyHeader = this.sampler.keyHeader;
     for (let i = 0; i < raw.length; i += 2) {
@@ -130,7 +131,10 @@ export class Forwarder {
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower)) {
         if (lower === 'connection') connection = value;
-        else if (lower === 'transfer-encoding') chunked = true;
+        else if (lower === 'transfer-encoding') {
+          chunked = true;
+          transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
+        }
         continue;
       }
       if (lower === keyHeader) keyValue = value;
@@ -158,6 +162,7 @@ export class Forwarder {
       headers.push(name, value);
     }
     if (connection !== undefined) dropConnectionTokens(headers, connection);
+    if (transferEncoding !== undefined) moveTransferCodings(headers, transferEncoding);
     const remote = req.socket.remoteAddress ?? '';
     headers.push('x-forwarded-for', forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`, 'x-forwarded-proto', forwardedProto ?? 'http');
     if (forwardedHost !== undefined || host !== undefined) headers.push('x-forwarded-host', (forwardedHost ?? host)!);

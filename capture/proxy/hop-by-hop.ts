@@ -16,3 +16,24 @@ export function dropConnectionTokens(headers: string[], connection: string): voi
   if (!tokens.length) return;
   for (let i = headers.length - 2; i >= 0; i -= 2) if (tokens.includes(headers[i]!.toLowerCase())) headers.splice(i, 2);
 }
+
+/**
+ * Codings a Transfer-Encoding applies before `chunked` (`gzip, chunked`). The proxy re-frames
+ * the body and drops Transfer-Encoding, so without them the bytes would arrive still encoded and
+ * unlabelled: they move to Content-Encoding, in the order applied (RFC 9110 §8.4), which
+ * tells the receiver the same of the same bytes.
+ */
+export function moveTransferCodings(headers: string[], transferEncoding: string): void {
+  const codings = transferEncoding
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t && t !== 'chunked' && t !== 'identity');
+  if (!codings.length) return;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === 'content-encoding') {
+      headers[i + 1] = `${headers[i + 1]}, ${codings.join(', ')}`;
+      return;
+    }
+  }
+  headers.push('content-encoding', codings.join(', '));
+}

@@ -3,7 +3,7 @@
 // request is finished once: counted, and legacy's side handed to its exchange.
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { HOP_BY_HOP_RESPONSE } from './hop-by-hop';
+import { HOP_BY_HOP_RESPONSE, moveTransferCodings } from './hop-by-hop';
 import { describeError, type MirrorResult } from './mirror';
 
 export type Outcome = 'ok' | '502' | '504' | 'aborted';
@@ -52,18 +52,28 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
     if (this.g) this.headers = headers;
     const raw = controller.rawHeaders as Buffer[] | null | undefined;
     const out: string[] = [];
+    let transferEncoding: string | undefined;
     if (raw) {
       for (let i = 0; i < raw.length; i += 2) {
         const name = raw[i]!.toString('latin1');
-        if (HOP_BY_HOP_RESPONSE.has(name.toLowerCase())) continue;
+        const lower = name.toLowerCase();
+        if (HOP_BY_HOP_RESPONSE.has(lower)) {
+          if (lower === 'transfer-encoding') transferEncoding = transferEncoding === undefined ? raw[i + 1]!.toString('latin1') : `${transferEncoding}, ${raw[i + 1]!.toString('latin1')}`;
+          continue;
+        }
         out.push(name, raw[i + 1]!.toString('latin1'));
       }
     } else {
       for (const [name, v] of Object.entries(headers)) {
-        if (v === undefined || HOP_BY_HOP_RESPONSE.has(name)) continue;
+        if (v === undefined) continue;
+        if (HOP_BY_HOP_RESPONSE.has(name)) {
+          if (name === 'transfer-encoding') transferEncoding = Array.isArray(v) ? v.join(', ') : v;
+          continue;
+        }
         for (const one of Array.isArray(v) ? v : [v]) out.push(name, one);
       }
     }
+    if (transferEncoding !== undefined) moveTransferCodings(out, transferEncoding);
     if (this.res.destroyed) return;
     this.res.writeHead(statusCode, statusMessage || undefined, out);
   }

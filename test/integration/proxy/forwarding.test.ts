@@ -3,7 +3,8 @@
 // mirror gets the same request bytes with the shadow headers; upstream failures map to 502/504.
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import type { RunningProxy } from '../../../capture/proxy';
 import { deadUrl, echo, eventually, httpServer, proxyFor, send, type TestServer } from '../../helpers/proxy';
@@ -171,4 +172,36 @@ it('answers a malformed request with 400 and keeps serving', async () => {
   });
   expect(reply).toMatch(/^HTTP\/1\.1 400/);
   expect((await send(`${proxy.url}/plain`)).status).toBe(200);
+});
+
+it('a transfer coding other than chunked becomes a content coding: the bytes arrive labelled, both ways', async () => {
+  const text = 'shadowdiff '.repeat(500);
+  const zipped = gzipSync(text);
+  // An upstream that answers `Transfer-Encoding: gzip, chunked` (written by hand: node:http never does).
+  const raw = createServer((socket) => {
+    socket.once('data', () => {
+      socket.end(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: gzip, chunked\r\n\r\n${zipped.length.toString(16)}\r\n${zipped.toString('latin1')}\r\n0\r\n\r\n`, 'latin1');
+    });
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  const p = await proxyFor({ legacy: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`, candidate: candidate.url, sampling: { percent: 0 } });
+  try {
+    const res = await send(`${p.url}/any`);
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(res.headers['transfer-encoding']).not.toMatch(/gzip/);
+    expect(gunzipSync(res.body).toString()).toBe(text);
+  } finally {
+    await p.close();
+    await new Promise((r) => raw.close(r));
+  }
+  // A client's request the same way: legacy gets it with Content-Encoding: gzip.
+  const { port } = new URL(proxy.url);
+  await new Promise<void>((resolve) => {
+    const s = connect(Number(port), '127.0.0.1', () => s.write(Buffer.concat([Buffer.from(`POST /echo HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ntransfer-encoding: gzip, chunked\r\nconnection: close\r\n\r\n${zipped.length.toString(16)}\r\n`), zipped, Buffer.from('\r\n0\r\n\r\n')])));
+    s.on('data', () => {});
+    s.on('close', () => resolve());
+  });
+  await eventually(() => legacy.seen.length === 1, 5000, 'legacy gets the request');
+  expect(legacy.seen[0]!.headers['content-encoding']).toBe('gzip');
+  expect(gunzipSync(legacy.seen[0]!.body).toString()).toBe(text);
 });
