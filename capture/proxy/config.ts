@@ -79,6 +79,21 @@ export const proxyConfigSchema = z
       })
       .strict()
       .prefault({}),
+    client: z
+      .object({
+        /** A client must send its request headers within this; past it the connection gets 408 and is closed. */
+        headersTimeoutMs: z.number().int().min(100).max(3_600_000).default(20_000),
+        /** …and the whole request, body included (a slow upload); 0: no limit. */
+        requestTimeoutMs: z.number().int().min(0).max(86_400_000).default(300_000),
+        /**
+         * Open connections from one client address; beyond, a new one is answered 503 and closed
+         * (counted). 0: no cap. Behind a load balancer every connection comes from its few
+         * addresses: raise it to what the balancer opens, or set 0.
+         */
+        maxConnectionsPerIp: z.number().int().min(0).max(1_000_000).default(1_000),
+      })
+      .strict()
+      .prefault({}),
     mirror: z
       .object({
         /** Mirrors in flight at once, per target; beyond, a sampled request is not mirrored (counted). */
@@ -141,6 +156,9 @@ export const proxyConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.client.requestTimeoutMs > 0 && c.client.headersTimeoutMs > c.client.requestTimeoutMs) {
+      ctx.addIssue({ code: 'custom', path: ['client', 'headersTimeoutMs'], message: `must not exceed client.requestTimeoutMs (${c.client.requestTimeoutMs}): the headers are part of the request` });
+    }
     const loopback = c.admin.listen === undefined || isLoopback(splitHostPort(c.admin.listen).host);
     if (!loopback && !c.admin.token) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: `is required when the admin API listens on ${c.admin.listen} (not loopback): set SHADOWDIFF_ADMIN_TOKEN` });

@@ -65,15 +65,34 @@ export class Forwarder {
     this.candidate = mirror('candidate', this.c.candidate);
     this.targets.push(this.candidate);
     if (this.c.secondary) this.targets.push((this.secondary = mirror('secondary', this.c.secondary)));
-    this.server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => this.handle(req, res));
+    const client = this.c.client;
+    // Slow clients (slowloris): headers and the whole request are bounded, checked every second
+    // rather than node's 30 s, and one address holds at most maxConnectionsPerIp connections.
+    this.server = createServer({ keepAliveTimeout: 5_000, requestTimeout: client.requestTimeoutMs, headersTimeout: client.headersTimeoutMs, connectionsCheckingInterval: 1_000 }, (req, res) => this.handle(req, res));
     this.server.on('connection', (s: Socket) => {
+      const ip = s.remoteAddress ?? '';
+      const open = this.perIp.get(ip) ?? 0;
+      if (client.maxConnectionsPerIp > 0 && open >= client.maxConnectionsPerIp) {
+        o.metrics.connectionsRefused.inc();
+        this.logRefused(ip, open);
+        // Paused: nothing it sends is parsed, so no request of it reaches legacy.
+        s.pause();
+        s.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 1\r\n\r\n', () => s.destroy());
+        return;
+      }
+      this.perIp.set(ip, open + 1);
       this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
+      s.once('close', () => {
+        this.sockets.delete(s);
+        const n = (this.perIp.get(ip) ?? 1) - 1;
+        if (n > 0) this.perIp.set(ip, n);
+        else this.perIp.delete(ip);
+      });
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       // A malformed request line or headers: answer 400 as node would (431 for headers over
-      // node's limit, as it does), never throw.
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      // node's limit, 408 for a request not received within client.*TimeoutMs, as it does), never throw.
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       else socket.destroy();
     });
@@ -189,6 +208,15 @@ export class Forwarder {
     }
     // Legacy first; a request without a body is mirrored right behind it.
     if (gathered && !hasBody) this.startMirrors(gathered, null);
+  }
+
+  private readonly perIp = new Map<string, number>();
+  private lastRefusedLog = 0;
+  private logRefused(ip: string, open: number): void {
+    const now = Date.now();
+    if (now - this.lastRefusedLog < 1000) return;
+    this.lastRefusedLog = now;
+    this.o.logger.warn({ ip, open, max: this.c.client.maxConnectionsPerIp }, 'connection refused: this address holds client.maxConnectionsPerIp connections already (503; behind a load balancer, raise it or set 0)');
   }
 
   private lastInternalLog = 0;

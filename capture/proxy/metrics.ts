@@ -19,6 +19,7 @@ export class ProxyMetrics {
   readonly inFlight: Gauge<'target'>;
   readonly breaker: Gauge<'target'>;
   readonly exchanges: Counter<'outcome'>;
+  readonly connectionsRefused: Counter;
 
   /** `targets`: the mirror targets configured (a `secondary` series only where there is one). */
   constructor(options: { defaultMetrics?: boolean; targets?: readonly TargetName[] } = {}) {
@@ -34,6 +35,7 @@ export class ProxyMetrics {
     this.inFlight = new Gauge({ name: 'shadowdiff_proxy_mirrors_in_flight', help: 'Mirrors waiting for a response', labelNames: ['target'], registers });
     this.breaker = new Gauge({ name: 'shadowdiff_proxy_breaker_state', help: 'Circuit breaker per mirror target: 0 closed, 1 open, 2 half-open', labelNames: ['target'], registers });
     this.exchanges = new Counter({ name: 'shadowdiff_proxy_exchanges_total', help: 'Exchange records: queued for the sink, or dropped (buffer full, sink refused, shutdown)', labelNames: ['outcome'], registers });
+    this.connectionsRefused = new Counter({ name: 'shadowdiff_proxy_connections_refused_total', help: 'Client connections answered 503 and closed: the address held client.maxConnectionsPerIp already', registers });
     if (options.defaultMetrics !== false) processMetrics(this.registry);
     // Every series exists from the start, at 0: a rate or an alert over it never sees "no data".
     for (const o of ['ok', '502', '504', 'aborted']) this.requests.labels(o).inc(0);

@@ -205,3 +205,39 @@ it('a transfer coding other than chunked becomes a content coding: the bytes arr
   expect(legacy.seen[0]!.headers['content-encoding']).toBe('gzip');
   expect(gunzipSync(legacy.seen[0]!.body).toString()).toBe(text);
 });
+
+it('slow clients are bounded: slow headers and slow bodies are cut, one address holds a capped number of connections, the primary keeps serving', async () => {
+  const p = await proxyFor({ legacy: legacy.url, candidate: candidate.url, sampling: { percent: 0 }, client: { headersTimeoutMs: 600, requestTimeoutMs: 1_200, maxConnectionsPerIp: 4 } });
+  const { port } = new URL(p.url);
+  const open = (first: string) =>
+    new Promise<{ closedAfterMs: Promise<number>; text: () => string }>((resolve) => {
+      const t0 = Date.now();
+      let text = '';
+      const s = connect(Number(port), '127.0.0.1', () => {
+        s.write(first);
+        resolve({ closedAfterMs: new Promise((r) => s.on('close', () => r(Date.now() - t0))), text: () => text });
+      });
+      s.on('data', (d) => (text += d));
+      s.on('error', () => {});
+    });
+  try {
+    const slowHeaders = await open('GET /plain HTTP/1.1\r\nhost: x\r\nx-slow: ');
+    const slowBody = await open('POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nab');
+    const idle = [await open(''), await open('')];
+    // Four connections from this address: a fifth is answered 503 and closed, and reaches nobody.
+    const fifth = await open('GET /refused HTTP/1.1\r\nhost: x\r\n\r\n');
+    expect(await fifth.closedAfterMs).toBeLessThan(500);
+    expect(fifth.text()).toMatch(/^HTTP\/1\.1 503/);
+    expect(legacy.seen.map((x) => x.url)).not.toContain('/refused');
+    // The slow ones are cut within their timeouts (node checks every second here).
+    expect(await slowHeaders.closedAfterMs).toBeLessThan(3_000);
+    expect(await slowBody.closedAfterMs).toBeLessThan(3_500);
+    expect(slowBody.text()).toMatch(/^HTTP\/1\.1 408/);
+    for (const c of idle) await c.closedAfterMs;
+    // Their slots are free again, and the primary serves.
+    expect((await send(`${p.url}/plain`)).status).toBe(200);
+    expect(await p.metrics.registry.getSingleMetricAsString('shadowdiff_proxy_connections_refused_total')).toMatch(/ 1$/m);
+  } finally {
+    await p.close();
+  }
+});
