@@ -3,8 +3,8 @@
 // one run. A fast local upstream answers a small JSON order; autocannon drives it directly,
 // through a minimal node:http keep-alive proxy (the floor), through http-proxy with a
 // keep-alive agent, through nginx's `mirror` where nginx is installed, and through shadowdiff
-// proxy at 0% and 100% mirroring to a healthy candidate and at 100% to a slow (2 s), a
-// refusing and a black-holed (accepts, never answers) candidate. Every server runs in its own
+// proxy at 0% and 100% mirroring to a healthy candidate and at 100% to a slow (2 s), a slow
+// and large (10 MB over 4.8 s), a refusing and a black-holed (accepts, never answers) candidate. Every server runs in its own
 // process; each case is measured `--rounds` times, interleaved, and the median is reported.
 // Then, at a fixed rate (--rate, default 2000 req/s), the proxy's own CPU per request at 0% and 100%.
 // Usage: npm run build && node bench/proxy.js [--seconds 5] [--rounds 3] [--connections 50] [--rate 2000]
@@ -86,6 +86,7 @@ async function main() {
   const healthy = (await role('upstream', 0)).url;
   const slow = (await role('slow', 0)).url;
   const hang = (await role('hang', 0)).url;
+  const bigSlow = (await role('big-slow', 0)).url;
   const refused = 'http://127.0.0.1:1'; // nothing listens on port 1
   const cases = [
     ['direct to the upstream', upstreamProc],
@@ -94,6 +95,7 @@ async function main() {
     ['shadowdiff 0% mirroring', await shadowdiff(18580, upstream, healthy, 0)],
     ['shadowdiff 100%, healthy candidate', await shadowdiff(18581, upstream, healthy, 100)],
     ['shadowdiff 100%, slow candidate (2 s)', await shadowdiff(18582, upstream, slow, 100)],
+    ['shadowdiff 100%, slow large candidate (10 MB over 4.8 s)', await shadowdiff(18587, upstream, bigSlow, 100)],
     ['shadowdiff 100%, refusing candidate', await shadowdiff(18583, upstream, refused, 100)],
     ['shadowdiff 100%, black-holed candidate', await shadowdiff(18584, upstream, hang, 100)],
   ];
@@ -146,7 +148,7 @@ async function main() {
     const b = m('nginx mirror 100%, healthy candidate (native ceiling)');
     console.log(`  (for scale: nginx mirroring 100% to the same healthy candidate keeps ${(b.rps / a.rps).toFixed(2)}× of its own unmirrored throughput)`);
   }
-  for (const bad of ['slow candidate (2 s)', 'refusing candidate', 'black-holed candidate']) {
+  for (const bad of ['slow candidate (2 s)', 'slow large candidate (10 MB over 4.8 s)', 'refusing candidate', 'black-holed candidate']) {
     const r = m(`shadowdiff 100%, ${bad}`);
     console.log(`  ${bad}: ≥ 0.95× healthy throughput → ${(r.rps / hundred.rps).toFixed(2)}×; ≤ 2 ms added p99 → ${(r.p99 - hundred.p99).toFixed(1)} ms`);
   }

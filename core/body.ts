@@ -12,8 +12,8 @@ import busboy from 'busboy';
 import { toEffectValue } from './effect-value';
 
 export interface BodyOptions {
-  /** The body was over this many bytes: only that is recorded. */
-  truncatedOver?: number;
+  /** The body was over this many bytes: only that is recorded, with the hash of the chunks given (its first bytes). */
+  truncatedOver?: number | undefined;
   /** Keep a body that is neither JSON nor a form as it is (text or base64), not as its size and hash. */
   raw?: boolean;
   /**
@@ -31,8 +31,10 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 export function bodyValue(chunks: readonly Buffer[], contentType: string, options: BodyOptions = {}): unknown {
-  if (options.truncatedOver !== undefined) return { $truncated: `body over ${options.truncatedOver} bytes` };
   const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  // Over the cap: the hash of the first truncatedOver bytes where the caller kept them, so two
+  // big bodies that differ early do not compare equal.
+  if (options.truncatedOver !== undefined) return buf.length ? { $truncated: `body over ${options.truncatedOver} bytes`, hash: (options.digest ?? sha256)(buf) } : { $truncated: `body over ${options.truncatedOver} bytes` };
   if (buf.length === 0) return null;
   const type = contentType.toLowerCase();
   const parsed = type.includes('multipart/form-data') ? multipart(buf, contentType, options) : type.includes('x-www-form-urlencoded') ? form(buf) : json(buf, /json/.test(type));

@@ -1,6 +1,7 @@
 // A circuit breaker: consecutive failures open it; after a pause one probe decides whether it
-// closes. The proxy's mirror targets and the SDK's pre-state handoff both use it. Pure: the
-// caller passes the time.
+// closes, and after closing it re-admits gradually (`share`), so a target that just recovered
+// is not handed a full burst at once. The proxy's mirror targets and the SDK's pre-state
+// handoff both use it. Pure: the caller passes the time.
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /** Consecutive failures open the circuit; after a pause one probe decides whether it closes. */
@@ -9,11 +10,14 @@ export class Breaker {
   private failures = 0;
   private openUntil = 0;
   private probing = false;
+  private closedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly threshold: number,
     private readonly openMs: number,
     private readonly onChange: (state: BreakerState) => void = () => {},
+    /** After a trip, how long the share of work let through takes to grow back to all of it. */
+    private readonly rampMs = 0,
   ) {}
 
   get current(): BreakerState {
@@ -36,10 +40,23 @@ export class Breaker {
     this.probing = false;
   }
 
-  success(): void {
+  /**
+   * The share of work to let through (0 … 1): all of it, except in the `rampMs` after the circuit
+   * closed again, when it grows in proportion to the time since.
+   */
+  share(now: number): number {
+    if (this.state !== 'closed') return 0;
+    const since = now - this.closedAt;
+    return since >= this.rampMs ? 1 : Math.max(0, since / this.rampMs);
+  }
+
+  success(now = Date.now()): void {
     this.failures = 0;
     this.probing = false;
-    if (this.state !== 'closed') this.set('closed');
+    if (this.state !== 'closed') {
+      this.closedAt = now;
+      this.set('closed');
+    }
   }
 
   failure(now: number): void {

@@ -170,7 +170,8 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
   // two could never compare equal.
   const keyed = (b: Uint8Array) => redactor.digest(b);
   const digestLike = (recorded: unknown): ((b: Uint8Array) => string) | undefined => {
-    const hash = (recorded as { $unparsed?: { hash?: unknown } } | null)?.$unparsed?.hash;
+    const r = recorded as { $unparsed?: { hash?: unknown }; $truncated?: unknown; hash?: unknown } | null;
+    const hash = r?.$unparsed?.hash ?? (r?.$truncated !== undefined ? r.hash : undefined);
     return typeof hash === 'string' && hash.startsWith(HASH_PREFIX) ? keyed : undefined;
   };
 
@@ -184,8 +185,11 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size <= maxBody) chunks.push(chunk as Buffer);
+        const c = chunk as Buffer;
+        // Over the cap, its first maxBody bytes stay, for the hash recorded (as the proxy does).
+        if (size + c.length <= maxBody) chunks.push(c);
+        else if (size < maxBody) chunks.push(c.subarray(0, maxBody - size));
+        size += c.length;
       }
       const out: Record<string, string> = {};
       for (const name of keep) {
@@ -193,7 +197,7 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
         if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
       }
       const type = typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : '';
-      return { status: res.statusCode, headers: redactor.empty ? out : (redactor.headers(out) as Record<string, string>), body: redactor.value(bodyValue(chunks, type, size > maxBody ? { truncatedOver: maxBody } : { digest })), ms: Math.round((performance.now() - t0) * 10) / 10 };
+      return { status: res.statusCode, headers: redactor.empty ? out : (redactor.headers(out) as Record<string, string>), body: redactor.value(bodyValue(chunks, type, { truncatedOver: size > maxBody ? maxBody : undefined, digest })), ms: Math.round((performance.now() - t0) * 10) / 10 };
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       return { error: (e.cause?.code ?? e.code ?? e.message ?? 'error').toString().slice(0, 200), ms: Math.round((performance.now() - t0) * 10) / 10 };

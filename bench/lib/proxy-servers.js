@@ -1,5 +1,6 @@
 // Processes for bench/proxy, one role each (`node proxy-servers.js ROLE PORT [UPSTREAM]`):
-// the fast upstream, a slow (2 s) and a hanging candidate, the minimal keep-alive node:http
+// the fast upstream, a slow (2 s), a slow-and-large (10 MB streamed over 4.8 s) and a hanging
+// candidate, the minimal keep-alive node:http
 // proxy (the floor any Node proxy must beat), and http-proxy with a keep-alive agent. Each
 // says {ready: port} over IPC once listening.
 'use strict';
@@ -26,6 +27,23 @@ switch (role) {
     break;
   case 'slow':
     server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => setTimeout(() => answer(req, res), 2000));
+    break;
+  case 'big-slow':
+    // 10 MB in 160 chunks of 64 KB, one every 30 ms: 4.8 s, just under the 5 s mirror timeout.
+    server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(65_536, 0x61);
+      let n = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || ++n > 160) {
+          clearInterval(timer);
+          return void res.end();
+        }
+        res.write(chunk);
+      }, 30);
+      res.on('close', () => clearInterval(timer));
+    });
     break;
   case 'hang':
     // Accepts connections and never answers: a black hole past the TCP handshake.

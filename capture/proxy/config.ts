@@ -104,8 +104,12 @@ export const proxyConfigSchema = z
         maxBodyBytes: z.number().int().min(0).max(1 << 30).default(1_048_576),
         /** Consecutive failures (refused, reset, timed out) that open a target's circuit. */
         breakerFailures: z.number().int().min(1).max(10_000).default(5),
-        /** How long an open circuit stays open before one probe is let through. */
+        /** How long an open circuit stays open before one probe is let through; after it closes, mirrors are re-admitted over as long again. */
         breakerOpenMs: z.number().int().min(1).max(3_600_000).default(10_000),
+        /** A mirror answered slower than this counts against the breaker as a failure would (a latency budget). */
+        slowMs: z.number().int().min(1).max(600_000).default(2_500),
+        /** Bytes of a response body a mirror reads; past it the mirror stops reading, and the response is recorded as truncated. */
+        maxResponseBytes: z.number().int().min(0).max(1 << 30).default(1_048_576),
       })
       .strict()
       .prefault({}),
@@ -156,6 +160,9 @@ export const proxyConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.mirror.maxResponseBytes < c.record.maxBodyBytes) {
+      ctx.addIssue({ code: 'custom', path: ['mirror', 'maxResponseBytes'], message: `must be at least record.maxBodyBytes (${c.record.maxBodyBytes}): a response is recorded up to that size on every side, or the sides could not compare` });
+    }
     if (c.client.requestTimeoutMs > 0 && c.client.headersTimeoutMs > c.client.requestTimeoutMs) {
       ctx.addIssue({ code: 'custom', path: ['client', 'headersTimeoutMs'], message: `must not exceed client.requestTimeoutMs (${c.client.requestTimeoutMs}): the headers are part of the request` });
     }

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { processMetrics } from '../../core/process-metrics';
 import { SKIP_REASONS, type SkipReason } from './sampling';
 
-export const MIRROR_SKIPS = [...SKIP_REASONS, 'body-too-large', 'mirror-busy', 'circuit-open', 'shutting-down', 'request-incomplete', 'internal-error'] as const;
+export const MIRROR_SKIPS = [...SKIP_REASONS, 'body-too-large', 'mirror-busy', 'circuit-open', 'circuit-recovering', 'shutting-down', 'request-incomplete', 'internal-error'] as const;
 export type MirrorSkip = SkipReason | (typeof MIRROR_SKIPS)[number];
 export type TargetName = 'candidate' | 'secondary';
 
@@ -20,6 +20,8 @@ export class ProxyMetrics {
   readonly breaker: Gauge<'target'>;
   readonly exchanges: Counter<'outcome'>;
   readonly connectionsRefused: Counter;
+  private readonly mirrorSlow: Counter<'target'>;
+  private readonly mirrorCut: Counter<'target'>;
 
   /** `targets`: the mirror targets configured (a `secondary` series only where there is one). */
   constructor(options: { defaultMetrics?: boolean; targets?: readonly TargetName[] } = {}) {
@@ -35,6 +37,8 @@ export class ProxyMetrics {
     this.inFlight = new Gauge({ name: 'shadowdiff_proxy_mirrors_in_flight', help: 'Mirrors waiting for a response', labelNames: ['target'], registers });
     this.breaker = new Gauge({ name: 'shadowdiff_proxy_breaker_state', help: 'Circuit breaker per mirror target: 0 closed, 1 open, 2 half-open', labelNames: ['target'], registers });
     this.exchanges = new Counter({ name: 'shadowdiff_proxy_exchanges_total', help: 'Exchange records: queued for the sink, or dropped (buffer full, sink refused, shutdown)', labelNames: ['outcome'], registers });
+    this.mirrorSlow = new Counter({ name: 'shadowdiff_proxy_mirror_slow_total', help: 'Mirrors answered slower than mirror.slowMs: counted against the breaker as failures are', labelNames: ['target'], registers });
+    this.mirrorCut = new Counter({ name: 'shadowdiff_proxy_mirror_cut_total', help: 'Mirror responses the proxy stopped reading past mirror.maxResponseBytes (recorded as truncated)', labelNames: ['target'], registers });
     this.connectionsRefused = new Counter({ name: 'shadowdiff_proxy_connections_refused_total', help: 'Client connections answered 503 and closed: the address held client.maxConnectionsPerIp already', registers });
     if (options.defaultMetrics !== false) processMetrics(this.registry);
     // Every series exists from the start, at 0: a rate or an alert over it never sees "no data".
@@ -43,6 +47,8 @@ export class ProxyMetrics {
     for (const o of ['queued', 'dropped']) this.exchanges.labels(o).inc(0);
     for (const t of targets) {
       this.mirrored.labels(t).inc(0);
+      this.mirrorSlow.labels(t).inc(0);
+      this.mirrorCut.labels(t).inc(0);
       this.inFlight.labels(t).set(0);
       this.breaker.labels(t).set(0);
     }
@@ -95,8 +101,10 @@ export class ProxyMetrics {
     this.counter(this.mirrored, target).inc();
   }
   private readonly mirrorTimers = new Map<string, { observe(v: number): void }>();
-  mirrorDone(target: TargetName, seconds: number, error?: string): void {
+  mirrorDone(target: TargetName, seconds: number, error?: string, seen: { slow?: boolean; cut?: boolean } = {}): void {
     if (error) return this.counter(this.mirrorErrors, target, error).inc();
+    if (seen.slow) this.counter(this.mirrorSlow, target).inc();
+    if (seen.cut) this.counter(this.mirrorCut, target).inc();
     let h = this.mirrorTimers.get(target);
     if (!h) this.mirrorTimers.set(target, (h = this.mirrorSeconds.labels(target)));
     h.observe(seconds);

@@ -1,8 +1,10 @@
 // One mirror target (the candidate, or a secondary legacy): its own keep-alive pool, a cap on
 // mirrors in flight, a timeout, and a circuit breaker, so a target that is down, slow or
-// black-holed costs the proxy a counter increment per request and nothing more. Responses are
-// always read to the end (a discarded body left unread stalls the pool) and kept only when
-// an exchange is recorded.
+// black-holed costs the proxy a counter increment per request and nothing more. A response
+// slower than `slowMs` counts against the breaker like a failure (a latency budget), and after
+// a trip mirrors are re-admitted gradually. Responses are read to the end (a discarded body
+// left unread stalls the pool) up to `maxResponseBytes`; past it the mirror stops reading and
+// closes its connection, and the response is recorded as truncated.
 import { Breaker, type BreakerState } from '../../core/circuit-breaker';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -20,8 +22,10 @@ export interface MirrorResult {
   status?: number;
   headers?: Record<string, string | string[] | undefined>;
   chunks?: Buffer[];
-  /** The body was over the recording cap: not kept. */
+  /** The body was over the recording cap: only its first bytes are kept, for a hash. */
   truncated?: boolean;
+  /** The mirror stopped reading the body past `maxResponseBytes`. */
+  cut?: boolean;
   ms: number;
   /** Why there is no response: refused, timed out after …, reset, … */
   error?: string;
@@ -32,6 +36,10 @@ export interface MirrorOptions {
   maxInFlight: number;
   breakerFailures: number;
   breakerOpenMs: number;
+  /** A response taking longer than this counts against the breaker, though it succeeded. */
+  slowMs: number;
+  /** Bytes of a response body the mirror reads; past it the mirror stops and closes the connection. */
+  maxResponseBytes: number;
   /** Bytes of response body kept for the exchange; 0 keeps none. */
   keepBodyBytes: number;
 }
@@ -58,7 +66,7 @@ export class MirrorTarget {
       keepAliveTimeout: 4_000,
     });
     const gauge = metrics.breaker.labels(name);
-    this.breaker = new Breaker(o.breakerFailures, o.breakerOpenMs, (s) => gauge.set(STATE_VALUE[s]));
+    this.breaker = new Breaker(o.breakerFailures, o.breakerOpenMs, (s) => gauge.set(STATE_VALUE[s]), o.breakerOpenMs);
     this.gauge = metrics.inFlight.labels(name);
   }
 
@@ -70,9 +78,12 @@ export class MirrorTarget {
   }
 
   /** Why this target cannot take a mirror now, or undefined when it can. */
-  refuse(now: number): 'mirror-busy' | 'circuit-open' | undefined {
+  refuse(now: number): 'mirror-busy' | 'circuit-open' | 'circuit-recovering' | undefined {
     if (this.inFlight >= this.o.maxInFlight) return 'mirror-busy';
     if (!this.breaker.allow(now)) return 'circuit-open';
+    // Just recovered: a growing share of maxInFlight, from one mirror at a time up to all of it.
+    const share = this.breaker.share(now);
+    if (share < 1 && this.inFlight >= Math.max(1, Math.floor(this.o.maxInFlight * share))) return 'circuit-recovering';
     return undefined;
   }
 
@@ -81,7 +92,7 @@ export class MirrorTarget {
     this.inFlight += 1;
     this.gauge.set(this.inFlight);
     this.metrics.mirror(this.name);
-    const call = new MirrorCall(this, keep ? this.o.keepBodyBytes : -1, done);
+    const call = new MirrorCall(this, keep ? this.o.keepBodyBytes : -1, this.o.maxResponseBytes, done);
     this.calls.add(call);
     this.sweeper ??= setInterval(() => this.sweep(), Math.min(100, this.o.timeoutMs)).unref();
     try {
@@ -114,9 +125,11 @@ export class MirrorTarget {
     this.calls.delete(call);
     this.inFlight -= 1;
     this.gauge.set(this.inFlight);
-    if (failed) this.breaker.failure(Date.now());
-    else this.breaker.success();
-    this.metrics.mirrorDone(this.name, result.ms / 1000, result.error === undefined ? undefined : errorLabel(result.error));
+    // Slow counts as failed for the breaker (not for the comparison: the response is recorded).
+    const slow = !failed && result.ms > this.o.slowMs;
+    if (failed || slow) this.breaker.failure(Date.now());
+    else this.breaker.success(Date.now());
+    this.metrics.mirrorDone(this.name, result.ms / 1000, result.error === undefined ? undefined : errorLabel(result.error), { slow, cut: result.cut === true });
   }
 
   async close(): Promise<void> {
@@ -125,7 +138,7 @@ export class MirrorTarget {
   }
 }
 
-/** One mirror in flight: undici's handler for it, read to the end, kept up to `keep` bytes (-1: none). */
+/** One mirror in flight: undici's handler for it, read to the end or `maxRead` bytes, kept up to `keep` bytes (-1: none). */
 class MirrorCall implements Dispatcher.DispatchHandler {
   readonly started = performance.now();
   private controller: Dispatcher.DispatchController | undefined;
@@ -134,11 +147,13 @@ class MirrorCall implements Dispatcher.DispatchHandler {
   private headers: Record<string, string | string[] | undefined> | undefined;
   private chunks: Buffer[] | undefined;
   private size = 0;
+  private read = 0;
   private truncated = false;
 
   constructor(
     private readonly target: MirrorTarget,
     private readonly keep: number,
+    private readonly maxRead: number,
     private readonly callback: (result: MirrorResult) => void,
   ) {}
 
@@ -153,14 +168,31 @@ class MirrorCall implements Dispatcher.DispatchHandler {
     if (this.keep >= 0) this.headers = headers;
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
-    // Read to the end whatever happens: a body left unread holds its connection.
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    this.read += chunk.length;
+    if (this.read > this.maxRead) {
+      // A big body, often slowly streamed: reading it all costs the proxy what the primary
+      // needs. Stop here and close the connection (a body left unread would hold it).
+      this.cut();
+      controller.abort(new Error('mirror response over mirror.maxResponseBytes'));
+      return;
+    }
     if (this.keep < 0 || this.truncated) return;
+    const room = this.keep - this.size;
     this.size += chunk.length;
     if (this.size > this.keep) {
+      // Over the recording cap: its first `keep` bytes stay, for the hash the exchange records.
       this.truncated = true;
-      this.chunks = undefined;
+      if (room > 0) (this.chunks ??= []).push(chunk.subarray(0, room));
     } else (this.chunks ??= []).push(chunk);
+  }
+
+  private cut(): void {
+    const result: MirrorResult = { status: this.status, ms: this.elapsed(), truncated: true, cut: true };
+    if (this.headers) result.headers = this.headers;
+    if (this.keep >= 0) result.chunks = this.chunks ?? [];
+    this.end(result, false);
   }
 
   onResponseEnd(): void {

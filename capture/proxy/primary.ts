@@ -80,10 +80,12 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.g && this.keepBytes > 0 && !this.truncated) {
+      // Past the recording cap only its first keepBytes stay, for the hash the exchange records.
+      const room = this.keepBytes - this.size;
       this.size += chunk.length;
       if (this.size > this.keepBytes) {
         this.truncated = true;
-        this.chunks = [];
+        if (room > 0) this.chunks.push(chunk.subarray(0, room));
       } else this.chunks.push(chunk);
     }
     if (this.res.destroyed) return;

@@ -81,8 +81,9 @@ function tee(res: Response, max: number): Buffer[] {
     if (chunk === undefined || chunk === null || typeof chunk === 'function' || truncated) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
     if (size + buf.length > max) {
+      // Over the cap: its first `max` bytes stay, for the hash the effect records.
       truncated = true;
-      chunks.length = 0;
+      if (max > size) chunks.push(buf.subarray(0, max - size));
       return;
     }
     size += buf.length;

@@ -121,3 +121,91 @@ it('sink down: primary untouched, exchanges dropped and counted', async () => {
   }
   expectUntouched(run, base);
 });
+
+const metric = async (proxy: Awaited<ReturnType<typeof proxyFor>>, name: string, labels = '') => {
+  const text = await proxy.metrics.registry.getSingleMetricAsString(name);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels}`) && !l.startsWith('#'));
+  return Number(line?.split(' ').at(-1) ?? Number.NaN);
+};
+
+it('a slow, large candidate response is read up to mirror.maxResponseBytes, then cut: recorded truncated with a hash, the primary untouched', async () => {
+  const base = await baseline();
+  let cutShort = 0;
+  // 10 MB in 64 KB chunks every 20 ms (about 3 s), just under the mirror timeout: the case that tripled p99.
+  const candidate = await candidateServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return void clearInterval(timer);
+      res.write(Buffer.alloc(65_536, 0x61));
+      sent += 65_536;
+      if (sent >= 10 * 1024 * 1024) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 20);
+    res.on('close', () => {
+      clearInterval(timer);
+      if (!res.writableFinished) cutShort += 1;
+    });
+  });
+  const sink = memorySink();
+  const proxy = await proxyFor({ legacy: legacy.url, candidate, mirror: { timeoutMs: 5_000 } }, sink);
+  let run: LoadResult;
+  try {
+    run = await load(proxy.url, TOTAL, CONCURRENCY);
+    await eventually(() => proxy.stats().pendingExchanges === 0, 10_000, 'mirrors to settle');
+    expect(await metric(proxy, 'shadowdiff_proxy_mirror_cut_total', '{target="candidate"}')).toBeGreaterThan(0);
+  } finally {
+    await proxy.close();
+  }
+  expectUntouched(run, base);
+  await eventually(() => cutShort > 0, 5_000, 'the candidate to see its responses cut');
+  const bodies = sink.records.filter((r): r is ExchangeRecord => r.type === 'exchange').map((x) => x.responses.candidate?.body as { $truncated?: string; hash?: string } | undefined);
+  const truncated = bodies.filter((b) => b?.$truncated);
+  expect(truncated.length).toBeGreaterThan(0);
+  // The first record.maxBodyBytes of every cut response, hashed: the same bytes, the same hash.
+  expect(new Set(truncated.map((b) => b!.hash))).toEqual(new Set([expect.stringMatching(/^sha256:[0-9a-f]{64}$/)]));
+});
+
+it('slow but successful mirrors count against the breaker (a latency budget)', async () => {
+  const candidate = await candidateServer((req, res, body) => setTimeout(() => echo('candidate')(req, res, body), 300));
+  const proxy = await proxyFor({ legacy: legacy.url, candidate, mirror: { slowMs: 100, breakerFailures: 3, breakerOpenMs: 60_000 } });
+  try {
+    await load(proxy.url, 3, 1);
+    await eventually(() => proxy.stats().pendingExchanges === 0, 5_000, 'the slow mirrors to answer');
+    expect(await metric(proxy, 'shadowdiff_proxy_mirror_slow_total', '{target="candidate"}')).toBe(3);
+    expect(await metric(proxy, 'shadowdiff_proxy_breaker_state', '{target="candidate"}')).toBe(1);
+    await load(proxy.url, 10, 1);
+    expect(await metric(proxy, 'shadowdiff_proxy_mirror_skipped_total', '{reason="circuit-open"}')).toBe(10);
+  } finally {
+    await proxy.close();
+  }
+});
+
+it('after a trip, mirrors are re-admitted gradually, not as a full burst', async () => {
+  let healthy = false;
+  const candidate = await candidateServer((req, res, body) => {
+    if (!healthy) return void req.socket.destroy();
+    setTimeout(() => echo('candidate')(req, res, body), 150); // in flight long enough to count
+  });
+  const proxy = await proxyFor({ legacy: legacy.url, candidate, mirror: { breakerFailures: 2, breakerOpenMs: 1_000, maxInFlight: 64 } });
+  try {
+    await load(proxy.url, 2, 1);
+    await eventually(async () => (await metric(proxy, 'shadowdiff_proxy_breaker_state', '{target="candidate"}')) === 1, 5_000, 'the circuit to open');
+    healthy = true;
+    await new Promise((r) => setTimeout(r, 1_050));
+    await load(proxy.url, 1, 1); // the probe
+    await eventually(async () => (await metric(proxy, 'shadowdiff_proxy_breaker_state', '{target="candidate"}')) === 0, 5_000, 'the probe to close the circuit');
+    // A burst right after: without the ramp all 40 would be mirrored at once.
+    await load(proxy.url, 40, 40);
+    expect(await metric(proxy, 'shadowdiff_proxy_mirror_skipped_total', '{reason="circuit-recovering"}')).toBeGreaterThanOrEqual(20);
+    // And a while later, everything is mirrored again.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const before = await metric(proxy, 'shadowdiff_proxy_mirrored_total', '{target="candidate"}');
+    await load(proxy.url, 20, 20);
+    expect((await metric(proxy, 'shadowdiff_proxy_mirrored_total', '{target="candidate"}')) - before).toBe(20);
+  } finally {
+    await proxy.close();
+  }
+});

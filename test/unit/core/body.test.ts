@@ -75,7 +75,9 @@ describe('body shapes', () => {
     expect(value('<a/>', 'application/xml', { raw: true })).toBe('<a/>');
     expect(value(Buffer.from([1, 2, 3]), 'application/octet-stream', { raw: true })).toEqual({ $binary: { base64: 'AQID', subType: '00' } });
     expect(value('', 'text/plain')).toBeNull();
-    expect(value('x'.repeat(10), 'text/plain', { truncatedOver: 5 })).toEqual({ $truncated: 'body over 5 bytes' });
+    // Over the cap: the hash of the first bytes the caller kept, so big bodies differing early differ.
+    expect(value('xxxxx', 'text/plain', { truncatedOver: 5 })).toEqual({ $truncated: 'body over 5 bytes', hash: sha('xxxxx') });
+    expect(bodyValue([], 'text/plain', { truncatedOver: 5 })).toEqual({ $truncated: 'body over 5 bytes' });
   });
 });
 
