@@ -3,7 +3,7 @@
 // ones go to the bus, invalid ones are refused by index with the reason. Bodies are capped.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseRecord, type ShadowRecord } from '../core/effect';
+import { parseWireRecord, type WireRecord } from '../core/effect';
 import { parseJson } from '../core/json';
 import type { Logger } from '../core/logger';
 import { listeningUrl } from '../core/net';
@@ -93,11 +93,11 @@ export function collectorHandler(options: CollectorOptions) {
         return reply(res, 400, { error: message });
       }
       const list = Array.isArray(body) ? body : [body];
-      const valid: ShadowRecord[] = [];
+      const valid: WireRecord[] = [];
       const rejected: { index: number; error: string }[] = [];
       list.forEach((item, index) => {
         try {
-          valid.push(parseRecord(item, `record ${index}`));
+          valid.push(parseWireRecord(item, `record ${index}`));
         } catch (err) {
           rejected.push({ index, error: (err as Error).message });
         }

@@ -11,6 +11,7 @@ import { renderMarkdown } from '../report/render/markdown';
 import { renderText } from '../report/render/summary';
 import { renderHtml } from '../report/render/html';
 import type { CliIo } from './io';
+import { notCompared, proxyLine, proxyTotals } from '../report/coverage';
 import { readJsonFile } from './config-file';
 import { numberFlag } from './options';
 import { openRunStore } from './store';
@@ -46,17 +47,22 @@ export function reportCommand(io: CliIo): Command {
         const evaluator = new Evaluator(flags.run, accept);
         for await (const c of eachComparison(store, { runId: flags.run })) evaluator.add(c);
         if (evaluator.count === 0 && !run) throw new ShadowdiffError('SHADOWDIFF_USAGE', `run ${JSON.stringify(flags.run)} has no comparisons in this store (check --run, MONGODB_URL / SHADOWDIFF_DB, or --from).`);
-        const result = evaluator.result(evaluator.count, { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage }, 'run');
+        // Requests a proxy saw but could not mirror count against coverage: they were meant to be compared.
+        const proxy = proxyTotals(run);
+        const result = evaluator.result(evaluator.count + (proxy?.lost ?? 0), { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage }, 'run');
+        const skipped = notCompared(run);
+        const notComparedPart = Object.keys(skipped).length ? { notCompared: skipped } : {};
+        const line = proxyLine(run);
         const text =
           flags.format === 'html'
-            ? renderHtml(result, { generatedAt: new Date().toISOString(), ...(run?.coverage ? { notCompared: run.coverage } : {}) })
+            ? renderHtml(result, { generatedAt: new Date().toISOString(), ...notComparedPart })
             : flags.format === 'markdown'
               ? renderMarkdown(result, 'run')
               : flags.format === 'junit'
                 ? renderJUnit(result, 'run')
                 : flags.format === 'json'
-                  ? `${JSON.stringify({ ...result, ...(run?.coverage ? { notCompared: run.coverage } : {}) }, null, 2)}\n`
-                  : `${renderText(result, 'run')}\n`;
+                  ? `${JSON.stringify({ ...result, ...notComparedPart, ...(proxy ? { proxy } : {}) }, null, 2)}\n`
+                  : `${renderText(result, 'run')}\n${line ? `${line}\n` : ''}`;
         if (flags.out) await writeFile(flags.out, text);
         else io.out(text.trimEnd());
         io.exitCode(result.passed ? 0 : 1);

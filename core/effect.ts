@@ -142,6 +142,52 @@ export const exchangeRecordSchema = z.object({
   replayOf: id.optional(),
 });
 
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * What a recorder in front of the services (a proxy instance) saw of a run, so that what it did
+ * not mirror reaches the store (design decision 12): its totals since it started, published
+ * every few seconds and when it stops. Totals, not increments, so a redelivered or reordered
+ * record changes nothing: a reader keeps the highest of each. Bus only; not a recording line.
+ * @public
+ */
+export const coverageRecordSchema = z.object({
+  v: common.v,
+  type: z.literal('coverage'),
+  runId: common.runId,
+  /** Routes the record to a partition only: `coverage:<source>`. */
+  shadowId: common.shadowId,
+  at: common.at,
+  /** The publisher: one proxy process (a random id for its lifetime). */
+  source: z.string().min(1).max(200),
+  /** Requests it forwarded. */
+  seen: count,
+  /** Requests it mirrored to the candidate. */
+  mirrored: count,
+  /** Requests it did not mirror, by reason (sampled-out, circuit-open, mirror-busy, …). */
+  notMirrored: z.record(z.string().min(1).max(100), count),
+  /** Exchanges it could not send (its buffer full, its sink down): mirrored, never compared. */
+  dropped: count,
+});
+
+export type CoverageRecord = z.infer<typeof coverageRecordSchema>;
+/** Anything a sink accepts: the records of requests, and recorders' coverage. */
+export type WireRecord = ShadowRecord | CoverageRecord;
+
+/** A request's record, or a recorder's coverage: what a worker and a collector accept. */
+export function parseWireRecord(value: unknown, where = 'record'): WireRecord {
+  if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'coverage' && (value as { v?: unknown }).v === FORMAT_VERSION) {
+    const result = coverageRecordSchema.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      const field = issue.path.length ? issue.path.join('.') : '(record)';
+      throw badRecord(where, `field "${field}": ${issue.message}`, field);
+    }
+    return result.data;
+  }
+  return parseRecord(value, where);
+}
+
 export type EffectRecord = z.infer<typeof effectRecordSchema>;
 export type EndRecord = z.infer<typeof endRecordSchema>;
 export type ExchangeRecord = z.infer<typeof exchangeRecordSchema>;

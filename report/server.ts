@@ -27,6 +27,7 @@ import { renderHtml } from './render/html';
 import { renderMarkdown } from './render/markdown';
 import { u } from './render/parts';
 import { CSS } from './render/style';
+import { notCompared } from './coverage';
 
 export type { DifferenceGroup, RouteOverview } from './queries';
 export type { ProbableCause } from './causes';
@@ -150,7 +151,8 @@ export function reportApp(o: ServeOptions): express.Express {
   });
   app.get('/runs/:run/report.html', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
-    const file = renderHtml(await runResult(store, run.runId, gates), { generatedAt: new Date().toISOString(), ...(run.coverage ? { notCompared: run.coverage } : {}) });
+    const skipped = notCompared(run);
+    const file = renderHtml(await runResult(store, run.runId, gates), { generatedAt: new Date().toISOString(), ...(Object.keys(skipped).length ? { notCompared: skipped } : {}) });
     // A download: the file carries its own CSP (its one filter script), not the server's.
     res.attachment(`shadowdiff-${run.runId.replace(/[^\w.-]/g, '_')}.html`).type('html').send(file);
   });

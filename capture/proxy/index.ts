@@ -1,8 +1,10 @@
 // `shadowdiff proxy` as a library: the forwarding server, the mirror targets, the exchange
 // recorder and the admin API, started together and stopped in order (stop taking requests,
 // drain, let mirrors settle, flush exchanges).
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { listeningUrl, redactUrl } from '../../core/net';
 import type { Logger } from '../../core/logger';
 import { sinkFromUrl } from '../sdk/sinks';
@@ -23,6 +25,8 @@ export interface StartOptions {
   sink?: RecordSink;
   /** Process metrics (CPU, memory, event loop) on /metrics; default true. */
   defaultMetrics?: boolean;
+  /** How often the proxy's coverage totals are published (while traffic flows); default 5 s. */
+  coverageMs?: number;
 }
 
 export interface RunningProxy {
@@ -47,6 +51,17 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
     ? new Recorder(sink, { runId, sdk: config.sdk, responseHeaders: config.record.responseHeaders, maxBodyBytes: config.record.maxBodyBytes, redact: config.record.redact, rawBodies: config.record.rawBodies, maxBuffered: config.record.maxBuffered, logger: log, metrics })
     : undefined;
   const forwarder = new Forwarder({ config, runId, logger: log, metrics, recorder });
+  // What this proxy did not mirror reaches the store: its totals, every few seconds and at the end.
+  const source = `${hostname().slice(0, 60)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const publishCoverage = () => recorder?.coverage(source, metrics.totals);
+  let lastSeen = -1;
+  const coverageTimer = recorder
+    ? setInterval(() => {
+        if (metrics.totals.seen === lastSeen) return;
+        lastSeen = metrics.totals.seen;
+        publishCoverage();
+      }, options.coverageMs ?? 5_000).unref()
+    : undefined;
   const { host, port } = splitHostPort(config.listen);
   const url = await forwarder.listen(host, port);
 
@@ -100,6 +115,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
     async close() {
       log.info(stats(), 'proxy stopping: draining requests in flight');
       await forwarder.close(config.drainMs);
+      clearInterval(coverageTimer);
+      publishCoverage();
       if (admin) {
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin!.close(() => resolve()));

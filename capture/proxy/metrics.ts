@@ -90,14 +90,20 @@ export class ProxyMetrics {
     return b;
   }
 
+  /** Plain totals of what the proxy saw, for the coverage records it publishes (capture/proxy/recorder.ts). */
+  readonly totals = { seen: 0, mirrored: 0, notMirrored: {} as Record<string, number> };
+
   request(outcome: 'ok' | '502' | '504' | 'aborted', seconds: number, mirrored: boolean): void {
+    this.totals.seen += 1;
     this.counter(this.requests, outcome).inc();
     if (outcome === 'ok') (mirrored ? this.primarySeconds.mirrored : this.primarySeconds.plain).observe(seconds);
   }
   skip(reason: MirrorSkip): void {
+    this.totals.notMirrored[reason] = (this.totals.notMirrored[reason] ?? 0) + 1;
     this.counter(this.skipped, reason).inc();
   }
   mirror(target: TargetName): void {
+    if (target === 'candidate') this.totals.mirrored += 1;
     this.counter(this.mirrored, target).inc();
   }
   private readonly mirrorTimers = new Map<string, { observe(v: number): void }>();

@@ -1,8 +1,8 @@
 // One mirror target (the candidate, or a secondary legacy): its own keep-alive pool, a cap on
 // mirrors in flight, a timeout, and a circuit breaker, so a target that is down, slow or
 // black-holed costs the proxy a counter increment per request and nothing more. A response
-// slower than `slowMs` counts against the breaker like a failure (a latency budget), and after
-// a trip mirrors are re-admitted gradually. Responses are read to the end (a discarded body
+// slower than `slowMs`, or cut at `maxResponseBytes`, counts against the breaker like a failure
+// (a cost budget), and after a trip mirrors are re-admitted gradually. Responses are read to the end (a discarded body
 // left unread stalls the pool) up to `maxResponseBytes`; past it the mirror stops reading and
 // closes its connection, and the response is recorded as truncated.
 import { Breaker, type BreakerState } from '../../core/circuit-breaker';
@@ -125,9 +125,11 @@ export class MirrorTarget {
     this.calls.delete(call);
     this.inFlight -= 1;
     this.gauge.set(this.inFlight);
-    // Slow counts as failed for the breaker (not for the comparison: the response is recorded).
+    // Slow, or too big to read whole, counts as failed for the breaker (not for the comparison:
+    // the response is recorded). Cutting alone would not bound the cost: shorter mirrors only
+    // make room for more of them, each reading as fast as the candidate streams.
     const slow = !failed && result.ms > this.o.slowMs;
-    if (failed || slow) this.breaker.failure(Date.now());
+    if (failed || slow || result.cut) this.breaker.failure(Date.now());
     else this.breaker.success(Date.now());
     this.metrics.mirrorDone(this.name, result.ms / 1000, result.error === undefined ? undefined : errorLabel(result.error), { slow, cut: result.cut === true });
   }

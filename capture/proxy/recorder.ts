@@ -2,7 +2,7 @@
 // before they leave the proxy (design decision 11), queued on the same bounded outbox the SDK
 // uses. Building a record happens after the client has its response; a full buffer or a dead
 // sink drops records and counts them — it never slows the proxy.
-import { type ExchangeRecord, type ExchangeResponse, FORMAT_VERSION } from '../../core/effect';
+import { type CoverageRecord, type ExchangeRecord, type ExchangeResponse, FORMAT_VERSION } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { createRedactor, type RedactionConfig, type Redactor } from '../../core/redaction';
 import { bodyValue } from '../../core/body';
@@ -48,6 +48,8 @@ export class Recorder {
   private readonly responseHeaders: string[];
   private readonly rawBodies: RoutePattern[];
   private readonly digest: (bytes: Uint8Array) => string;
+  /** Exchanges that could not even be built (counted with the transport's drops). */
+  private readonly built = { dropped: 0, coverageDropped: 0 };
 
   constructor(
     sink: RecordSink,
@@ -65,6 +67,7 @@ export class Recorder {
     try {
       record = this.build(g);
     } catch (err) {
+      this.built.dropped += 1;
       this.o.metrics.exchanges.labels('dropped').inc();
       this.o.logger.warn({ err: (err as Error).message, shadowId: g.shadowId }, 'could not build an exchange record (dropped, counted)');
       return;
@@ -75,6 +78,27 @@ export class Recorder {
 
   stats(): TransportStats {
     return this.transport.stats();
+  }
+
+  /**
+   * Queues this proxy's totals for the run as a coverage record (docs/effect-format.md), so what
+   * it did not mirror reaches the store. Totals: a lost or repeated one changes nothing.
+   */
+  coverage(source: string, totals: { seen: number; mirrored: number; notMirrored: Record<string, number> }): void {
+    const record: CoverageRecord = {
+      v: FORMAT_VERSION,
+      type: 'coverage',
+      runId: this.o.runId,
+      shadowId: `coverage:${source}`,
+      at: new Date().toISOString(),
+      source,
+      seen: totals.seen,
+      mirrored: totals.mirrored,
+      notMirrored: { ...totals.notMirrored },
+      dropped: this.transport.stats().dropped - this.built.coverageDropped + this.built.dropped,
+    };
+    // A full buffer drops it like an exchange; the next one, seconds later, carries the same totals and more.
+    if (!this.transport.offer(record, true)) this.built.coverageDropped += 1;
   }
 
   /** Sends what is queued (bounded by `ms`); what is left is counted as dropped. */

@@ -2,7 +2,7 @@
 // decision 9) through the same publisher the workers' bus uses; `http(s)://` posts batches to a
 // shadowdiff collector (replay in CI). In-process callers pass a RecordSink or a Bus.
 import { redactUrl } from '../../core/net';
-import type { ShadowRecord } from '../../core/effect';
+import type { WireRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { connectAmqpPublisher, type StandalonePublisher } from '../../runtime/bus/amqp/publisher';
@@ -66,7 +66,7 @@ function httpSink(base: URL): RecordSink {
   const target = new URL(COLLECTOR_PATH.slice(1), base.href.endsWith('/') ? base : new URL(`${base.href}/`));
   return {
     description: redactUrl(base.href),
-    async write(records: readonly ShadowRecord[]) {
+    async write(records: readonly WireRecord[]) {
       const res = await fetch(target, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -4,13 +4,13 @@
 // can say so and the comparator reports `incomplete` rather than a false mismatch. End markers
 // get a small reserve above the cap: losing one costs a whole comparison, not one effect.
 import { isCallerError } from '../../core/errors';
-import type { ShadowRecord } from '../../core/effect';
+import type { WireRecord } from '../../core/effect';
 import type { RateLimitedLog } from './safety';
 
 /** Where records go: RabbitMQ, a shadowdiff collector over HTTP, or an in-process bus. */
 export interface RecordSink {
   /** Resolves once the records are safely accepted (confirmed); rejects to have them retried. */
-  write(records: readonly ShadowRecord[]): Promise<void>;
+  write(records: readonly WireRecord[]): Promise<void>;
   close?(): Promise<void>;
   /** For logs: where the records go, credentials masked. */
   readonly description?: string;
@@ -39,7 +39,7 @@ export interface TransportStats {
 }
 
 export class Transport {
-  private queue: ShadowRecord[] = [];
+  private queue: WireRecord[] = [];
   private head = 0;
   private sending = false;
   private backoff = 0;
@@ -55,7 +55,7 @@ export class Transport {
   ) {}
 
   /** Queues a record; false when it had to be dropped (buffer full, or closed). */
-  offer(record: ShadowRecord, reserve = false): boolean {
+  offer(record: WireRecord, reserve = false): boolean {
     const limit = reserve ? this.options.maxRecords + Math.ceil(this.options.maxRecords / 10) : this.options.maxRecords;
     if (this.closed || this.size() >= limit) {
       this.counters.dropped += 1;

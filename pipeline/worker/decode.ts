@@ -2,7 +2,7 @@
 // pack). A record that cannot be taken is refused on its own, with its reason, and the rest of
 // its pack goes on: one application's odd document must not cost other requests their records.
 // A message with nothing usable in it throws the reason it is dead-lettered with.
-import { parseRecord, type ShadowRecord } from '../../core/effect';
+import { type CoverageRecord, parseWireRecord, type ShadowRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import { partitionOf } from '../../runtime/bus/bus';
@@ -18,6 +18,8 @@ export interface Refused {
 
 export interface Decoded {
   readonly records: ShadowRecord[];
+  /** Recorders' coverage totals (a proxy's), folded into their runs. */
+  readonly coverage: CoverageRecord[];
   readonly refused: Refused[];
 }
 
@@ -44,13 +46,14 @@ export function decodeDelivery(body: Uint8Array, partition: number, partitions: 
   const list: unknown[] = packed ? (value as unknown[]) : [value];
   if (list.length === 0) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', 'record: an empty array (a batch holds one or more records)');
   const records: ShadowRecord[] = [];
+  const coverage: CoverageRecord[] = [];
   const refused: Refused[] = [];
   list.forEach((v, i) => {
     const where = packed ? `record[${i}]` : 'record';
     try {
       const key = polluted ? pollutingKey(v, 0) : undefined;
       if (key) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', `${where}: refused a ${key} key (it could pollute object prototypes); an SDK writes such keys escaped (docs/effect-format.md)`);
-      const record = parseRecord(v, where);
+      const record = parseWireRecord(v, where);
       const home = partitionOf(record.shadowId, partitions);
       if (home !== partition) {
         throw new ShadowdiffError(
@@ -59,14 +62,15 @@ export function decodeDelivery(body: Uint8Array, partition: number, partitions: 
           { partition, home },
         );
       }
-      records.push(record);
+      if (record.type === 'coverage') coverage.push(record);
+      else records.push(record);
     } catch (err) {
       const shadowId = (v as { shadowId?: unknown } | null)?.shadowId;
       refused.push({ body: packed ? part(v) : Buffer.from(body), reason: (err as Error).message, ...(typeof shadowId === 'string' ? { shadowId: shadowId.slice(0, 200) } : {}) });
     }
   });
-  if (records.length === 0) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', refused.length === 1 ? refused[0]!.reason : `all ${refused.length} records refused; the first: ${refused[0]!.reason}`);
-  return { records, refused };
+  if (records.length === 0 && coverage.length === 0) throw new ShadowdiffError('SHADOWDIFF_BAD_RECORD', refused.length === 1 ? refused[0]!.reason : `all ${refused.length} records refused; the first: ${refused[0]!.reason}`);
+  return { records, coverage, refused };
 }
 
 /** One record of a pack as JSON again, for the dead-letter queue (a too-deep one as a note saying so). */

@@ -6,7 +6,7 @@
 //
 // Beside this file: decode.ts (a delivery's records), writer.ts (batched, retried writes),
 // recent.ts (late records), run-rules.ts (each run's rules), alerting.ts, options.ts.
-import type { ShadowRecord } from '../../core/effect';
+import type { CoverageRecord, ShadowRecord } from '../../core/effect';
 import { bounded, compare } from '../../compare/engine';
 import { isReady, Join, type JoinEntry } from '../../compare/join';
 import type { Delivery, Subscription } from '../../runtime/bus/bus';
@@ -166,18 +166,33 @@ export class Worker {
   private onDelivery(d: Delivery): void {
     if (this.stopping) return d.requeue();
     let records: ShadowRecord[];
+    let coverage: CoverageRecord[];
     try {
       const decoded = decodeDelivery(d.body, d.partition, this.options.bus.partitions);
       records = decoded.records;
+      coverage = decoded.coverage;
       for (const r of decoded.refused) this.refuse(d, r);
     } catch (err) {
       return this.poison(d, (err as Error).message);
     }
-    this.counters.received += records.length;
+    this.counters.received += records.length + coverage.length;
     if (d.deliveryCount >= this.tuning.maxDeliveries) return this.poison(d, `delivered ${d.deliveryCount} times without being compared (it may crash the worker)`);
     // A message is acked when every record in it has been stored (or found late).
-    const shared: Shared = { delivery: d, refs: records.length };
+    const shared: Shared = { delivery: d, refs: records.length + coverage.length };
     for (const record of records) this.accept(record, shared);
+    for (const c of coverage) this.foldCoverage(c, shared);
+  }
+
+  /**
+   * A proxy's totals into its run. Best effort: each record holds totals, so one that cannot be
+   * stored is made good by the next, a few seconds later.
+   */
+  private foldCoverage(c: CoverageRecord, shared: Shared): void {
+    const { store, logger } = this.options;
+    store
+      .putProxyCoverage(c.runId, c.source, { at: c.at, seen: c.seen, mirrored: c.mirrored, notMirrored: c.notMirrored, dropped: c.dropped })
+      .catch((err: Error) => logger.warn({ err: err.message, runId: c.runId }, 'could not store a proxy\'s coverage (its next totals make it good)'))
+      .finally(() => release(shared));
   }
 
   private accept(record: ShadowRecord, shared: Shared): void {
@@ -243,8 +258,20 @@ export class Worker {
     this.writer.add({ comparison: bounded(comparison), records: keep ? p.records : [], tag: { deliveries: p.deliveries, newestRecordAt } });
   }
 
+  /** Runs this worker has made sure exist in the store: a run is listed from its first comparison on. */
+  private readonly knownRuns = new Set<string>();
+
   /** Only now, stored, is a later record of the same request late rather than needed. */
   private stored(batch: Done<Stored>[]): void {
+    for (const d of batch) {
+      const { runId } = d.comparison;
+      if (this.knownRuns.has(runId)) continue;
+      this.knownRuns.add(runId);
+      this.options.store.ensureRun(runId).catch((err: Error) => {
+        this.knownRuns.delete(runId); // tried again at its next comparison
+        this.options.logger.warn({ err: err.message, runId }, 'could not create the run in the store');
+      });
+    }
     this.recent.add(batch.map((d) => joinKey(d.comparison.runId, d.comparison.shadowId)));
     for (const d of batch) for (const shared of d.tag.deliveries) release(shared);
     if (this.alerts) for (const d of batch) this.alerts.observe(d.comparison);

@@ -2,6 +2,7 @@
 import type { RunInfo, StoredRules } from '../../runtime/store/store';
 import type { RouteOverview } from '../queries';
 import { Badge, Head, pct, u } from '../render/parts';
+import { notCompared, proxyLine } from '../coverage';
 import { pageHtml } from './page';
 import { Crumbs, Sparkline } from './parts';
 
@@ -14,7 +15,8 @@ export interface RunPage {
 }
 
 export function runPage({ run, routes, rules, reevaluated }: RunPage): string {
-  const notCompared = Object.entries(run.coverage ?? {});
+  const skipped = Object.entries(notCompared(run));
+  const proxy = proxyLine(run);
   const total = routes.reduce((n, r) => n + r.compared, 0);
   const at = `/runs/${u(run.runId)}`;
   return pageHtml(
@@ -23,8 +25,9 @@ export function runPage({ run, routes, rules, reevaluated }: RunPage): string {
       <Crumbs run={run.runId} />
       <h1>{run.runId}</h1>
       <p class="muted">
-        {total} request(s) compared{notCompared.length ? `; not compared: ${notCompared.map(([why, n]) => `${why} ${n}`).join(', ')}` : ''}
+        {total} request(s) compared{skipped.length ? `; not compared: ${skipped.map(([why, n]) => `${why} ${n}`).join(', ')}` : ''}
       </p>
+      {proxy ? <p id="proxy-coverage">{proxy}</p> : null}
       <h2>Routes</h2>
       <table id="routes">
         <Head cols={['route', 'readiness', { n: 'compared' }, { n: 'match' }, { n: 'mismatch' }, { n: 'incomplete' }, { n: 'inconclusive' }, { n: 'error' }, { n: 'mismatch rate' }, 'trend (per hour)']} />

@@ -1,7 +1,7 @@
 // The bus port: records published in confirmed batches, consumed per partition with manual
 // acks. Records of one shadow id always land in the same partition (hash of the shadow id), so
 // one consumer sees both sides of a request. Adapters: RabbitMQ (amqp.ts), in-process (memory.ts).
-import type { ShadowRecord } from '../../core/effect';
+import type { WireRecord } from '../../core/effect';
 
 export interface Delivery {
   /** The record as published (JSON); the worker validates it. */
@@ -64,7 +64,7 @@ export interface Bus {
    * Resolves once every record is confirmed by the broker; rejects if any was not. With
    * `batch`, records of the same partition travel together, up to `batch` bytes a message.
    */
-  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void>;
+  publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void>;
   /** Publishes already-serialized records (one JSON record per buffer) with their shadow ids. */
   publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Subscription>;
@@ -89,7 +89,7 @@ export function partitionOf(shadowId: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 
-export function serialize(records: readonly ShadowRecord[], partitions: number, options: PublishOptions = {}): { shadowId: string; body: Buffer }[] {
+export function serialize(records: readonly WireRecord[], partitions: number, options: PublishOptions = {}): { shadowId: string; body: Buffer }[] {
   if (!options.batch) return records.map((r) => ({ shadowId: r.shadowId, body: Buffer.from(JSON.stringify(r)) }));
   // One message per partition and size step: a JSON array of records that all hash there.
   const open = new Map<number, { shadowId: string; parts: string[]; bytes: number }>();

@@ -2,7 +2,7 @@
 // consumer per partition (spread round-robin over the consumers, moved with a revoke when they
 // come and go), prefetch, acks, requeue and a dead-letter list. Nothing is persisted: the
 // process is the broker.
-import type { ShadowRecord } from '../../core/effect';
+import type { WireRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import { DEFAULT_PARTITIONS } from '../../core/settings';
 import {
@@ -56,7 +56,7 @@ export class MemoryBus implements Bus {
     this.consumers = Array.from({ length: this.partitions }, () => []);
   }
 
-  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void> {
+  publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void> {
     return this.publishRaw(serialize(records, this.partitions, options));
   }
 
@@ -218,7 +218,7 @@ export class MemoryConnection implements Bus {
     return this.bus.partitions;
   }
 
-  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void> {
+  publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void> {
     return this.bus.publish(records, options);
   }
 

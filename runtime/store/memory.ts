@@ -8,7 +8,7 @@ import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import { DEFAULT_RETENTION } from '../../core/settings';
 import { addComparison, type Comparison, emptyRollup, type Rollup } from '../../compare/engine';
-import { type Alert, type ComparisonQuery, DAY, type Exchange, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
+import { type Alert, type ComparisonQuery, DAY, type Exchange, type ProxyCoverage, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 interface RunData {
   info: RunInfo;
@@ -68,9 +68,31 @@ export class MemoryStore implements Store {
 
   async putRun(run: RunInfo): Promise<void> {
     const r = this.run(run.runId);
-    // Coverage counters only ever grow, through addCoverage.
-    const { coverage: _ignored, ...rest } = run;
-    r.info = { ...r.info, ...rest, ...(r.info.coverage ? { coverage: r.info.coverage } : {}) };
+    // Coverage counters only ever grow, through addCoverage and putProxyCoverage.
+    const { coverage: _ignored, proxies: _also, ...rest } = run;
+    r.info = { ...r.info, ...rest, ...(r.info.coverage ? { coverage: r.info.coverage } : {}), ...(r.info.proxies ? { proxies: r.info.proxies } : {}) };
+  }
+
+  async putProxyCoverage(runId: string, source: string, totals: ProxyCoverage): Promise<void> {
+    const info = this.run(runId).info;
+    info.source ??= 'proxy';
+    const proxies = (info.proxies ??= {});
+    const had = proxies[source];
+    const notMirrored: Record<string, number> = { ...had?.notMirrored };
+    for (const [why, n] of Object.entries(totals.notMirrored)) notMirrored[why] = Math.max(notMirrored[why] ?? 0, n);
+    proxies[source] = {
+      at: had && had.at > totals.at ? had.at : totals.at,
+      seen: Math.max(had?.seen ?? 0, totals.seen),
+      mirrored: Math.max(had?.mirrored ?? 0, totals.mirrored),
+      notMirrored,
+      dropped: Math.max(had?.dropped ?? 0, totals.dropped),
+    };
+  }
+
+  async ensureRun(runId: string, source?: RunInfo['source']): Promise<void> {
+    const created = !this.runs.has(runId);
+    const info = this.run(runId).info;
+    if (created && source) info.source = source;
   }
 
   async getRun(runId: string): Promise<RunInfo | undefined> {

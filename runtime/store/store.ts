@@ -13,6 +13,17 @@ export interface RunInfo {
   source?: 'proxy' | 'replay' | 'ingest' | 'demo';
   /** Requests the run did not compare, by reason (sampled out, body too large, mirror failed…). */
   coverage?: Record<string, number>;
+  /** What each proxy process in front of the run saw, by its source id: its latest totals. */
+  proxies?: Record<string, ProxyCoverage>;
+}
+
+/** A proxy's totals for a run (a coverage record, docs/effect-format.md). */
+export interface ProxyCoverage {
+  at: string;
+  seen: number;
+  mirrored: number;
+  notMirrored: Record<string, number>;
+  dropped: number;
 }
 
 /** One mirrored request as the proxy or replay saw it (already redacted). */
@@ -106,6 +117,10 @@ export interface Store {
   listRuns(): Promise<RunInfo[]>;
   /** Adds to a run's not-compared counters (merged by addition). */
   addCoverage(runId: string, counts: Record<string, number>): Promise<void>;
+  /** A proxy's totals for a run: each counter keeps the highest value seen, so a record redelivered or out of order changes nothing. */
+  putProxyCoverage(runId: string, source: string, totals: ProxyCoverage): Promise<void>;
+  /** The run exists (a worker compared one of its requests): created with `source` if it did not; nothing else changes. */
+  ensureRun(runId: string, source?: RunInfo['source']): Promise<void>;
   putExchanges(exchanges: readonly Exchange[]): Promise<void>;
   getExchange(runId: string, shadowId: string): Promise<Exchange | undefined>;
   /** Keeps records for drill-down; storing one twice keeps one. */

@@ -1,15 +1,18 @@
 // Helpers for the SDK suites: an in-process sink that keeps what it is sent, shadow headers,
 // and a normal form for comparing two runs whose generated ObjectIds differ.
-import type { EffectRecord, EndRecord, ShadowRecord } from '../../core/effect';
+import type { CoverageRecord, EffectRecord, EndRecord, ShadowRecord } from '../../core/effect';
 import type { RecordSink } from '../../capture/sdk';
 
 export interface MemorySink extends RecordSink {
   readonly records: ShadowRecord[];
+  /** A proxy's coverage records, kept apart. */
+  readonly coverage: CoverageRecord[];
 }
 
 export function memorySink(): MemorySink {
   const records: ShadowRecord[] = [];
-  return { records, description: 'test memory sink', write: async (batch) => void records.push(...batch) };
+  const coverage: CoverageRecord[] = [];
+  return { records, coverage, description: 'test memory sink', write: async (batch) => void batch.forEach((r) => (r.type === 'coverage' ? coverage.push(r) : records.push(r))) };
 }
 
 /** One side of one request as the engine takes it: its effects and end marker among `records` (of `side`, when given). */

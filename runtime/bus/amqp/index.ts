@@ -1,6 +1,6 @@
 // The RabbitMQ bus: one connection (connection.ts) shared by a publisher (publisher.ts) and a
 // consumer (consumer.ts, rebalance.ts), with dead letters beside them (dead-letters.ts).
-import type { ShadowRecord } from '../../../core/effect';
+import type { WireRecord } from '../../../core/effect';
 import type { Bus, BusStats, ConsumeOptions, DeadLetter, PublishOptions, Subscription } from '../bus';
 import { AmqpConnection, type AmqpConnectionOptions } from './connection';
 import { AmqpConsumer, type AmqpConsumerOptions } from './consumer';
@@ -38,7 +38,7 @@ export class AmqpBus implements Bus {
     return this.connection.start();
   }
 
-  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void> {
+  publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void> {
     return this.publisher.publish(records, options);
   }
 

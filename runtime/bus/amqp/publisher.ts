@@ -4,7 +4,7 @@
 // confirmed; records lost with a connection are published again after it recovers. The SDK's
 // RabbitMQ sink is this alone (`connectAmqpPublisher`); workers get it inside the bus.
 import { once } from 'node:events';
-import type { ShadowRecord } from '../../../core/effect';
+import type { WireRecord } from '../../../core/effect';
 import { ShadowdiffError } from '../../../core/errors';
 import { partitionOf, type PublishOptions, serialize } from '../bus';
 import { AmqpConnection, type AmqpConnectionOptions, type Connected } from './connection';
@@ -44,7 +44,7 @@ export class AmqpPublisher {
     });
   }
 
-  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void> {
+  publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void> {
     return this.publishRaw(serialize(records, this.connection.partitions, options));
   }
 
@@ -135,7 +135,7 @@ export class AmqpPublisher {
 
 /** A publisher with a connection of its own: what the SDK's and the proxy's sinks use. */
 export interface StandalonePublisher {
-  publish(records: readonly ShadowRecord[], options?: PublishOptions): Promise<void>;
+  publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -12,7 +12,7 @@ import { ShadowdiffError } from '../../../core/errors';
 import { DEFAULT_RETENTION } from '../../../core/settings';
 import type { Logger } from '../../../core/logger';
 import type { Comparison, Rollup } from '../../../compare/engine';
-import { type Alert, type ComparisonQuery, type Exchange, expiry, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
+import { type Alert, type ComparisonQuery, type Exchange, expiry, type ProxyCoverage, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
 import { type ComparisonDoc, collectionsOf, type Collections, comparisonId, fieldName, type RawDoc, retained, type UnfoldedDoc } from './documents';
 import { DUPLICATE_KEY, insertAbsent } from './insert-absent';
 import { RollupChain } from './rollups';
@@ -66,8 +66,8 @@ export class MongoStore implements Store {
   }
 
   async putRun(run: RunInfo): Promise<void> {
-    // Coverage counters only ever grow, through addCoverage.
-    const { coverage: _ignored, ...rest } = run;
+    // Coverage counters only ever grow, through addCoverage and putProxyCoverage.
+    const { coverage: _ignored, proxies: _also, ...rest } = run;
     await this.collections.runs.updateOne({ _id: run.runId }, { $set: rest }, { upsert: true });
   }
 
@@ -75,6 +75,8 @@ export class MongoStore implements Store {
     const doc = await this.collections.runs.findOne({ _id: runId });
     if (!doc) return undefined;
     const { _id, ...info } = doc;
+    // A proxy that skipped nothing has no notMirrored field stored ($max writes only what it has).
+    for (const p of Object.values(info.proxies ?? {})) p.notMirrored ??= {};
     return info;
   }
 
@@ -86,6 +88,17 @@ export class MongoStore implements Store {
   async addCoverage(runId: string, counts: Record<string, number>): Promise<void> {
     const inc = Object.fromEntries(Object.entries(counts).map(([k, n]) => [`coverage.${fieldName(k)}`, n]));
     await this.collections.runs.updateOne({ _id: runId }, { $inc: inc, $setOnInsert: { runId, createdAt: new Date().toISOString() } }, { upsert: true });
+  }
+
+  async putProxyCoverage(runId: string, source: string, totals: ProxyCoverage): Promise<void> {
+    const at = `proxies.${fieldName(source)}`;
+    const max: Record<string, unknown> = { [`${at}.at`]: totals.at, [`${at}.seen`]: totals.seen, [`${at}.mirrored`]: totals.mirrored, [`${at}.dropped`]: totals.dropped };
+    for (const [why, n] of Object.entries(totals.notMirrored)) max[`${at}.notMirrored.${fieldName(why)}`] = n;
+    await this.collections.runs.updateOne({ _id: runId }, { $max: max, $setOnInsert: { runId, createdAt: new Date().toISOString(), source: 'proxy' } }, { upsert: true });
+  }
+
+  async ensureRun(runId: string, source?: RunInfo['source']): Promise<void> {
+    await this.collections.runs.updateOne({ _id: runId }, { $setOnInsert: { runId, createdAt: new Date().toISOString(), ...(source ? { source } : {}) } }, { upsert: true });
   }
 
   async putExchanges(exchanges: readonly Exchange[]): Promise<void> {

@@ -156,6 +156,8 @@ it('a slow, large candidate response is read up to mirror.maxResponseBytes, then
     run = await load(proxy.url, TOTAL, CONCURRENCY);
     await eventually(() => proxy.stats().pendingExchanges === 0, 10_000, 'mirrors to settle');
     expect(await metric(proxy, 'shadowdiff_proxy_mirror_cut_total', '{target="candidate"}')).toBeGreaterThan(0);
+    // Cut responses count against the breaker: after them, the circuit is open.
+    expect(await metric(proxy, 'shadowdiff_proxy_breaker_state', '{target="candidate"}')).toBe(1);
   } finally {
     await proxy.close();
   }

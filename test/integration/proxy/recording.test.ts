@@ -124,7 +124,7 @@ describe('services without the SDK (--no-sdk)', () => {
   beforeAll(async () => {
     legacy = await httpServer(echo('legacy'));
     candidate = await httpServer((req, res, body) => (req.url === '/teapot' ? res.writeHead(418).end() : echo('candidate')(req, res, body)));
-    collector = await startCollector({ bus: { publish: async (r) => void collected.push(...r) }, logger: quiet });
+    collector = await startCollector({ bus: { publish: async (r) => void collected.push(...(r as ShadowRecord[])) }, logger: quiet });
   });
   afterAll(async () => {
     await legacy.close();

@@ -122,7 +122,7 @@ beforeAll(async () => {
 
   const redact = { secret: SECRET, paths: ['card.number', '**.cvc'], headers: ['authorization'] };
   legacy = createShadow({ side: 'legacy', sink: AMQP_URL, prefix, partitions: PARTITIONS, logger: quiet, redact, callHeaders: ['content-type', 'authorization'] });
-  collector = await startCollector({ bus: { publish: async (r) => void collected.push(...r) }, logger: quiet });
+  collector = await startCollector({ bus: { publish: async (r) => void collected.push(...(r as ShadowRecord[])) }, logger: quiet });
   candidate = createShadow({ side: 'candidate', sink: collector.url, logger: quiet, redact, callHeaders: ['content-type', 'authorization'] });
   sdks.push(legacy, candidate);
   legacyUrl = await listen(orderApp(legacy, mongo, await rabbit.createConfirmChannel()));

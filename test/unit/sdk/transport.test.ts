@@ -11,7 +11,7 @@ test('never blocks: records beyond the cap are dropped and counted; end markers 
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const sent: ShadowRecord[] = [];
-  const t = new Transport({ write: async (b) => { await gate; sent.push(...b); } }, { maxRecords: 10, batchSize: 4, maxBackoffMs: 50, lingerMs: 0 }, log);
+  const t = new Transport({ write: async (b) => { await gate; sent.push(...(b as ShadowRecord[])); } }, { maxRecords: 10, batchSize: 4, maxBackoffMs: 50, lingerMs: 0 }, log);
   const accepted = Array.from({ length: 15 }, (_, i) => t.offer(rec(i)));
   // One batch may already be on its way to the sink; the rest wait in the buffer.
   expect(accepted.filter(Boolean).length).toBeGreaterThanOrEqual(10);
