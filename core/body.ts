@@ -7,6 +7,7 @@
 // - anything else → `{"$unparsed": {bytes, hash}}`: not kept, unless the caller asks for the raw
 //   body (a per-route setting), which is then text or Extended JSON binary.
 // Shared by the SDK's response effects, the proxy's exchanges and replay, so they compare alike.
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import busboy from 'busboy';
 import { toEffectValue } from './effect-value';
@@ -49,15 +50,6 @@ export function unparsed(bytes: Uint8Array, options: Pick<BodyOptions, 'digest'>
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function isUtf8(buf: Buffer): boolean {
-  try {
-    utf8.decode(buf);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Under a JSON content type any JSON counts; under another only an object or an array, so a
 // bare number sent as text/plain (a card number) is not kept where no path could redact it.

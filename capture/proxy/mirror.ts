@@ -2,9 +2,9 @@
 // mirrors in flight, a timeout, and a circuit breaker, so a target that is down, slow or
 // black-holed costs the proxy a counter increment per request and nothing more. A response
 // slower than `slowMs`, or cut at `maxResponseBytes`, counts against the breaker like a failure
-// (a cost budget), and after a trip mirrors are re-admitted gradually. Responses are read to the end (a discarded body
-// left unread stalls the pool) up to `maxResponseBytes`; past it the mirror stops reading and
-// closes its connection, and the response is recorded as truncated.
+// (a cost budget), and after a trip mirrors are re-admitted gradually. Responses are read to
+// the end (a discarded body left unread stalls the pool) up to `maxResponseBytes`; past it the
+// mirror stops reading and closes its connection, and the response is recorded as truncated.
 import { Breaker, type BreakerState } from '../../core/circuit-breaker';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
