@@ -44,12 +44,13 @@ export interface Gathered {
 
 export class Recorder {
   private readonly transport: Transport;
+  private readonly coverageTransport: Transport;
   private readonly redactor: Redactor;
   private readonly responseHeaders: string[];
   private readonly rawBodies: RoutePattern[];
   private readonly digest: (bytes: Uint8Array) => string;
   /** Exchanges that could not even be built (counted with the transport's drops). */
-  private readonly built = { dropped: 0, coverageDropped: 0 };
+  private readonly built = { dropped: 0 };
 
   constructor(
     sink: RecordSink,
@@ -60,6 +61,9 @@ export class Recorder {
     this.rawBodies = (o.rawBodies ?? []).map((r, i) => compileRoutePattern(r, `record.rawBodies.${i}`));
     this.responseHeaders = o.responseHeaders.map((h) => h.toLowerCase());
     this.transport = new Transport(sink, { maxRecords: o.maxBuffered, batchSize: 500, maxBackoffMs: 5_000, lingerMs: 5 }, rateLimitedLog(o.logger));
+    // Coverage records on a queue of their own: the exchange counts (stats) stay exchanges only,
+    // and a backlog of exchanges never holds up the totals.
+    this.coverageTransport = new Transport(sink, { maxRecords: 100, batchSize: 10, maxBackoffMs: 5_000, lingerMs: 0 }, rateLimitedLog(o.logger));
   }
 
   record(g: Gathered): void {
@@ -95,14 +99,16 @@ export class Recorder {
       seen: totals.seen,
       mirrored: totals.mirrored,
       notMirrored: { ...totals.notMirrored },
-      dropped: this.transport.stats().dropped - this.built.coverageDropped + this.built.dropped,
+      dropped: this.transport.stats().dropped + this.built.dropped,
     };
-    // A full buffer drops it like an exchange; the next one, seconds later, carries the same totals and more.
-    if (!this.transport.offer(record, true)) this.built.coverageDropped += 1;
+    // A full queue drops it; the next one, seconds later, carries the same totals and more.
+    this.coverageTransport.offer(record);
   }
 
   /** Sends what is queued (bounded by `ms`); what is left is counted as dropped. */
   async close(ms: number): Promise<TransportStats> {
+    // The coverage queue first, and only flushed: the sink they share is closed once, by the exchanges' transport.
+    await this.coverageTransport.flush(Math.min(ms, 2_000));
     await this.transport.close(ms);
     return this.transport.stats();
   }
