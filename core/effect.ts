@@ -177,13 +177,7 @@ export type WireRecord = ShadowRecord | CoverageRecord;
 /** A request's record, or a recorder's coverage: what a worker and a collector accept. */
 export function parseWireRecord(value: unknown, where = 'record'): WireRecord {
   if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'coverage' && (value as { v?: unknown }).v === FORMAT_VERSION) {
-    const result = coverageRecordSchema.safeParse(value);
-    if (!result.success) {
-      const issue = result.error.issues[0]!;
-      const field = issue.path.length ? issue.path.join('.') : '(record)';
-      throw badRecord(where, `field "${field}": ${issue.message}`, field);
-    }
-    return result.data;
+    return validated(coverageRecordSchema, value, where);
   }
   return parseRecord(value, where);
 }
@@ -237,6 +231,11 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
     // Deeper than any SDK or proxy writes (they cut values at 200 levels); serializing it again would overflow the stack.
     throw badRecord(where, `nested deeper than ${MAX_RECORD_DEPTH} levels`);
   }
+  return validated(schema, value, where);
+}
+
+/** The value as the schema parses it, or SHADOWDIFF_BAD_RECORD naming the first wrong field. */
+function validated<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -90,7 +90,7 @@ export function createRedactor(config: RedactionConfig = {}): Redactor {
         const eq = part.indexOf('=');
         const rawName = eq === -1 ? part : part.slice(0, eq);
         const name = decodeQuery(rawName);
-        const mode = queryNames.has(name.toLowerCase()) ? c.mode : modeFor(patterns, formSegments(name));
+        const mode = queryNames.has(name.toLowerCase()) ? c.mode : advance(patterns, formSegments(name)).mode;
         if (mode === undefined) kept.push(part);
         else if (mode === 'hash') kept.push(`${rawName}=${hash(decodeQuery(eq === -1 ? '' : part.slice(eq + 1)))}`);
       }
@@ -122,18 +122,21 @@ function formSegments(name: string): string[] {
   return out;
 }
 
-/** The mode of the first pattern that matches this whole path, if any. */
-function modeFor(patterns: readonly Pattern[], segments: readonly string[]): RedactionMode | undefined {
-  let next = patterns as Pattern[];
+/**
+ * The patterns stepped through a key's segments: the mode of the first one they complete, or
+ * the patterns still open below the key (for its value's keys).
+ */
+function advance(patterns: readonly Pattern[], segments: readonly string[]): { mode?: RedactionMode; next: readonly Pattern[] } {
+  let next = patterns;
   for (const segment of segments) {
     const advanced: Pattern[] = [];
     for (const p of next) step(p, segment, advanced);
     next = advanced;
     const done = next.find((p) => p.segments.length === 0);
-    if (done) return done.mode;
-    if (!next.length) return undefined;
+    if (done) return { mode: done.mode, next };
+    if (!next.length) break;
   }
-  return undefined;
+  return { next };
 }
 
 const MAX_DEPTH = 200;
@@ -153,19 +156,7 @@ function walk(value: unknown, patterns: readonly Pattern[], hash: (v: unknown) =
       walk(obj[key], patterns, hash, depth + 1);
       continue;
     }
-    let next: Pattern[] = patterns as Pattern[];
-    let mode: RedactionMode | undefined;
-    for (const segment of key.includes('[') ? formSegments(key) : key.split('.')) {
-      const advanced: Pattern[] = [];
-      for (const p of next) step(p, segment, advanced);
-      next = advanced;
-      const done = next.find((p) => p.segments.length === 0);
-      if (done) {
-        mode = done.mode;
-        break;
-      }
-      if (!next.length) break;
-    }
+    const { mode, next } = advance(patterns, key.includes('[') ? formSegments(key) : key.split('.'));
     if (mode === 'remove') delete obj[key];
     else if (mode === 'hash') obj[key] = hash(obj[key]);
     else if (next.length) walk(obj[key], next, hash, depth + 1);
