@@ -44,6 +44,29 @@ export function bodyValue(chunks: readonly Buffer[], contentType: string, option
   return unparsed(buf, options);
 }
 
+/**
+ * The first `max` bytes of a body read in chunks, and whether there was more: past the cap only
+ * those stay, for the hash a truncated body records (bodyValue's truncatedOver).
+ */
+export class BodyPrefix {
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  truncated = false;
+
+  constructor(private readonly max: number) {}
+
+  add(chunk: Buffer): void {
+    const room = this.max - this.size;
+    this.size += chunk.length;
+    if (this.truncated) return;
+    if (this.size <= this.max) this.chunks.push(chunk);
+    else {
+      this.truncated = true;
+      if (room > 0) this.chunks.push(chunk.subarray(0, room));
+    }
+  }
+}
+
 /** What is recorded of a body that is not kept. */
 export function unparsed(bytes: Uint8Array, options: Pick<BodyOptions, 'digest'> = {}): { $unparsed: { bytes: number; hash: string } } {
   return { $unparsed: { bytes: bytes.length, hash: (options.digest ?? sha256)(bytes) } };

@@ -10,7 +10,7 @@ import { EXCHANGE_HEADER, HEADERS } from '../core/headers';
 import { uuidv7 } from '../core/ids';
 import type { Logger } from '../core/logger';
 import { createRedactor, HASH_PREFIX, type RedactionConfig } from '../core/redaction';
-import { bodyValue } from '../core/body';
+import { BodyPrefix, bodyValue } from '../core/body';
 import { unescapeKey } from '../core/effect-value';
 import { type Handoff, type HandoffImage, imageField } from '../runtime/handoff/handoff';
 import type { RecordedRequest } from './recording';
@@ -182,22 +182,16 @@ export async function replay(requests: AsyncIterable<RecordedRequest>, o: Replay
     const t0 = performance.now();
     try {
       const res = await pool.request({ path: request.path, method: request.method, headers, body: request.body });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        const c = chunk as Buffer;
-        // Over the cap, its first maxBody bytes stay, for the hash recorded (as the proxy does).
-        if (size + c.length <= maxBody) chunks.push(c);
-        else if (size < maxBody) chunks.push(c.subarray(0, maxBody - size));
-        size += c.length;
-      }
+      // Over the cap, its first maxBody bytes stay, for the hash recorded (as the proxy does).
+      const kept = new BodyPrefix(maxBody);
+      for await (const chunk of res.body) kept.add(chunk as Buffer);
       const out: Record<string, string> = {};
       for (const name of keep) {
         const v = res.headers[name];
         if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
       }
       const type = typeof res.headers['content-type'] === 'string' ? res.headers['content-type'] : '';
-      return { status: res.statusCode, headers: redactor.empty ? out : (redactor.headers(out) as Record<string, string>), body: redactor.value(bodyValue(chunks, type, { truncatedOver: size > maxBody ? maxBody : undefined, digest })), ms: Math.round((performance.now() - t0) * 10) / 10 };
+      return { status: res.statusCode, headers: redactor.empty ? out : (redactor.headers(out) as Record<string, string>), body: redactor.value(bodyValue(kept.chunks, type, { truncatedOver: kept.truncated ? maxBody : undefined, digest })), ms: Math.round((performance.now() - t0) * 10) / 10 };
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       return { error: (e.cause?.code ?? e.code ?? e.message ?? 'error').toString().slice(0, 200), ms: Math.round((performance.now() - t0) * 10) / 10 };

@@ -5,6 +5,7 @@
 // (a cost budget), and after a trip mirrors are re-admitted gradually. Responses are read to
 // the end (a discarded body left unread stalls the pool) up to `maxResponseBytes`; past it the
 // mirror stops reading and closes its connection, and the response is recorded as truncated.
+import { BodyPrefix } from '../../core/body';
 import { Breaker, type BreakerState } from '../../core/circuit-breaker';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -147,17 +148,17 @@ class MirrorCall implements Dispatcher.DispatchHandler {
   private done = false;
   private status = 0;
   private headers: Record<string, string | string[] | undefined> | undefined;
-  private chunks: Buffer[] | undefined;
-  private size = 0;
+  private readonly kept: BodyPrefix | undefined;
   private read = 0;
-  private truncated = false;
 
   constructor(
     private readonly target: MirrorTarget,
     private readonly keep: number,
     private readonly maxRead: number,
     private readonly callback: (result: MirrorResult) => void,
-  ) {}
+  ) {
+    if (keep >= 0) this.kept = new BodyPrefix(keep);
+  }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
@@ -180,28 +181,22 @@ class MirrorCall implements Dispatcher.DispatchHandler {
       controller.abort(new Error('mirror response over mirror.maxResponseBytes'));
       return;
     }
-    if (this.keep < 0 || this.truncated) return;
-    const room = this.keep - this.size;
-    this.size += chunk.length;
-    if (this.size > this.keep) {
-      // Over the recording cap: its first `keep` bytes stay, for the hash the exchange records.
-      this.truncated = true;
-      if (room > 0) (this.chunks ??= []).push(chunk.subarray(0, room));
-    } else (this.chunks ??= []).push(chunk);
+    // Over the recording cap only its first `keep` bytes stay, for the hash the exchange records.
+    this.kept?.add(chunk);
   }
 
   private cut(): void {
     const result: MirrorResult = { status: this.status, ms: this.elapsed(), truncated: true, cut: true };
     if (this.headers) result.headers = this.headers;
-    if (this.keep >= 0) result.chunks = this.chunks ?? [];
+    if (this.kept) result.chunks = this.kept.chunks;
     this.end(result, false);
   }
 
   onResponseEnd(): void {
     const result: MirrorResult = { status: this.status, ms: this.elapsed() };
     if (this.headers) result.headers = this.headers;
-    if (this.keep >= 0) result.chunks = this.chunks ?? [];
-    if (this.truncated) result.truncated = true;
+    if (this.kept) result.chunks = this.kept.chunks;
+    if (this.kept?.truncated) result.truncated = true;
     this.end(result, false);
   }
 

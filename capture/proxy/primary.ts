@@ -3,6 +3,7 @@
 // request is finished once: counted, and legacy's side handed to its exchange.
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { BodyPrefix } from '../../core/body';
 import { HOP_BY_HOP_RESPONSE, moveTransferCodings } from './hop-by-hop';
 import { describeError, type MirrorResult } from './mirror';
 
@@ -22,9 +23,7 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
   private finished = false;
   private status = 0;
   private headers: Record<string, string | string[] | undefined> | undefined;
-  private chunks: Buffer[] = [];
-  private size = 0;
-  private truncated = false;
+  private readonly kept: BodyPrefix;
 
   constructor(
     private readonly res: ServerResponse,
@@ -33,6 +32,7 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
     private readonly g: P | undefined,
     private readonly keepBytes: number,
   ) {
+    this.kept = new BodyPrefix(keepBytes);
     res.once('close', () => {
       if (this.finished) return;
       // The client went away first: stop the upstream request too.
@@ -79,15 +79,8 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.g && this.keepBytes > 0 && !this.truncated) {
-      // Past the recording cap only its first keepBytes stay, for the hash the exchange records.
-      const room = this.keepBytes - this.size;
-      this.size += chunk.length;
-      if (this.size > this.keepBytes) {
-        this.truncated = true;
-        if (room > 0) this.chunks.push(chunk.subarray(0, room));
-      } else this.chunks.push(chunk);
-    }
+    // Past the recording cap only its first keepBytes stay, for the hash the exchange records.
+    if (this.g && this.keepBytes > 0) this.kept.add(chunk);
     if (this.res.destroyed) return;
     if (!this.res.write(chunk)) {
       controller.pause();
@@ -99,8 +92,8 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
     this.res.end();
     const result: MirrorResult = { status: this.status, ms: this.elapsed() };
     if (this.headers) result.headers = this.headers;
-    if (this.keepBytes > 0) result.chunks = this.chunks;
-    if (this.truncated) result.truncated = true;
+    if (this.keepBytes > 0) result.chunks = this.kept.chunks;
+    if (this.kept.truncated) result.truncated = true;
     this.finish('ok', result);
   }
 

@@ -3,7 +3,7 @@
 // A request without them costs one header lookup.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HEADERS } from '../../core/headers';
-import { bodyValue } from '../../core/body';
+import { BodyPrefix, bodyValue } from '../../core/body';
 import { firstMatch } from '../../core/route-pattern';
 import { storage } from './context';
 import type { RequestInfo, Shadow } from './shadow';
@@ -13,7 +13,7 @@ export function shadowMiddleware(shadow: Shadow): RequestHandler {
     if (req.headers[HEADERS.shadowId] === undefined) return next();
     const ctx = shadow.begin(req.headers);
     if (!ctx) return next();
-    let body: Buffer[] | undefined;
+    let body: BodyPrefix | undefined;
     try {
       if (shadow.options.response.capture) body = tee(res, shadow.options.response.maxBodyBytes);
     } catch (err) {
@@ -73,21 +73,12 @@ function watchRoute(req: Request, found: (route: string) => void): undefined {
 }
 
 /** Copies what the app writes (up to `max` bytes) without changing a byte of it. */
-function tee(res: Response, max: number): Buffer[] {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
+function tee(res: Response, max: number): BodyPrefix {
+  // Over the cap: its first `max` bytes stay, for the hash the effect records.
+  const kept = new BodyPrefix(max);
   const keep = (chunk: unknown, encoding: unknown) => {
-    if (chunk === undefined || chunk === null || typeof chunk === 'function' || truncated) return;
-    const buf = Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
-    if (size + buf.length > max) {
-      // Over the cap: its first `max` bytes stay, for the hash the effect records.
-      truncated = true;
-      if (max > size) chunks.push(buf.subarray(0, max - size));
-      return;
-    }
-    size += buf.length;
-    chunks.push(buf);
+    if (chunk === undefined || chunk === null || typeof chunk === 'function' || kept.truncated) return;
+    kept.add(Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array));
   };
   const write = res.write;
   const end = res.end;
@@ -100,18 +91,16 @@ function tee(res: Response, max: number): Buffer[] {
     keep(chunk, rest[0]);
     return (end as (...a: unknown[]) => Response).call(this, chunk, ...rest);
   } as Response['end'];
-  Object.defineProperty(chunks, 'truncated', { get: () => truncated });
-  return chunks;
+  return kept;
 }
 
-function responsePayload(shadow: Shadow, req: Request, res: Response, chunks: Buffer[]): Record<string, unknown> {
+function responsePayload(shadow: Shadow, req: Request, res: Response, kept: BodyPrefix): Record<string, unknown> {
   const headers: Record<string, unknown> = {};
   for (const name of shadow.options.response.headers) {
     const v = res.getHeader(name);
     if (v !== undefined) headers[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
   }
-  const truncated = (chunks as unknown as { truncated: boolean }).truncated;
   const raw = shadow.rawBodies.length > 0 && firstMatch(shadow.rawBodies, req.method, req.originalUrl ?? req.url) !== undefined;
-  const body = bodyValue(chunks, String(res.getHeader('content-type') ?? ''), { truncatedOver: truncated ? shadow.options.response.maxBodyBytes : undefined, raw, digest: (b) => shadow.redactor.digest(b) });
+  const body = bodyValue(kept.chunks, String(res.getHeader('content-type') ?? ''), { truncatedOver: kept.truncated ? shadow.options.response.maxBodyBytes : undefined, raw, digest: (b) => shadow.redactor.digest(b) });
   return { status: res.statusCode, headers, body };
 }
