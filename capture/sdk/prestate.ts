@@ -29,6 +29,9 @@ export interface PreStateStats {
   timeouts: number;
   failures: number;
   skipped: number;
+  /** What the live path waited on the handoff, in all and at most once (bounded by `waitMs` plus the event loop's lateness). */
+  waitedMs: number;
+  longestWaitMs: number;
   /** Dry-run handoff reads, and those that failed. */
   lookups: number;
   lookupFailures: number;
@@ -68,7 +71,7 @@ export class PreState {
   private readonly breaker: Breaker;
   /** When the last failure was counted: calls already in flight then fail with it, as one incident. */
   private lastFailureAt = 0;
-  private readonly counters: PreStateStats = { handedOff: 0, timeouts: 0, failures: 0, skipped: 0, lookups: 0, lookupFailures: 0, unknown: 0 };
+  private readonly counters: PreStateStats = { handedOff: 0, timeouts: 0, failures: 0, skipped: 0, waitedMs: 0, longestWaitMs: 0, lookups: 0, lookupFailures: 0, unknown: 0 };
 
   constructor(
     readonly store: Handoff,
@@ -190,6 +193,12 @@ export class PreState {
     this.breaker.failure(Date.now());
   }
 
+  private waited(started: number): void {
+    const ms = performance.now() - started;
+    this.counters.waitedMs += ms;
+    if (ms > this.counters.longestWaitMs) this.counters.longestWaitMs = ms;
+  }
+
   /** One put, bounded by waitMs and the breaker; the request is marked unknown unless it was acknowledged in time. */
   private async send(ctx: ShadowContext, body: HandoffPut): Promise<void> {
     const started = performance.now();
@@ -199,7 +208,9 @@ export class PreState {
       return;
     }
     try {
-      if ((await within(this.store.put(ctx.runId, ctx.shadowId, body), this.o.waitMs)) === TIMED_OUT) {
+      const answer = await within(this.store.put(ctx.runId, ctx.shadowId, body), this.o.waitMs);
+      this.waited(started);
+      if (answer === TIMED_OUT) {
         this.counters.timeouts += 1;
         this.failed(started);
         this.unknown(ctx, `the handoff did not acknowledge within ${this.o.waitMs} ms`);
@@ -209,6 +220,7 @@ export class PreState {
       this.counters.handedOff += 1;
       this.breaker.success();
     } catch (err) {
+      this.waited(started);
       this.counters.failures += 1;
       this.failed(started);
       this.unknown(ctx, `the handoff failed (${describe(err)})`);

@@ -59,7 +59,7 @@ async function relay(target: URL): Promise<{ url: string; set(f: Fault): void; c
   };
 }
 
-const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
+const quantile = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(xs.length * q))]!;
 
 describe('pre-state handoff faults (Redis behind a relay)', () => {
   // Redis answers a put in 0.3 ms at the median on this 2-core machine, but its p99 reaches 4 ms
@@ -140,17 +140,23 @@ describe('pre-state handoff faults (Redis behind a relay)', () => {
   });
 
   for (const fault of ['slow', 'black-hole', 'down'] as const) {
-    it(`${fault}: no live request fails, legacy's p99 grows by at most the wait, every affected comparison is inconclusive`, async () => {
+    it(`${fault}: no live request fails, legacy waits at most the wait, every affected comparison is inconclusive`, async () => {
       r.set(fault);
       const hurt = await drive(150);
       r.set('none');
       expect(hurt.statuses.every((s) => s < 500)).toBe(true);
       // The same answers as without the fault: the live path was not changed.
       expect(hurt.statuses.filter((s) => s === 201 || s === 409).length + hurt.statuses.filter((s) => s === 200).length).toBe(hurt.statuses.length);
-      // Latency: bounded by one wait per request (a request already unknown waits no more), plus noise on a shared machine.
-      const grown = p99(hurt.ms) - p99(healthy.ms);
-      if (process.env.SHADOWDIFF_TEST_FIGURES) process.stderr.write(`handoff fault ${fault}: legacy p99 ${p99(healthy.ms).toFixed(1)} ms healthy -> ${p99(hurt.ms).toFixed(1)} ms (+${grown.toFixed(1)}, wait ${WAIT_MS} ms)\n`);
-      expect(grown).toBeLessThanOrEqual(WAIT_MS + 15);
+      // Latency: bounded by one wait per request (a request already unknown waits no more). The
+      // SDK measures its own waits: the wait plus a timer's lateness on a loaded event loop.
+      const s = legacy.stats().handoff!;
+      expect(s.longestWaitMs).toBeLessThanOrEqual(WAIT_MS + 25);
+      // End to end, the median grows by the wait; the tail also carries the noise of 2 shared
+      // cores (CI once saw p99 grow by 36.7 ms with a 20 ms wait, so the tail is checked at p95).
+      const grown = (q: number) => quantile(hurt.ms, q) - quantile(healthy.ms, q);
+      if (process.env.SHADOWDIFF_TEST_FIGURES) process.stderr.write(`handoff fault ${fault}: legacy p50 +${grown(0.5).toFixed(1)} ms, p95 +${grown(0.95).toFixed(1)} ms, p99 +${grown(0.99).toFixed(1)} ms, longest wait ${s.longestWaitMs.toFixed(1)} ms (wait ${WAIT_MS} ms)\n`);
+      expect(grown(0.5)).toBeLessThanOrEqual(WAIT_MS + 5);
+      expect(grown(0.95)).toBeLessThanOrEqual(WAIT_MS + 20);
       // Never a mismatch; a request whose live side wrote is inconclusive with the reason.
       const verdicts = new Set(hurt.comparisons.map((c) => c.verdict));
       expect(verdicts.has('mismatch')).toBe(false);
@@ -161,7 +167,6 @@ describe('pre-state handoff faults (Redis behind a relay)', () => {
         expect(c.inconclusive!.join(' ')).toMatch(/pre-state unknown \(the handoff (did not acknowledge within 20 ms|failed|could not be read|circuit is open)/);
       }
       // The stats say what happened.
-      const s = legacy.stats().handoff!;
       expect(s.timeouts + s.failures + s.skipped).toBeGreaterThan(0);
     });
   }
