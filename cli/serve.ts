@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { isLoopback, listeningUrl } from '../core/net';
 import { ShadowdiffError } from '../core/errors';
 import { createLogger } from '../core/logger';
+import { Reevaluator } from '../pipeline/reevaluate';
 import { reportApp } from '../report/server';
 import type { CliIo } from './io';
 import { commandEnv } from './env';
@@ -40,7 +41,8 @@ export function serveCommand(io: CliIo): Command {
       const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
       const logger = createLogger({ level: 'info' });
       const { store, close } = await openRunStore(io, 'serve', flags.from);
-      const app = reportApp({ store, logger, token, rules, allowedHosts: flags.allowHost, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
+      const reevaluator = new Reevaluator({ store, logger, rules });
+      const app = reportApp({ store, logger, token, rules, reevaluator, allowedHosts: flags.allowHost, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
       let server: Server;
       try {
         server = await new Promise<Server>((resolve, reject) => {
@@ -51,7 +53,12 @@ export function serveCommand(io: CliIo): Command {
         throw new ShadowdiffError('SHADOWDIFF_USAGE', `cannot listen on ${flags.listen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
       }
       io.out(`shadowdiff report on ${listeningUrl(server.address() as AddressInfo)}/${token ? ' (open it once with ?token=…)' : ''}`);
+      // Re-evaluations a stopped report left running go on here.
+      const resumed = await reevaluator.resumeStale().catch((err: Error) => (logger.warn({ err: err.message }, 'could not resume the re-evaluations left running'), []));
+      if (resumed.length) io.out(`resumed the re-evaluation of ${resumed.map((r) => JSON.stringify(r)).join(', ')}`);
       await io.stopSignal();
+      // Running re-evaluations stop after their batch and are left for the next start to resume.
+      await reevaluator.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await close();

@@ -90,6 +90,7 @@ export function workerCommand(io: CliIo): Command {
         settleMs: config.settleMs,
         timeoutMs: config.timeoutMs,
         keepEffects: config.keepEffects,
+        storeDeadlineMs: config.storeDeadlineMs,
         alerts: config.alerts,
         rules,
         notify: config.alerts.webhook ? webhookNotifier(config.alerts.webhook) : undefined,

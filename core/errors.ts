@@ -42,6 +42,11 @@ export const ERRORS = {
     status: 404,
     hint: 'The report\'s front page and GET /api/runs list the runs this store holds.',
   },
+  SHADOWDIFF_BUSY: {
+    source: 'caller',
+    status: 409,
+    hint: 'One re-evaluation per run at a time: follow its progress, wait for it to end, or cancel it (docs/report.md, Re-evaluation).',
+  },
   SHADOWDIFF_IO: {
     source: 'caller',
     status: 400,

@@ -12,7 +12,7 @@ import { ShadowdiffError } from '../core/errors';
 import { listeningUrl } from '../core/net';
 import type { WorkerStats } from './worker';
 
-type Totals = Exclude<keyof WorkerStats, 'openJoins'>;
+type Totals = Exclude<keyof WorkerStats, 'openJoins' | 'storePendingSeconds'>;
 
 const TOTALS: Record<Totals, string> = {
   received: 'Records received from the broker',
@@ -22,7 +22,7 @@ const TOTALS: Record<Totals, string> = {
   alreadyStored: 'Comparisons found stored already (a redelivery, another worker): not duplicated',
   timedOut: 'Requests compared as incomplete after the timeout',
   late: 'Records that came after their request was compared (acked, counted as coverage)',
-  storeErrors: 'Store writes that failed and were retried',
+  storeErrors: 'Store writes that failed, or were not acknowledged within the deadline, and were retried',
   resets: 'Broker connection losses (joins in memory dropped, their records come again)',
   alerts: 'Mismatch-rate alerts raised',
 };
@@ -59,6 +59,14 @@ export function workerMetrics(stats: () => WorkerStats, options: { defaultMetric
     registers,
     collect() {
       this.set(stats().openJoins);
+    },
+  });
+  new Gauge({
+    name: 'shadowdiff_worker_store_pending_seconds',
+    help: 'How long the store write in flight has waited for its acknowledgement (0: none waits)',
+    registers,
+    collect() {
+      this.set(stats().storePendingSeconds);
     },
   });
   if (options.defaultMetrics !== false) processMetrics(registry);

@@ -10,7 +10,7 @@ import helmet from 'helmet';
 import { type CompiledRules, compileRules } from '../compare/engine';
 import { ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { reevaluate } from '../pipeline/reevaluate';
+import { Reevaluator } from '../pipeline/reevaluate';
 import type { Store } from '../runtime/store/store';
 import { auth, hostGuard, notCrossSite, sameOrigin } from './auth';
 import { probableCauses } from './causes';
@@ -42,10 +42,13 @@ export interface ServeOptions {
   rules?: CompiledRules | undefined;
   /** Host names besides loopback a tokenless report answers to (`--allow-host`). */
   allowedHosts?: readonly string[] | undefined;
+  /** Runs re-evaluations in the background; one over `store` with `rules` when not given. */
+  reevaluator?: Reevaluator;
 }
 
 export function reportApp(o: ServeOptions): express.Express {
   const { store } = o;
+  const jobs = o.reevaluator ?? new Reevaluator({ store, logger: o.logger, rules: o.rules });
   const gates = o.gates ?? { minRequests: 30, maxMismatchRate: 0 };
   const app = express();
   const html = (res: Response, page: string) => void res.type('html').send(page);
@@ -94,9 +97,23 @@ export function reportApp(o: ServeOptions): express.Express {
     o.logger.info({ runId: run.runId, version, author: body.author }, 'rules changed');
     res.status(201).json({ version });
   });
-  app.post('/api/runs/:run/reevaluate', notCrossSite, async (req, res) => {
+  // Re-evaluation is a background job: started (202), followed, cancelled.
+  const jobUrl = (runId: string) => `/api/runs/${u(runId)}/reevaluate`;
+  app.post('/api/runs/:run/reevaluate', notCrossSite, express.json({ limit: '16kb' }), async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
-    res.json(await reevaluate(store, run.runId, o.rules));
+    const by = (req.body as { by?: unknown } | undefined)?.by;
+    const job = await jobs.start(run.runId, typeof by === 'string' && by.trim() ? by.trim().slice(0, 200) : undefined);
+    res.status(202).location(jobUrl(run.runId)).json(job);
+  });
+  app.get('/api/runs/:run/reevaluate', async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    const job = await jobs.status(run.runId);
+    if (!job) throw new ShadowdiffError('SHADOWDIFF_NOT_FOUND', `run ${JSON.stringify(run.runId)} has never been re-evaluated; POST to this address starts it.`);
+    res.json(job);
+  });
+  app.delete('/api/runs/:run/reevaluate', notCrossSite, async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    res.status(202).json(await jobs.cancel(run.runId));
   });
 
   // ---- forms (pages post here; same origin only) ----
@@ -118,16 +135,20 @@ export function reportApp(o: ServeOptions): express.Express {
   });
   app.post('/runs/:run/reevaluate', sameOrigin, async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
-    const r = await reevaluate(store, run.runId, o.rules);
-    res.redirect(303, `/runs/${u(run.runId)}?reevaluated=${r.reevaluated}&changed=${r.changed}`);
+    await jobs.start(run.runId, 'the report page');
+    res.redirect(303, `/runs/${u(run.runId)}#reevaluation`);
+  });
+  app.post('/runs/:run/reevaluate/cancel', sameOrigin, async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    await jobs.cancel(run.runId);
+    res.redirect(303, `/runs/${u(run.runId)}#reevaluation`);
   });
 
   // ---- pages ----
   app.get('/', async (_req, res) => html(res, runsPage(await store.listRuns())));
   app.get('/runs/:run', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
-    const count = query(req, 'reevaluated');
-    html(res, runPage({ run, routes: overview(await store.getRollup(run.runId), gates), rules: await store.getRules(run.runId), reevaluated: count === undefined ? undefined : { count, changed: query(req, 'changed') ?? '0' } }));
+    html(res, runPage({ run, routes: overview(await store.getRollup(run.runId), gates), rules: await store.getRules(run.runId), job: await store.getJob(run.runId) }));
   });
   app.get('/runs/:run/differences', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));

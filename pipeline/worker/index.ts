@@ -33,6 +33,8 @@ export interface WorkerStats {
   resets: number;
   openJoins: number;
   alerts: number;
+  /** How long the store write in flight has waited, in seconds (0: none waits). */
+  storePendingSeconds: number;
 }
 
 /** A message and how many of its records still wait to be stored. */
@@ -99,6 +101,7 @@ export class Worker {
       logger: options.logger,
       batchSize: this.tuning.batchSize,
       batchMs: this.tuning.batchMs,
+      deadlineMs: this.tuning.storeDeadlineMs,
       keepEffects: this.tuning.keepEffects,
       stored: (batch) => this.stored(batch),
     });
@@ -136,7 +139,7 @@ export class Worker {
 
   stats(): WorkerStats {
     const w = this.writer;
-    return { ...this.counters, stored: w.stored, alreadyStored: w.alreadyStored, storeErrors: w.storeErrors, late: this.recent.late, alerts: this.alerts?.raised ?? 0, openJoins: this.pending.size };
+    return { ...this.counters, stored: w.stored, alreadyStored: w.alreadyStored, storeErrors: w.storeErrors, late: this.recent.late, alerts: this.alerts?.raised ?? 0, openJoins: this.pending.size, storePendingSeconds: w.pendingSeconds() };
   }
 
   /**

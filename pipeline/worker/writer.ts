@@ -1,7 +1,11 @@
 // The worker's store writes: finished comparisons wait in a batch (up to `batchSize`, or
 // `batchMs`), one write at a time, retried with backoff until the store takes it. Nothing is
-// acked before the store has it; the caller hears of each batch once it is stored.
+// acked before the store has it; the caller hears of each batch once it is stored. A write the
+// store has not acknowledged within `deadlineMs` counts as failed and is tried again: a store
+// that stops answering (a hung server keeps its connections open) shows as store errors, not
+// as a silence. Every write is insert-if-absent, so one that lands late is harmless.
 import type { ExchangeRecord, ShadowRecord, SideRecord } from '../../core/effect';
+import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Comparison } from '../../compare/engine';
 import type { Store } from '../../runtime/store/store';
@@ -19,6 +23,7 @@ export interface WriterOptions<T> {
   logger: Logger;
   batchSize: number;
   batchMs: number;
+  deadlineMs: number;
   keepEffects: 'all' | 'non-match' | 'none';
   stored(batch: Done<T>[]): void;
 }
@@ -27,6 +32,8 @@ export class BatchWriter<T> {
   stored = 0;
   alreadyStored = 0;
   storeErrors = 0;
+  /** Since when the write in flight has waited (performance.now()), undefined while none waits. */
+  private writingSince: number | undefined;
   private batch: Done<T>[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
@@ -37,6 +44,11 @@ export class BatchWriter<T> {
     this.batch.push(done);
     if (this.batch.length >= this.o.batchSize) this.write();
     else this.batchTimer ??= setTimeout(() => this.write(), this.o.batchMs);
+  }
+
+  /** How long the oldest write in flight has waited for the store, in seconds (0: none). */
+  pendingSeconds(): number {
+    return this.writingSince === undefined ? 0 : (performance.now() - this.writingSince) / 1000;
   }
 
   /** Resolves when nothing is waiting to be written. */
@@ -60,16 +72,10 @@ export class BatchWriter<T> {
   }
 
   private async writeBatch(batch: Done<T>[]): Promise<void> {
-    const { store } = this.o;
+    this.writingSince = performance.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        if (this.o.keepEffects !== 'none') {
-          const records = batch.flatMap((d) => d.records);
-          const exchanges = records.filter((r): r is ExchangeRecord => r.type === 'exchange');
-          if (exchanges.length) await store.putExchanges(exchanges.map(({ v: _v, type: _t, ...exchange }) => exchange));
-          await store.putEffects(exchanges.length ? records.filter((r): r is SideRecord => r.type !== 'exchange') : (records as SideRecord[]));
-        }
-        const result = await store.putComparisons(batch.map((d) => d.comparison));
+        const result = await this.within(this.put(batch));
         this.stored += result.inserted;
         this.alreadyStored += result.existing;
         break;
@@ -82,6 +88,34 @@ export class BatchWriter<T> {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+    this.writingSince = undefined;
     this.o.stored(batch);
+  }
+
+  private async put(batch: Done<T>[]): Promise<{ inserted: number; existing: number }> {
+    const { store } = this.o;
+    if (this.o.keepEffects !== 'none') {
+      const records = batch.flatMap((d) => d.records);
+      const exchanges = records.filter((r): r is ExchangeRecord => r.type === 'exchange');
+      if (exchanges.length) await store.putExchanges(exchanges.map(({ v: _v, type: _t, ...exchange }) => exchange));
+      await store.putEffects(exchanges.length ? records.filter((r): r is SideRecord => r.type !== 'exchange') : (records as SideRecord[]));
+    }
+    return store.putComparisons(batch.map((d) => d.comparison));
+  }
+
+  /** The write, or a store error once `deadlineMs` has passed without its acknowledgement (the write goes on; its outcome is ignored). */
+  private async within<R>(write: Promise<R>): Promise<R> {
+    let timer: NodeJS.Timeout | undefined;
+    write.catch(() => undefined);
+    try {
+      return await Promise.race([
+        write,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new ShadowdiffError('SHADOWDIFF_STORE', `the store did not acknowledge a write within ${this.o.deadlineMs} ms.`)), this.o.deadlineMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

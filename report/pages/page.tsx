@@ -2,6 +2,10 @@
 import type { ComponentChildren } from 'preact';
 import { documentHtml, Layout } from '../render/parts';
 
-export function pageHtml(title: string, content: ComponentChildren): string {
-  return documentHtml(<Layout title={`${title} — shadowdiff`}>{content}</Layout>);
+export function pageHtml(title: string, content: ComponentChildren, options: { refreshSeconds?: number | undefined } = {}): string {
+  return documentHtml(
+    <Layout title={`${title} — shadowdiff`} refreshSeconds={options.refreshSeconds}>
+      {content}
+    </Layout>,
+  );
 }

@@ -1,5 +1,5 @@
 // A run: its routes with their readiness and trend, links to what differs, and re-evaluation.
-import type { RunInfo, StoredRules } from '../../runtime/store/store';
+import type { ReevaluationJob, RunInfo, StoredRules } from '../../runtime/store/store';
 import type { RouteOverview } from '../queries';
 import { Badge, Head, pct, u } from '../render/parts';
 import { notCompared, proxyLine } from '../coverage';
@@ -10,11 +10,11 @@ export interface RunPage {
   run: RunInfo;
   routes: RouteOverview[];
   rules: StoredRules | undefined;
-  /** After a re-evaluation: how many were re-evaluated and how many changed verdict. */
-  reevaluated?: { count: string; changed: string } | undefined;
+  /** The run's latest re-evaluation, running or ended. */
+  job: ReevaluationJob | undefined;
 }
 
-export function runPage({ run, routes, rules, reevaluated }: RunPage): string {
+export function runPage({ run, routes, rules, job }: RunPage): string {
   const skipped = Object.entries(notCompared(run));
   const proxy = proxyLine(run);
   const total = routes.reduce((n, r) => n + r.compared, 0);
@@ -60,14 +60,35 @@ export function runPage({ run, routes, rules, reevaluated }: RunPage): string {
         </label>{' '}
         <button type="submit">Open</button>
       </form>
-      {reevaluated ? (
-        <p class="flash">
-          Re-evaluated {reevaluated.count} request(s) under the current rules; {reevaluated.changed} changed verdict.
-        </p>
-      ) : null}
-      <form method="post" action={`${at}/reevaluate`} id="reevaluate">
-        <button type="submit">Re-evaluate with the current rules</button> <span class="muted">{rules ? `rules v${rules.version}: ${rules.reason} (${rules.author})` : 'no rules stored for this run'}</span>
-      </form>
+      {job ? <JobLine job={job} at={at} /> : null}
+      {job?.state === 'running' ? null : (
+        <form method="post" action={`${at}/reevaluate`} id="reevaluate">
+          <button type="submit">{job?.state === 'failed' ? 'Resume the re-evaluation' : 'Re-evaluate with the current rules'}</button>{' '}
+          <span class="muted">{rules ? `rules v${rules.version}: ${rules.reason} (${rules.author})` : 'no rules stored for this run'}</span>
+        </form>
+      )}
     </>,
+    // While a re-evaluation runs the page follows it: no script here, so a reload.
+    { refreshSeconds: job?.state === 'running' ? 3 : undefined },
+  );
+}
+
+function JobLine({ job, at }: { job: ReevaluationJob; at: string }) {
+  const done = job.reevaluated + job.withoutRecords;
+  const under = job.rulesVersion === null ? 'the base rules' : `rules v${job.rulesVersion}`;
+  const counts = `${done} of ${job.total} non-matching request(s) done, ${job.changed} changed verdict${job.withoutRecords ? `, ${job.withoutRecords} without kept records (left as they were)` : ''}`;
+  if (job.state === 'running') {
+    return (
+      <form method="post" action={`${at}/reevaluate/cancel`} id="reevaluation" class="flash">
+        Re-evaluating under {under}: {counts}.{job.cancelRequested ? ' Stopping after this batch.' : ''} <button type="submit">Cancel</button>
+      </form>
+    );
+  }
+  const when = job.finishedAt ?? job.updatedAt;
+  const what = job.state === 'done' ? 'Re-evaluated' : job.state === 'cancelled' ? 'Re-evaluation cancelled' : `Re-evaluation failed (${job.error ?? 'unknown error'}); it resumes where it stopped`;
+  return (
+    <p id="reevaluation" class={job.state === 'failed' ? 'flash bad' : 'flash'}>
+      {what} under {under} at {when}: {counts}.
+    </p>
   );
 }

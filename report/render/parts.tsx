@@ -37,16 +37,19 @@ export interface LayoutProps {
   title: string;
   /** The self-contained file: its stylesheet inline, its CSP in a meta tag, its one script. */
   standalone?: { csp: string; script: string };
+  /** Reload the page after this many seconds (progress, without a script). */
+  refreshSeconds?: number | undefined;
   children: ComponentChildren;
 }
 
-export function Layout({ title, standalone, children }: LayoutProps): VNode {
+export function Layout({ title, standalone, refreshSeconds, children }: LayoutProps): VNode {
   return (
     <html lang="en">
       <head>
         <meta charset="utf-8" />
         {standalone ? <meta http-equiv="Content-Security-Policy" content={standalone.csp} /> : null}
         <meta name="viewport" content="width=device-width, initial-scale=1" />
+        {refreshSeconds ? <meta http-equiv="refresh" content={String(refreshSeconds)} /> : null}
         <title>{title}</title>
         {standalone ? <style dangerouslySetInnerHTML={{ __html: CSS }} /> : <link rel="stylesheet" href="/style.css" />}
       </head>

@@ -7,8 +7,8 @@ import type { SideRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import { DEFAULT_RETENTION } from '../../core/settings';
-import { addComparison, type Comparison, emptyRollup, type Rollup } from '../../compare/engine';
-import { type Alert, type ComparisonQuery, DAY, type Exchange, type ProxyCoverage, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
+import { addComparison, type Comparison, emptyRollup, type Rollup, type Verdict } from '../../compare/engine';
+import { type Alert, type ComparisonQuery, DAY, type Exchange, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 interface RunData {
   info: RunInfo;
@@ -30,6 +30,7 @@ const FORMAT = 'shadowdiff-run/1';
 
 export class MemoryStore implements Store {
   private readonly runs = new Map<string, RunData>();
+  private readonly jobs = new Map<string, ReevaluationJob>();
   private readonly retention: Retention;
 
   constructor(options: { retention?: Retention } = {}) {
@@ -136,6 +137,24 @@ export class MemoryStore implements Store {
     return [...(this.runs.get(runId)?.effects.get(shadowId)?.values() ?? [])];
   }
 
+  async getEffectsOf(runId: string, shadowIds: readonly string[]): Promise<Map<string, SideRecord[]>> {
+    const out = new Map<string, SideRecord[]>();
+    for (const id of shadowIds) {
+      const recs = this.runs.get(runId)?.effects.get(id);
+      if (recs?.size) out.set(id, [...recs.values()]);
+    }
+    return out;
+  }
+
+  async getExchangesOf(runId: string, shadowIds: readonly string[]): Promise<Map<string, Exchange>> {
+    const out = new Map<string, Exchange>();
+    for (const id of shadowIds) {
+      const x = this.runs.get(runId)?.exchanges.get(id);
+      if (x) out.set(id, x);
+    }
+    return out;
+  }
+
   async putComparisons(comparisons: readonly Comparison[]): Promise<PutResult> {
     let inserted = 0;
     for (const c of comparisons) {
@@ -152,20 +171,50 @@ export class MemoryStore implements Store {
 
   async replaceComparisons(comparisons: readonly Comparison[]): Promise<number> {
     let replaced = 0;
-    const runs = new Set<string>();
     for (const c of comparisons) {
       const r = this.runs.get(c.runId);
       if (!r?.comparisons.has(c.shadowId)) continue;
       r.comparisons.set(c.shadowId, c);
-      runs.add(c.runId);
       replaced += 1;
     }
-    for (const runId of runs) {
-      const r = this.run(runId);
-      r.rollup = emptyRollup(runId);
-      for (const c of r.comparisons.values()) addComparison(r.rollup, c);
-    }
     return replaced;
+  }
+
+  async rebuildRollup(runId: string): Promise<void> {
+    const r = this.runs.get(runId);
+    if (!r) return;
+    r.rollup = emptyRollup(runId);
+    for (const c of r.comparisons.values()) addComparison(r.rollup, c);
+  }
+
+  async getJob(runId: string): Promise<ReevaluationJob | undefined> {
+    const job = this.jobs.get(runId);
+    return job && structuredClone(job);
+  }
+
+  async listJobs(): Promise<ReevaluationJob[]> {
+    return [...this.jobs.values()].map((j) => structuredClone(j));
+  }
+
+  async putJob(job: ReevaluationJob, expected?: Pick<ReevaluationJob, 'owner' | 'heartbeatAt'>): Promise<boolean> {
+    const stored = this.jobs.get(job.runId);
+    if (expected ? stored?.owner !== expected.owner || stored.heartbeatAt !== expected.heartbeatAt : stored) return false;
+    this.jobs.set(job.runId, structuredClone(job));
+    return true;
+  }
+
+  async updateJob(runId: string, owner: string, patch: Partial<ReevaluationJob>): Promise<ReevaluationJob | undefined> {
+    const stored = this.jobs.get(runId);
+    if (stored?.owner !== owner) return undefined;
+    Object.assign(stored, structuredClone(patch));
+    return structuredClone(stored);
+  }
+
+  async cancelJob(runId: string): Promise<ReevaluationJob | undefined> {
+    const stored = this.jobs.get(runId);
+    if (stored?.state !== 'running') return undefined;
+    stored.cancelRequested = true;
+    return structuredClone(stored);
   }
 
   async getComparison(runId: string, shadowId: string): Promise<Comparison | undefined> {
@@ -196,8 +245,12 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async countComparisons(runId: string): Promise<number> {
-    return this.runs.get(runId)?.comparisons.size ?? 0;
+  async countComparisons(runId: string, verdict?: Verdict): Promise<number> {
+    const r = this.runs.get(runId);
+    if (!r || verdict === undefined) return r?.comparisons.size ?? 0;
+    let n = 0;
+    for (const c of r.comparisons.values()) if (c.verdict === verdict) n += 1;
+    return n;
   }
 
   /** Rollups are kept current as comparisons are put. */

@@ -108,6 +108,36 @@ export interface PutResult {
   existing: number;
 }
 
+/**
+ * A re-evaluation of a run under its current rules (pipeline/reevaluate.ts): one per run at a
+ * time, done in batches from `cursor`, so a process that stops leaves it where another resumes.
+ */
+export interface ReevaluationJob {
+  runId: string;
+  state: 'running' | 'done' | 'cancelled' | 'failed';
+  /** The stored rules' version it compares under (null: the workers' base rules only). */
+  rulesVersion: number | null;
+  /** Non-matching comparisons when it started: what it has to go through. */
+  total: number;
+  reevaluated: number;
+  changed: number;
+  /** Non-matching comparisons without kept records (left as they were). */
+  withoutRecords: number;
+  /** Where it goes on: the verdict it is on and the last shadow id it finished. */
+  cursor: { verdict: 'mismatch' | 'error'; after: string | null };
+  startedAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  /** Who started it (the API's caller, the page's form). */
+  by?: string;
+  /** The process running it and when it last said so: a running job whose owner went quiet is resumed. */
+  owner: string;
+  heartbeatAt: string;
+  /** Asked to stop; the owner stops after its batch. */
+  cancelRequested?: boolean;
+  error?: string;
+}
+
 export interface Store {
   /** Creates indexes and whatever else the adapter needs; idempotent. */
   init(): Promise<void>;
@@ -126,15 +156,34 @@ export interface Store {
   /** Keeps records for drill-down; storing one twice keeps one. */
   putEffects(records: readonly SideRecord[]): Promise<void>;
   getEffects(runId: string, shadowId: string): Promise<SideRecord[]>;
+  /** The kept records of many requests in one read, by shadow id (absent: none kept). */
+  getEffectsOf(runId: string, shadowIds: readonly string[]): Promise<Map<string, SideRecord[]>>;
+  /** The exchanges of many requests in one read, by shadow id. */
+  getExchangesOf(runId: string, shadowIds: readonly string[]): Promise<Map<string, Exchange>>;
   putComparisons(comparisons: readonly Comparison[]): Promise<PutResult>;
   getComparison(runId: string, shadowId: string): Promise<Comparison | undefined>;
   /**
-   * Re-evaluation under new rules: overwrites stored comparisons (only those already stored) and
-   * rebuilds their runs' rollups from scratch. Returns how many were replaced.
+   * Re-evaluation under new rules: overwrites stored comparisons (only those already stored).
+   * Returns how many were replaced. The rollup still counts the old verdicts until
+   * `rebuildRollup`: a re-evaluation replaces in batches and rebuilds once at its end.
    */
   replaceComparisons(comparisons: readonly Comparison[]): Promise<number>;
+  /** Folds the run's rollup again from its stored comparisons. */
+  rebuildRollup(runId: string): Promise<void>;
+  getJob(runId: string): Promise<ReevaluationJob | undefined>;
+  listJobs(): Promise<ReevaluationJob[]>;
+  /**
+   * Writes a job as a compare-and-set: without `expected` only if the run has none; with it only
+   * if the stored one still has that owner and heartbeat. False when another got there first.
+   */
+  putJob(job: ReevaluationJob, expected?: Pick<ReevaluationJob, 'owner' | 'heartbeatAt'>): Promise<boolean>;
+  /** Updates a job its owner still holds; the job as stored after it, undefined when it is no longer the owner's. */
+  updateJob(runId: string, owner: string, patch: Partial<ReevaluationJob>): Promise<ReevaluationJob | undefined>;
+  /** Asks a running job to stop; the job as stored after it, undefined when none is running. */
+  cancelJob(runId: string): Promise<ReevaluationJob | undefined>;
   listComparisons(query: ComparisonQuery): Promise<Comparison[]>;
-  countComparisons(runId: string): Promise<number>;
+  /** How many comparisons the run has (of this verdict, if given). */
+  countComparisons(runId: string, verdict?: Verdict): Promise<number>;
   /**
    * Folds comparisons stored since the last flush into the run rollups. `background`: a
    * periodic flush that steps aside, returning false, while another process has its turn (its

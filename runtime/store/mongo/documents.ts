@@ -1,7 +1,7 @@
 // The store's collections and their documents. Captured payloads are arbitrary JSON (keys with
 // `.` or a leading `$`), so they are stored as JSON text beside the few fields queried.
 import type { Collection, Db } from 'mongodb';
-import type { Alert, RunInfo, StoredRules } from '../store';
+import type { Alert, ReevaluationJob, RunInfo, StoredRules } from '../store';
 
 export interface ComparisonDoc {
   /** comparisonId(runId, shadowId). */
@@ -70,6 +70,8 @@ export interface Collections {
   rolled: Collection<{ _id: string; runId: string; expireAt: Date }>;
   unfolded: Collection<UnfoldedDoc>;
   meta: Collection<MetaDoc>;
+  /** Re-evaluation jobs, one per run (`_id`: the run id). */
+  jobs: Collection<ReevaluationJob & { _id: string }>;
 }
 
 export function collectionsOf(db: Db): Collections {
@@ -85,6 +87,7 @@ export function collectionsOf(db: Db): Collections {
     rolled: c('rolled'),
     unfolded: c('unfolded'),
     meta: c('meta'),
+    jobs: c('jobs'),
   };
 }
 

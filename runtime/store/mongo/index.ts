@@ -11,8 +11,8 @@ import type { SideRecord } from '../../../core/effect';
 import { ShadowdiffError } from '../../../core/errors';
 import { DEFAULT_RETENTION } from '../../../core/settings';
 import type { Logger } from '../../../core/logger';
-import type { Comparison, Rollup } from '../../../compare/engine';
-import { type Alert, type ComparisonQuery, type Exchange, expiry, type ProxyCoverage, type PutResult, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
+import type { Comparison, Rollup, Verdict } from '../../../compare/engine';
+import { type Alert, type ComparisonQuery, type Exchange, expiry, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
 import { type ComparisonDoc, collectionsOf, type Collections, comparisonId, fieldName, type RawDoc, retained, type UnfoldedDoc } from './documents';
 import { DUPLICATE_KEY, insertAbsent } from './insert-absent';
 import { RollupChain } from './rollups';
@@ -139,6 +139,27 @@ export class MongoStore implements Store {
     return docs.map((d) => JSON.parse(d.body) as SideRecord);
   }
 
+  async getEffectsOf(runId: string, shadowIds: readonly string[]): Promise<Map<string, SideRecord[]>> {
+    const out = new Map<string, SideRecord[]>();
+    if (!shadowIds.length) return out;
+    // By the (runId, shadowId) index; the _id order keeps each request's records in sequence.
+    const docs = await this.collections.effects.find({ runId, shadowId: { $in: [...shadowIds] } }).sort({ _id: 1 }).toArray();
+    for (const d of docs) {
+      const list = out.get(d.shadowId);
+      if (list) list.push(JSON.parse(d.body) as SideRecord);
+      else out.set(d.shadowId, [JSON.parse(d.body) as SideRecord]);
+    }
+    return out;
+  }
+
+  async getExchangesOf(runId: string, shadowIds: readonly string[]): Promise<Map<string, Exchange>> {
+    const out = new Map<string, Exchange>();
+    if (!shadowIds.length) return out;
+    const docs = await this.collections.exchanges.find({ _id: { $in: shadowIds.map((id) => JSON.stringify([runId, id])) } }).toArray();
+    for (const d of docs) out.set(d.shadowId, JSON.parse(d.body) as Exchange);
+    return out;
+  }
+
   /**
    * Insert-if-absent with a deterministic `_id` (run and shadow id): the first comparison stored
    * for a request stays. The unique index on (runId, shadowId) backs it on any server; keying by
@@ -175,9 +196,42 @@ export class MongoStore implements Store {
       }),
       { ordered: false },
     );
-    // The rollups counted the old verdicts: fold everything again.
-    for (const runId of new Set(comparisons.map((c) => c.runId))) await this.chain.rebuild(runId);
     return res.matchedCount;
+  }
+
+  rebuildRollup(runId: string): Promise<void> {
+    return this.chain.rebuild(runId);
+  }
+
+  async getJob(runId: string): Promise<ReevaluationJob | undefined> {
+    return (await this.collections.jobs.findOne({ _id: runId }, { projection: { _id: 0 } })) ?? undefined;
+  }
+
+  async listJobs(): Promise<ReevaluationJob[]> {
+    return this.collections.jobs.find({}, { projection: { _id: 0 } }).limit(10_000).toArray();
+  }
+
+  async putJob(job: ReevaluationJob, expected?: Pick<ReevaluationJob, 'owner' | 'heartbeatAt'>): Promise<boolean> {
+    const doc = { _id: job.runId, ...job };
+    if (!expected) {
+      try {
+        await this.collections.jobs.insertOne(doc);
+        return true;
+      } catch (err) {
+        if ((err as { code?: number }).code === DUPLICATE_KEY) return false;
+        throw err;
+      }
+    }
+    const res = await this.collections.jobs.replaceOne({ _id: job.runId, owner: expected.owner, heartbeatAt: expected.heartbeatAt }, doc);
+    return res.matchedCount === 1;
+  }
+
+  async updateJob(runId: string, owner: string, patch: Partial<ReevaluationJob>): Promise<ReevaluationJob | undefined> {
+    return withoutId(await this.collections.jobs.findOneAndUpdate({ _id: runId, owner }, { $set: patch }, { returnDocument: 'after' }));
+  }
+
+  async cancelJob(runId: string): Promise<ReevaluationJob | undefined> {
+    return withoutId(await this.collections.jobs.findOneAndUpdate({ _id: runId, state: 'running' }, { $set: { cancelRequested: true } }, { returnDocument: 'after' }));
   }
 
   private toDoc(c: Comparison, now: Date, _id: string): ComparisonDoc {
@@ -223,8 +277,8 @@ export class MongoStore implements Store {
     return docs.map((d) => JSON.parse(d.c) as Comparison);
   }
 
-  async countComparisons(runId: string): Promise<number> {
-    return this.collections.comparisons.countDocuments({ runId });
+  async countComparisons(runId: string, verdict?: Verdict): Promise<number> {
+    return this.collections.comparisons.countDocuments(verdict === undefined ? { runId } : { runId, verdict });
   }
 
   flushRollups(runId?: string, options: { background?: boolean } = {}): Promise<boolean> {
@@ -280,4 +334,11 @@ export class MongoStore implements Store {
   async drop(): Promise<void> {
     await this.db.dropDatabase();
   }
+}
+
+/** A job document as the port's job (findAndModify takes no projection on FerretDB 1.x). */
+function withoutId(doc: (ReevaluationJob & { _id: string }) | null): ReevaluationJob | undefined {
+  if (!doc) return undefined;
+  const { _id: _, ...job } = doc;
+  return job;
 }

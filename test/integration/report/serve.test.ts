@@ -197,8 +197,16 @@ describe('API', () => {
   });
 
   it('re-evaluation applies the new rules to the stored run: the ignored field is gone, the rest stays', async () => {
-    const res = await fetch(`${base}/api/runs/prod-1/reevaluate`, { method: 'POST' });
-    expect(await res.json()).toEqual({ reevaluated: 20, changed: 0, withoutRecords: 0, rulesVersion: 1 });
+    expect((await get('/api/runs/prod-1/reevaluate')).status).toBe(404); // never re-evaluated
+    const res = await fetch(`${base}/api/runs/prod-1/reevaluate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'kim' }) });
+    expect([res.status, res.headers.get('location')]).toEqual([202, '/api/runs/prod-1/reevaluate']);
+    expect(await res.json()).toMatchObject({ runId: 'prod-1', state: 'running', total: 20, rulesVersion: 1, by: 'kim' });
+    let job: { state: string } | undefined;
+    await eventually(async () => (job = (await get('/api/runs/prod-1/reevaluate')).body as { state: string }).state !== 'running', 10_000, 'the re-evaluation to end');
+    expect(job).toMatchObject({ state: 'done', total: 20, reevaluated: 20, changed: 0, withoutRecords: 0, rulesVersion: 1, cursor: { verdict: 'error', after: null } });
+    // Nothing runs now: a cancel is refused with the reason.
+    const cancel = await fetch(`${base}/api/runs/prod-1/reevaluate`, { method: 'DELETE' });
+    expect([cancel.status, (await cancel.json()).error]).toEqual([409, expect.stringMatching(/no re-evaluation of run "prod-1" is running \(the last one done at/)]);
     const diffs = (await get('/api/runs/prod-1/differences')).body.map((d: { target: string; field: string; count: number }) => `${d.target} ${d.field} ${d.count}`);
     expect(diffs).toEqual(['orders/order.created total 20']);
   });
@@ -284,7 +292,9 @@ it('in Chromium: overview → difference → request, the differing values highl
     await page.goto(`${base}/runs/prod-2`);
     expect(await page.textContent('#reevaluate')).toMatch(/rules v1: amounts now rounded by the gateway \(FIN-231\) \(kim\)/);
     await page.click('text=Re-evaluate with the current rules');
-    await page.waitForURL(/reevaluated=20&changed=0/, { timeout: 5000 });
+    await page.waitForURL(/\/runs\/prod-2#reevaluation$/, { timeout: 5000 });
+    // The page follows the job (it reloads itself while the job runs); 20 requests take a moment.
+    await eventually(async () => /^Re-evaluated under rules v1 at .*: 20 of 20 non-matching request\(s\) done, 0 changed verdict\.$/.test(((await page.reload(), await page.textContent('#reevaluation')) ?? '').trim()), 10_000, 'the re-evaluation shown as done');
     await page.goto(`${base}/runs/prod-2/differences?route=POST%20/orders/:id/pay`);
     const rows = await page.$$eval('#differences tbody tr', (trs) => trs.map((tr) => tr.textContent!.replace(/\s+/g, ' ')));
     expect(rows).toHaveLength(1);

@@ -67,12 +67,39 @@ export function storeContract(h: StoreHarness): void {
       // Under new rules s1 matches; s9 was never stored and must not appear.
       const replaced = await store.replaceComparisons([comparisonFor('rr', 's1', 1, 1), comparisonFor('rr', 's9', 1, 1)]);
       expect(replaced).toBe(1);
-      await store.flushRollups('rr');
+      await store.rebuildRollup('rr');
       expect(await store.countComparisons('rr')).toBe(3);
+      expect([await store.countComparisons('rr', 'match'), await store.countComparisons('rr', 'mismatch')]).toEqual([2, 1]);
       expect((await store.getComparison('rr', 's1'))!.verdict).toBe('match');
       expect(await store.getComparison('rr', 's9')).toBeUndefined();
       const rollup = await store.getRollup('rr');
       expect(rollup).toEqual(rollupOf('rr', [comparisonFor('rr', 's1', 1, 1), before[1]!, before[2]!]));
+    });
+
+    it('reads many requests\' records and exchanges at once', async () => {
+      const rec = (shadowId: string, side: 'legacy' | 'candidate', seq: number) => ({ ...effect(side, seq, { kind: 'db', target: 'shop.orders', op: 'insert', key: { _id: seq }, after: { n: seq } }, shadowId), runId: 'rm' });
+      await store.putEffects([rec('a', 'legacy', 1), rec('a', 'legacy', 0), rec('b', 'candidate', 0)]);
+      await store.putExchanges([{ runId: 'rm', shadowId: 'b', at: '2026-11-24T10:00:00.000Z', request: { method: 'GET', path: '/x' }, responses: { legacy: { status: 200 } } }]);
+      const effects = await store.getEffectsOf('rm', ['a', 'b', 'none']);
+      expect([...effects.keys()].sort()).toEqual(['a', 'b']);
+      expect(effects.get('a')!.map((r) => (r as { seq: number }).seq).sort()).toEqual([0, 1]);
+      expect([...(await store.getExchangesOf('rm', ['a', 'b'])).keys()]).toEqual(['b']);
+      expect((await store.getEffectsOf('rm', [])).size).toBe(0);
+    });
+
+    it('keeps one re-evaluation job per run: compare-and-set writes, owner-only updates, cancel of a running one', async () => {
+      const job = { runId: 'rj', state: 'running' as const, rulesVersion: null, total: 3, reevaluated: 0, changed: 0, withoutRecords: 0, cursor: { verdict: 'mismatch' as const, after: null }, startedAt: 't0', updatedAt: 't0', owner: 'p1', heartbeatAt: 't0' };
+      expect(await store.putJob(job)).toBe(true);
+      expect(await store.putJob({ ...job, owner: 'p2' })).toBe(false); // one per run
+      expect(await store.updateJob('rj', 'p2', { reevaluated: 9 })).toBeUndefined(); // not its owner
+      expect(await store.updateJob('rj', 'p1', { reevaluated: 1, cursor: { verdict: 'mismatch', after: 's1' } })).toMatchObject({ reevaluated: 1, cursor: { after: 's1' } });
+      expect(await store.putJob({ ...job, owner: 'p2', heartbeatAt: 't1' }, { owner: 'p1', heartbeatAt: 'stale' })).toBe(false);
+      expect(await store.putJob({ ...job, owner: 'p2', heartbeatAt: 't1' }, { owner: 'p1', heartbeatAt: 't0' })).toBe(true); // taken over
+      expect(await store.cancelJob('rj')).toMatchObject({ owner: 'p2', cancelRequested: true });
+      await store.updateJob('rj', 'p2', { state: 'cancelled' });
+      expect(await store.cancelJob('rj')).toBeUndefined(); // none running
+      expect((await store.listJobs()).map((j) => [j.runId, j.state])).toContainEqual(['rj', 'cancelled']);
+      expect(await store.getJob('none')).toBeUndefined();
     });
 
     it('lists comparisons by verdict, route and finding, paged by shadow id', async () => {
