@@ -47,6 +47,9 @@ export interface PrivateMongo {
   kill(): Promise<void>;
   /** Starts it again on the same port and data. */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open and nothing is answered, as a hung server. Thawed by `resume` (SIGCONT). */
+  pause(): void;
+  resume(): void;
   /** Stops it and removes its data. */
   dispose(): Promise<void>;
 }
@@ -104,7 +107,10 @@ export async function privateMongo(): Promise<PrivateMongo> {
     url,
     kill,
     start,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     async dispose() {
+      child?.kill('SIGCONT');
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -65,6 +65,38 @@ it('the MongoDB-wire server killed mid-load and restarted: every request compare
   }
 }, 120_000);
 
+it('a store that stops answering (the server frozen): each write past the deadline is a store error, the pending gauge rises, and nothing is lost when it thaws', async () => {
+  const mongo = await privateMongo();
+  const bus = new MemoryBus({ partitions: 4, prefetch: 100 });
+  const store = await connectMongoStore({ url: mongo.url, dbName: 'frozen', logger: quiet });
+  const worker = new Worker({ bus, store, logger: quiet, settleMs: 10, timeoutMs: 60_000, alerts: false, batchMs: 20, storeDeadlineMs: 500 });
+  await worker.start();
+  try {
+    const t = traffic({ runId: 'frozen', requests: 600, mismatchEvery: 9, prefix: 'f' });
+    await bus.publish(t.records.slice(0, 600));
+    await eventually(() => worker.stats().stored > 0, 20_000, 'comparisons before the freeze');
+    mongo.pause();
+    await bus.publish(t.records.slice(600));
+    // Before: a hung store showed nothing at all (storeErrors stayed 0). Now within seconds:
+    await eventually(() => worker.stats().storeErrors >= 2 && worker.stats().storePendingSeconds > 1, 15_000, 'store errors and a pending write while the server is frozen');
+    const during = worker.stats();
+    mongo.resume();
+    await eventually(async () => (await store.countComparisons('frozen').catch(() => 0)) === 600, 60_000, 'every request compared after the thaw');
+    await worker.drain();
+    expect(worker.stats().storePendingSeconds).toBe(0);
+    const all = await store.listComparisons({ runId: 'frozen', limit: 5000 });
+    expect(all.filter((c) => c.verdict !== t.truth.get(c.shadowId)).map((c) => c.shadowId)).toEqual([]);
+    expect(bus.stats().deadLettered).toBe(0);
+    expect(during.stored).toBeLessThan(600);
+  } finally {
+    mongo.resume();
+    await worker.stop();
+    await bus.close();
+    await store.close();
+    await mongo.dispose();
+  }
+}, 120_000);
+
 it('a store refusing writes (disk full) for seconds mid-load: after it recovers, every request is compared exactly once', async () => {
   const bus = new MemoryBus({ partitions: 4, prefetch: 100 });
   const inner = new MemoryStore();
