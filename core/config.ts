@@ -32,7 +32,7 @@ export const pipelineConfigSchema = z
     settleMs: z.number().int().min(0).max(60_000).default(100),
     timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
     keepEffects: z.enum(['all', 'non-match', 'none']).default('non-match'),
-    /** A store write unacknowledged after this long counts as a store error and is tried again. */
+    /** Every this long a store write goes unacknowledged counts as a store error. */
     storeDeadlineMs: z.number().int().min(100).max(600_000).default(10_000),
     retention: retentionSchema,
     alerts: z

@@ -22,7 +22,7 @@ const TOTALS: Record<Totals, string> = {
   alreadyStored: 'Comparisons found stored already (a redelivery, another worker): not duplicated',
   timedOut: 'Requests compared as incomplete after the timeout',
   late: 'Records that came after their request was compared (acked, counted as coverage)',
-  storeErrors: 'Store writes that failed, or were not acknowledged within the deadline, and were retried',
+  storeErrors: 'Store writes that failed and were retried, and each storeDeadlineMs a write went unacknowledged',
   resets: 'Broker connection losses (joins in memory dropped, their records come again)',
   alerts: 'Mismatch-rate alerts raised',
 };

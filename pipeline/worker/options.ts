@@ -18,7 +18,7 @@ export const workerTuningSchema = z.object({
   /** Largest store write batch, and how long a batch may wait to fill. */
   batchSize: z.number().int().min(1).default(500),
   batchMs: z.number().min(0).default(20),
-  /** A store write unacknowledged after this long counts as a store error and is tried again (a store that stops answering must show). */
+  /** Every this long a store write goes unacknowledged counts as a store error (a store that stops answering must show). */
   storeDeadlineMs: z.number().min(1).default(10_000),
   rollupFlushMs: z.number().min(1).default(1000),
   sweepMs: z.number().min(1000).default(10 * 60_000),

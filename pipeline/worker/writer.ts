@@ -1,11 +1,9 @@
 // The worker's store writes: finished comparisons wait in a batch (up to `batchSize`, or
 // `batchMs`), one write at a time, retried with backoff until the store takes it. Nothing is
-// acked before the store has it; the caller hears of each batch once it is stored. A write the
-// store has not acknowledged within `deadlineMs` counts as failed and is tried again: a store
-// that stops answering (a hung server keeps its connections open) shows as store errors, not
-// as a silence. Every write is insert-if-absent, so one that lands late is harmless.
+// acked before the store has it; the caller hears of each batch once it is stored. Every
+// `deadlineMs` a write goes unacknowledged counts as a store error: a store that stops
+// answering (a hung server keeps its connections open) shows, instead of a silence.
 import type { ExchangeRecord, ShadowRecord, SideRecord } from '../../core/effect';
-import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Comparison } from '../../compare/engine';
 import type { Store } from '../../runtime/store/store';
@@ -103,19 +101,21 @@ export class BatchWriter<T> {
     return store.putComparisons(batch.map((d) => d.comparison));
   }
 
-  /** The write, or a store error once `deadlineMs` has passed without its acknowledgement (the write goes on; its outcome is ignored). */
+  /**
+   * The write, with a store error counted for every `deadlineMs` it goes unacknowledged. It is
+   * not sent again meanwhile: a slow store would only get more load. A hung one shows in
+   * `storeErrors` and `pendingSeconds`; the driver's own error, if any, is retried as usual.
+   */
   private async within<R>(write: Promise<R>): Promise<R> {
-    let timer: NodeJS.Timeout | undefined;
-    write.catch(() => undefined);
+    let late = 0;
+    const timer = setInterval(() => {
+      this.storeErrors += 1;
+      if (late++ % 10 === 0) this.o.logger.warn({ deadlineMs: this.o.deadlineMs, waitedMs: Math.round(this.pendingSeconds() * 1000) }, 'the store has not acknowledged a write within the deadline; still waiting for it');
+    }, this.o.deadlineMs);
     try {
-      return await Promise.race([
-        write,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new ShadowdiffError('SHADOWDIFF_STORE', `the store did not acknowledge a write within ${this.o.deadlineMs} ms.`)), this.o.deadlineMs);
-        }),
-      ]);
+      return await write;
     } finally {
-      clearTimeout(timer);
+      clearInterval(timer);
     }
   }
 }
