@@ -142,9 +142,8 @@ export class Reevaluator {
 
   private async fresh(runId: string, now: string, by: string | undefined): Promise<ReevaluationJob> {
     const { store } = this.o;
-    const rules = await store.getRules(runId);
-    let total = 0;
-    for (const v of VERDICTS) total += await store.countComparisons(runId, v);
+    const [rules, ...counts] = await Promise.all([store.getRules(runId), ...VERDICTS.map((v) => store.countComparisons(runId, v))]);
+    const total = counts.reduce((a, b) => a + b, 0);
     return {
       runId,
       state: 'running',
@@ -183,7 +182,7 @@ export class Reevaluator {
       // The rules changed since it started: what it did is under the old ones. Start over.
       logger.info({ runId, from: job.rulesVersion, to: stored?.version ?? null }, 'the rules changed since the re-evaluation started; starting over');
       const over = await this.fresh(runId, new Date().toISOString(), job.by);
-      job = (await store.updateJob(runId, this.owner, { ...over, owner: this.owner })) ?? job;
+      job = (await store.updateJob(runId, this.owner, over)) ?? job;
       if (job.owner !== this.owner) return job;
     }
     const rules = stored ? layerRules(this.o.rules, compileRules(stored.rules, `rules of run ${runId} v${stored.version}`)) : this.o.rules;
