@@ -5,10 +5,15 @@
 //
 // A run may hold millions of comparisons and shares its store with the workers, so this is a
 // background job, not a request: it goes in batches (one read of the comparisons, one of their
-// records, one of their exchanges, one bulk replace), rests between them as long as the batch
-// took, so the workers' writes get at least half the store's time, and rebuilds the rollup
-// once, at its end. Its progress lives in the store: one job per run, cancellable, and a job
-// whose process stopped is resumed from its cursor by the next one.
+// records and exchanges, then the replacements in small writes), rests after each store call as
+// long as the call took, so the workers' writes get at least half the store's time, and
+// rebuilds the rollup once, at its end. A comparison that comes out the same is not written
+// again. Its progress lives in the store: one job per run, cancellable, and a job whose process
+// stopped is resumed from its cursor by the next one.
+//
+// Why small writes: on a server without usable secondary indexes (FerretDB 1.x, the test
+// server) every replace scans the collection, and a bulk replace of a whole batch held the
+// store for tens of seconds: the workers' writes missed their deadline behind it.
 import { randomUUID } from 'node:crypto';
 import { bounded, compare, type Comparison, type CompiledRules, compileRules, layerRules } from '../compare/engine';
 import { Join } from '../compare/join';
@@ -25,7 +30,9 @@ export interface ReevaluatorOptions {
   rules?: CompiledRules | undefined;
   /** Comparisons per batch. */
   batch?: number;
-  /** Rest after a batch for this many times what it took (1: the store is ours half the time at most). */
+  /** Comparisons per replacing write (several per batch). */
+  writeChunk?: number;
+  /** Rest after each store call for this many times what it took (1: the store is ours half the time at most). */
   restRatio?: number;
   /** A running job whose owner has not written for this long is taken over (its process stopped). */
   staleMs?: number;
@@ -42,6 +49,7 @@ export class Reevaluator {
   private readonly running = new Map<string, Promise<ReevaluationJob>>();
   private closed = false;
   private readonly batch: number;
+  private readonly writeChunk: number;
   private readonly restRatio: number;
   private readonly staleMs: number;
   private readonly attempts: number;
@@ -50,6 +58,7 @@ export class Reevaluator {
 
   constructor(private readonly o: ReevaluatorOptions) {
     this.batch = o.batch ?? 200;
+    this.writeChunk = o.writeChunk ?? 20;
     this.restRatio = o.restRatio ?? 1;
     this.staleMs = o.staleMs ?? 60_000;
     this.attempts = o.attempts ?? 5;
@@ -191,10 +200,9 @@ export class Reevaluator {
         // Left running, with a heartbeat that lets the next process resume it at once.
         return (await store.updateJob(runId, this.owner, { heartbeatAt: EPOCH }).catch(() => undefined)) ?? job;
       }
-      const began = performance.now();
       const step = await this.withRetry(runId, () => this.step(job, rules));
       const now = new Date().toISOString();
-      const next = await this.withRetry(runId, () => store.updateJob(runId, this.owner, { ...step.progress, updatedAt: now, heartbeatAt: now }));
+      const next = await this.withRetry(runId, () => this.paced(() => store.updateJob(runId, this.owner, { ...step.progress, updatedAt: now, heartbeatAt: now })));
       if (!next) {
         logger.warn({ runId }, 're-evaluation taken over by another process; this one stops');
         return job;
@@ -202,20 +210,20 @@ export class Reevaluator {
       job = next;
       if (step.last) return this.end(job, 'done');
       if (job.cancelRequested) return this.end(job, 'cancelled');
-      await this.rest((performance.now() - began) * this.restRatio);
     }
   }
 
-  /** One batch: read, compare again, replace. */
+  /** One batch: read, compare again, replace what came out otherwise. */
   private async step(job: ReevaluationJob, rules: CompiledRules | undefined): Promise<{ progress: Partial<ReevaluationJob>; last: boolean }> {
     const { store } = this.o;
     const { runId } = job;
     const { verdict, after } = job.cursor;
-    const page = await store.listComparisons({ runId, verdict, limit: this.batch, ...(after !== null ? { after } : {}) });
+    const page = await this.paced(() => store.listComparisons({ runId, verdict, limit: this.batch, ...(after !== null ? { after } : {}) }));
     const ids = page.map((c) => c.shadowId);
-    const [effects, exchanges] = await Promise.all([store.getEffectsOf(runId, ids), store.getExchangesOf(runId, ids)]);
+    const [effects, exchanges] = await this.paced(() => Promise.all([store.getEffectsOf(runId, ids), store.getExchangesOf(runId, ids)]));
     const comparedAt = new Date().toISOString();
     const replaced: Comparison[] = [];
+    let reevaluated = 0;
     let changed = 0;
     let withoutRecords = 0;
     for (const old of page) {
@@ -230,16 +238,20 @@ export class Reevaluator {
       const exchange = exchanges.get(old.shadowId);
       if (exchange) entry = join.add({ v: 1, type: 'exchange', ...exchange });
       const c = bounded(compare(entry, { now: comparedAt, ...(rules ? { rules } : {}) }));
+      reevaluated += 1;
       if (c.verdict !== old.verdict) changed += 1;
-      replaced.push(c);
+      if (!sameResult(c, old)) replaced.push(c);
     }
     // Replacing is idempotent, so a batch retried, or redone after a restart, counts once in the store.
-    if (replaced.length) await store.replaceComparisons(replaced);
+    for (let i = 0; i < replaced.length; i += this.writeChunk) {
+      const chunk = replaced.slice(i, i + this.writeChunk);
+      await this.paced(() => store.replaceComparisons(chunk));
+    }
     const full = page.length === this.batch;
     const at = VERDICTS.indexOf(verdict);
     const cursor: ReevaluationJob['cursor'] = full ? { verdict, after: ids.at(-1)! } : { verdict: VERDICTS[at + 1] ?? verdict, after: null };
     return {
-      progress: { reevaluated: job.reevaluated + replaced.length, changed: job.changed + changed, withoutRecords: job.withoutRecords + withoutRecords, cursor },
+      progress: { reevaluated: job.reevaluated + reevaluated, changed: job.changed + changed, withoutRecords: job.withoutRecords + withoutRecords, cursor },
       last: !full && at === VERDICTS.length - 1,
     };
   }
@@ -267,6 +279,14 @@ export class Reevaluator {
     }
   }
 
+  /** One store call, then a rest as long as it took (times restRatio): the store's time is shared. */
+  private async paced<T>(call: () => Promise<T>): Promise<T> {
+    const began = performance.now();
+    const out = await call();
+    await this.rest((performance.now() - began) * this.restRatio);
+    return out;
+  }
+
   private rest(ms: number): Promise<void> {
     if (this.closed || ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {
@@ -279,6 +299,11 @@ export class Reevaluator {
       this.resting.add(wake);
     });
   }
+}
+
+/** The same verdict and findings as the stored comparison: only when it was compared differs. */
+function sameResult(c: Comparison, old: Comparison): boolean {
+  return JSON.stringify({ ...c, comparedAt: old.comparedAt }) === JSON.stringify(old);
 }
 
 function busy(job: ReevaluationJob): ShadowdiffError {
