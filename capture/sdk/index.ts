@@ -7,6 +7,7 @@ import { shadowMiddleware } from './express';
 import { type CallOptions, type ShadowFetch, shadowFetch } from './http';
 import { instrumentChannel } from './amqp';
 import { instrumentMongo } from './mongo/instrument';
+import { instrumentMongoose } from './mongo/mongoose';
 import type { ShadowOptions } from './options';
 import { type RequestInfo, Shadow, type ShadowStats } from './shadow';
 
@@ -20,6 +21,11 @@ export interface ShadowSdk {
   withShadowContext<T>(headers: HeaderSource, fn: () => T, request?: RequestInfo): T;
   /** Instruments a MongoClient, Db or Collection of the official driver; use the returned object. */
   mongo<T extends object>(clientOrDbOrCollection: T): T;
+  /**
+   * Instruments Mongoose: the mongoose module (every connection, and those made later) or one
+   * connection. Call it before or after connecting; models need nothing else. Returns its argument.
+   */
+  mongoose<T extends object>(mongooseOrConnection: T): T;
   /** Instruments an amqplib Channel or ConfirmChannel; use the returned object. */
   amqp<T extends object>(channel: T): T;
   /** `fetch` that records the call as an `http` effect (dry-run: not made) and propagates the shadow headers. */
@@ -45,6 +51,7 @@ export function createShadow(options: ShadowOptions): ShadowSdk {
     middleware: () => middleware,
     withShadowContext: (headers, fn, request) => shadow.withShadowContext(headers, fn, request),
     mongo: (target) => instrumentMongo(shadow, target),
+    mongoose: (target) => instrumentMongoose(shadow, target),
     amqp: (channel) => instrumentChannel(shadow, channel),
     fetch: shadowFetch(shadow),
     effect: (spec, perform, dryRunResult) => runEffect(shadow, spec, perform, dryRunResult),
@@ -57,6 +64,7 @@ export function createShadow(options: ShadowOptions): ShadowSdk {
 
 export { sdkOptionsFromEnv, type ShadowOptions, type ImageMode } from './options';
 export type { EffectSpec } from './effect';
+export type { MongoStats } from './shadow';
 export type { CallOptions, ShadowFetch } from './http';
 export type { RequestInfo, ShadowStats } from './shadow';
 export type { RecordSink } from './transport';

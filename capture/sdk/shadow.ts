@@ -45,6 +45,19 @@ export interface ShadowStats extends TransportStats {
   emulationFailures: number;
   /** The pre-state handoff, when configured. */
   handoff?: PreStateStats;
+  /** What the MongoDB instrumentation saw: how to tell that it is wired (docs/sdk.md). */
+  mongo: MongoStats;
+}
+
+export interface MongoStats {
+  /** Driver objects passed to mongo() or reached through one (clients, dbs, collections, Mongoose connections). */
+  instrumented: number;
+  /** Reads and writes that went through an instrumented object, in a shadow request or not. */
+  calls: number;
+  /** Index and collection changes a dry-run service asked for and the SDK did not send. */
+  schemaSkipped: number;
+  /** Writes a dry-run service made outside any shadow request: they reached the server. */
+  writesOutsideRequests: number;
 }
 
 export class Shadow {
@@ -59,6 +72,9 @@ export class Shadow {
   private readonly ownsHandoff: boolean;
   private readonly transport: Transport;
   private readonly counters = { contexts: 0, effects: 0, invalidHeaders: 0, internalErrors: 0, emulationFailures: 0 };
+  private readonly mongoCounters: MongoStats = { instrumented: 0, calls: 0, schemaSkipped: 0, writesOutsideRequests: 0 };
+  /** The mis-wiring warning is given once per process. */
+  private warnedUnwired = false;
 
   constructor(options: ShadowOptions) {
     const parsed = sdkOptionsSchema.safeParse(options);
@@ -106,9 +122,11 @@ export class Shadow {
       this.end(ctx, request, { error: err });
       throw err;
     }
-    if (result instanceof Promise) {
-      // Rethrowing keeps an unhandled rejection unhandled, as it was without the SDK.
-      return result.then(
+    if (isThenable(result)) {
+      // Rethrowing keeps an unhandled rejection unhandled, as it was without the SDK. A thenable
+      // that is not a Promise (a Mongoose Query) starts its work when `then` is called: called
+      // here in the context, so that work is the request's.
+      return storage.run(ctx, () => result.then(
         (v: unknown) => {
           this.end(ctx, request, {});
           return v;
@@ -117,14 +135,14 @@ export class Shadow {
           this.end(ctx, request, { error: err });
           throw err;
         },
-      ) as T;
+      )) as T;
     }
     this.end(ctx, request, {});
     return result;
   }
 
   stats(): ShadowStats {
-    const s: ShadowStats = { ...this.transport.stats(), ...this.counters };
+    const s: ShadowStats = { ...this.transport.stats(), ...this.counters, mongo: { ...this.mongoCounters } };
     if (this.prestate) s.handoff = this.prestate.stats();
     return s;
   }
@@ -249,11 +267,54 @@ export class Shadow {
         end.prestate = ctx.prestateUnknown === undefined ? 'handoff' : 'unknown';
         if (ctx.prestateUnknown !== undefined) end.prestateReason = ctx.prestateUnknown;
       }
+      if (ctx.seq === 0 && STATE_CHANGING_METHODS.has(end.request.method.toUpperCase())) this.checkWired(end.request);
       // A lost end marker costs the whole comparison: it may use the buffer's reserve.
       this.transport.offer(end, true);
     } catch (err) {
       this.internalError('end', err);
     }
+  }
+
+  /** @internal An object of the driver was instrumented. */
+  mongoInstrumented(): void {
+    this.mongoCounters.instrumented += 1;
+  }
+
+  /** @internal A read or write went through an instrumented object. */
+  driverCalled(): void {
+    this.mongoCounters.calls += 1;
+  }
+
+  /** @internal A dry-run service's index or collection change, not sent to the server. */
+  schemaWriteSkipped(method: string, ns: string): void {
+    this.mongoCounters.schemaSkipped += 1;
+    this.log.warn(`schema:${method}:${ns}`, { method, ns }, `dry-run: ${method} on ${ns} not sent to the server (a dry-run service never changes the shared database; legacy owns its indexes and collections)`);
+  }
+
+  /** @internal A dry-run service wrote outside any shadow request: the write went to the server. */
+  writeOutsideRequest(ns: string, method: string): void {
+    this.mongoCounters.writesOutsideRequests += 1;
+    this.log.warn(
+      `outside:${ns}`,
+      { ns, method },
+      `dry-run service wrote to ${ns} (${method}) outside any shadow request: the write reached the server. A dry-run side must not write to the database it shares with legacy; run startup seeding and jobs on legacy only.`,
+    );
+  }
+
+  /**
+   * A request that changes state ended with no effect at all. Once per process, when the
+   * MongoDB instrumentation was never set up or nothing ever went through it, say it is
+   * probably mis-wired: such a side compares on its response alone and shows green.
+   */
+  private checkWired(request: EndRecord['request']): void {
+    const m = this.mongoCounters;
+    if (this.warnedUnwired || (m.instrumented > 0 && m.calls > 0)) return;
+    this.warnedUnwired = true;
+    const why = m.instrumented === 0 ? 'shadow.mongo() or shadow.mongoose() was never called' : 'nothing has gone through the objects shadow.mongo() returned (the app uses other ones)';
+    this.logger.warn(
+      { method: request.method, path: request.path, instrumented: m.instrumented, calls: m.calls },
+      `shadowdiff: ${request.method} ${request.path} ended with no recorded effect and ${why}. If this service writes to MongoDB, its writes are not recorded and its comparisons rest on responses alone: use the object shadow.mongo() returns, or shadow.mongoose(mongoose) with Mongoose (docs/sdk.md).`,
+    );
   }
 
   /** @internal A dry-run operation the SDK could not emulate. */
@@ -268,6 +329,13 @@ export class Shadow {
     this.log.warn(`internal:${where}`, { where, err: errorText(err) }, 'shadowdiff SDK error (the request is unaffected)');
   }
 }
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+/** HTTP methods that change state: one of these ending with no effect at all is worth a look. */
+const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export function errorText(err: unknown): string {
   if (err instanceof Error) {

@@ -1,6 +1,8 @@
 // Helpers for the SDK suites: an in-process sink that keeps what it is sent, shadow headers,
 // and a normal form for comparing two runs whose generated ObjectIds differ.
 import type { CoverageRecord, EffectRecord, EndRecord, ShadowRecord } from '../../core/effect';
+import { EJSON } from 'bson';
+import type { Db } from 'mongodb';
 import type { RecordSink } from '../../capture/sdk';
 
 export interface MemorySink extends RecordSink {
@@ -50,4 +52,25 @@ export function normalizer(): (value: unknown) => unknown {
     return ids.get(hex)!;
   };
   return norm;
+}
+
+/** Every collection of the database, in _id order, as canonical EJSON: equal only if byte for byte the same data. */
+export async function dump(db: Db): Promise<string> {
+  const names = (await db.listCollections().toArray()).map((c) => c.name).sort();
+  const out: string[] = [];
+  for (const n of names) out.push(n, EJSON.stringify(await db.collection(n).find().sort({ _id: 1 }).toArray(), { relaxed: false }));
+  return out.join('\n');
+}
+
+/**
+ * The effects as a sorted list without seq (a bulk write lists documents in _id order, and ids
+ * the server generates sort differently from the SDK's), with seqs checked to be 0…n-1.
+ */
+export function comparable(records: MemorySink['records'], norm: (v: unknown) => unknown): unknown[] {
+  const effects = records.filter((r): r is EffectRecord => r.type === 'effect');
+  if (effects.some((e, i) => e.seq !== i)) throw new Error(`effect seqs are not 0…n-1: ${effects.map((e) => e.seq).join(',')}`);
+  return effects
+    .map(({ at: _at, side: _side, seq: _seq, error, target, ...rest }) => norm({ ...rest, target: target.replace(/^[^.]+\./, ''), ...(error ? { error: /\b(\d{1,5}):/.exec(error)?.[1] ?? 'error' } : {}) }))
+    .map((e) => JSON.stringify(e))
+    .sort();
 }

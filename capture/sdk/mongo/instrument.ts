@@ -12,7 +12,7 @@ import { type Change, changeEffects, netChanges, opEffect } from './changes';
 import { aggregate, type Doc, shape, Unsupported } from './documents';
 import { emulate, failedWrite } from './dry-run';
 import { readAfter, readBefore, upsertedIds, withoutFailedInserts } from './live';
-import { optionsOf, WRITE_METHODS, type WriteMethod, type WriteOp, writesOf } from './operations';
+import { optionsOf, pkFactoryOf, WRITE_METHODS, type WriteMethod, type WriteOp, writesOf } from './operations';
 import { Overlay } from './overlay';
 import { overlayCursor } from './reads';
 import { noteReads, type PendingUpsert } from '../prestate';
@@ -38,6 +38,12 @@ function wrapDb(shadow: Shadow, db: Db): Db {
   return cached(shadow, db, () =>
     forward(db, (prop) => {
       if (prop === 'collection') return (...args: unknown[]) => wrapCollection(shadow, (db.collection as (...a: unknown[]) => Collection)(...args));
+      if (typeof prop === 'string' && DB_SCHEMA_METHODS.has(prop) && shadow.mode === 'dry-run') {
+        return async (...args: unknown[]) => {
+          shadow.schemaWriteSkipped(`${db.databaseName} ${prop}`, typeof args[0] === 'string' ? `${db.databaseName}.${args[0]}` : db.databaseName);
+          return prop === 'createCollection' ? wrapCollection(shadow, db.collection(String(args[0]))) : prop === 'createIndex' ? indexName(args[1], args[2]) : true;
+        };
+      }
       if (prop === 'createCollection') return async (...args: unknown[]) => wrapCollection(shadow, await (db.createCollection as (...a: unknown[]) => Promise<Collection>)(...args));
       return undefined;
     }),
@@ -53,21 +59,76 @@ function wrapCollection(shadow: Shadow, collection: Collection): Collection {
       const call = (args: unknown[]) => (original as (...a: unknown[]) => unknown).apply(collection, args);
       if (WRITE_METHODS.has(prop)) {
         return (...args: unknown[]) => {
+          shadow.driverCalled();
           const ctx = currentContext();
-          if (!ctx) return call(args);
+          if (!ctx) {
+            if (shadow.mode === 'dry-run') shadow.writeOutsideRequest(`${collection.dbName}.${collection.collectionName}`, prop);
+            return call(args);
+          }
           return write(shadow, ctx, collection, prop as WriteMethod, args, call);
         };
       }
       if (READ_METHODS.has(prop)) {
         return (...args: unknown[]) => {
+          shadow.driverCalled();
           const ctx = currentContext();
           if (!ctx || ctx.mode !== 'dry-run') return call(args);
           return read(shadow, ctx, collection, prop, args, call);
         };
       }
+      if (COLLECTION_SCHEMA_METHODS.has(prop) && shadow.mode === 'dry-run') {
+        // A dry-run service shares the live side's database: its indexes and collections are
+        // legacy's to make (Mongoose's autoIndex and autoCreate run these at startup).
+        return async (...args: unknown[]) => {
+          shadow.schemaWriteSkipped(prop, `${collection.dbName}.${collection.collectionName}`);
+          return schemaResult(shadow, collection, prop, args);
+        };
+      }
       return undefined;
     }),
   );
+}
+
+/** Schema changes a dry-run service must not make: skipped, logged once each, counted. */
+const DB_SCHEMA_METHODS = new Set(['createCollection', 'createIndex', 'dropCollection', 'dropDatabase', 'renameCollection']);
+const COLLECTION_SCHEMA_METHODS = new Set(['createIndex', 'createIndexes', 'dropIndex', 'dropIndexes', 'drop', 'rename', 'createSearchIndex', 'createSearchIndexes', 'dropSearchIndex', 'updateSearchIndex']);
+
+/** What the driver would have answered, had the schema change been made. */
+function schemaResult(shadow: Shadow, collection: Collection, method: string, args: unknown[]): unknown {
+  switch (method) {
+    case 'createIndex':
+      return indexName(args[0], args[1]);
+    case 'createIndexes':
+      return ((args[0] ?? []) as { key?: unknown; name?: string }[]).map((spec) => spec.name ?? indexName(spec.key, {}));
+    case 'createSearchIndex':
+      return (args[0] as { name?: string } | undefined)?.name ?? 'default';
+    case 'createSearchIndexes':
+      return ((args[0] ?? []) as { name?: string }[]).map((spec) => spec.name ?? 'default');
+    case 'rename':
+      return wrapCollection(shadow, collection); // not renamed: the collection as it still is
+    case 'drop':
+      return true;
+    case 'dropIndex':
+    case 'dropIndexes':
+      return { ok: 1 };
+    default:
+      return undefined;
+  }
+}
+
+/** The name the server gives an index: its fields and directions joined, unless named. */
+function indexName(spec: unknown, options: unknown): string {
+  const named = (options as { name?: unknown } | undefined)?.name;
+  if (typeof named === 'string') return named;
+  const pairs: [string, unknown][] =
+    typeof spec === 'string'
+      ? [[spec, 1]]
+      : Array.isArray(spec)
+        ? spec.map((e) => (Array.isArray(e) ? (e as [string, unknown]) : [String(e), 1]))
+        : spec instanceof Map
+          ? [...(spec as Map<string, unknown>).entries()]
+          : Object.entries((spec ?? {}) as Record<string, unknown>);
+  return pairs.map(([k, v]) => `${k}_${String(v)}`).join('_');
 }
 
 /** A Proxy that serves `override(prop)` where it returns something, and the target's own member otherwise (methods bound to the target). */
@@ -89,6 +150,7 @@ function cached<T extends object>(shadow: Shadow, target: T, make: () => T): T {
   if (!w) {
     w = make();
     wrapped.set(target, w);
+    shadow.mongoInstrumented();
   }
   return w;
 }
@@ -105,7 +167,7 @@ async function write(shadow: Shadow, ctx: ShadowContext, collection: Collection,
   let images: ImageMode = 'full';
   try {
     options = optionsOf(method, args);
-    writes = writesOf(method, args, options);
+    writes = writesOf(method, args, options, pkFactoryOf(collection));
     images = imagesFor(shadow, collection);
   } catch (err) {
     shadow.internalError('mongo-args', err);

@@ -36,6 +36,16 @@ export type WriteMethod =
   | 'findOneAndDelete'
   | 'bulkWrite';
 
+/**
+ * The collection's primary key factory: the driver's default makes an ObjectId of the bson its
+ * own copy serializes (an app on another major version than the SDK's has another bson), and an
+ * app may have set its own (`pkFactory`). Internal to the driver (`s`), the same from 4.x to 7.x.
+ */
+export function pkFactoryOf(collection: object): () => unknown {
+  const factory = (collection as { s?: { pkFactory?: { createPk?: () => unknown } } }).s?.pkFactory;
+  return typeof factory?.createPk === 'function' ? () => factory.createPk!() : () => new ObjectId();
+}
+
 /** The options argument of a call (the driver's last parameter). */
 export function optionsOf(method: WriteMethod, args: unknown[]): Doc {
   const i = method === 'insertOne' || method === 'insertMany' || method === 'bulkWrite' || method === 'deleteOne' || method === 'deleteMany' || method === 'findOneAndDelete' ? 1 : 2;
@@ -44,12 +54,13 @@ export function optionsOf(method: WriteMethod, args: unknown[]): Doc {
 
 /**
  * The writes a call makes. Inserted documents without an _id get one here, on the caller's own
- * object, exactly as the driver does (the app may read `doc._id` afterwards).
+ * object, exactly as the driver does (the app may read `doc._id` afterwards), from `createPk`:
+ * the app's own driver's, so the id is of the bson version that driver serializes.
  */
-export function writesOf(method: WriteMethod, args: unknown[], options: Doc): WriteOp[] {
+export function writesOf(method: WriteMethod, args: unknown[], options: Doc, createPk: () => unknown = () => new ObjectId()): WriteOp[] {
   const common = { sort: options.sort, hint: options.hint, collation: options.collation };
   const withId = (doc: Doc): Doc => {
-    if (doc && typeof doc === 'object' && doc._id === undefined && !options.forceServerObjectId) doc._id = new ObjectId();
+    if (doc && typeof doc === 'object' && doc._id === undefined && !options.forceServerObjectId) doc._id = createPk();
     return doc;
   };
   switch (method) {

@@ -3,12 +3,10 @@
 // values — and the dry-run database is left byte for byte as it was. A third copy runs the
 // writes through the bare driver: live recording must not change what the driver does.
 import fc from 'fast-check';
-import { EJSON } from 'bson';
 import type { Collection, Db, MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
-import type { EffectRecord } from '../../../core/effect';
 import { connectMongo, uniqueDbName } from '../../helpers/services';
-import { memorySink, normalizer, shadowHeaders, type MemorySink } from '../../helpers/sdk';
+import { comparable, dump, memorySink, normalizer, shadowHeaders } from '../../helpers/sdk';
 
 type Step = { op: string; args: unknown[] };
 
@@ -119,31 +117,11 @@ async function run(sdk: ShadowSdk | undefined, c: Collection, steps: Step[], hea
   return sdk ? sdk.withShadowContext(headers, body, { method: 'POST', path: '/fidelity' }) : body();
 }
 
-async function dump(db: Db): Promise<string> {
-  const names = (await db.listCollections().toArray()).map((c) => c.name).sort();
-  const out: string[] = [];
-  for (const n of names) out.push(n, EJSON.stringify(await db.collection(n).find().sort({ _id: 1 }).toArray(), { relaxed: false }));
-  return out.join('\n');
-}
-
 /** FerretDB 1.24 numbers a bulk write's upserts within the server batch, not by the write's index as MongoDB does: compare the ids only. */
 function upsertIndexFree(result: unknown): unknown {
   const r = result as { upsertedIds?: Record<string, unknown> } | null;
   if (!r || typeof r !== 'object' || 'stack' in r || !r.upsertedIds || typeof r.upsertedIds !== 'object') return result;
   return { ...r, upsertedIds: Object.values(r.upsertedIds) };
-}
-
-/**
- * The effects as a sorted list without seq (a bulk write lists documents in _id order, and ids
- * the server generates sort differently from the SDK's), with seqs checked to be 0…n-1.
- */
-function comparable(records: MemorySink['records'], norm: (v: unknown) => unknown): unknown[] {
-  const effects = records.filter((r): r is EffectRecord => r.type === 'effect');
-  expect(effects.map((e) => e.seq)).toEqual(effects.map((_, i) => i));
-  return effects
-    .map(({ at: _at, side: _side, seq: _seq, error, target, ...rest }) => norm({ ...rest, target: target.replace(/^[^.]+\./, ''), ...(error ? { error: /\b(\d{1,5}):/.exec(error)?.[1] ?? 'error' } : {}) }))
-    .map((e) => JSON.stringify(e))
-    .sort();
 }
 
 test('live and dry-run record equal effects and return equal values; the dry-run database is untouched', async () => {
