@@ -75,6 +75,8 @@ export class Shadow {
   private readonly mongoCounters: MongoStats = { instrumented: 0, calls: 0, schemaSkipped: 0, writesOutsideRequests: 0 };
   /** The mis-wiring warning is given once per process. */
   private warnedUnwired = false;
+  /** Skipped schema changes already logged (each once). */
+  private readonly schemaLogged = new Set<string>();
 
   constructor(options: ShadowOptions) {
     const parsed = sdkOptionsSchema.safeParse(options);
@@ -288,7 +290,10 @@ export class Shadow {
   /** @internal A dry-run service's index or collection change, not sent to the server. */
   schemaWriteSkipped(method: string, ns: string): void {
     this.mongoCounters.schemaSkipped += 1;
-    this.log.warn(`schema:${method}:${ns}`, { method, ns }, `dry-run: ${method} on ${ns} not sent to the server (a dry-run service never changes the shared database; legacy owns its indexes and collections)`);
+    const key = `${method} ${ns}`;
+    if (this.schemaLogged.has(key) || this.schemaLogged.size >= 1000) return;
+    this.schemaLogged.add(key);
+    this.logger.info({ method, ns }, `dry-run: ${method} on ${ns} not sent to the server (a dry-run service never changes the shared database; legacy owns its indexes and collections)`);
   }
 
   /** @internal A dry-run service wrote outside any shadow request: the write went to the server. */

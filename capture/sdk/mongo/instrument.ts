@@ -40,7 +40,7 @@ function wrapDb(shadow: Shadow, db: Db): Db {
       if (prop === 'collection') return (...args: unknown[]) => wrapCollection(shadow, (db.collection as (...a: unknown[]) => Collection)(...args));
       if (typeof prop === 'string' && DB_SCHEMA_METHODS.has(prop) && shadow.mode === 'dry-run') {
         return async (...args: unknown[]) => {
-          shadow.schemaWriteSkipped(`${db.databaseName} ${prop}`, typeof args[0] === 'string' ? `${db.databaseName}.${args[0]}` : db.databaseName);
+          shadow.schemaWriteSkipped(prop, typeof args[0] === 'string' && prop !== 'dropDatabase' ? `${db.databaseName}.${args[0]}` : db.databaseName);
           return prop === 'createCollection' ? wrapCollection(shadow, db.collection(String(args[0]))) : prop === 'createIndex' ? indexName(args[1], args[2]) : true;
         };
       }
