@@ -2,7 +2,7 @@
 // overview and readiness, its differences (from the rollup, or counted over a time window), a
 // page of comparisons, one request with its effects, and the run's result for the checklist.
 import type { Request } from 'express';
-import { type Comparison, type FieldStats, type Rollup, rollupOf } from '../compare/engine';
+import { type Comparison, type FieldStats, looksLikeNoise, type Rollup, rollupOf } from '../compare/engine';
 import { groupKey, type Readiness, readiness, type ReplayResult, resultFromRollup } from '../compare/readiness';
 import type { SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
@@ -50,7 +50,7 @@ export function overview(rollup: Rollup, gates: OverviewGates): RouteOverview[] 
 export interface DifferenceGroup extends Omit<FieldStats, 'firstSeen' | 'lastSeen'> {
   route: string;
   rate: number;
-  /** Differs in nearly every request with values that look generated: probably noise, never suppressed. */
+  /** Within Diffy's thresholds of the field's noise estimate (compare/engine looksLikeNoise): probably noise, never suppressed. */
   suggestedNoise: boolean;
 }
 
@@ -61,7 +61,7 @@ function differences(rollup: Rollup, route?: string): DifferenceGroup[] {
     for (const f of Object.values(r.fields)) {
       const rate = r.compared ? f.count / r.compared : 0;
       const { firstSeen: _f, lastSeen: _l, ...rest } = f;
-      out.push({ ...rest, route: r.route, rate, suggestedNoise: rate >= 0.9 && f.volatile >= f.count * 0.9 });
+      out.push({ ...rest, route: r.route, rate, suggestedNoise: looksLikeNoise(r, f) });
     }
   }
   // By severity, then by how many requests it touches.

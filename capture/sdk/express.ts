@@ -66,7 +66,8 @@ function watchRoute(req: Request, found: (route: string) => void): undefined {
     set: (v: unknown) => {
       value = v;
       const path = (v as { path?: unknown } | undefined)?.path;
-      if (typeof path === 'string') found(`${req.baseUrl ?? ''}${path}`);
+      // A router's '/' under its mount path: '/api/articles', not '/api/articles/'.
+      if (typeof path === 'string') found(`${req.baseUrl ?? ''}${path}`.replace(/(.)\/+$/, '$1'));
     },
   });
   return undefined;

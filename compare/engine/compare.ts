@@ -267,7 +267,12 @@ function sortFindings(findings: Finding[]): Finding[] {
 function routeOf(end: EndRecord | undefined): string {
   if (!end) return '(unknown)';
   // Without a route template, the path stands in for it — without its query string.
-  return `${end.request.method.toUpperCase()} ${end.request.route ?? end.request.path.split('?')[0]}`;
+  return `${end.request.method.toUpperCase()} ${withoutTrailingSlash(end.request.route ?? end.request.path.split('?')[0]!)}`;
+}
+
+/** `/api/articles/` (a router's `/` under its mount path) and `/api/articles` are one route, as express routes them. */
+function withoutTrailingSlash(route: string): string {
+  return route.length > 1 ? route.replace(/\/+$/, '') || '/' : route;
 }
 
 function requestOf(end: EndRecord | undefined): Pick<Comparison, 'request'> {

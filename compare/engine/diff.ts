@@ -170,11 +170,14 @@ function numeric(v: unknown): number | undefined {
   return undefined;
 }
 
-/** Both values (or the one present) look generated: an id or a timestamp. */
+/**
+ * Both values look generated (an id or a timestamp) and differ: the "differs every time" kind of
+ * noise. A value present on one side only is never volatile: a field the candidate adds or
+ * drops is a difference in what it writes, whatever the value looks like.
+ */
 export function isVolatile(f: { legacy?: unknown; candidate?: unknown }): boolean {
+  if (f.legacy === undefined || f.candidate === undefined) return false;
   const vol = (v: unknown) => isGeneratedId(v) || isTimeLike(v);
-  if (f.legacy === undefined) return vol(f.candidate);
-  if (f.candidate === undefined) return vol(f.legacy);
   return vol(f.legacy) && vol(f.candidate);
 }
 

@@ -194,19 +194,49 @@ export interface NoiseSuggestion {
   count: number;
 }
 
+/** Diffy's thresholds: how far above the noise estimate a field's difference rate must be to count as real. */
+export interface NoiseThresholds {
+  /** The difference rate may exceed the noise rate by this share of it (0.2: by a fifth). */
+  relative: number;
+  /** …or by this many requests in a hundred (0.03: three points). */
+  absolute: number;
+  /** Without a secondary (the estimate not measured), a field must differ in this share of the route's requests. */
+  everyTime: number;
+}
+
+export const NOISE_THRESHOLDS: NoiseThresholds = { relative: 0.2, absolute: 0.03, everyTime: 0.9 };
+
 /**
- * Fields that differ, with id- or time-like values, in nearly every comparison of a route:
- * probably noise, suggested for an ignore rule in the report — never suppressed silently.
+ * Whether a field's differences look like noise, Diffy's way: the share of the route's requests
+ * where it differs against a noise estimate, within relative and absolute thresholds. Where a
+ * secondary (a second legacy instance) ran, the estimate is measured: the share where legacy and
+ * secondary differ there too. Otherwise it is the share whose values on both sides look generated
+ * (ids, timestamps) and differ, and the field must differ nearly every time. A value present on
+ * one side only never counts towards the estimate: a field the candidate adds or drops is a real
+ * difference, whatever its value looks like.
+ */
+export function looksLikeNoise(route: RouteRollup, f: FieldStats, t: NoiseThresholds = NOISE_THRESHOLDS): boolean {
+  if (!route.compared) return false;
+  const measured = f.noise > 0;
+  // Measured: the suppressed comparisons differ for the candidate too.
+  const differs = (measured ? f.count + f.noise : f.count) / route.compared;
+  const noise = (measured ? f.noise : f.volatile) / route.compared;
+  if (noise === 0 || (!measured && differs < t.everyTime)) return false;
+  return differs - noise <= t.absolute || differs <= noise * (1 + t.relative);
+}
+
+/**
+ * Fields that look like noise (looksLikeNoise) in at least `minCount` requests of a route:
+ * suggested for an ignore rule in the report — never suppressed silently.
  */
 export function suggestNoise(rollup: Rollup, options: { minShare?: number; minCount?: number } = {}): NoiseSuggestion[] {
-  const minShare = options.minShare ?? 0.9;
+  const thresholds = { ...NOISE_THRESHOLDS, everyTime: options.minShare ?? NOISE_THRESHOLDS.everyTime };
   const minCount = options.minCount ?? 20;
   const out: NoiseSuggestion[] = [];
   for (const r of Object.values(rollup.routes)) {
     for (const f of Object.values(r.fields)) {
-      const share = r.compared ? f.volatile / r.compared : 0;
-      if (f.volatile >= minCount && share >= minShare) {
-        out.push({ route: r.route, effectKind: f.effectKind, target: f.target, field: f.field, share, count: f.volatile });
+      if (f.count + f.noise >= minCount && looksLikeNoise(r, f, thresholds)) {
+        out.push({ route: r.route, effectKind: f.effectKind, target: f.target, field: f.field, share: r.compared ? f.volatile / r.compared : 0, count: f.volatile });
       }
     }
   }

@@ -64,6 +64,8 @@ export function pipelineContract(h: PipelineHarness): void {
       expect(await env.store.getEffects('e2e', mismatch.shadowId)).toHaveLength(6);
       expect(await env.store.getEffects('e2e', 'req-0000001')).toEqual([]);
       expect(worker.stats()).toMatchObject({ compared: 300, stored: 300, deadLettered: 0, openJoins: 0 });
+      // Nobody registered the run (a proxy run's records only): it is listed from its comparisons.
+      await waitFor(async () => (await env.store.listRuns()).some((r) => r.runId === 'e2e'), 'the run listed');
     });
 
     it('takes records batched per partition (JSON arrays), acking a message once all its records are stored', async () => {

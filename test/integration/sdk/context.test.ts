@@ -23,6 +23,7 @@ beforeAll(async () => {
     res.setHeader('x-noise', String(Math.random()));
     res.json({ id: req.params.id, secret: 's3cr3t', total: 10 });
   });
+  orders.get('/', (_req, res) => void res.json([]));
   orders.post('/:id/fail', () => {
     throw new Error('boom');
   });
@@ -66,6 +67,12 @@ test('the response effect has the status, the chosen headers and the parsed body
   expect((effects[0]!.payload as { body: object }).body).not.toHaveProperty('secret');
   expect((effects[0]!.payload as { headers: object }).headers).not.toHaveProperty('x-noise');
   expect(ends).toMatchObject([{ count: 1, status: 200, request: { method: 'GET', path: '/orders/A-9', route: '/orders/:id' } }]);
+});
+
+test("a router's '/' under its mount path is the mount path's route, without the trailing slash", async () => {
+  for (const [id, path] of [['c-slash', '/orders/'], ['c-bare', '/orders']] as const) await (await fetch(`${url}${path}`, { headers: shadowHeaders(id) })).text();
+  expect((await records('c-slash')).ends[0]!.request).toMatchObject({ path: '/orders/', route: '/orders' });
+  expect((await records('c-bare')).ends[0]!.request).toMatchObject({ path: '/orders', route: '/orders' });
 });
 
 test('a streamed body is captured whole; a handler that throws still ends its side, with status 500', async () => {

@@ -1,5 +1,5 @@
 import { compare } from '../../../compare/engine/compare';
-import { addComparison, emptyRollup, EXAMPLES_KEPT, rollupOf, suggestNoise } from '../../../compare/engine/rollup';
+import { addComparison, emptyRollup, EXAMPLES_KEPT, type FieldStats, looksLikeNoise, rollupOf, type RouteRollup, suggestNoise } from '../../../compare/engine/rollup';
 import { effect, end } from '../../helpers/records';
 
 function requestWith(shadowId: string, legacyPayload: object, candidatePayload: object, minute = 0) {
@@ -45,5 +45,31 @@ describe('rollup', () => {
     expect(suggestions).toEqual([expect.objectContaining({ target: 'orders/created', field: 'traceId', share: 1, count: 30 })]);
     expect(r.routes['POST /orders']!.verdicts.mismatch).toBe(30);
     expect(suggestNoise(r, { minCount: 31 })).toEqual([]);
+  });
+
+  it('never suggests a generated id the candidate adds on every request: present on one side only, it is a difference', () => {
+    const r = emptyRollup('r1');
+    for (let i = 0; i < 30; i++) addComparison(r, requestWith(`s${i}`, { body: 'nice' }, { body: 'nice', createdBy: { $oid: `65a0000000000000000000${String(i).padStart(2, '0')}` } }));
+    const field = Object.values(r.routes['POST /orders']!.fields)[0]!;
+    expect(field).toMatchObject({ field: 'createdBy', kind: 'added', count: 30, volatile: 0 });
+    expect(suggestNoise(r)).toEqual([]);
+  });
+
+  describe('looksLikeNoise: Diffy thresholds against the noise estimate', () => {
+    const route = { compared: 100 } as RouteRollup;
+    const field = (count: number, noise: number, volatile = 0) => ({ count, noise, volatile }) as FieldStats;
+    it.each([
+      // Measured by a secondary: legacy and secondary differ in 40 of 100 (suppressed there).
+      ['candidate differs a little beyond the measured noise (45% vs 40%, within a fifth of it)', field(5, 40), true],
+      ['candidate differs well beyond it (60% vs 40%)', field(20, 40), false],
+      ['beyond by less than 3 points, whatever the ratio (3% vs 1%)', field(2, 1), true],
+      // Not measured: the share whose values look generated on both sides, nearly every request.
+      ['generated values differing on both sides, nearly every request', field(95, 0, 95), true],
+      ['generated values, but only half the requests differ', field(50, 0, 50), false],
+      ['every request differs, a third of them with values that are not generated', field(100, 0, 60), false],
+      ['nothing looks generated and nothing was measured', field(100, 0, 0), false],
+    ])('%s', (_what, f, noise) => {
+      expect(looksLikeNoise(route, f)).toBe(noise);
+    });
   });
 });

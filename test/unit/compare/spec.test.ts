@@ -41,7 +41,7 @@ describe.each(files)('spec %s', (file) => {
     if (t.expect.findings) {
       const unmatched = [...result.findings];
       for (const want of t.expect.findings) {
-        const i = unmatched.findIndex((f) => Object.entries(want).every(([k, v]) => JSON.stringify((f as unknown as Record<string, unknown>)[k]) === JSON.stringify(v)));
+        const i = unmatched.findIndex((f) => Object.entries(want).every(([k, v]) => (v === null ? ((f as unknown as Record<string, unknown>)[k] ?? null) === null : JSON.stringify((f as unknown as Record<string, unknown>)[k]) === JSON.stringify(v))));
         if (i < 0) throw new Error(`no finding matches ${JSON.stringify(want)}\nactual: ${JSON.stringify(result.findings, null, 1)}`);
         unmatched.splice(i, 1);
       }
