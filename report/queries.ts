@@ -2,7 +2,7 @@
 // overview and readiness, its differences (from the rollup, or counted over a time window), a
 // page of comparisons, one request with its effects, and the run's result for the checklist.
 import type { Request } from 'express';
-import { type Comparison, type FieldStats, looksLikeNoise, type Rollup, rollupOf } from '../compare/engine';
+import { type Comparison, type FieldStats, looksLikeNoise, type Rollup, rollupOf, type RouteRollup } from '../compare/engine';
 import { groupKey, type Readiness, readiness, type ReplayResult, resultFromRollup } from '../compare/readiness';
 import type { SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
@@ -30,6 +30,23 @@ export interface RouteOverview {
   error: number;
   mismatchRate: number;
   readiness: Readiness;
+  /** One side never recorded a database write on this route while the other often did: its SDK is probably not wired. */
+  unwired?: string;
+}
+
+/** Comparisons a route needs before a side's missing database writes are called out. */
+const UNWIRED_MIN = 5;
+
+/** The side that never recorded a database write where the other did in at least half the requests, said plainly. */
+export function unwiredSide(r: Pick<RouteRollup, 'compared' | 'withDb'>): string | undefined {
+  const w = r.withDb;
+  if (!w || r.compared < UNWIRED_MIN) return undefined;
+  for (const [quiet, other] of [['candidate', 'legacy'], ['legacy', 'candidate']] as const) {
+    if (w[quiet] === 0 && w[other] >= r.compared / 2) {
+      return `${quiet} never recorded a database write here, ${other} did in ${w[other]} of ${r.compared}: ${quiet}'s SDK is probably not wired to its database (docs/sdk.md, "Is it wired?")`;
+    }
+  }
+  return undefined;
 }
 
 export function overview(rollup: Rollup, gates: OverviewGates): RouteOverview[] {
@@ -42,7 +59,8 @@ export function overview(rollup: Rollup, gates: OverviewGates): RouteOverview[] 
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .slice(-24)
         .map(([hour, [compared, mismatched]]) => ({ hour, compared, mismatched }));
-      return { route: r.route, trend, ...counts, mismatchRate, readiness: readiness(counts, gates) };
+      const unwired = unwiredSide(r);
+      return { route: r.route, trend, ...counts, mismatchRate, readiness: readiness(counts, gates), ...(unwired ? { unwired } : {}) };
     })
     .sort((a, b) => a.route.localeCompare(b.route));
 }

@@ -17,6 +17,9 @@ export function dedupe(effects: readonly EffectRecord[]): EffectRecord[] {
 
 export function summarize(effects: EffectRecord[], end: EndRecord | undefined): SideSummary {
   const s: SideSummary = { effects: effects.length, ended: end !== undefined };
+  let db = 0;
+  for (const e of effects) if (e.kind === 'db') db += 1;
+  if (db) s.db = db;
   if (end) {
     s.count = end.count;
     if (end.dropped) s.dropped = end.dropped;

@@ -67,6 +67,8 @@ export type Verdict = (typeof VERDICTS)[number];
 export interface SideSummary {
   /** Effects received (distinct seq). */
   effects: number;
+  /** Of them, database writes (absent: none). A side that never has any on a route that writes is probably not wired. */
+  db?: number;
   /** Effects the side said it emitted (from its end marker). */
   count?: number;
   dropped?: number;

@@ -40,6 +40,8 @@ export interface RouteRollup {
   fields: Record<string, FieldStats>;
   /** Per hour of comparison (`2026-11-25T08`): [compared, mismatched or failed] — the trend. */
   hours?: Record<string, [number, number]>;
+  /** Comparisons where each side recorded at least one database write (absent in rollups from before it existed). */
+  withDb?: { legacy: number; candidate: number };
 }
 
 export interface Rollup {
@@ -64,6 +66,9 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   });
   route.compared += 1;
   route.verdicts[c.verdict] = (route.verdicts[c.verdict] ?? 0) + 1;
+  const withDb = (route.withDb ??= { legacy: 0, candidate: 0 });
+  if (c.sides.legacy.db) withDb.legacy += 1;
+  if (c.sides.candidate.db) withDb.candidate += 1;
   const hour = ((route.hours ??= {})[c.comparedAt.slice(0, 13)] ??= [0, 0]);
   hour[0] += 1;
   if (c.verdict === 'mismatch' || c.verdict === 'error') hour[1] += 1;
@@ -172,6 +177,7 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
     lastSeen: max(x.lastSeen, y.lastSeen),
     fields,
   };
+  if (x.withDb || y.withDb) merged.withDb = { legacy: (x.withDb?.legacy ?? 0) + (y.withDb?.legacy ?? 0), candidate: (x.withDb?.candidate ?? 0) + (y.withDb?.candidate ?? 0) };
   if (x.hours || y.hours) {
     const hours: Record<string, [number, number]> = {};
     for (const [h, [n, bad]] of [...Object.entries(x.hours ?? {}), ...Object.entries(y.hours ?? {})]) {

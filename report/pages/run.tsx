@@ -36,6 +36,7 @@ export function runPage({ run, routes, rules, job }: RunPage): string {
             <tr>
               <td>
                 <a href={`${at}/differences?route=${u(r.route)}`}>{r.route}</a>
+                {r.unwired ? <p class="warning unwired">{r.unwired}</p> : null}
               </td>
               <td>
                 <Badge of={r.readiness} />

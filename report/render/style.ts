@@ -7,7 +7,7 @@ a { color: #0969da; } .muted, .crumbs { color: var(--muted); } code, .json, td.v
 table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px solid var(--line); padding: .35rem .5rem; text-align: left; vertical-align: top; } th { font-weight: 600; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { display: inline-block; border-radius: 1em; padding: 0 .6em; font-size: 12px; font-weight: 600; color: #fff; } .ready { background: var(--ok); } .not-ready { background: var(--bad); } .not-enough-data { background: var(--warn); }
 .flash { background: #ddf4ff; border: 1px solid #54aeff; border-radius: 6px; padding: .4rem .6rem; } .flash.bad { background: #ffebe9; border-color: var(--bad); } details.expected form { margin-top: .3rem; } details.expected input { width: 9rem; }
-.sev-high { color: var(--bad); font-weight: 600; } .sev-medium { color: var(--warn); } .accepted { color: var(--muted); text-decoration: line-through; }
+.warning { color: var(--warn); font-size: 12px; margin: .2rem 0 0; max-width: 40rem; } .sev-high { color: var(--bad); font-weight: 600; } .sev-medium { color: var(--warn); } .accepted { color: var(--muted); text-decoration: line-through; }
 td.v { max-width: 26rem; overflow-wrap: anywhere; } .legacy { color: var(--bad); } .candidate { color: var(--ok); }
 table.sides td { width: 50%; } .effect { border: 1px solid var(--line); border-radius: 6px; padding: .4rem .6rem; margin: .25rem 0; } .effect.differs { border-color: var(--warn); } .effect .head { font-weight: 600; margin-bottom: .25rem; }
 ul.json, ol.json { margin: 0; padding-left: 1.25rem; list-style: none; } ol.json { list-style: decimal; } .key { color: #8250df; }
