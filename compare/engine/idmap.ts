@@ -21,6 +21,9 @@ export class IdMap {
     if (k !== undefined && l !== undefined && k !== l && !this.map.has(k)) {
       this.map.set(k, legacy);
       this.keys.set(k, l);
+      // An ObjectId travels as its hex string too (`comment.id` in a response, an event's
+      // `articleId`): the same mapping holds for that form.
+      if (k.startsWith(OID) && l.startsWith(OID)) this.learn(k.slice(OID.length), l.slice(OID.length));
     }
   }
 
@@ -42,6 +45,8 @@ export class IdMap {
     return Object.fromEntries(this.map);
   }
 }
+
+const OID = '$oid:';
 
 // Typed values are keyed by their canonical form ({"$oid": "…"} in lower case).
 function idKey(value: unknown): string | undefined {
