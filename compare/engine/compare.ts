@@ -61,7 +61,7 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
   if (inconclusive.length) return { ...result, verdict: 'inconclusive', inconclusive };
 
   try {
-    const main = diffSides(legacy, candidate, rules, limits);
+    const main = diffSides(legacy, candidate, rules.forRoute(result.route), limits);
     result.pairs = main.pairs;
     let findings = main.findings;
     findings.push(...statusFindings(input.legacy.end, input.candidate.end, legacy, candidate));
@@ -69,7 +69,7 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
     // Learned noise: a field where two legacy runs disagree is nondeterministic.
     const secondary = input.secondary ? dedupe(input.secondary.effects) : undefined;
     if (secondary && complete(secondary, input.secondary?.end)) {
-      const noisy = new Set(diffSides(legacy, secondary, rules, limits, 'secondary').findings.map(noiseKey));
+      const noisy = new Set(diffSides(legacy, secondary, rules.forRoute(result.route), limits, 'secondary').findings.map(noiseKey));
       result.noise = findings.filter((f) => noisy.has(noiseKey(f)));
       findings = findings.filter((f) => !noisy.has(noiseKey(f)));
     }

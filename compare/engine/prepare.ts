@@ -65,7 +65,8 @@ export class Prepared {
   ) {
     this.seq = rec.seq;
     this.kind = rec.kind;
-    this.target = side === 'candidate' ? ctx.rules.legacyTarget(rec.kind, rec.target) : rec.target;
+    const target = ctx.rules.canonicalTarget(rec.kind, rec.target);
+    this.target = side === 'candidate' ? ctx.rules.legacyTarget(rec.kind, target) : target;
     this.rules = ctx.rules.forTarget(rec.kind, this.target);
     this.raw = this.canonicalized(comparedValue(rec));
     this.docKey = rec.key;

@@ -12,9 +12,14 @@ export type Canonicalize = (value: unknown, context: { kind: EffectKind; target:
 const pattern = z.string().min(1);
 const canonicalize = z.custom<Canonicalize>((v) => typeof v === 'function', { message: 'must be a function' });
 
+/** A route as comparisons name it (`POST /api/articles`), or a glob with `*` (`* /api/articles/*`). */
+const routePattern = z.string().min(1).max(500);
+
 export const targetRuleSchema = z.strictObject({
   /** Target name on the legacy side, or a glob with `*` (`shop.*`, `orders/*`). */
   match: z.string().min(1),
+  /** Only on this route (or routes matching the glob); default: every route. */
+  route: routePattern.optional(),
   kind: z.enum(EFFECT_KINDS).optional(),
   /** The candidate's name for this target, when the rewrite renamed it (exact names only). */
   candidateTarget: z.string().min(1).optional(),
@@ -42,8 +47,14 @@ export const targetRuleSchema = z.strictObject({
 
 export const rulesSchema = z.strictObject({
   version: z.literal(1).default(1),
-  /** Paths ignored on every target. */
-  ignore: z.array(pattern).default([]),
+  /** Paths ignored on every target: a path, or a path on one route (`{ path, route }`). */
+  ignore: z.array(z.union([pattern, z.strictObject({ path: pattern, route: routePattern })])).default([]),
+  /**
+   * Database names that are the same database: each group's names are read as its first, on both
+   * sides (a CI replay into `shop_ci` compares with the recording's `shop`). Rules name targets by
+   * the first name.
+   */
+  databases: z.array(z.array(z.string().min(1).max(200)).min(2)).default([]),
   targets: z.array(targetRuleSchema).default([]),
 });
 
@@ -72,9 +83,16 @@ export class CompiledRules {
   readonly source: Rules;
   private readonly byTarget = new Map<EffectKind, Map<string, TargetRules>>();
   private readonly candidateToLegacy = new Map<string, string>();
+  /** Database name → the first name of its group. */
+  private readonly databaseOf = new Map<string, string>();
+  /** Whether any entry is limited to a route (forRoute has work to do). */
+  private readonly routeScoped: boolean;
+  private readonly byRoute = new Map<string, CompiledRules>();
 
   constructor(rules: Rules) {
     this.source = rules;
+    for (const group of rules.databases) for (const name of group.slice(1)) if (!this.databaseOf.has(name)) this.databaseOf.set(name, group[0]!);
+    this.routeScoped = rules.targets.some((t) => t.route !== undefined) || rules.ignore.some((i) => typeof i !== 'string');
     for (const t of rules.targets) {
       if (t.candidateTarget !== undefined) {
         if (t.match.includes('*')) {
@@ -84,7 +102,34 @@ export class CompiledRules {
       }
     }
     // Compile every pattern now so that a bad one fails at load time, not mid-run.
-    for (const t of rules.targets) compileTarget(t.match, [t], rules.ignore);
+    for (const t of rules.targets) compileTarget(t.match, [t], ignorePaths(rules.ignore));
+  }
+
+  /**
+   * The rules for one route: the entries without a route and those whose route matches. The same
+   * object when no entry names a route.
+   */
+  forRoute(route: string): CompiledRules {
+    if (!this.routeScoped) return this;
+    let scoped = this.byRoute.get(route);
+    if (!scoped) {
+      const { ignore, targets } = this.source;
+      scoped = new CompiledRules({
+        ...this.source,
+        ignore: ignore.flatMap((i) => (typeof i === 'string' ? [i] : globMatch(i.route, route) ? [i.path] : [])),
+        targets: targets.filter((t) => t.route === undefined || globMatch(t.route, route)).map(({ route: _r, ...t }) => t),
+      });
+      if (this.byRoute.size < 10_000) this.byRoute.set(route, scoped);
+    }
+    return scoped;
+  }
+
+  /** A db target under the first name of its database's group (`shop_ci.orders` → `shop.orders`). */
+  canonicalTarget(kind: EffectKind, target: string): string {
+    if (kind !== 'db' || this.databaseOf.size === 0) return target;
+    const dot = target.indexOf('.');
+    const db = dot > 0 ? this.databaseOf.get(target.slice(0, dot)) : undefined;
+    return db === undefined ? target : `${db}${target.slice(dot)}`;
   }
 
   /** The legacy-side name of a candidate target (identity when not mapped). */
@@ -99,11 +144,16 @@ export class CompiledRules {
     let compiled = perKind.get(target);
     if (!compiled) {
       const matching = this.source.targets.filter((t) => (t.kind === undefined || t.kind === kind) && globMatch(t.match, target));
-      compiled = compileTarget(target, matching, this.source.ignore);
+      compiled = compileTarget(target, matching, ignorePaths(this.source.ignore));
       if (perKind.size < 10_000) perKind.set(target, compiled);
     }
     return compiled;
   }
+}
+
+/** The global ignores that apply everywhere (route-limited ones are resolved by forRoute). */
+function ignorePaths(ignore: Rules['ignore']): string[] {
+  return ignore.filter((i): i is string => typeof i === 'string');
 }
 
 function mapKey(kind: EffectKind | undefined, target: string): string {
@@ -132,7 +182,12 @@ export function compileRules(input: unknown = {}, where = 'rules'): CompiledRule
  */
 export function layerRules(base: CompiledRules | undefined, stored: CompiledRules): CompiledRules {
   if (!base) return stored;
-  return new CompiledRules({ ...base.source, ignore: [...stored.source.ignore, ...base.source.ignore], targets: [...stored.source.targets, ...base.source.targets] });
+  return new CompiledRules({
+    ...base.source,
+    ignore: [...stored.source.ignore, ...base.source.ignore],
+    databases: [...stored.source.databases, ...base.source.databases],
+    targets: [...stored.source.targets, ...base.source.targets],
+  });
 }
 
 /** No rules at all: normalization only canonicalizes typed values. */
