@@ -25,6 +25,40 @@ export interface FieldStats {
   lastSeen: string;
   /** The smallest shadow ids seen (ULIDs: the earliest), at most EXAMPLES_KEPT. */
   examples: string[];
+  /** One example pair of values, from the smallest shadow id with one (absent in rollups from before it existed). */
+  example?: ExamplePair;
+}
+
+/** A finding's two values, each clipped to EXAMPLE_CHARS of JSON (a longer one is kept as its clipped JSON text). */
+export interface ExamplePair {
+  shadowId: string;
+  legacy?: unknown;
+  candidate?: unknown;
+}
+
+export const EXAMPLE_CHARS = 200;
+
+function clipped(v: unknown): unknown {
+  const json = JSON.stringify(v);
+  return json === undefined || json.length <= EXAMPLE_CHARS ? v : `${json.slice(0, EXAMPLE_CHARS)}…`;
+}
+
+function examplePair(shadowId: string, f: Comparison['findings'][number]): ExamplePair {
+  const pair: ExamplePair = { shadowId };
+  if (f.legacy !== undefined) pair.legacy = clipped(f.legacy);
+  if (f.candidate !== undefined) pair.candidate = clipped(f.candidate);
+  return pair;
+}
+
+function withExample(example: ExamplePair | undefined): { example?: ExamplePair } {
+  return example ? { example } : {};
+}
+
+/** The example of the smaller shadow id (then the smaller JSON): the same whichever order rollups merge in. */
+function earlier(a: ExamplePair | undefined, b: ExamplePair | undefined): ExamplePair | undefined {
+  if (!a || !b) return a ?? b;
+  if (a.shadowId !== b.shadowId) return b.shadowId < a.shadowId ? b : a;
+  return JSON.stringify(b) < JSON.stringify(a) ? b : a;
 }
 
 export interface RouteRollup {
@@ -80,7 +114,7 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   if (c.comparedAt < route.firstSeen) route.firstSeen = c.comparedAt;
   if (c.comparedAt > route.lastSeen) route.lastSeen = c.comparedAt;
 
-  const touched = new Map<string, { stats: FieldStats; volatile: boolean; pre: boolean; noise: boolean; found: boolean }>();
+  const touched = new Map<string, { stats: FieldStats; volatile: boolean; pre: boolean; noise: boolean; found: boolean; first?: Comparison['findings'][number] }>();
   const visit = (f: Comparison['findings'][number], noise: boolean) => {
     const id = fieldId(f.effectKind, f.target, f.kind, f.field);
     let t = touched.get(id);
@@ -106,6 +140,7 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
     if (noise) t.noise = true;
     else {
       t.found = true;
+      t.first ??= f;
       t.stats.occurrences += 1;
       t.volatile ||= f.volatile === true;
       t.pre ||= f.preStateDiffers === true;
@@ -122,6 +157,7 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
     if (c.comparedAt < s.firstSeen) s.firstSeen = c.comparedAt;
     if (c.comparedAt > s.lastSeen) s.lastSeen = c.comparedAt;
     s.examples = keepExamples(s.examples, [c.shadowId]);
+    if (t.first && (s.example === undefined || c.shadowId <= s.example.shadowId)) s.example = earlier(s.example, examplePair(c.shadowId, t.first));
   }
   return rollup;
 }
@@ -162,6 +198,7 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
             firstSeen: min(f.firstSeen, g.firstSeen),
             lastSeen: max(f.lastSeen, g.lastSeen),
             examples: keepExamples(f.examples, g.examples),
+            ...withExample(earlier(f.example, g.example)),
           }
         : structuredClone((f ?? g)!);
   }

@@ -1,9 +1,11 @@
 // A run's differences: grouped by route, target and field, with probable causes, links to the
 // requests behind each group, and "mark as expected".
+import type { ExamplePair } from '../../compare/engine/rollup';
 import { CAUSE_SAMPLE, type ProbableCause } from '../causes';
 import type { DifferenceFilter } from '../params';
 import type { DifferenceGroup, Differences } from '../queries';
 import { Head, pct, u } from '../render/parts';
+import { short } from '../render/text';
 import { pageHtml } from './page';
 import { Crumbs, ExpectedForm, FilterForm } from './parts';
 
@@ -60,7 +62,7 @@ export function differencesPage({ runId, filter, found, causes, marked }: Differ
       ) : null}
       {groups.length ? (
         <table id="differences">
-          <Head cols={['route', 'severity', 'kind', 'target', 'field', { n: 'requests' }, { n: 'rate' }, 'flags', 'examples', 'expected?']} />
+          <Head cols={['route', 'severity', 'kind', 'target', 'field', 'e.g. legacy → candidate', { n: 'requests' }, { n: 'rate' }, 'flags', 'examples', 'expected?']} />
           <tbody>
             {groups.map((g) => (
               <tr>
@@ -73,6 +75,7 @@ export function differencesPage({ runId, filter, found, causes, marked }: Differ
                 <td>
                   <code>{g.field || '(whole effect)'}</code>
                 </td>
+                <td class="pair">{g.example ? <ExamplePairCell pair={g.example} /> : null}</td>
                 <td class="n">
                   <a class="all" href={requestsOf(g)}>
                     {g.count}
@@ -103,5 +106,14 @@ export function differencesPage({ runId, filter, found, causes, marked }: Differ
         <p class="muted">No differences.</p>
       )}
     </>,
+  );
+}
+
+/** The group's example values, as the terminal summary shows them; absent sides say so. */
+function ExamplePairCell({ pair }: { pair: ExamplePair }) {
+  return (
+    <>
+      <code class="legacy">{'legacy' in pair ? short(pair.legacy) : '(absent)'}</code> → <code class="candidate">{'candidate' in pair ? short(pair.candidate) : '(absent)'}</code>
+    </>
   );
 }

@@ -33,7 +33,8 @@ export function renderTotals(t: Record<Verdict, number> & { compared: number }):
   return `${t.compared} compared: ${t.match} match, ${t.mismatch} mismatch, ${t.incomplete} incomplete, ${t.inconclusive ? `${t.inconclusive} inconclusive, ` : ''}${t.error} error`;
 }
 
-function short(v: unknown): string {
+/** A value as JSON, cut to one line's width. */
+export function short(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
   return s.length > WIDTH ? `${s.slice(0, WIDTH - 1)}…` : s;
 }

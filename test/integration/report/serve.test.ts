@@ -82,6 +82,7 @@ describe('API', () => {
       ]),
     );
     expect(diffs[0].examples.length).toBeGreaterThan(0);
+    expect(diffs.find((d: { target: string }) => d.target === 'shop.orders').example).toEqual({ shadowId: 'b-0000000', legacy: 10000, candidate: 10001 });
   });
 
   it('probable causes: differences that always occur together in the same requests are one group', async () => {
@@ -268,7 +269,7 @@ it('in Chromium: overview → difference → request, the differing values highl
     await page.waitForURL(/\/differences\?route=/);
     expect(await page.textContent('#causes')).toMatch(/20 request\(s\) on POST \/orders\/:id\/pay: orders\/order\.created total \+ shop\.orders total/);
     const row = page.locator('#differences tbody tr', { hasText: 'shop.orders' });
-    expect(await row.textContent()).toMatch(/total\s*20\s*33\.3%/);
+    expect(await row.textContent()).toMatch(/total\s*10000 → 10001\s*20\s*33\.3%/); // one example pair per group, as the terminal shows
     await page.screenshot({ path: join(ARTIFACTS, 'serve-differences.png'), fullPage: true });
 
     await row.locator('a.example').first().click();

@@ -1,5 +1,5 @@
 import { compare } from '../../../compare/engine/compare';
-import { addComparison, emptyRollup, EXAMPLES_KEPT, type FieldStats, looksLikeNoise, rollupOf, type RouteRollup, suggestNoise } from '../../../compare/engine/rollup';
+import { addComparison, emptyRollup, EXAMPLES_KEPT, type FieldStats, looksLikeNoise, mergeRollups, rollupOf, type RouteRollup, suggestNoise } from '../../../compare/engine/rollup';
 import { effect, end } from '../../helpers/records';
 
 function requestWith(shadowId: string, legacyPayload: object, candidatePayload: object, minute = 0) {
@@ -26,6 +26,17 @@ describe('rollup', () => {
     expect(route).toMatchObject({ compared: 3, verdicts: { match: 1, mismatch: 2, incomplete: 0, error: 0 }, firstSeen: '2026-11-24T10:01:00.000Z', lastSeen: '2026-11-24T10:03:00.000Z' });
     const field = Object.values(route.fields)[0]!;
     expect(field).toMatchObject({ target: 'orders/created', field: 'items[*]', kind: 'changed', count: 2, occurrences: 3, examples: ['s02', 's03'] });
+  });
+
+  it('keeps one example pair of values, of the smallest shadow id, whichever order rollups merge in', () => {
+    const cs = ['s3', 's1', 's2'].map((id, i) => requestWith(id, { total: 10 + i, note: 'x'.repeat(500) }, { total: 20 + i, note: 'y'.repeat(500) }));
+    const one = rollupOf('r1', cs);
+    const merged = mergeRollups(rollupOf('r1', [cs[0]!]), rollupOf('r1', cs.slice(1)));
+    const fields = (r: typeof one) => Object.fromEntries(Object.values(r.routes['POST /orders']!.fields).map((f) => [f.field, f.example]));
+    expect(fields(one).total).toEqual({ shadowId: 's1', legacy: 11, candidate: 21 });
+    expect(fields(merged)).toEqual(fields(one));
+    // A long value is kept as its clipped JSON text.
+    expect(fields(one).note!.legacy).toBe(`${JSON.stringify('x'.repeat(500)).slice(0, 200)}…`);
   });
 
   it('keeps only the first few example shadow ids', () => {
