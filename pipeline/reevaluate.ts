@@ -288,7 +288,8 @@ export class Reevaluator {
   }
 
   private rest(ms: number): Promise<void> {
-    if (this.closed || ms <= 0) return Promise.resolve();
+    // A call under a millisecond (the embedded store) took nothing worth sharing.
+    if (this.closed || ms < 1) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);

@@ -90,16 +90,24 @@ describe('proxy-hosted pre-state handoff (the shadowdiff proxy command in its ow
     await new Promise((r) => setTimeout(r, 1_100)); // past the breaker's pause, had the cold start opened it
     const warm = new Set(sinks.legacy.records.map((r) => r.shadowId));
     const before = legacy.stats().handoff!;
+    const candidateBefore = candidate.stats().handoff!;
     await traffic(240, 24);
     const ids = [...new Set(sinks.legacy.records.filter((r) => r.type === 'end' && !warm.has(r.shadowId)).map((r) => r.shadowId))];
     expect(ids).toHaveLength(240);
     const verdicts = ids.map((id) => compare({ runId: 'any', shadowId: id, legacy: sideOf(sinks.legacy.records, id), candidate: sideOf(sinks.candidate.records, id) }, { now: '2026-12-02T00:00:00.000Z' }));
     const wrote = verdicts.filter((v) => v.sides.legacy.effects > 0).length;
     expect(wrote).toBeGreaterThanOrEqual(80);
-    expect(verdicts.filter((v) => v.verdict !== 'match').map((v) => [v.verdict, v.findings[0], v.inconclusive])).toEqual([]);
+    // Not one mismatch. A handoff this process's loop answered late (it runs both services and
+    // the clients on 2 shared cores) is an inconclusive comparison naming why, never a finding:
+    // exactly the waits the SDK counted as timed out, and few of them.
     const after = legacy.stats().handoff!;
+    const late = after.timeouts - before.timeouts + candidate.stats().handoff!.timeouts - candidateBefore.timeouts;
+    const others = verdicts.filter((v) => v.verdict !== 'match');
+    expect(others.filter((v) => !(v.verdict === 'inconclusive' && /(legacy|candidate): pre-state unknown \(the handoff did not (acknowledge|answer) within 50 ms\)/.test(v.inconclusive?.join() ?? ''))).map((v) => [v.verdict, v.findings[0], v.inconclusive])).toEqual([]);
+    expect(others.length).toBeLessThanOrEqual(late);
+    expect(late).toBeLessThanOrEqual(12); // 5% of 240
     expect(after.handedOff - before.handedOff).toBeGreaterThanOrEqual(80);
-    expect(after.timeouts - before.timeouts + after.failures - before.failures).toBe(0);
+    expect(after.failures - before.failures).toBe(0);
     // The proxy's /metrics count what its handoff served (the SDKs' puts and the candidate's reads), without its own warm-up.
     const metrics = await (await fetch(`${proxy.admin}/metrics`)).text();
     const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);

@@ -299,7 +299,7 @@ it('in Chromium: overview → difference → request, the differing values highl
     await page.goto(`${base}/runs/prod-2/differences?route=POST%20/orders/:id/pay`);
     const rows = await page.$$eval('#differences tbody tr', (trs) => trs.map((tr) => tr.textContent!.replace(/\s+/g, ' ')));
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatch(/orders\/order\.created\s*total\s*20\s*33\.3%/);
+    expect(rows[0]).toMatch(/orders\/order\.created\s*total\s*10000 → 10001\s*20\s*33\.3%/);
     await page.screenshot({ path: join(ARTIFACTS, 'serve-after-rule.png'), fullPage: true });
 
     // Filter the differences with the form, then open every request behind one of them.
