@@ -24,7 +24,8 @@ import { listenHandoff } from '../runtime/handoff/http';
 import { readJsonFile } from './config-file';
 import type { CliIo } from './io';
 import { commandEnv } from './env';
-import { hostPort, numberFlag } from './options';
+import type { RouteMinimum } from '../compare/readiness';
+import { hostPort, numberFlag, routeMinimumFlag } from './options';
 import { loadRewrite, staticHeaders } from './rewrite-file';
 import { loadRulesFile } from './rules-file';
 
@@ -49,6 +50,7 @@ interface ReplayFlags {
   json?: string;
   maxMismatchRate: number;
   minRequests: number;
+  routeMinRequests: RouteMinimum[];
   minCoverage: number;
   accept?: string;
   compareTimeoutMs?: number;
@@ -90,6 +92,7 @@ export function replayCommand(io: CliIo): Command {
     .option('--accept <file>', 'accepted differences: {"accepted": [{"route", "target", "field", "reason", "expires"}]}')
     .option('--max-mismatch-rate <share>', 'share of compared requests allowed to regress, 0-1', num('max-mismatch-rate', 0, 1), 0)
     .option('--min-requests <n>', 'fail with fewer compared requests', num('min-requests', 0), 1)
+    .option('--route-min-requests <route=n>', 'per route class (a glob over "METHOD /route"), the complete comparisons its routes need; repeatable, the first match decides', routeMinimumFlag, [])
     .option('--min-coverage <share>', 'share of replayed requests that must be compared completely, 0-1', num('min-coverage', 0, 1), 0.95)
     .option('--compare-timeout-ms <ms>', 'how long a request waits for its records (default 10000)', num('compare-timeout-ms', 100))
     .option('--junit <file>', 'write JUnit XML (a test case per route)')
@@ -160,7 +163,7 @@ export function replayCommand(io: CliIo): Command {
           collectorHost: collector.host,
           collectorPort: collector.port,
           rules,
-          gates: { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage },
+          gates: { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage, routeMinRequests: flags.routeMinRequests },
           accept,
           compareTimeoutMs: flags.compareTimeoutMs,
           handoff,

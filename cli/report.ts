@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ShadowdiffError } from '../core/errors';
-import { Evaluator } from '../compare/readiness';
+import { Evaluator, type RouteMinimum } from '../compare/readiness';
 import { parseAcceptFile } from '../compare/accept';
 import { renderJUnit } from '../report/render/junit';
 import { renderMarkdown } from '../report/render/markdown';
@@ -13,7 +13,7 @@ import { renderHtml } from '../report/render/html';
 import type { CliIo } from './io';
 import { notCompared, proxyLine, proxyTotals } from '../report/coverage';
 import { readJsonFile } from './config-file';
-import { numberFlag } from './options';
+import { numberFlag, routeMinimumFlag } from './options';
 import { openRunStore } from './store';
 import { eachComparison } from '../runtime/store/store';
 
@@ -25,6 +25,7 @@ interface ReportFlags {
   accept?: string;
   maxMismatchRate: number;
   minRequests: number;
+  routeMinRequests: RouteMinimum[];
   minCoverage: number;
 }
 
@@ -38,6 +39,7 @@ export function reportCommand(io: CliIo): Command {
     .option('--accept <file>', 'accepted differences (see docs/replay.md)')
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
     .option('--min-requests <n>', 'complete comparisons a route needs before it can be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
+    .option('--route-min-requests <route=n>', 'per route class (a glob over "METHOD /route"), the complete comparisons its routes need; repeatable, the first match decides', routeMinimumFlag, [])
     .option('--min-coverage <share>', 'share of compared requests that must be complete, 0-1', numberFlag('min-coverage', { min: 0, max: 1 }), 0.95)
     .action(async (flags: ReportFlags) => {
       const accept = flags.accept ? parseAcceptFile(await readJsonFile(flags.accept, 'accepted-differences file'), flags.accept) : [];
@@ -49,7 +51,7 @@ export function reportCommand(io: CliIo): Command {
         if (evaluator.count === 0 && !run) throw new ShadowdiffError('SHADOWDIFF_USAGE', `run ${JSON.stringify(flags.run)} has no comparisons in this store (check --run, MONGODB_URL / SHADOWDIFF_DB, or --from).`);
         // Requests a proxy saw but could not mirror count against coverage: they were meant to be compared.
         const proxy = proxyTotals(run);
-        const result = evaluator.result(evaluator.count + (proxy?.lost ?? 0), { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage }, 'run');
+        const result = evaluator.result(evaluator.count + (proxy?.lost ?? 0), { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage, routeMinRequests: flags.routeMinRequests }, 'run');
         const skipped = notCompared(run);
         const notComparedPart = Object.keys(skipped).length ? { notCompared: skipped } : {};
         const line = proxyLine(run);

@@ -11,7 +11,8 @@ import { Reevaluator } from '../pipeline/reevaluate';
 import { reportApp } from '../report/server';
 import type { CliIo } from './io';
 import { commandEnv } from './env';
-import { hostPort, numberFlag } from './options';
+import type { RouteMinimum } from '../compare/readiness';
+import { hostPort, numberFlag, routeMinimumFlag } from './options';
 import { openRunStore } from './store';
 import { loadRulesFile } from './rules-file';
 
@@ -20,6 +21,7 @@ interface ServeFlags {
   allowHost?: string[];
   from?: string;
   minRequests: number;
+  routeMinRequests: RouteMinimum[];
   maxMismatchRate: number;
   rules?: string;
 }
@@ -32,6 +34,7 @@ export function serveCommand(io: CliIo): Command {
     .option('--allow-host <name>', 'a host name besides loopback that a report without a token answers to (repeat; a DNS-rebinding guard)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--rules <file>', "the rules file the run's workers use (JSON or JS): re-evaluation layers the run's stored rules over it")
     .option('--min-requests <n>', 'complete comparisons a route needs to be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
+    .option('--route-min-requests <route=n>', 'per route class (a glob over "METHOD /route"), the complete comparisons its routes need; repeatable, the first match decides', routeMinimumFlag, [])
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
     .action(async (flags: ServeFlags) => {
       const { host, port } = hostPort('listen', flags.listen, '127.0.0.1:7070', '0.0.0.0');
@@ -42,7 +45,7 @@ export function serveCommand(io: CliIo): Command {
       const logger = createLogger({ level: 'info' });
       const { store, close } = await openRunStore(io, 'serve', flags.from);
       const reevaluator = new Reevaluator({ store, logger, rules });
-      const app = reportApp({ store, logger, token, rules, reevaluator, allowedHosts: flags.allowHost, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate } });
+      const app = reportApp({ store, logger, token, rules, reevaluator, allowedHosts: flags.allowHost, gates: { minRequests: flags.minRequests, maxMismatchRate: flags.maxMismatchRate, routeMinRequests: flags.routeMinRequests } });
       let server: Server;
       try {
         server = await new Promise<Server>((resolve, reject) => {

@@ -4,7 +4,7 @@
 // and the verdict that becomes the exit code. The renderers are in report/render/.
 import { percent as pct } from '../core/format';
 import { type AcceptEntry, acceptedBy } from './accept';
-import { type Comparison, reasonClass, type Rollup } from './engine';
+import { type Comparison, globMatch, reasonClass, type Rollup } from './engine';
 
 /** `replay`: a CI replay (counts "replayed"); `run`: any run in the store (a live shadow run). */
 export type ResultLabel = 'replay' | 'run';
@@ -16,6 +16,17 @@ export interface Gates {
   minRequests: number;
   /** Share of replayed requests that must have been compared completely. Default 0.95. */
   minCoverage: number;
+  /**
+   * Complete comparisons a route needs before it can be ready, per route class: the first entry
+   * whose glob matches the route (`GET *`, `POST /api/articles/*`) decides; other routes need
+   * `minRequests`.
+   */
+  routeMinRequests?: readonly RouteMinimum[];
+}
+
+export interface RouteMinimum {
+  route: string;
+  min: number;
 }
 
 export interface FindingGroup {
@@ -53,6 +64,8 @@ export interface RouteResult {
   inconclusiveReasons: Record<string, number>;
   /** Against the gates: enough complete comparisons, and regressions within the allowed rate. */
   readiness?: Readiness;
+  /** With too few complete comparisons: how many more the route needs. */
+  needs?: number;
 }
 
 export type Readiness = 'ready' | 'not ready' | 'not enough data';
@@ -152,7 +165,12 @@ export class Evaluator {
 
 /** Readiness per route, the totals and the gates' verdict over routes already counted. */
 function summarize(runId: string, counted: RouteResult[], replayed: number, gates: Gates, expired: AcceptEntry[], label: ResultLabel): ReplayResult {
-  const routes = counted.map((r) => ({ ...r, readiness: readiness(r, gates) })).sort((a, b) => a.route.localeCompare(b.route));
+  const routes = counted
+    .map((r) => {
+      const needs = requestsNeeded(r, gates);
+      return { ...r, readiness: readiness(r, gates), ...(needs ? { needs } : {}) };
+    })
+    .sort((a, b) => a.route.localeCompare(b.route));
   const compared = routes.reduce((n, r) => n + r.compared, 0);
   const complete = routes.reduce((n, r) => n + r.compared - r.incomplete - r.inconclusive, 0);
   const regressions = routes.reduce((n, r) => n + r.mismatch + r.error, 0);
@@ -213,10 +231,25 @@ export function evaluate(runId: string, comparisons: Iterable<Comparison>, repla
 }
 
 /** A route's readiness for cutover: enough complete comparisons, and regressions within the allowed rate. */
-export function readiness(r: Pick<RouteResult, 'compared' | 'incomplete' | 'inconclusive' | 'mismatch' | 'error'>, gates: Pick<Gates, 'minRequests' | 'maxMismatchRate'>): Readiness {
+type ReadinessCounts = Pick<RouteResult, 'route' | 'compared' | 'incomplete' | 'inconclusive' | 'mismatch' | 'error'>;
+type ReadinessGates = Pick<Gates, 'minRequests' | 'maxMismatchRate' | 'routeMinRequests'>;
+
+export function readiness(r: ReadinessCounts, gates: ReadinessGates): Readiness {
   const complete = r.compared - r.incomplete - r.inconclusive;
-  if (complete === 0 || complete < gates.minRequests) return 'not enough data';
+  if (complete === 0 || requestsNeeded(r, gates) > 0) return 'not enough data';
   return (r.mismatch + r.error) / complete > gates.maxMismatchRate ? 'not ready' : 'ready';
+}
+
+/** The complete comparisons a route needs: its class's minimum (routeMinRequests), else minRequests. */
+export function routeMinimum(route: string, gates: Pick<Gates, 'minRequests' | 'routeMinRequests'>): number {
+  return gates.routeMinRequests?.find((m) => globMatch(m.route, route))?.min ?? gates.minRequests;
+}
+
+/** How many more complete comparisons the route needs before it can be judged (0: enough). */
+export function requestsNeeded(r: ReadinessCounts, gates: ReadinessGates): number {
+  const complete = r.compared - r.incomplete - r.inconclusive;
+  // A route with nothing complete needs one, whatever the minimum.
+  return Math.max(0, Math.max(routeMinimum(r.route, gates), 1) - complete);
 }
 
 /** The candidate answered "not found"/"conflict"/"unprocessable" where legacy succeeded. */

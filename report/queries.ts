@@ -3,13 +3,13 @@
 // page of comparisons, one request with its effects, and the run's result for the checklist.
 import type { Request } from 'express';
 import { type Comparison, type FieldStats, looksLikeNoise, type Rollup, rollupOf, type RouteRollup } from '../compare/engine';
-import { groupKey, type Readiness, readiness, type ReplayResult, resultFromRollup } from '../compare/readiness';
+import { type Gates, groupKey, type Readiness, readiness, type ReplayResult, requestsNeeded, resultFromRollup } from '../compare/readiness';
 import type { SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
 import { eachComparison, type RunInfo, type Store } from '../runtime/store/store';
 import { comparisonQuery, type DifferenceFilter, SEVERITY_RANK } from './params';
 
-export type OverviewGates = { minRequests: number; maxMismatchRate: number };
+export type OverviewGates = Pick<Gates, 'minRequests' | 'maxMismatchRate' | 'routeMinRequests'>;
 
 export async function findRun(store: Store, runId: string): Promise<RunInfo> {
   const run = await store.getRun(runId);
@@ -30,6 +30,8 @@ export interface RouteOverview {
   error: number;
   mismatchRate: number;
   readiness: Readiness;
+  /** With too few complete comparisons: how many more the route needs. */
+  needs?: number;
   /** One side never recorded a database write on this route while the other often did: its SDK is probably not wired. */
   unwired?: string;
 }
@@ -60,7 +62,8 @@ export function overview(rollup: Rollup, gates: OverviewGates): RouteOverview[] 
         .slice(-24)
         .map(([hour, [compared, mismatched]]) => ({ hour, compared, mismatched }));
       const unwired = unwiredSide(r);
-      return { route: r.route, trend, ...counts, mismatchRate, readiness: readiness(counts, gates), ...(unwired ? { unwired } : {}) };
+      const needs = requestsNeeded({ route: r.route, ...counts }, gates);
+      return { route: r.route, trend, ...counts, mismatchRate, readiness: readiness({ route: r.route, ...counts }, gates), ...(needs ? { needs } : {}), ...(unwired ? { unwired } : {}) };
     })
     .sort((a, b) => a.route.localeCompare(b.route));
 }

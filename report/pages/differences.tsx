@@ -1,6 +1,6 @@
 // A run's differences: grouped by route, target and field, with probable causes, links to the
 // requests behind each group, and "mark as expected".
-import type { ExamplePair } from '../../compare/engine/rollup';
+import type { ExamplePair } from '../../compare/engine';
 import { CAUSE_SAMPLE, type ProbableCause } from '../causes';
 import type { DifferenceFilter } from '../params';
 import type { DifferenceGroup, Differences } from '../queries';

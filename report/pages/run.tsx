@@ -40,6 +40,7 @@ export function runPage({ run, routes, rules, job }: RunPage): string {
               </td>
               <td>
                 <Badge of={r.readiness} />
+                {r.needs ? <span class="muted needs"> {r.needs} more needed</span> : null}
               </td>
               {[r.compared, r.match, r.mismatch, r.incomplete, r.inconclusive, r.error].map((n) => (
                 <td class="n">{n}</td>

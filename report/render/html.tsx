@@ -59,6 +59,7 @@ export function renderHtml(r: ReplayResult, ctx: HtmlContext = {}): string {
               </td>
               <td>
                 <Badge of={x.readiness ?? 'not enough data'}>{x.readiness ?? ''}</Badge>
+                {x.needs ? <span class="muted"> {x.needs} more needed</span> : null}
               </td>
               {[x.compared, x.match, x.mismatch, x.accepted, x.incomplete, x.inconclusive, x.error].map((n) => (
                 <td class="n">{n}</td>

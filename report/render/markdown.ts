@@ -8,7 +8,7 @@ const show = (v: unknown) => preview(v, 80, 'undefined');
 export function renderMarkdown(r: ReplayResult, label: ResultLabel = 'replay'): string {
   const out = [`### shadowdiff ${label}: ${r.passed ? '✅ no regressions' : '❌ regressions'}`, '', `${r.replayed} requests ${label === 'replay' ? 'replayed' : 'seen'}, ${r.compared} compared, **${r.regressions} regression(s)**, coverage ${pct(r.coverage)} (run \`${r.runId}\`).`, ''];
   out.push('| route | readiness | compared | match | mismatch | accepted | incomplete | inconclusive | error |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
-  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.readiness ?? ''} | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.inconclusive} | ${x.error} |`);
+  for (const x of r.routes) out.push(`| \`${md(x.route)}\` | ${x.readiness ?? ''}${x.needs ? ` (${x.needs} more needed)` : ''} | ${x.compared} | ${x.match} | ${x.mismatch} | ${x.accepted} | ${x.incomplete} | ${x.inconclusive} | ${x.error} |`);
   const findings = r.routes.flatMap((x) => x.findings.filter((f) => !f.accepted)).sort((a, b) => b.requests - a.requests);
   if (findings.length) {
     out.push('', '| route | target | field | kind | requests | legacy | candidate |', '|---|---|---|---|---:|---|---|');

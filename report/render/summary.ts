@@ -9,7 +9,7 @@ export type { ResultLabel } from '../../compare/readiness';
 export function renderText(r: ReplayResult, label: ResultLabel = 'replay'): string {
   const lines = [`${r.passed ? 'PASS' : 'FAIL'} ${label} ${r.runId}: ${r.replayed} ${label === 'replay' ? 'replayed' : 'requests'}, ${r.compared} compared, ${r.regressions} regression(s), coverage ${pct(r.coverage)}`];
   for (const route of r.routes) {
-    lines.push(`  ${route.route}: ${route.match} match, ${route.mismatch} mismatch${route.accepted ? ` (+${route.accepted} accepted)` : ''}, ${route.incomplete} incomplete, ${route.inconclusive ? `${route.inconclusive} inconclusive, ` : ''}${route.error} error — ${route.readiness ?? 'not evaluated'}`);
+    lines.push(`  ${route.route}: ${route.match} match, ${route.mismatch} mismatch${route.accepted ? ` (+${route.accepted} accepted)` : ''}, ${route.incomplete} incomplete, ${route.inconclusive ? `${route.inconclusive} inconclusive, ` : ''}${route.error} error — ${route.readiness ?? 'not evaluated'}${route.needs ? ` (${route.needs} more needed)` : ''}`);
     for (const f of route.findings.slice(0, 10)) lines.push(`    ${f.accepted ? 'accepted' : f.severity.padEnd(8)} ${f.kind.padEnd(16)} ${f.target} ${f.field}  ${f.requests} request(s)${f.legacy !== undefined || f.candidate !== undefined ? `  legacy=${show(f.legacy)} candidate=${show(f.candidate)}` : ''}`);
     for (const [why, n] of Object.entries(route.incompleteReasons).slice(0, 5)) lines.push(`    incomplete: ${why} (${n})`);
     for (const [why, n] of Object.entries(route.inconclusiveReasons).slice(0, 5)) lines.push(`    inconclusive: ${why} (${n})`);

@@ -81,6 +81,16 @@ it('junit validates against the JUnit schema; json and markdown carry the same v
   const m = cli();
   await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'markdown', '--min-requests', '5'], m.io);
   expect(m.out.join('\n')).toContain('| `POST /orders/:id/cancel` | ready |');
+  // How many more each route needs, and a minimum per route class (the first matching glob decides).
+  expect(json.routes.find((r: { route: string }) => r.route === 'POST /orders/:id/cancel').needs).toBeGreaterThan(0);
+  const t = cli();
+  await run(['report', '--run', 'prod-1', '--from', saved, '--route-min-requests', '* /orders/:id/cancel=500', '--route-min-requests', 'POST *=5'], t.io);
+  const text = t.out.join('\n');
+  expect(text).toMatch(/POST \/orders\/:id\/cancel: .* — not enough data \(\d+ more needed\)/);
+  expect(text).toMatch(/POST \/orders: .* — ready$/m);
+  const bad = cli();
+  expect(await run(['report', '--run', 'prod-1', '--from', saved, '--route-min-requests', 'POST *'], bad.io)).toBe(2);
+  expect(bad.err.join('\n')).toMatch(/--route-min-requests "POST \*" must be ROUTE=N/);
 });
 
 it('clear errors: an unknown run, a missing directory, a bad format', async () => {
@@ -117,7 +127,8 @@ it('the HTML report opens in Chromium with no network, shows the same numbers as
   await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'html', '--out', file], cli().io);
   const j = cli();
   await run(['report', '--run', 'prod-1', '--from', saved, '--format', 'json'], j.io);
-  const expected = JSON.parse(j.out.join('')).routes as { route: string; compared: number; match: number; mismatch: number; incomplete: number; readiness: string }[];
+  const expected = JSON.parse(j.out.join('')).routes as { route: string; compared: number; match: number; mismatch: number; incomplete: number; readiness: string; needs?: number }[];
+  const judged = (r: { readiness: string; needs?: number }) => `${r.readiness}${r.needs ? ` ${r.needs} more needed` : ''}`;
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   try {
@@ -130,10 +141,10 @@ it('the HTML report opens in Chromium with no network, shows the same numbers as
     page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(pathToFileURL(file).href);
     const rows = await page.$$eval('#routes tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent!.trim())));
-    expect(rows).toEqual(expected.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), '0', String(r.incomplete), '0', '0']));
+    expect(rows).toEqual(expected.map((r) => [r.route, judged(r), String(r.compared), String(r.match), String(r.mismatch), '0', String(r.incomplete), '0', '0']));
     // …and the same as the report server's API over the same saved run, with the same gates.
     const api = await servedRun(saved, 'prod-1');
-    expect(rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[6]])).toEqual(api.map((r) => [r.route, r.readiness, String(r.compared), String(r.match), String(r.mismatch), String(r.incomplete)]));
+    expect(rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[6]])).toEqual(api.map((r) => [r.route, judged(r), String(r.compared), String(r.match), String(r.mismatch), String(r.incomplete)]));
     const visible = () => page.$$eval('tr[data-text]', (trs) => trs.filter((tr) => !(tr as HTMLElement).hidden).length);
     const before = await visible();
     expect(before).toBe(2);
