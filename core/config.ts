@@ -41,11 +41,16 @@ export const pipelineConfigSchema = z
         threshold: z.number().min(0).max(1).default(0.05),
         minRequests: z.number().int().min(1).default(20),
         cooldownSeconds: z.number().min(0).default(300),
+        /** Mismatches in a row on a route that alert at once, however few requests it has had (0: never). */
+        consecutive: z.number().int().min(0).default(5),
+        /** Targets (globs) where one finding of criticalSeverity or worse alerts at once. */
+        criticalTargets: z.array(z.string().min(1).max(500)).max(1000).default([]),
+        criticalSeverity: z.enum(['high', 'medium', 'low']).default('high'),
         /** env SHADOWDIFF_ALERT_WEBHOOK: alerts are POSTed here as JSON. */
         webhook: url(['http:', 'https:']).optional(),
       })
       .strict()
-      .default({ windowSeconds: 60, threshold: 0.05, minRequests: 20, cooldownSeconds: 300 }),
+      .default({ windowSeconds: 60, threshold: 0.05, minRequests: 20, cooldownSeconds: 300, consecutive: 5, criticalTargets: [], criticalSeverity: 'high' }),
   })
   .strict();
 

@@ -1,7 +1,7 @@
 // Live alerts from stored comparisons: the monitor's window (compare/alerts.ts) decides; an
 // alert is logged, stored, and sent to the webhook, none of which may hold up the worker.
 import type { Logger } from '../../core/logger';
-import { AlertMonitor, type AlertPolicy, type RaisedAlert } from '../../compare/alerts';
+import { AlertMonitor, type AlertPolicy, alertText, type RaisedAlert } from '../../compare/alerts';
 import type { Comparison } from '../../compare/engine';
 import type { Store } from '../../runtime/store/store';
 
@@ -22,7 +22,7 @@ export class AlertRelay {
     const alert = this.monitor.observe(c, Date.now());
     if (!alert) return;
     this.raised += 1;
-    this.logger.warn({ alert }, `ALERT ${alert.route}: ${(alert.window.rate * 100).toFixed(1)}% of ${alert.window.compared} requests mismatch in the last ${alert.window.seconds}s (threshold ${(alert.threshold * 100).toFixed(1)}%)`);
+    this.logger.warn({ alert }, `ALERT ${alertText(alert)}`);
     void this.store.putAlert(alert).catch((err: Error) => this.logger.warn({ err: err.message }, 'could not store the alert'));
     void this.notify?.(alert).catch((err: Error) => this.logger.warn({ err: err.message }, 'alert webhook failed'));
   }

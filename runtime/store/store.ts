@@ -2,6 +2,7 @@
 // alerts. Adapters: MongoDB (mongo.ts) and in-memory saved to a directory (memory.ts); both
 // pass the same contract suite. Comparisons are written once per (runId, shadowId): a second
 // write of the same id is a no-op, which is what makes redelivery and worker crashes harmless.
+import type { AlertField, AlertReason } from '../../compare/alerts';
 import type { ExchangeRecord, SideRecord } from '../../core/effect';
 import type { Comparison, Rollup, Verdict } from '../../compare/engine';
 
@@ -36,6 +37,11 @@ export interface Alert {
   window: { seconds: number; compared: number; mismatched: number; rate: number };
   threshold: number;
   examples: string[];
+  /** Why it alerted (absent in alerts stored before there was more than the rate). */
+  reason?: AlertReason;
+  streak?: number;
+  /** The fields that differed, with example values. */
+  fields?: AlertField[];
 }
 
 export interface StoredRules {
