@@ -82,6 +82,67 @@ export async function declareTopology(model: ChannelModel, options: TopologyOpti
   return type;
 }
 
+/** One queue or exchange of a prefix's topology, as the broker has it. */
+export interface TopologyPart {
+  kind: 'queue' | 'exchange';
+  name: string;
+  /** Queues: messages waiting in it, and consumers attached. */
+  messages?: number;
+  consumers?: number;
+}
+
+/**
+ * What the broker holds of a prefix: its exchanges and queues, with the partition queues found by
+ * counting up from p0 until one is missing. A missing name is left out (a passive check closes
+ * the channel, so each check gets its own).
+ */
+export async function inspectTopology(model: ChannelModel, prefix: string, maxPartitions = 1024): Promise<TopologyPart[]> {
+  const n = names(prefix);
+  const out: TopologyPart[] = [];
+  const queue = async (name: string): Promise<boolean> => {
+    const ch = await model.createChannel();
+    ch.on('error', () => undefined); // a 404 closes the channel: expected here
+    try {
+      const q = await ch.checkQueue(name);
+      out.push({ kind: 'queue', name, messages: q.messageCount, consumers: q.consumerCount });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await closeQuietly(ch);
+    }
+  };
+  const exchange = async (name: string) => {
+    const ch = await model.createChannel();
+    ch.on('error', () => undefined);
+    try {
+      await ch.checkExchange(name);
+      out.push({ kind: 'exchange', name });
+    } catch {
+      // not there
+    } finally {
+      await closeQuietly(ch);
+    }
+  };
+  for (const x of [n.exchange, n.deadExchange]) await exchange(x);
+  for (let p = 0; p < maxPartitions && (await queue(n.partition(p))); p++);
+  for (const q of [n.deadQueue, n.presence]) await queue(q);
+  return out;
+}
+
+/** Deletes the parts inspectTopology found; returns the messages the deleted queues held. */
+export async function deleteParts(model: ChannelModel, parts: readonly TopologyPart[]): Promise<number> {
+  const ch = await model.createChannel();
+  let dropped = 0;
+  try {
+    for (const q of parts.filter((x) => x.kind === 'queue')) dropped += (await ch.deleteQueue(q.name)).messageCount;
+    for (const x of parts.filter((y) => y.kind === 'exchange')) await ch.deleteExchange(x.name);
+  } finally {
+    await closeQuietly(ch);
+  }
+  return dropped;
+}
+
 /** Removes what declareTopology made (for tests and benchmarks that use a throwaway prefix). */
 export async function deleteTopology(model: ChannelModel, prefix: string, partitions: number): Promise<void> {
   const n = names(prefix);

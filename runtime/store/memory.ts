@@ -8,7 +8,7 @@ import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import { DEFAULT_RETENTION } from '../../core/settings';
 import { addComparison, type Comparison, emptyRollup, type Rollup, type Verdict } from '../../compare/engine';
-import { type Alert, type ComparisonQuery, DAY, type Exchange, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from './store';
+import { type Alert, type ComparisonQuery, DAY, type Exchange, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunDataCounts, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 interface RunData {
   info: RunInfo;
@@ -260,6 +260,21 @@ export class MemoryStore implements Store {
 
   async getRollup(runId: string): Promise<Rollup> {
     return structuredClone(this.runs.get(runId)?.rollup ?? emptyRollup(runId));
+  }
+
+  async runData(runId: string): Promise<RunDataCounts> {
+    const r = this.runs.get(runId);
+    if (!r) return { run: 0, comparisons: 0, records: 0, exchanges: 0, rollups: 0, alerts: 0, rules: 0, jobs: this.jobs.has(runId) ? 1 : 0 };
+    let records = 0;
+    for (const m of r.effects.values()) records += m.size;
+    return { run: 1, comparisons: r.comparisons.size, records, exchanges: r.exchanges.size, rollups: Object.keys(r.rollup.routes).length ? 1 : 0, alerts: r.alerts.length, rules: r.rules.length, jobs: this.jobs.has(runId) ? 1 : 0 };
+  }
+
+  async deleteRun(runId: string): Promise<RunDataCounts> {
+    const counts = await this.runData(runId);
+    this.runs.delete(runId);
+    this.jobs.delete(runId);
+    return counts;
   }
 
   async putAlert(alert: Alert): Promise<void> {

@@ -44,6 +44,18 @@ export interface Alert {
   fields?: AlertField[];
 }
 
+/** Documents of one run in the store, by kind. */
+export interface RunDataCounts {
+  run: number;
+  comparisons: number;
+  records: number;
+  exchanges: number;
+  rollups: number;
+  alerts: number;
+  rules: number;
+  jobs: number;
+}
+
 export interface StoredRules {
   runId: string;
   version: number;
@@ -190,6 +202,10 @@ export interface Store {
   listComparisons(query: ComparisonQuery): Promise<Comparison[]>;
   /** How many comparisons the run has (of this verdict, if given). */
   countComparisons(runId: string, verdict?: Verdict): Promise<number>;
+  /** What the store holds of a run, by kind of document (what deleteRun would remove). */
+  runData(runId: string): Promise<RunDataCounts>;
+  /** Removes everything of a run: its comparisons, records, exchanges, rollup, alerts, rules, job and the run itself. Returns what was removed. */
+  deleteRun(runId: string): Promise<RunDataCounts>;
   /**
    * Folds comparisons stored since the last flush into the run rollups. `background`: a
    * periodic flush that steps aside, returning false, while another process has its turn (its

@@ -12,7 +12,7 @@ import { ShadowdiffError } from '../../../core/errors';
 import { DEFAULT_RETENTION } from '../../../core/settings';
 import type { Logger } from '../../../core/logger';
 import type { Comparison, Rollup, Verdict } from '../../../compare/engine';
-import { type Alert, type ComparisonQuery, type Exchange, expiry, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
+import { type Alert, type ComparisonQuery, type Exchange, expiry, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunDataCounts, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
 import { type ComparisonDoc, collectionsOf, type Collections, comparisonId, fieldName, type RawDoc, retained, type UnfoldedDoc } from './documents';
 import { DUPLICATE_KEY, insertAbsent } from './insert-absent';
 import { RollupChain } from './rollups';
@@ -287,6 +287,39 @@ export class MongoStore implements Store {
 
   getRollup(runId: string): Promise<Rollup> {
     return this.chain.get(runId);
+  }
+
+  async runData(runId: string): Promise<RunDataCounts> {
+    const c = this.collections;
+    const [run, comparisons, records, exchanges, rollups, alerts, rules, jobs] = await Promise.all([
+      c.runs.countDocuments({ _id: runId }),
+      c.comparisons.countDocuments({ runId }),
+      c.effects.countDocuments({ runId }),
+      c.exchanges.countDocuments({ runId }),
+      c.rollups.countDocuments({ runId }),
+      c.alerts.countDocuments({ runId }),
+      c.rules.countDocuments({ runId }),
+      c.jobs.countDocuments({ _id: runId }),
+    ]);
+    return { run, comparisons, records, exchanges, rollups, alerts, rules, jobs };
+  }
+
+  async deleteRun(runId: string): Promise<RunDataCounts> {
+    const c = this.collections;
+    // The comparisons and their rollup inbox first: a flush meanwhile finds nothing to fold.
+    const comparisons = (await c.comparisons.deleteMany({ runId })).deletedCount;
+    await c.unfolded.deleteMany({ runId });
+    await c.rolled.deleteMany({ runId });
+    const [records, exchanges, rollups, alerts, rules, jobs, run] = await Promise.all([
+      c.effects.deleteMany({ runId }),
+      c.exchanges.deleteMany({ runId }),
+      c.rollups.deleteMany({ runId }),
+      c.alerts.deleteMany({ runId }),
+      c.rules.deleteMany({ runId }),
+      c.jobs.deleteOne({ _id: runId }),
+      c.runs.deleteOne({ _id: runId }),
+    ]);
+    return { run: run.deletedCount, comparisons, records: records.deletedCount, exchanges: exchanges.deletedCount, rollups: rollups.deletedCount, alerts: alerts.deletedCount, rules: rules.deletedCount, jobs: jobs.deletedCount };
   }
 
   async putAlert(alert: Alert): Promise<void> {
