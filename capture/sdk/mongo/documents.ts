@@ -166,16 +166,20 @@ function refuseBsonArithmetic(doc: Doc, op: string, fields: Doc): void {
   }
 }
 
-/** The document an upsert inserts: the filter's equality conditions, then the update. */
-export function upsertDocument(filter: Doc, update: unknown, options: { arrayFilters?: Doc[]; replacement: boolean }): Doc {
+/**
+ * The document an upsert inserts: the filter's equality conditions, then the update. A new `_id`
+ * comes from `createPk`: the app's own driver's (an ObjectId of the bson it serializes).
+ */
+export function upsertDocument(filter: Doc, update: unknown, options: { arrayFilters?: Doc[]; replacement: boolean; createPk?: () => unknown }): Doc {
+  const createPk = options.createPk ?? (() => new ObjectId());
   if (options.replacement) {
     const seed = equalities(filter);
     const repl = update as Doc;
-    return withIdFirst({ ...repl }, repl._id ?? seed._id ?? new ObjectId());
+    return withIdFirst({ ...repl }, repl._id ?? seed._id ?? createPk());
   }
   const seed = equalities(filter);
   const out = applyUpdate(seed, update, { arrayFilters: options.arrayFilters, filter, inserting: true });
-  return withIdFirst(out, out._id ?? new ObjectId());
+  return withIdFirst(out, out._id ?? createPk());
 }
 
 function equalities(filter: Doc): Doc {

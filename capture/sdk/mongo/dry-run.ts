@@ -23,7 +23,7 @@ interface Outcome {
 export const failedWrite = new WeakMap<object, number>();
 
 /** Runs the writes of one call; changes made before an error stay in `changes` (they happened). */
-export async function emulate(method: WriteMethod, writes: WriteOp[], options: Doc, view: View, ns: string, changes: Change[]): Promise<unknown> {
+export async function emulate(method: WriteMethod, writes: WriteOp[], options: Doc, view: View, ns: string, changes: Change[], createPk?: () => unknown): Promise<unknown> {
   const session = options.session;
   const ordered = options.ordered !== false;
   const outcomes: Outcome[] = [];
@@ -31,7 +31,7 @@ export async function emulate(method: WriteMethod, writes: WriteOp[], options: D
   try {
     for (const [i, w] of writes.entries()) {
       try {
-        outcomes.push(await applyWrite(w, view, ns, session, changes, method));
+        outcomes.push(await applyWrite(w, view, ns, session, changes, method, createPk));
       } catch (err) {
         if (err && typeof err === 'object' && !failedWrite.has(err)) failedWrite.set(err, i);
         if (ordered || !(err instanceof MongoServerError)) throw err;
@@ -47,7 +47,7 @@ export async function emulate(method: WriteMethod, writes: WriteOp[], options: D
   return resultOf(method, writes, outcomes, options);
 }
 
-async function applyWrite(w: WriteOp, view: View, ns: string, session: unknown, changes: Change[], method: WriteMethod): Promise<Outcome> {
+async function applyWrite(w: WriteOp, view: View, ns: string, session: unknown, changes: Change[], method: WriteMethod, createPk: (() => unknown) | undefined): Promise<Outcome> {
   const none: Outcome = { matched: 0, modified: 0, deleted: 0, before: null, after: null };
   const find = { sort: 'sort' in w ? w.sort : undefined, session, hint: 'hint' in w ? w.hint : undefined, collation: 'collation' in w ? w.collation : undefined };
   switch (w.type) {
@@ -76,7 +76,7 @@ async function applyWrite(w: WriteOp, view: View, ns: string, session: unknown, 
         changes.push({ id: doc._id, op: method === 'bulkWrite' ? 'update' : w.type, before: doc, after: clone(after) });
       }
       if (docs.length === 0 && w.upsert) {
-        const doc = upsertDocument(w.filter, w.type === 'update' ? w.update : w.replacement, { arrayFilters: w.type === 'update' ? w.arrayFilters : undefined, replacement: w.type === 'replace' });
+        const doc = upsertDocument(w.filter, w.type === 'update' ? w.update : w.replacement, { arrayFilters: w.type === 'update' ? w.arrayFilters : undefined, replacement: w.type === 'replace', ...(createPk ? { createPk } : {}) });
         if (await view.exists(doc._id, session)) throw duplicateKey(ns, doc._id);
         view.put(doc._id, doc, true);
         changes.push({ id: doc._id, op: method === 'bulkWrite' ? 'update' : w.type, before: null, after: clone(doc) });

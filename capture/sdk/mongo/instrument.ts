@@ -266,7 +266,7 @@ async function emulateWrite(shadow: Shadow, ctx: ShadowContext, collection: Coll
   try {
     const rewind = shadow.prestate?.rewind(ctx);
     const seen = rewind ? undefined : (docs: unknown[]) => noteReads(ctx, ns, docs, shadow.redactor);
-    result = await emulate(method, writes, options, overlay.view(ns, collection, rewind, seen), ns, changes);
+    result = await emulate(method, writes, options, overlay.view(ns, collection, rewind, seen), ns, changes, pkFactoryOf(collection));
   } catch (err) {
     recordChanges(shadow, ctx, ns, method, writes, changes, images, undefined);
     if (err instanceof Unsupported || !(err as { code?: unknown }).code) {

@@ -211,6 +211,7 @@ for (const [version, mongoose] of VERSIONS) {
         fc.tuple(fc.constant('customer'), fc.constantFrom('kim@example.com', 'new@example.com')),
         fc.tuple(fc.constant('populate'), fc.boolean()),
         fc.tuple(fc.constant('count'), fc.constantFrom('new', 'paid', 'shipped')),
+        fc.tuple(fc.constant('upsert'), fc.constantFrom('kim@example.com', 'up@example.com')),
       );
       const perform = async ({ Customer, Order }: ReturnType<typeof models>, [op, a, b, c]: Step): Promise<unknown> => {
         switch (op) {
@@ -235,6 +236,13 @@ for (const [version, mongoose] of VERSIONS) {
             return (await Order.insertMany([{ orderNo: `M-${String(a)}`, total: a }, { orderNo: `M-${String(a)}b`, total: 0 }])).map((d) => d.toObject());
           case 'customer':
             return Customer.create({ email: a, name: 'x' }).then((d) => d.toObject(), (err: Error) => ({ rejected: err.name }));
+          case 'upsert': {
+            // The upserted id is the app's own ObjectId type, usable in its next query (Mongoose 8's
+            // bson is not the SDK's). On customers: FerretDB 1.24 drops the empty array Mongoose puts
+            // in $setOnInsert for an order's items, where MongoDB and the dry-run keep it.
+            const up = await Customer.findOneAndUpdate({ email: a }, { $set: { name: 'upserted' } }, { upsert: true, new: true }).lean<{ _id: unknown }>();
+            return [up, await Customer.findById(up!._id).lean()];
+          }
           case 'populate':
             return Order.find(a ? { customer: C1 } : {}).sort({ orderNo: 1, _id: 1 }).populate('customer').lean();
           default:
