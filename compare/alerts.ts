@@ -7,8 +7,7 @@
 // - critical: one finding of the critical severity on a target the user marked critical.
 // Each alert names the fields and their example values, not only a rate. Pure: the caller
 // passes the time and decides where the alert goes (log, store, webhook).
-import type { Comparison, Finding, Severity } from './engine';
-import { globMatch } from './engine';
+import { clipJson, type Comparison, type Finding, globMatch, type Severity, SEVERITY_RANK } from './engine';
 
 export interface AlertPolicy {
   /** Window length. */
@@ -72,8 +71,6 @@ interface Window {
   quietUntil: { route: number; critical: number };
   examples: string[];
 }
-
-const SEVERITY_RANK: Record<Severity, number> = { high: 0, medium: 1, low: 2 };
 
 export class AlertMonitor {
   private readonly windows = new Map<string, Window>();
@@ -146,15 +143,10 @@ function alertFields(c: Comparison, findings: readonly Finding[]): AlertField[] 
       field: f.field || f.path || '(whole effect)',
       kind: f.kind,
       severity: f.severity,
-      ...(f.legacy !== undefined ? { legacy: clip(f.legacy) } : {}),
-      ...(f.candidate !== undefined ? { candidate: clip(f.candidate) } : {}),
+      ...(f.legacy !== undefined ? { legacy: clipJson(f.legacy, VALUE_CHARS) } : {}),
+      ...(f.candidate !== undefined ? { candidate: clipJson(f.candidate, VALUE_CHARS) } : {}),
       shadowId: c.shadowId,
     }));
-}
-
-function clip(v: unknown): unknown {
-  const json = JSON.stringify(v);
-  return json === undefined || json.length <= VALUE_CHARS ? v : `${json.slice(0, VALUE_CHARS)}…`;
 }
 
 /** One line for people: why it alerted, then the fields with their values. */

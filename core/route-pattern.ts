@@ -35,3 +35,8 @@ export function stripQuery(path: string): string {
   const q = path.indexOf('?');
   return q === -1 ? path : path.slice(0, q);
 }
+
+/** `/api/articles/` (a router's `/` under its mount path) and `/api/articles` are one route, as express routes them. */
+export function withoutTrailingSlash(route: string): string {
+  return route.length > 1 ? route.replace(/\/+$/, '') || '/' : route;
+}

@@ -1,12 +1,12 @@
 // The report's query parameters, read and checked in one place: a wrong one is a
 // SHADOWDIFF_USAGE error (400) naming what was wrong.
 import type { Request } from 'express';
-import { type Comparison, VERDICTS } from '../compare/engine';
+import { type Comparison, SEVERITY_RANK, VERDICTS } from '../compare/engine';
 import { ShadowdiffError } from '../core/errors';
 import type { ComparisonQuery } from '../runtime/store/store';
 
 const PAGE_MAX = 500;
-export const SEVERITY_RANK: Record<string, number> = { high: 0, medium: 1, low: 2 };
+export { SEVERITY_RANK };
 
 export function param(req: Request, name: string): string {
   return String(req.params[name] ?? '');

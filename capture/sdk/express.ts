@@ -4,7 +4,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { HEADERS } from '../../core/headers';
 import { BodyPrefix, bodyValue } from '../../core/body';
-import { firstMatch } from '../../core/route-pattern';
+import { firstMatch, withoutTrailingSlash } from '../../core/route-pattern';
 import { storage } from './context';
 import type { RequestInfo, Shadow } from './shadow';
 
@@ -67,7 +67,7 @@ function watchRoute(req: Request, found: (route: string) => void): undefined {
       value = v;
       const path = (v as { path?: unknown } | undefined)?.path;
       // A router's '/' under its mount path: '/api/articles', not '/api/articles/'.
-      if (typeof path === 'string') found(`${req.baseUrl ?? ''}${path}`.replace(/(.)\/+$/, '$1'));
+      if (typeof path === 'string') found(withoutTrailingSlash(`${req.baseUrl ?? ''}${path}`));
     },
   });
   return undefined;

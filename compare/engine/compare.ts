@@ -1,9 +1,10 @@
 // The engine: the effects and end markers of both sides for one shadow id, and the rules, in;
 // one comparison (verdict + findings) out. Pure: no I/O, no clock (the caller passes `now`).
 import type { EffectRecord, EndRecord, Side } from '../../core/effect';
+import { withoutTrailingSlash } from '../../core/route-pattern';
 import { deepEqual } from './equal';
 import { describe, diffValues, type FieldDiff, isVolatile } from './diff';
-import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF } from './finding';
+import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, SEVERITY_RANK } from './finding';
 import { IdMap, learnIds } from './idmap';
 import { DEFAULT_LIMITS, getPath, type Limits } from './normalize';
 import { pairEffects } from './pairing';
@@ -61,7 +62,8 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
   if (inconclusive.length) return { ...result, verdict: 'inconclusive', inconclusive };
 
   try {
-    const main = diffSides(legacy, candidate, rules.forRoute(result.route), limits);
+    const routeRules = rules.forRoute(result.route);
+    const main = diffSides(legacy, candidate, routeRules, limits);
     result.pairs = main.pairs;
     let findings = main.findings;
     findings.push(...statusFindings(input.legacy.end, input.candidate.end, legacy, candidate));
@@ -69,7 +71,7 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
     // Learned noise: a field where two legacy runs disagree is nondeterministic.
     const secondary = input.secondary ? dedupe(input.secondary.effects) : undefined;
     if (secondary && complete(secondary, input.secondary?.end)) {
-      const noisy = new Set(diffSides(legacy, secondary, rules.forRoute(result.route), limits, 'secondary').findings.map(noiseKey));
+      const noisy = new Set(diffSides(legacy, secondary, routeRules, limits, 'secondary').findings.map(noiseKey));
       result.noise = findings.filter((f) => noisy.has(noiseKey(f)));
       findings = findings.filter((f) => !noisy.has(noiseKey(f)));
     }
@@ -252,12 +254,11 @@ function noiseKey(f: Finding): string {
 }
 
 const KIND_ORDER = { 'missing-effect': 0, 'extra-effect': 1, removed: 2, 'type-changed': 3, 'too-large': 4, changed: 5, added: 6 };
-const SEVERITY_ORDER = { high: 0, medium: 1, low: 2 };
 
 function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort(
     (a, b) =>
-      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
+      SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] ||
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
       (a.target < b.target ? -1 : a.target > b.target ? 1 : 0) ||
       (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
@@ -268,11 +269,6 @@ function routeOf(end: EndRecord | undefined): string {
   if (!end) return '(unknown)';
   // Without a route template, the path stands in for it — without its query string.
   return `${end.request.method.toUpperCase()} ${withoutTrailingSlash(end.request.route ?? end.request.path.split('?')[0]!)}`;
-}
-
-/** `/api/articles/` (a router's `/` under its mount path) and `/api/articles` are one route, as express routes them. */
-function withoutTrailingSlash(route: string): string {
-  return route.length > 1 ? route.replace(/\/+$/, '') || '/' : route;
 }
 
 function requestOf(end: EndRecord | undefined): Pick<Comparison, 'request'> {

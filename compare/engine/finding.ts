@@ -16,6 +16,8 @@ export type FindingKind = (typeof FINDING_KINDS)[number];
 
 export const SEVERITIES = ['high', 'medium', 'low'] as const;
 export type Severity = (typeof SEVERITIES)[number];
+/** Most severe first: for sorting findings and comparing severities. */
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { high: 0, medium: 1, low: 2 };
 
 export const SEVERITY_OF: Record<FindingKind, Severity> = {
   'missing-effect': 'high',
@@ -125,6 +127,12 @@ export function bounded(c: Comparison): Comparison {
 }
 
 const MAX_VALUE_CHARS = 2_000;
+
+/** A value for a one-line example (an alert, a rollup's example pair): as it is, or its JSON cut to `maxChars` with an ellipsis. */
+export function clipJson(value: unknown, maxChars: number): unknown {
+  const json = JSON.stringify(value);
+  return json === undefined || json.length <= maxChars ? value : `${json.slice(0, maxChars)}…`;
+}
 
 /** Bounds a value kept in a finding: a comparison stores differences, not megabytes of payload. */
 export function clip(value: unknown): unknown {

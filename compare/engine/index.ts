@@ -14,7 +14,7 @@
 // The property tests (test/unit/compare/properties.test.ts, fast-equal.test.ts) check them
 // against each other.
 export { compare, type CompareInput, type CompareOptions, type SideInput } from './compare';
-export { FINDING_KINDS, SEVERITIES, VERDICTS, bounded, type Comparison, type Finding, type FindingKind, type PairRef, type Severity, type Verdict } from './finding';
+export { FINDING_KINDS, SEVERITIES, SEVERITY_RANK, VERDICTS, bounded, clipJson, type Comparison, type Finding, type FindingKind, type PairRef, type Severity, type Verdict } from './finding';
 export { DEFAULT_LIMITS, type Limits } from './normalize';
 export { compileRules, CompiledRules, globMatch, layerRules, rulesSchema, type Canonicalize, type Rules, type RulesInput } from './rules';
 export { addComparison, emptyRollup, looksLikeNoise, mergeRollups, NOISE_THRESHOLDS, reasonClass, rollupOf, suggestNoise, type ExamplePair, type FieldStats, type NoiseSuggestion, type NoiseThresholds, type Rollup, type RouteRollup } from './rollup';

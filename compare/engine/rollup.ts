@@ -1,7 +1,7 @@
 // Rollups: comparisons aggregated per run × route × target × field. A rollup is a monoid —
 // `mergeRollups` is associative and commutative with `emptyRollup` as identity — so every
 // worker can keep its own and any two combine exactly. Rates are derived, never stored.
-import type { Comparison, FindingKind, Severity, Verdict } from './finding';
+import { clipJson, type Comparison, type FindingKind, type Severity, type Verdict } from './finding';
 
 export const EXAMPLES_KEPT = 5;
 
@@ -38,15 +38,10 @@ export interface ExamplePair {
 
 export const EXAMPLE_CHARS = 200;
 
-function clipped(v: unknown): unknown {
-  const json = JSON.stringify(v);
-  return json === undefined || json.length <= EXAMPLE_CHARS ? v : `${json.slice(0, EXAMPLE_CHARS)}…`;
-}
-
 function examplePair(shadowId: string, f: Comparison['findings'][number]): ExamplePair {
   const pair: ExamplePair = { shadowId };
-  if (f.legacy !== undefined) pair.legacy = clipped(f.legacy);
-  if (f.candidate !== undefined) pair.candidate = clipped(f.candidate);
+  if (f.legacy !== undefined) pair.legacy = clipJson(f.legacy, EXAMPLE_CHARS);
+  if (f.candidate !== undefined) pair.candidate = clipJson(f.candidate, EXAMPLE_CHARS);
   return pair;
 }
 

@@ -99,12 +99,12 @@ export interface TopologyPart {
 export async function inspectTopology(model: ChannelModel, prefix: string, maxPartitions = 1024): Promise<TopologyPart[]> {
   const n = names(prefix);
   const out: TopologyPart[] = [];
-  const queue = async (name: string): Promise<boolean> => {
+  /** Whether `check` found it: a passive check of a missing name closes its channel (404), so each gets one of its own. */
+  const exists = async (check: (ch: Channel) => Promise<void>): Promise<boolean> => {
     const ch = await model.createChannel();
-    ch.on('error', () => undefined); // a 404 closes the channel: expected here
+    ch.on('error', () => undefined); // the 404 of a missing name: expected here
     try {
-      const q = await ch.checkQueue(name);
-      out.push({ kind: 'queue', name, messages: q.messageCount, consumers: q.consumerCount });
+      await check(ch);
       return true;
     } catch {
       return false;
@@ -112,19 +112,14 @@ export async function inspectTopology(model: ChannelModel, prefix: string, maxPa
       await closeQuietly(ch);
     }
   };
-  const exchange = async (name: string) => {
-    const ch = await model.createChannel();
-    ch.on('error', () => undefined);
-    try {
-      await ch.checkExchange(name);
-      out.push({ kind: 'exchange', name });
-    } catch {
-      // not there
-    } finally {
-      await closeQuietly(ch);
-    }
-  };
-  for (const x of [n.exchange, n.deadExchange]) await exchange(x);
+  const queue = (name: string) =>
+    exists(async (ch) => {
+      const q = await ch.checkQueue(name);
+      out.push({ kind: 'queue', name, messages: q.messageCount, consumers: q.consumerCount });
+    });
+  for (const name of [n.exchange, n.deadExchange]) {
+    if (await exists(async (ch) => void (await ch.checkExchange(name)))) out.push({ kind: 'exchange', name });
+  }
   for (let p = 0; p < maxPartitions && (await queue(n.partition(p))); p++);
   for (const q of [n.deadQueue, n.presence]) await queue(q);
   return out;
