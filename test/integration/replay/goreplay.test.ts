@@ -3,7 +3,7 @@
 // request paired with its response, whichever GoReplay wrote first, and a baseline replay
 // against the very service captured passes with full coverage.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -51,13 +51,22 @@ beforeAll(async () => {
       }),
     );
     await pool.close();
-    await new Promise((r) => setTimeout(r, 1000));
+    // GoReplay writes a message once it judges it complete, which can take up to its
+    // --input-raw-expire (2 s) on a loaded machine, and a SIGINT does not flush what it still
+    // assembles: wait until every request and response is in the file.
+    const deadline = Date.now() + 30_000;
+    while (payloadsIn(file) < 2 * REQUESTS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   } finally {
     gor.kill('SIGINT');
     await new Promise((r) => (gor.exitCode !== null ? r(undefined) : gor.once('exit', r)));
   }
   if (!existsSync(file) || statSync(file).size === 0) throw new Error(`GoReplay wrote no capture to ${file}: ${output}`);
 }, 60_000);
+
+function payloadsIn(path: string): number {
+  if (!existsSync(path)) return 0;
+  return readFileSync(path, 'utf8').split('\n🐵🙈🙉\n').filter((p) => p.trim()).length;
+}
 
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
