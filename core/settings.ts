@@ -14,6 +14,16 @@ export const prefixSchema = z.string().min(1).max(100).regex(/^[\w.-]+$/, 'lette
 
 export const partitionsSchema = z.number().int().min(1).max(1024).default(DEFAULT_PARTITIONS);
 
+/**
+ * What a publisher compresses its RabbitMQ messages with (content-encoding): brotli by
+ * default, from bench/wire's and bench/pipeline's figures (docs/pipeline.md, "On the wire").
+ * Workers read all three whatever their own setting; they must be of this version or later.
+ */
+export const COMPRESSIONS = ['br', 'deflate', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+export const DEFAULT_COMPRESSION: Compression = 'br';
+export const compressionSchema = z.enum(COMPRESSIONS).default(DEFAULT_COMPRESSION);
+
 /** Deliveries after which the broker dead-letters a record (quorum queues). */
 export const deliveryLimitSchema = z.number().int().min(2).max(1000).default(DEFAULT_DELIVERY_LIMIT);
 

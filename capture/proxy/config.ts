@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { envLayer, resolveWith } from '../../core/config';
 import { isLoopback } from '../../core/net';
 import { redactionSchema } from '../../core/redaction';
-import { partitionsSchema, prefixSchema, secretSchema } from '../../core/settings';
+import { compressionSchema, partitionsSchema, prefixSchema, secretSchema } from '../../core/settings';
 
 const upstream = (what: string) =>
   z.string().refine((s) => {
@@ -64,6 +64,8 @@ export const proxyConfigSchema = z
     /** Topology of an amqp sink: must match the workers'. env SHADOWDIFF_PREFIX / SHADOWDIFF_PARTITIONS. */
     prefix: prefixSchema,
     partitions: partitionsSchema,
+    /** env SHADOWDIFF_COMPRESSION. How an amqp sink's messages are compressed: br (default), deflate or none. */
+    compression: compressionSchema,
     /** Whether the services run the SDK: false makes each exchange complete on its own. */
     sdk: z.boolean().default(true),
     /** Send the original Host header upstream (default: the upstream's, as nginx does). */
@@ -187,6 +189,7 @@ export const PROXY_ENV_KEYS = {
   SHADOWDIFF_SINK: 'sink',
   SHADOWDIFF_PREFIX: 'prefix',
   SHADOWDIFF_PARTITIONS: 'partitions',
+  SHADOWDIFF_COMPRESSION: 'compression',
   SHADOWDIFF_ADMIN_LISTEN: 'admin.listen',
   SHADOWDIFF_ADMIN_TOKEN: 'admin.token',
   SHADOWDIFF_HANDOFF_LISTEN: 'handoff.listen',

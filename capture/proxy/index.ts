@@ -46,7 +46,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
   const log = options.logger;
   const runId = config.run ?? `proxy-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
   const metrics = new ProxyMetrics({ defaultMetrics: options.defaultMetrics ?? true, targets: config.secondary ? ['candidate', 'secondary'] : ['candidate'] });
-  const sink = options.sink ?? (config.sink ? sinkFromUrl(config.sink, { logger: log, prefix: config.prefix, partitions: config.partitions, packBytes: 65_536 }) : undefined);
+  const sink = options.sink ?? (config.sink ? sinkFromUrl(config.sink, { logger: log, prefix: config.prefix, partitions: config.partitions, packBytes: 65_536, compression: config.compression }) : undefined);
   const recorder = sink
     ? new Recorder(sink, { runId, sdk: config.sdk, responseHeaders: config.record.responseHeaders, maxBodyBytes: config.record.maxBodyBytes, redact: config.record.redact, rawBodies: config.record.rawBodies, maxBuffered: config.record.maxBuffered, logger: log, metrics })
     : undefined;

@@ -5,7 +5,7 @@ import { MODES } from '../../core/headers';
 import { SIDES } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { redactionSchema } from '../../core/redaction';
-import { partitionsSchema, prefixSchema } from '../../core/settings';
+import { compressionSchema, partitionsSchema, prefixSchema } from '../../core/settings';
 import type { Bus } from '../../runtime/bus/bus';
 import type { Handoff } from '../../runtime/handoff/handoff';
 import type { RecordSink } from './transport';
@@ -36,6 +36,8 @@ export const sdkOptionsSchema = z
     partitions: partitionsSchema,
     /** Bytes per RabbitMQ message when records are packed per partition (0: one record a message). */
     packBytes: z.number().int().min(0).max(4_000_000).default(65_536),
+    /** env SHADOWDIFF_COMPRESSION. How RabbitMQ messages are compressed: br (default), deflate or none. */
+    compression: compressionSchema,
     buffer: z
       .object({
         maxRecords: z.number().int().min(1).default(10_000),
@@ -117,6 +119,7 @@ export const SDK_ENV_KEYS = {
   SHADOWDIFF_SINK: 'sink',
   SHADOWDIFF_PREFIX: 'prefix',
   SHADOWDIFF_PARTITIONS: 'partitions',
+  SHADOWDIFF_COMPRESSION: 'compression',
   SHADOWDIFF_REDACT_SECRET: 'redact.secret',
   SHADOWDIFF_HANDOFF: 'handoff.store',
   SHADOWDIFF_HANDOFF_TOKEN: 'handoff.token',

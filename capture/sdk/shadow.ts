@@ -94,7 +94,7 @@ export class Shadow {
     const o = this.options;
     const sink: RecordSink =
       typeof o.sink === 'string'
-        ? sinkFromUrl(o.sink, { logger: this.logger, prefix: o.prefix, partitions: o.partitions, packBytes: o.packBytes })
+        ? sinkFromUrl(o.sink, { logger: this.logger, prefix: o.prefix, partitions: o.partitions, packBytes: o.packBytes, compression: o.compression })
         : 'write' in o.sink
           ? (o.sink as RecordSink)
           : busSink(o.sink, 0);

@@ -5,6 +5,7 @@ import { redactUrl } from '../../core/net';
 import type { WireRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
+import type { Compression } from '../../core/settings';
 import { connectAmqpPublisher, type StandalonePublisher } from '../../runtime/bus/amqp/publisher';
 import type { Bus } from '../../runtime/bus/bus';
 import type { RecordSink } from './transport';
@@ -16,6 +17,8 @@ export interface SinkOptions {
   partitions: number;
   /** Bytes per RabbitMQ message when records are packed per partition. */
   packBytes: number;
+  /** How each RabbitMQ message is compressed (default none here; the SDK's and the proxy's settings default to br). */
+  compression?: Compression;
 }
 
 /** The path a collector accepts record batches on, relative to the sink URL. */
@@ -53,7 +56,7 @@ function amqpSink(url: string, options: SinkOptions): RecordSink {
     description: redactUrl(url),
     async write(records) {
       const b = await connect();
-      await b.publish(records, options.packBytes ? { batch: options.packBytes } : {});
+      await b.publish(records, { ...(options.packBytes ? { batch: options.packBytes } : {}), ...(options.compression ? { compression: options.compression } : {}) });
     },
     async close() {
       const b = await bus?.catch(() => undefined);

@@ -1,11 +1,12 @@
 // A delivery's body as records: one record, or a JSON array of records of one partition (a
-// pack). A record that cannot be taken is refused on its own, with its reason, and the rest of
+// pack), compressed or not. A record that cannot be taken is refused on its own, with its reason, and the rest of
 // its pack goes on: one application's odd document must not cost other requests their records.
 // A message with nothing usable in it throws the reason it is dead-lettered with.
 import { type CoverageRecord, parseWireRecord, type ShadowRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import { partitionOf } from '../../runtime/bus/bus';
+import { decodeBody } from '../../runtime/bus/encoding';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -23,7 +24,9 @@ export interface Decoded {
   readonly refused: Refused[];
 }
 
-export function decodeDelivery(body: Uint8Array, partition: number, partitions: number): Decoded {
+/** `encoding`: the message's content-encoding (runtime/bus/encoding.ts), absent for plain JSON. */
+export function decodeDelivery(raw: Buffer, encoding: string | undefined, partition: number, partitions: number): Decoded {
+  const body = decodeBody(raw, encoding);
   let text: string;
   try {
     text = utf8.decode(body);

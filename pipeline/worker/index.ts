@@ -171,7 +171,7 @@ export class Worker {
     let records: ShadowRecord[];
     let coverage: CoverageRecord[];
     try {
-      const decoded = decodeDelivery(d.body, d.partition, this.options.bus.partitions);
+      const decoded = decodeDelivery(d.body, d.encoding, d.partition, this.options.bus.partitions);
       records = decoded.records;
       coverage = decoded.coverage;
       for (const r of decoded.refused) this.refuse(d, r);

@@ -2,10 +2,16 @@
 // acks. Records of one shadow id always land in the same partition (hash of the shadow id), so
 // one consumer sees both sides of a request. Adapters: RabbitMQ (amqp.ts), in-process (memory.ts).
 import type { WireRecord } from '../../core/effect';
+import type { Compression } from '../../core/settings';
+import { encodeBody, type WireMessage } from './encoding';
+
+export type { WireMessage } from './encoding';
 
 export interface Delivery {
-  /** The record as published (JSON); the worker validates it. */
+  /** The record as published (JSON, compressed when `encoding` says so: decodeBody); the worker validates it. */
   readonly body: Buffer;
+  /** The message's content-encoding (br, deflate), absent for plain JSON. */
+  readonly encoding?: string;
   readonly partition: number;
   /** How many times the broker handed this record out before (0 on first delivery). */
   readonly deliveryCount: number;
@@ -44,7 +50,9 @@ export interface Subscription {
 }
 
 export interface DeadLetter {
+  /** The message's JSON; still compressed only when it could not be decoded (then `encoding` says how). */
   body: Buffer;
+  encoding?: string;
   reason: string;
   partition?: number;
 }
@@ -65,8 +73,8 @@ export interface Bus {
    * `batch`, records of the same partition travel together, up to `batch` bytes a message.
    */
   publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void>;
-  /** Publishes already-serialized records (one JSON record per buffer) with their shadow ids. */
-  publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void>;
+  /** Publishes already-serialized messages (`serialize`'s) with their shadow ids and content-encodings. */
+  publishRaw(items: readonly WireMessage[]): Promise<void>;
   consume(options: ConsumeOptions): Promise<Subscription>;
   /** Reads (and removes) up to `max` dead letters: for tests, the CLI and the report. */
   drainDeadLetters(max: number): Promise<DeadLetter[]>;
@@ -77,6 +85,8 @@ export interface Bus {
 export interface PublishOptions {
   /** Pack records of one partition into JSON-array messages of at most this many bytes. */
   batch?: number;
+  /** Compress each message (absent: none). Packed messages are where it pays (docs/pipeline.md). */
+  compression?: Compression;
 }
 
 /** The partition of a shadow id: FNV-1a (32-bit) of its UTF-16 code units, mod P. */
@@ -89,12 +99,14 @@ export function partitionOf(shadowId: string, partitions: number): number {
   return (h >>> 0) % partitions;
 }
 
-export function serialize(records: readonly WireRecord[], partitions: number, options: PublishOptions = {}): { shadowId: string; body: Buffer }[] {
-  if (!options.batch) return records.map((r) => ({ shadowId: r.shadowId, body: Buffer.from(JSON.stringify(r)) }));
+export function serialize(records: readonly WireRecord[], partitions: number, options: PublishOptions = {}): WireMessage[] {
+  const compression = options.compression ?? 'none';
+  const message = (shadowId: string, json: string): WireMessage => ({ shadowId, ...encodeBody(Buffer.from(json), compression) });
+  if (!options.batch) return records.map((r) => message(r.shadowId, JSON.stringify(r)));
   // One message per partition and size step: a JSON array of records that all hash there.
   const open = new Map<number, { shadowId: string; parts: string[]; bytes: number }>();
-  const out: { shadowId: string; body: Buffer }[] = [];
-  const close = (m: { shadowId: string; parts: string[] }) => out.push({ shadowId: m.shadowId, body: Buffer.from(`[${m.parts.join(',')}]`) });
+  const out: WireMessage[] = [];
+  const close = (m: { shadowId: string; parts: string[] }) => out.push(message(m.shadowId, `[${m.parts.join(',')}]`));
   for (const r of records) {
     const text = JSON.stringify(r);
     const p = partitionOf(r.shadowId, partitions);

@@ -15,10 +15,13 @@ import {
   partitionOf,
   serialize,
   type Subscription,
+  type WireMessage,
 } from './bus';
+import { readableDeadLetter } from './encoding';
 
 interface Message {
   body: Buffer;
+  encoding?: string;
   deliveryCount: number;
 }
 
@@ -60,11 +63,11 @@ export class MemoryBus implements Bus {
     return this.publishRaw(serialize(records, this.partitions, options));
   }
 
-  async publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
+  async publishRaw(items: readonly WireMessage[]): Promise<void> {
     if (this.closed) throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', 'the embedded bus is closed');
-    for (const { shadowId, body } of items) {
+    for (const { shadowId, body, encoding } of items) {
       const p = partitionOf(shadowId, this.partitions);
-      this.queues[p]!.push({ body, deliveryCount: 0 });
+      this.queues[p]!.push({ body, ...(encoding ? { encoding } : {}), deliveryCount: 0 });
       this.counters.published += 1;
       this.schedule(p);
     }
@@ -183,6 +186,7 @@ export class MemoryBus implements Bus {
       };
       const delivery: Delivery = {
         body: msg.body,
+        ...(msg.encoding ? { encoding: msg.encoding } : {}),
         partition: p,
         deliveryCount: count,
         ack: () => void settle(),
@@ -191,7 +195,7 @@ export class MemoryBus implements Bus {
         },
         deadLetter: async (reason) => {
           if (settle()) {
-            this.dead.push({ body: msg.body, reason, partition: p });
+            this.dead.push({ ...readableDeadLetter(msg.body, msg.encoding), reason, partition: p });
             this.counters.deadLettered += 1;
           }
         },
@@ -222,7 +226,7 @@ export class MemoryConnection implements Bus {
     return this.bus.publish(records, options);
   }
 
-  publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
+  publishRaw(items: readonly WireMessage[]): Promise<void> {
     return this.bus.publishRaw(items);
   }
 

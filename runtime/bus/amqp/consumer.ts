@@ -109,20 +109,22 @@ export class AmqpConsumer {
     };
     const headers = msg.properties.headers ?? {};
     const count = Number(headers['x-delivery-count'] ?? (msg.fields.redelivered ? 1 : 0));
+    const encoding = msg.properties.contentEncoding as string | undefined;
     const delivery: Delivery = {
       body: msg.content,
+      ...(encoding ? { encoding } : {}),
       partition,
       deliveryCount: Number.isFinite(count) ? count : 1,
       ack: () => settle(() => sub.ack(msg)),
       requeue: () => settle(() => sub.nack(msg, false, true)),
       deadLetter: async (reason) => {
         if (settled || !live()) return;
-        await publishDead(c, this.connection.names, msg.content, reason, partition);
+        await publishDead(c, this.connection.names, msg.content, reason, partition, encoding);
         settle(() => sub.ack(msg));
         this.deadLettered += 1;
       },
       deadLetterPart: async (body, reason) => {
-        await publishDead(c, this.connection.names, body, reason, partition);
+        await publishDead(c, this.connection.names, msg.content, reason, partition, encoding);
         this.deadLettered += 1;
       },
     };

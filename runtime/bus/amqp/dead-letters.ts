@@ -2,16 +2,18 @@
 // reason and partition; `shadowdiff worker --drain-dead` reads them back with that reason, or
 // the broker's own (x-death) where the delivery limit put it there.
 import type { DeadLetter } from '../bus';
+import { readableDeadLetter } from '../encoding';
 import { closeQuietly, DEAD_ROUTING_KEY, type Names } from '../topology';
 import type { AmqpConnection, Connected } from './connection';
 
-export function publishDead(c: Connected, names: Names, body: Buffer, reason: string, partition: number): Promise<void> {
+/** `encoding`: the body's content-encoding, kept with it (a dead-lettered message is as it came). */
+export function publishDead(c: Connected, names: Names, body: Buffer, reason: string, partition: number, encoding?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     c.pub.publish(
       names.deadExchange,
       DEAD_ROUTING_KEY,
       body,
-      { persistent: true, contentType: 'application/json', headers: { 'x-shadowdiff-reason': reason.slice(0, 2000), 'x-shadowdiff-partition': partition } },
+      { persistent: true, contentType: 'application/json', ...(encoding ? { contentEncoding: encoding } : {}), headers: { 'x-shadowdiff-reason': reason.slice(0, 2000), 'x-shadowdiff-partition': partition } },
       (err) => (err ? reject(err) : resolve()),
     );
   });
@@ -25,7 +27,7 @@ export async function drainDeadLetters(connection: AmqpConnection, max: number):
     while (out.length < max) {
       const msg = await ch.get(connection.names.deadQueue, { noAck: true });
       if (!msg) break;
-      out.push({ body: msg.content, reason: deadReason(msg), ...partitionHeader(msg) });
+      out.push({ ...readableDeadLetter(msg.content, msg.properties.contentEncoding as string | undefined), reason: deadReason(msg), ...partitionHeader(msg) });
     }
   } finally {
     await closeQuietly(ch);

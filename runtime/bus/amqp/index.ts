@@ -1,7 +1,7 @@
 // The RabbitMQ bus: one connection (connection.ts) shared by a publisher (publisher.ts) and a
 // consumer (consumer.ts, rebalance.ts), with dead letters beside them (dead-letters.ts).
 import type { WireRecord } from '../../../core/effect';
-import type { Bus, BusStats, ConsumeOptions, DeadLetter, PublishOptions, Subscription } from '../bus';
+import type { Bus, BusStats, ConsumeOptions, DeadLetter, PublishOptions, Subscription, WireMessage } from '../bus';
 import { AmqpConnection, type AmqpConnectionOptions } from './connection';
 import { AmqpConsumer, type AmqpConsumerOptions } from './consumer';
 import { drainDeadLetters } from './dead-letters';
@@ -42,7 +42,7 @@ export class AmqpBus implements Bus {
     return this.publisher.publish(records, options);
   }
 
-  publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
+  publishRaw(items: readonly WireMessage[]): Promise<void> {
     return this.publisher.publishRaw(items);
   }
 

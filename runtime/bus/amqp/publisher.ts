@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import type { WireRecord } from '../../../core/effect';
 import { ShadowdiffError } from '../../../core/errors';
-import { partitionOf, type PublishOptions, serialize } from '../bus';
+import { partitionOf, type PublishOptions, serialize, type WireMessage } from '../bus';
 import { AmqpConnection, type AmqpConnectionOptions, type Connected } from './connection';
 
 export interface AmqpPublisherOptions {
@@ -48,14 +48,14 @@ export class AmqpPublisher {
     return this.publishRaw(serialize(records, this.connection.partitions, options));
   }
 
-  async publishRaw(items: readonly { shadowId: string; body: Buffer }[]): Promise<void> {
+  async publishRaw(items: readonly WireMessage[]): Promise<void> {
     const deadline = Date.now() + (this.options.publishTimeoutMs ?? 30_000);
     let pending = items;
     let unroutable = 0;
     while (pending.length) {
       const c = await this.connection.connected(deadline);
       const outcomes = await this.publishOnce(c, pending);
-      const retry: { shadowId: string; body: Buffer }[] = [];
+      const retry: WireMessage[] = [];
       outcomes.forEach((o, i) => {
         if (o === 'unroutable') unroutable += 1;
         else if (o === 'retry') retry.push(pending[i]!);
@@ -74,7 +74,7 @@ export class AmqpPublisher {
     }
   }
 
-  private async publishOnce(c: Connected, items: readonly { shadowId: string; body: Buffer }[]): Promise<Outcome[]> {
+  private async publishOnce(c: Connected, items: readonly WireMessage[]): Promise<Outcome[]> {
     const { names, partitions } = this.connection;
     const results: Promise<Outcome>[] = [];
     for (const item of items) {
@@ -90,7 +90,7 @@ export class AmqpPublisher {
       results.push(
         new Promise((resolve) => {
           try {
-            const ok = c.pub.publish(names.exchange, names.routingKey(p), item.body, { persistent: true, mandatory: true, contentType: 'application/json', messageId }, (err) => {
+            const ok = c.pub.publish(names.exchange, names.routingKey(p), item.body, { persistent: true, mandatory: true, contentType: 'application/json', messageId, ...(item.encoding ? { contentEncoding: item.encoding } : {}) }, (err) => {
               this.release();
               if (this.returned.delete(messageId)) resolve('unroutable');
               else if (err) resolve('retry');

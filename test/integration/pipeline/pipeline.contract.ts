@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../../core/logger';
 import { Worker, type WorkerOptions } from '../../../pipeline/worker';
-import { type Bus, type DeadLetter, partitionOf } from '../../../runtime/bus/bus';
+import { brotliCompressSync, constants as zlibConstants, deflateRawSync } from 'node:zlib';
+import { type Bus, type DeadLetter, partitionOf, serialize } from '../../../runtime/bus/bus';
 import type { Store } from '../../../runtime/store/store';
 import { webhookNotifier } from '../../../pipeline/webhook';
 import { shuffleNearby, traffic, waitFor } from '../../helpers/traffic';
@@ -78,6 +79,55 @@ export function pipelineContract(h: PipelineHarness): void {
       expect(worker.stats()).toMatchObject({ received: 1200, compared: 200, deadLettered: 0 });
       const mismatches = await env.store.listComparisons({ runId: 'batched', verdict: 'mismatch', limit: 1000 });
       expect(mismatches).toHaveLength([...t.truth.values()].filter((v) => v === 'mismatch').length);
+    });
+
+    it('takes packed messages compressed with brotli and deflate, and compares them as the plain ones', async () => {
+      const bus = await env.connect();
+      const worker = await start(bus);
+      for (const compression of ['br', 'deflate'] as const) {
+        const runId = `packed-${compression}`;
+        const t = traffic({ runId, requests: 150, mismatchEvery: 11 });
+        const messages = serialize(shuffleNearby(t.records), bus.partitions, { batch: 16_384, compression });
+        expect(messages.filter((m) => m.encoding === compression).length).toBeGreaterThan(0);
+        await bus.publishRaw(messages);
+        await waitFor(async () => (await env.store.countComparisons(runId)) === 150, `150 comparisons (${compression})`);
+        const mismatches = await env.store.listComparisons({ runId, verdict: 'mismatch', limit: 1000 });
+        expect(mismatches.map((c) => c.shadowId).sort()).toEqual([...t.truth].filter(([, v]) => v === 'mismatch').map(([id]) => id).sort());
+      }
+      expect(worker.stats().deadLettered).toBe(0);
+    });
+
+    it('dead-letters, as they came and with the reason, messages it cannot decode: an unknown encoding, a corrupt body, a bomb', async () => {
+      const bus = await env.connect();
+      const worker = await start(bus);
+      const rec = traffic({ runId: 'undecodable', requests: 1 }).records[0]!;
+      const json = Buffer.from(JSON.stringify(rec));
+      // 200 MiB of zeros compress to a few hundred KB: beyond the bound, refused without inflating it all.
+      const bomb = brotliCompressSync(Buffer.alloc(200 * 1024 * 1024), { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 } });
+      await bus.publishRaw([
+        { shadowId: rec.shadowId, body: json, encoding: 'zstd' as 'br' },
+        { shadowId: rec.shadowId, body: Buffer.from('not brotli at all'), encoding: 'br' },
+        { shadowId: rec.shadowId, body: bomb, encoding: 'br' },
+        // A dead letter of a compressed message that decoded is the JSON, readable by --drain-dead.
+        { shadowId: rec.shadowId, body: deflateRawSync(Buffer.from('{"v":1,"type":"nonsense"}')), encoding: 'deflate' },
+      ]);
+      await waitFor(() => worker.stats().deadLettered === 4, 'four dead letters');
+      const dead: DeadLetter[] = [];
+      await waitFor(async () => {
+        dead.push(...(await env.deadLetters(bus)));
+        return dead.length >= 4;
+      }, 'the dead letters to be readable');
+      const reasons = dead.map((d) => d.reason);
+      expect(reasons).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/content-encoding "zstd" is not one this shadowdiff reads \(br, deflate\)/),
+          expect.stringMatching(/cannot decode its content-encoding br: the body is not valid br/),
+          expect.stringMatching(/cannot decode its content-encoding br: it would decode to more than 134217728 bytes/),
+          expect.stringMatching(/field "type" must be one of/),
+        ]),
+      );
+      expect(dead.find((d) => /field "type"/.test(d.reason))!.body.toString()).toBe('{"v":1,"type":"nonsense"}');
+      expect(dead.find((d) => /zstd/.test(d.reason))!.encoding).toBe('zstd');
     });
 
     it('dead-letters a record routed to the wrong partition, naming both', async () => {
