@@ -8,23 +8,23 @@
 // published → its comparison made and written) at a steady rate below saturation.
 // Messages are generated and serialized before any timing starts.
 // Needs RabbitMQ and a MongoDB-wire server (`npm run services`) and a build (`npm run build`).
-// Usage: node bench/pipeline.js [--requests 20000] [--rate 500] [--seconds 10] [--partitions 16] [--batch 65536]
+// Usage: node bench/pipeline.js [--requests 20000] [--rate 500] [--seconds 10] [--partitions 16] [--batch 65536] [--format 2|1] [--compression br|deflate|none]
 'use strict';
 const { spawn } = require('node:child_process');
 const { resolve } = require('node:path');
 const { compare, compileRules } = require('../dist/compare/engine');
 const { readdirSync, readFileSync } = require('node:fs');
 const { parseRecord } = require('../dist/core/effect');
-const { parseJson } = require('../dist/core/json');
+const { decodeDelivery } = require('../dist/pipeline/worker/decode');
 const { createLogger } = require('../dist/core/logger');
 const { connectAmqpBus } = require('../dist/runtime/bus/amqp');
-const { serialize } = require('../dist/runtime/bus/bus');
+const { partitionOf, serialize } = require('../dist/runtime/bus/bus');
 const { deleteTopology } = require('../dist/runtime/bus/topology');
 const { connectMongoStore } = require('../dist/runtime/store/mongo');
 const { eachComparison } = require('../dist/runtime/store/store');
 const { arg } = require('./lib/args');
 const { cpuSeconds } = require('./lib/measure');
-const { request, RULES, BUGS } = require('./lib/orders');
+const { request, RULES, BUGS, format2 } = require('./lib/orders');
 
 const REQUESTS = Number(arg('requests', 20000));
 const RATE = Number(arg('rate', 500));
@@ -32,17 +32,23 @@ const SECONDS = Number(arg('seconds', 10));
 const PARTITIONS = Number(arg('partitions', 16));
 /** Records of one partition packed into messages of up to this many bytes (0: one record a message). */
 const BATCH = Number(arg('batch', 65536));
-const publishOptions = BATCH > 0 ? { batch: BATCH } : {};
+/** How each message is compressed, as the SDK's `compression` setting (default br). */
+const COMPRESSION = String(arg('compression', 'br'));
+const publishOptions = { ...(BATCH > 0 ? { batch: BATCH } : {}), compression: COMPRESSION };
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const logger = createLogger({ level: 'warn' });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The effect format published, as the SDK's `format` setting (default 2). */
+const FORMAT = Number(arg('format', 2));
+
 // A healthy mix: 1% of requests carry one of the seeded bugs.
-const fixture = (i, runId) => {
+const fixture = (i, runId, format = FORMAT) => {
   const req = request(i, i % 100 === 0 ? BUGS[(i / 100) % BUGS.length] : undefined);
   const fix = (r) => ({ ...r, runId, shadowId: req.shadowId });
-  return { shadowId: req.shadowId, records: [...req.legacy.effects, req.legacy.end, ...req.candidate.effects, req.candidate.end].map(fix) };
+  const records = [...req.legacy.effects, req.legacy.end, ...req.candidate.effects, req.candidate.end].map(fix);
+  return { shadowId: req.shadowId, records: format === 2 ? format2(records) : records };
 };
 
 /**
@@ -50,17 +56,17 @@ const fixture = (i, runId) => {
  * starts (generating the fixtures costs more CPU than publishing them): chunks of `per`
  * requests, each packed per partition as the SDK packs them.
  */
-function messages(runId, from, to, per) {
+function messages(runId, from, to, per, options = publishOptions, format = FORMAT) {
   const chunks = [];
   for (let i = from; i < to; i += per) {
     const recs = [];
     const ids = [];
     for (let k = i; k < Math.min(to, i + per); k++) {
-      const f = fixture(k, runId);
+      const f = fixture(k, runId, format);
       recs.push(...f.records);
       ids.push(f.shadowId);
     }
-    chunks.push({ ids, items: serialize(recs, PARTITIONS, publishOptions) });
+    chunks.push({ ids, items: serialize(recs, PARTITIONS, options) });
   }
   return chunks;
 }
@@ -82,9 +88,9 @@ function engineRate() {
 }
 
 /**
- * A worker's own work on the same messages, in this process: parse each message as the worker
- * does (refusing prototype keys), validate its records, join them per request and compare —
- * everything but the broker and the store.
+ * A worker's own work on the same messages, in this process: decode each message with the
+ * worker's own code (decompress, parse refusing prototype keys, validate), join its records per
+ * request and compare — everything but the broker and the store.
  */
 function decodeRate(chunks) {
   const rules = compileRules(RULES);
@@ -93,10 +99,8 @@ function decodeRate(chunks) {
   while (performance.now() - start < 3000) {
     for (const { items } of chunks) {
       const joins = new Map();
-      for (const { body } of items) {
-        const parsed = parseJson(body.toString('utf8'), 'record');
-        for (const raw of Array.isArray(parsed) ? parsed : [parsed]) {
-          const r = parseRecord(raw);
+      for (const { shadowId, body, encoding } of items) {
+        for (const r of decodeDelivery(body, encoding, partitionOf(shadowId, PARTITIONS), PARTITIONS).records) {
           let j = joins.get(r.shadowId);
           if (!j) joins.set(r.shadowId, (j = { legacy: { effects: [] }, candidate: { effects: [] } }));
           if (r.type === 'end') j[r.side].end = r;
@@ -272,7 +276,9 @@ async function latency(chunks, perTick, tick) {
   const perTick = Math.max(1, Math.round((RATE * tick) / 1000));
   const paced = messages('lat', 0, RATE * SECONDS, perTick);
   const mb = bytesOf(chunks) / 1e6;
-  console.log(`bench/pipeline: ${REQUESTS} order requests (14 records each, 1% seeded bugs; ${mb.toFixed(0)} MB in ${chunks.reduce((n, c) => n + c.items.length, 0)} messages, serialized beforehand in ${((performance.now() - t) / 1000).toFixed(1)} s), ${PARTITIONS} partitions, ${BATCH ? `records packed per partition up to ${BATCH} bytes` : 'one record a message'}, RabbitMQ + ${MONGODB_URL}`);
+  // The same requests as the first wave published them: format 1 records, plain JSON.
+  const plain = messages('bench', 0, REQUESTS, 500, BATCH > 0 ? { batch: BATCH } : {}, 1);
+  console.log(`bench/pipeline: ${REQUESTS} order requests (14 records each, 1% seeded bugs; ${mb.toFixed(1)} MB in ${chunks.reduce((n, c) => n + c.items.length, 0)} messages, serialized beforehand in ${((performance.now() - t) / 1000).toFixed(1)} s), ${PARTITIONS} partitions, ${BATCH ? `records packed per partition up to ${BATCH} bytes` : 'one record a message'}, format ${FORMAT}, compression ${COMPRESSION}, RabbitMQ + ${MONGODB_URL}`);
   const engine = engineRate();
   console.log(`engine in-process:                    ${engine.toFixed(0)} comparisons/s (records parsed and validated beforehand)`);
   const decode = decodeRate(chunks);
@@ -289,14 +295,15 @@ async function latency(chunks, perTick, tick) {
   // Issue 24's measures, as ratios of this run: bytes on the wire, the worker's own rate against
   // the engine's, and the CPU every process spends per request against one comparison's.
   const wireBytes = bytesOf(chunks) / REQUESTS;
+  const plainBytes = bytesOf(plain) / REQUESTS;
   const engineMs = 1000 / engine;
   const summed = (cpu) => Object.values(cpu).filter(Number.isFinite).reduce((n, ms) => n + ms, 0);
-  console.log(`bytes per request on the wire:        ${wireBytes.toFixed(0)} (as published: JSON, packed per partition)`);
+  console.log(`bytes per request on the wire:        ${wireBytes.toFixed(0)} as published (format ${FORMAT}, compression ${COMPRESSION}) = ${((wireBytes / plainBytes) * 100).toFixed(1)}% of ${plainBytes.toFixed(0)} as format 1, plain JSON packed per partition (the first wave's)`);
   for (const [w, r] of rows) console.log(`CPU per request, all processes, ${w} worker(s): ${summed(r.cpu).toFixed(2)} ms = ${(summed(r.cpu) / engineMs).toFixed(1)}x the engine's ${engineMs.toFixed(3)} ms per comparison`);
   console.log('\n| measure | value | goal |\n|---|---|---|');
   console.log(`| engine in-process | ${engine.toFixed(0)}/s (${engineMs.toFixed(3)} ms CPU per comparison) | — |`);
   console.log(`| worker's own work in-process (parse, validate, join, compare) | ${decode.toFixed(0)}/s (${((decode / engine) * 100).toFixed(0)}% of engine) | ≥ 40% of the engine (issue 24) |`);
-  console.log(`| bytes per request on the wire | ${wireBytes.toFixed(0)} | ≤ 40% of today's (issue 24) |`);
+  console.log(`| bytes per request on the wire | ${wireBytes.toFixed(0)} (${((wireBytes / plainBytes) * 100).toFixed(1)}% of ${plainBytes.toFixed(0)} plain) | ≤ 40% of today's (issue 24) |`);
   for (const [w, r] of rows) console.log(`| end to end, ${w} worker(s) | ${r.rate.toFixed(0)} req/s (${((r.rate / engine) * 100).toFixed(1)}% of engine); CPU ms/request: ${formatCpu(r.cpu)}; summed ${(summed(r.cpu) / engineMs).toFixed(1)}x the engine | ≤ 6x the engine's CPU per comparison, summed (issue 24) |`);
   console.log(`| detection latency p50 / p99 | ${l.p50} / ${l.p99} ms | p99 ≤ 2,050 ms |`);
 })().catch((err) => {

@@ -3,9 +3,17 @@
 // and docs/effect-format.schema.json describe the same thing for services in other languages.
 import { z } from 'zod';
 import { ShadowdiffError } from './errors';
+import { applyUndo, MAX_UNDO_DEPTH, MAX_UNDO_ENTRIES } from './undo';
 
-/** @public */
-export const FORMAT_VERSION = 1;
+/**
+ * The version writers put in `v`. Format 2 is format 1 with `undo`, the reverse delta of an
+ * update (core/undo.ts); readers take both.
+ * @public
+ */
+export const FORMAT_VERSION = 2;
+/** The versions this shadowdiff reads. */
+export const FORMAT_VERSIONS = [1, 2] as const;
+export type FormatVersion = (typeof FORMAT_VERSIONS)[number];
 
 export const SIDES = ['legacy', 'candidate', 'secondary'] as const;
 export const EFFECT_KINDS = ['db', 'message', 'http', 'response'] as const;
@@ -29,7 +37,7 @@ const timestamp = z.iso.datetime({ offset: true });
 const json = z.unknown();
 
 const common = {
-  v: z.literal(FORMAT_VERSION),
+  v: z.union([z.literal(1), z.literal(2)]),
   runId: id,
   shadowId: id,
   side: z.enum(SIDES),
@@ -48,6 +56,24 @@ export const effectRecordSchema = z
     key: json.optional(),
     before: json.optional(),
     after: json.optional(),
+    /**
+     * Format 2: instead of `before`, what turns `after` back into it (core/undo.ts). A reader
+     * rebuilds `before` and drops `undo`, so what it hands on has both images, as in format 1.
+     */
+    undo: z
+      .array(
+        z
+          .object({
+            path: z
+              .array(z.union([z.string().max(1000).refine((k) => k !== '__proto__', 'a "__proto__" segment (it could pollute object prototypes)'), z.number().int().nonnegative().max(100_000_000)]))
+              .min(1)
+              .max(MAX_UNDO_DEPTH),
+            before: json.optional(),
+          })
+          .strict(),
+      )
+      .max(MAX_UNDO_ENTRIES)
+      .optional(),
     payload: json.optional(),
     meta: z.record(z.string(), json).optional(),
     /** `failed` when a live operation threw: the effect was attempted but did not happen. */
@@ -62,6 +88,19 @@ export const effectRecordSchema = z
         path: ['op'],
         message: `op "${r.op}" does not go with kind "${r.kind}" (expected ${ops.join('|')})`,
       });
+    }
+    if (r.undo !== undefined) {
+      const why =
+        r.v < 2
+          ? 'is format 2 (set "v": 2)'
+          : r.op !== 'update' && r.op !== 'replace'
+            ? `goes with op update or replace, not ${r.op}`
+            : r.before !== undefined
+              ? 'replaces "before": a record has one or the other'
+              : r.after === null || typeof r.after !== 'object' || Array.isArray(r.after)
+                ? 'needs "after" to be a document (an object)'
+                : undefined;
+      if (why) ctx.addIssue({ code: 'custom', path: ['undo'], message: `"undo" ${why}` });
     }
   });
 
@@ -176,7 +215,7 @@ export type WireRecord = ShadowRecord | CoverageRecord;
 
 /** A request's record, or a recorder's coverage: what a worker and a collector accept. */
 export function parseWireRecord(value: unknown, where = 'record'): WireRecord {
-  if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'coverage' && (value as { v?: unknown }).v === FORMAT_VERSION) {
+  if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'coverage' && FORMAT_VERSIONS.includes((value as { v?: unknown }).v as FormatVersion)) {
     return validated(coverageRecordSchema, value, where);
   }
   return parseRecord(value, where);
@@ -215,12 +254,12 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
     throw badRecord(where, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
   }
   const obj = value as Record<string, unknown>;
-  if (obj.v !== FORMAT_VERSION) {
+  if (!FORMAT_VERSIONS.includes(obj.v as FormatVersion)) {
     throw badRecord(
       where,
       obj.v === undefined
-        ? 'field "v" is missing (the format version; this shadowdiff reads 1)'
-        : `unsupported format version ${JSON.stringify(obj.v)} (this shadowdiff reads 1)`,
+        ? 'field "v" is missing (the format version; this shadowdiff reads 1 and 2)'
+        : `unsupported format version ${JSON.stringify(obj.v)} (this shadowdiff reads 1 and 2)`,
     );
   }
   const schema = typeof obj.type === 'string' ? TYPES[obj.type] : undefined;
@@ -231,7 +270,16 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
     // Deeper than any SDK or proxy writes (they cut values at 200 levels); serializing it again would overflow the stack.
     throw badRecord(where, `nested deeper than ${MAX_RECORD_DEPTH} levels`);
   }
-  return validated(schema, value, where);
+  const record = validated(schema, value, where);
+  if (record.type === 'effect' && record.undo) {
+    try {
+      record.before = applyUndo(record.after as Record<string, unknown>, record.undo);
+    } catch (err) {
+      throw badRecord(where, `field "undo": ${(err as Error).message}`, 'undo');
+    }
+    delete record.undo;
+  }
+  return record;
 }
 
 /** The value as the schema parses it, or SHADOWDIFF_BAD_RECORD naming the first wrong field. */

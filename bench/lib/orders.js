@@ -81,4 +81,19 @@ function request(i, bug) {
   return { runId: 'bench', shadowId, legacy: side('legacy'), candidate: side('candidate', bug && mutations[bug]) };
 }
 
-module.exports = { request, RULES, BUGS };
+/**
+ * A side's records as an SDK writing effect format 2 sends them (the SDK's default): an update's
+ * before-image as its reverse delta from the after-image (core/undo.ts).
+ */
+function format2(records) {
+  const { reverseDelta } = require('../../dist/core/undo');
+  return records.map((r) => {
+    if (r.type !== 'effect' || (r.op !== 'update' && r.op !== 'replace') || r.before == null) return { ...r, v: 2 };
+    const undo = reverseDelta(r.before, r.after);
+    if (!undo) return { ...r, v: 2 };
+    const { before: _before, ...rest } = r;
+    return { ...rest, v: 2, undo };
+  });
+}
+
+module.exports = { request, RULES, BUGS, format2 };

@@ -64,6 +64,8 @@ export const proxyConfigSchema = z
     /** Topology of an amqp sink: must match the workers'. env SHADOWDIFF_PREFIX / SHADOWDIFF_PARTITIONS. */
     prefix: prefixSchema,
     partitions: partitionsSchema,
+    /** env SHADOWDIFF_FORMAT. The effect format's version written: 2 (default), or 1 for workers older than format 2. */
+    format: z.union([z.literal(1), z.literal(2)]).default(2),
     /** env SHADOWDIFF_COMPRESSION. How an amqp sink's messages are compressed: br (default), deflate or none. */
     compression: compressionSchema,
     /** Whether the services run the SDK: false makes each exchange complete on its own. */
@@ -190,6 +192,7 @@ export const PROXY_ENV_KEYS = {
   SHADOWDIFF_PREFIX: 'prefix',
   SHADOWDIFF_PARTITIONS: 'partitions',
   SHADOWDIFF_COMPRESSION: 'compression',
+  SHADOWDIFF_FORMAT: 'format',
   SHADOWDIFF_ADMIN_LISTEN: 'admin.listen',
   SHADOWDIFF_ADMIN_TOKEN: 'admin.token',
   SHADOWDIFF_HANDOFF_LISTEN: 'handoff.listen',
@@ -198,7 +201,7 @@ export const PROXY_ENV_KEYS = {
 } as const;
 
 export function proxyConfigFromEnv(env: Record<string, string | undefined>): Record<string, unknown> {
-  return envLayer(env, PROXY_ENV_KEYS, ['partitions']);
+  return envLayer(env, PROXY_ENV_KEYS, ['partitions', 'format']);
 }
 
 /** Validates layered settings (file < env < flags); errors name the key. */

@@ -48,7 +48,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
   const metrics = new ProxyMetrics({ defaultMetrics: options.defaultMetrics ?? true, targets: config.secondary ? ['candidate', 'secondary'] : ['candidate'] });
   const sink = options.sink ?? (config.sink ? sinkFromUrl(config.sink, { logger: log, prefix: config.prefix, partitions: config.partitions, packBytes: 65_536, compression: config.compression }) : undefined);
   const recorder = sink
-    ? new Recorder(sink, { runId, sdk: config.sdk, responseHeaders: config.record.responseHeaders, maxBodyBytes: config.record.maxBodyBytes, redact: config.record.redact, rawBodies: config.record.rawBodies, maxBuffered: config.record.maxBuffered, logger: log, metrics })
+    ? new Recorder(sink, { runId, sdk: config.sdk, responseHeaders: config.record.responseHeaders, maxBodyBytes: config.record.maxBodyBytes, redact: config.record.redact, rawBodies: config.record.rawBodies, maxBuffered: config.record.maxBuffered, format: config.format, logger: log, metrics })
     : undefined;
   const forwarder = new Forwarder({ config, runId, logger: log, metrics, recorder });
   // What this proxy did not mirror reaches the store: its totals, every few seconds and at the end.

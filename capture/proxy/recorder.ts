@@ -2,7 +2,7 @@
 // before they leave the proxy (design decision 11), queued on the same bounded outbox the SDK
 // uses. Building a record happens after the client has its response; a full buffer or a dead
 // sink drops records and counts them — it never slows the proxy.
-import { type CoverageRecord, type ExchangeRecord, type ExchangeResponse, FORMAT_VERSION } from '../../core/effect';
+import { type CoverageRecord, type ExchangeRecord, type ExchangeResponse, FORMAT_VERSION, type FormatVersion } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { createRedactor, type RedactionConfig, type Redactor } from '../../core/redaction';
 import { bodyValue } from '../../core/body';
@@ -24,6 +24,8 @@ export interface RecorderOptions {
   /** Routes whose unparsable bodies are kept as they are. */
   rawBodies?: readonly string[];
   maxBuffered: number;
+  /** The effect format's version written (default FORMAT_VERSION; 1 for older workers). */
+  format?: FormatVersion;
   logger: Logger;
   metrics: ProxyMetrics;
 }
@@ -90,7 +92,7 @@ export class Recorder {
    */
   coverage(source: string, totals: { seen: number; mirrored: number; notMirrored: Record<string, number> }): void {
     const record: CoverageRecord = {
-      v: FORMAT_VERSION,
+      v: this.o.format ?? FORMAT_VERSION,
       type: 'coverage',
       runId: this.o.runId,
       shadowId: `coverage:${source}`,
@@ -133,7 +135,7 @@ export class Recorder {
       const res = g.responses[side];
       if (res) responses[side] = this.response(res, raw);
     }
-    const record: ExchangeRecord = { v: FORMAT_VERSION, type: 'exchange', runId: this.o.runId, shadowId: g.shadowId, at: g.at, request, responses };
+    const record: ExchangeRecord = { v: this.o.format ?? FORMAT_VERSION, type: 'exchange', runId: this.o.runId, shadowId: g.shadowId, at: g.at, request, responses };
     if (!this.o.sdk) record.sdk = false;
     return record;
   }

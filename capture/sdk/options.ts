@@ -36,6 +36,11 @@ export const sdkOptionsSchema = z
     partitions: partitionsSchema,
     /** Bytes per RabbitMQ message when records are packed per partition (0: one record a message). */
     packBytes: z.number().int().min(0).max(4_000_000).default(65_536),
+    /**
+     * env SHADOWDIFF_FORMAT. The effect format written: 2 (default) ships an update's `after` and
+     * its reverse delta instead of two full images; 1 for workers older than format 2 (docs/effect-format.md).
+     */
+    format: z.union([z.literal(1), z.literal(2)]).default(2),
     /** env SHADOWDIFF_COMPRESSION. How RabbitMQ messages are compressed: br (default), deflate or none. */
     compression: compressionSchema,
     buffer: z
@@ -120,6 +125,7 @@ export const SDK_ENV_KEYS = {
   SHADOWDIFF_PREFIX: 'prefix',
   SHADOWDIFF_PARTITIONS: 'partitions',
   SHADOWDIFF_COMPRESSION: 'compression',
+  SHADOWDIFF_FORMAT: 'format',
   SHADOWDIFF_REDACT_SECRET: 'redact.secret',
   SHADOWDIFF_HANDOFF: 'handoff.store',
   SHADOWDIFF_HANDOFF_TOKEN: 'handoff.token',
@@ -128,7 +134,7 @@ export const SDK_ENV_KEYS = {
 
 /** Options from the environment (SDK_ENV_KEYS), to merge under the code's own; createShadow validates them. */
 export function sdkOptionsFromEnv(env: Record<string, string | undefined>): Partial<ShadowOptions> {
-  const out = envLayer(env, SDK_ENV_KEYS, ['partitions', 'handoff.waitMs']);
+  const out = envLayer(env, SDK_ENV_KEYS, ['partitions', 'format', 'handoff.waitMs']);
   // The handoff's token and wait mean nothing without its store.
   if (out.handoff && (out.handoff as { store?: string }).store === undefined) delete out.handoff;
   return out as Partial<ShadowOptions>;

@@ -1,7 +1,8 @@
 // The SDK instance a service creates once: options, the outbox, the redactor, and the two
 // operations everything else is built on — recording an effect and ending a side. The
 // instrumenters (express.ts, mongo/, amqp.ts, http.ts) call these inside a request context.
-import { type EffectKind, type EffectRecord, type EndRecord, FORMAT_VERSION, OPS_BY_KIND } from '../../core/effect';
+import { type EffectKind, type EffectRecord, type EndRecord, OPS_BY_KIND } from '../../core/effect';
+import { reverseDelta } from '../../core/undo';
 import { ShadowdiffError } from '../../core/errors';
 import type { Mode } from '../../core/headers';
 import { createLogger, type Logger } from '../../core/logger';
@@ -216,7 +217,7 @@ export class Shadow {
         }
       }
       const record: EffectRecord = {
-        v: FORMAT_VERSION,
+        v: this.options.format,
         type: 'effect',
         runId: ctx.runId,
         shadowId: ctx.shadowId,
@@ -228,7 +229,12 @@ export class Shadow {
         at: new Date().toISOString(),
       };
       if (fields.key !== undefined) record.key = fields.key;
-      if (fields.before !== undefined) record.before = fields.before;
+      if (fields.before !== undefined) {
+        // Format 2: an update's before-image as the reverse delta from its after-image (core/undo.ts).
+        const undo = record.v === 2 && (record.op === 'update' || record.op === 'replace') && fields.after !== undefined ? reverseDelta(fields.before, fields.after) : undefined;
+        if (undo) record.undo = undo;
+        else record.before = fields.before;
+      }
       if (fields.after !== undefined) record.after = fields.after;
       if (fields.payload !== undefined) record.payload = fields.payload;
       if (fields.meta !== undefined) record.meta = fields.meta;
@@ -250,7 +256,7 @@ export class Shadow {
     ctx.ended = true;
     try {
       const end: EndRecord = {
-        v: FORMAT_VERSION,
+        v: this.options.format,
         type: 'end',
         runId: ctx.runId,
         shadowId: ctx.shadowId,

@@ -1,20 +1,36 @@
 // Helpers for the SDK suites: an in-process sink that keeps what it is sent, shadow headers,
 // and a normal form for comparing two runs whose generated ObjectIds differ.
-import type { CoverageRecord, EffectRecord, EndRecord, ShadowRecord } from '../../core/effect';
+import { type CoverageRecord, type EffectRecord, type EndRecord, parseWireRecord, type ShadowRecord, type WireRecord } from '../../core/effect';
 import { EJSON } from 'bson';
 import type { Db } from 'mongodb';
 import type { RecordSink } from '../../capture/sdk';
 
 export interface MemorySink extends RecordSink {
+  /** What was sent, as a worker reads it: through JSON and parseWireRecord (format 2's before-images rebuilt). */
   readonly records: ShadowRecord[];
   /** A proxy's coverage records, kept apart. */
   readonly coverage: CoverageRecord[];
+  /** What was sent, as it was sent. */
+  readonly sent: WireRecord[];
 }
 
 export function memorySink(): MemorySink {
   const records: ShadowRecord[] = [];
   const coverage: CoverageRecord[] = [];
-  return { records, coverage, description: 'test memory sink', write: async (batch) => void batch.forEach((r) => (r.type === 'coverage' ? coverage.push(r) : records.push(r))) };
+  const sent: WireRecord[] = [];
+  return {
+    records,
+    coverage,
+    sent,
+    description: 'test memory sink',
+    write: async (batch) =>
+      void batch.forEach((r) => {
+        sent.push(r);
+        const read = parseWireRecord(JSON.parse(JSON.stringify(r)));
+        if (read.type === 'coverage') coverage.push(read);
+        else records.push(read);
+      }),
+  };
 }
 
 /** One side of one request as the engine takes it: its effects and end marker among `records` (of `side`, when given). */

@@ -12,6 +12,7 @@ import { resolveProxyConfig, startProxy } from '../../../capture/proxy';
 import { createShadow } from '../../../capture/sdk';
 import { Worker } from '../../../pipeline/worker';
 import { connectAmqpBus } from '../../../runtime/bus/amqp';
+import { decodeBody } from '../../../runtime/bus/encoding';
 import { connectMongoStore } from '../../../runtime/store/mongo';
 import { eventually } from '../../helpers/proxy';
 import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, removeTraces, uniqueDbName } from '../../helpers/services';
@@ -142,7 +143,7 @@ it('no planted secret reaches a stored document, a queue or a log line', async (
     const rabbit = await connectRabbit();
     const ch = await rabbit.createChannel();
     for (const q of [`${prefix}.p0`, `${prefix}.p1`]) expect((await ch.checkQueue(q)).messageCount).toBe(0);
-    for (let m = await ch.get(`${prefix}.dead`, { noAck: true }); m; m = await ch.get(`${prefix}.dead`, { noAck: true })) for (const s of SECRETS) expect(m.content.toString().includes(s)).toBe(false);
+    for (let m = await ch.get(`${prefix}.dead`, { noAck: true }); m; m = await ch.get(`${prefix}.dead`, { noAck: true })) for (const s of SECRETS) expect(decodeBody(m.content, m.properties.contentEncoding as string | undefined).toString().includes(s)).toBe(false);
     await rabbit.close();
   } finally {
     await proxy.close();

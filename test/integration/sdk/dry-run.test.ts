@@ -143,6 +143,15 @@ test('image modes: full, after, and none (one effect per operation, no extra rea
     { op: 'update', key: { _id: 2 }, before: { _id: 2, v: 1 }, after: { _id: 2, v: 2 }, meta: undefined },
   ]);
   expect((await run('after')).map((e) => e.before)).toEqual([undefined, undefined]);
+  // On the wire, format 2 ships the before-image as its reverse delta; format 1 ships it whole.
+  for (const format of [2, 1] as const) {
+    const { sdk, sink } = dryRun({ format });
+    await inRequest(sdk, () => sdk.mongo(coll).updateOne({ _id: 1 as never }, { $set: { tag: 'x' } }));
+    const [sent] = sink.sent.filter((r) => r.type === 'effect') as EffectRecord[];
+    expect(sent).toMatchObject(format === 2 ? { v: 2, after: { _id: 1, v: 1, tag: 'x' }, undo: [{ path: ['tag'] }] } : { v: 1, before: { _id: 1, v: 1 }, after: { _id: 1, v: 1, tag: 'x' } });
+    expect(format === 2 ? sent!.before : sent!.undo).toBeUndefined();
+    expect(effects(sink.records)[0]).toMatchObject({ before: { _id: 1, v: 1 }, after: { _id: 1, v: 1, tag: 'x' } });
+  }
   expect(await run('none')).toEqual([{ op: 'update', key: {}, before: undefined, after: undefined, meta: { filter: {}, update: { $inc: { v: 1 } } } }]);
   // Per collection, by name.
   const { sdk, sink } = dryRun({ mongo: { images: 'full', collections: { modes: 'none' } } });

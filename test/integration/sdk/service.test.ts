@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { Db, MongoClient } from 'mongodb';
 import { createShadow, type ShadowSdk } from '../../../capture/sdk';
 import { startCollector, type Collector } from '../../../capture/collector';
-import type { EffectRecord, EndRecord, ShadowRecord } from '../../../core/effect';
+import { type EffectRecord, type EndRecord, parseRecord, type ShadowRecord } from '../../../core/effect';
+import { decodeBody } from '../../../runtime/bus/encoding';
 import { createLogger } from '../../../core/logger';
 import { declareTopology, deleteTopology, names } from '../../../runtime/bus/topology';
 import { AMQP_URL, connectMongo, connectRabbit, uniqueDbName } from '../../helpers/services';
@@ -39,7 +40,7 @@ async function listen(app: express.Express): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** Consumes a topology's partition queues (as a worker would) into a list. */
+/** Consumes a topology's partition queues (as a worker would: decoded, and read with parseRecord, which rebuilds format 2's before-images) into a list. */
 async function listenOn(prefixName: string, partitions: number): Promise<{ records: ShadowRecord[]; stop(): Promise<void> }> {
   const ch = await rabbit.createChannel();
   const records: ShadowRecord[] = [];
@@ -48,8 +49,8 @@ async function listenOn(prefixName: string, partitions: number): Promise<{ recor
       names(prefixName).partition(p),
       (msg) => {
         if (!msg) return;
-        const body = JSON.parse(msg.content.toString()) as ShadowRecord | ShadowRecord[];
-        records.push(...(Array.isArray(body) ? body : [body]));
+        const body = JSON.parse(decodeBody(msg.content, msg.properties.contentEncoding as string | undefined).toString()) as unknown;
+        records.push(...(Array.isArray(body) ? body : [body]).map((r) => parseRecord(r)));
       },
       { noAck: true },
     );

@@ -53,7 +53,7 @@ describe('parseRecord', () => {
     [{ ...good, at: 'yesterday' }, 'field "at"'],
     [{ ...good, runId: '' }, 'field "runId"'],
     [{ ...good, op: 'publish' }, 'op "publish" does not go with kind "db"'],
-    [{ ...good, v: 2 }, 'unsupported format version 2'],
+    [{ ...good, v: 3 }, 'unsupported format version 3'],
     [{ ...good, v: undefined }, 'field "v" is missing'],
     [{ ...good, type: 'exchange!' }, 'field "type" must be one of effect|end'],
     [{ ...good, after: nest(300) }, 'nested deeper than 300 levels'],
