@@ -35,6 +35,8 @@ const BATCH = Number(arg('batch', 65536));
 /** How each message is compressed, as the SDK's `compression` setting (default br). */
 const COMPRESSION = String(arg('compression', 'br'));
 const publishOptions = { ...(BATCH > 0 ? { batch: BATCH } : {}), compression: COMPRESSION };
+/** Node options for the worker processes, e.g. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them under load. */
+const WORKER_NODE_ARGS = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const logger = createLogger({ level: 'warn' });
@@ -158,7 +160,7 @@ require('node:fs').writeFileSync(RULES_FILE, JSON.stringify(RULES));
 async function startWorkers(n, prefix) {
   return Promise.all(
     Array.from({ length: n }, () => {
-      const child = spawn(process.execPath, [resolve(__dirname, '../bin/shadowdiff.js'), 'worker', '--prefix', prefix, '--database', prefix, '--partitions', String(PARTITIONS), '--settle-ms', '50', '--rules', RULES_FILE, '--metrics', '127.0.0.1:0', '--log-level', 'info'], {
+      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, resolve(__dirname, '../bin/shadowdiff.js'), 'worker', '--prefix', prefix, '--database', prefix, '--partitions', String(PARTITIONS), '--settle-ms', '50', '--rules', RULES_FILE, '--metrics', '127.0.0.1:0', '--log-level', 'info'], {
         env: { ...process.env, AMQP_URL, MONGODB_URL },
         stdio: ['ignore', 'pipe', 'inherit'],
       });

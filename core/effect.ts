@@ -216,6 +216,7 @@ export type WireRecord = ShadowRecord | CoverageRecord;
 /** A request's record, or a recorder's coverage: what a worker and a collector accept. */
 export function parseWireRecord(value: unknown, where = 'record'): WireRecord {
   if (value !== null && typeof value === 'object' && (value as { type?: unknown }).type === 'coverage' && FORMAT_VERSIONS.includes((value as { v?: unknown }).v as FormatVersion)) {
+    checkShape(value, where);
     return validated(coverageRecordSchema, value, where);
   }
   return parseRecord(value, where);
@@ -266,20 +267,20 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
   if (!schema) {
     throw badRecord(where, `field "type" must be one of ${Object.keys(TYPES).join('|')}, got ${JSON.stringify(obj.type)}`);
   }
-  if (nestedDeeper(value, MAX_RECORD_DEPTH)) {
-    // Deeper than any SDK or proxy writes (they cut values at 200 levels); serializing it again would overflow the stack.
-    throw badRecord(where, `nested deeper than ${MAX_RECORD_DEPTH} levels`);
+  checkShape(value, where);
+  // The records SDKs write most (effects and end markers with only known fields) are checked
+  // by hand, field by field as the schemas say, and taken as they are: no copy. Anything else,
+  // or anything the hand check does not pass, goes through the schema, which names what is wrong.
+  const fast = obj.type === 'effect' ? fastEffect(obj) : obj.type === 'end' && fastEnd(obj);
+  const record = fast ? (obj as unknown as ShadowRecord) : validated(schema, value, where);
+  if (record.type !== 'effect' || !record.undo) return record;
+  // The caller's object is left as it was: the rebuilt record is a new one.
+  const { undo, ...rest } = record;
+  try {
+    return { ...rest, before: applyUndo(record.after as Record<string, unknown>, undo) };
+  } catch (err) {
+    throw badRecord(where, `field "undo": ${(err as Error).message}`, 'undo');
   }
-  const record = validated(schema, value, where);
-  if (record.type === 'effect' && record.undo) {
-    try {
-      record.before = applyUndo(record.after as Record<string, unknown>, record.undo);
-    } catch (err) {
-      throw badRecord(where, `field "undo": ${(err as Error).message}`, 'undo');
-    }
-    delete record.undo;
-  }
-  return record;
 }
 
 /** The value as the schema parses it, or SHADOWDIFF_BAD_RECORD naming the first wrong field. */
@@ -296,22 +297,113 @@ function validated<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
 /** Records nest at most this deep: values cut at 200 levels by the SDK, plus the record around them. */
 export const MAX_RECORD_DEPTH = 300;
 
+const DEEPER = 'deeper';
+
 /**
- * Recursion stops at `max` levels, so a hostile value cannot overflow the stack here either; it
- * allocates nothing (this walk runs over every object of every record the worker receives).
+ * Refuses a record nested deeper than any SDK or proxy writes (they cut values at 200 levels;
+ * serializing it again would overflow the stack), or holding a key that could pollute object
+ * prototypes: a record is checked on its own, so that one bad record costs its pack nothing else.
  */
-function nestedDeeper(value: unknown, max: number, depth = 0): boolean {
-  if (depth >= max) return true;
+function checkShape(value: unknown, where: string): void {
+  const shape = shapeProblem(value, MAX_RECORD_DEPTH);
+  if (shape === DEEPER) throw badRecord(where, `nested deeper than ${MAX_RECORD_DEPTH} levels`);
+  if (shape) throw badRecord(where, `refused a ${shape} key (it could pollute object prototypes); an SDK writes such keys escaped (docs/effect-format.md)`);
+}
+
+/**
+ * DEEPER when the value nests `max` levels or more; `"__proto__"` or `"constructor.prototype"`
+ * when it holds such a key (JSON.parse makes them own properties, which a later merge or copy
+ * could turn into prototype pollution); undefined when it is neither. Recursion stops at `max`
+ * levels, so a hostile value cannot overflow the stack here; it allocates nothing (this walk
+ * runs over every object of every record the worker receives).
+ */
+function shapeProblem(value: unknown, max: number, depth = 0): string | undefined {
+  if (depth >= max) return DEEPER;
   if (Array.isArray(value)) {
-    for (const x of value) if (x !== null && typeof x === 'object' && nestedDeeper(x, max, depth + 1)) return true;
-    return false;
+    for (const x of value) {
+      if (x !== null && typeof x === 'object') {
+        const p = shapeProblem(x, max, depth + 1);
+        if (p) return p;
+      }
+    }
+    return undefined;
   }
   const obj = value as Record<string, unknown>;
   for (const key in obj) {
+    if (key === '__proto__') return '"__proto__"';
     const x = obj[key];
-    if (x !== null && typeof x === 'object' && nestedDeeper(x, max, depth + 1)) return true;
+    if (x !== null && typeof x === 'object') {
+      if (key === 'constructor' && Object.prototype.hasOwnProperty.call(x, 'prototype')) return '"constructor.prototype"';
+      const p = shapeProblem(x, max, depth + 1);
+      if (p) return p;
+    }
   }
-  return false;
+  return undefined;
+}
+
+// The hand checks: each passes only what its schema passes (test/unit/core/effect.test.ts runs
+// both over the same valid and broken records), and nothing the schema would change (unknown
+// fields, which the schema strips, send the record to the schema).
+const TIMESTAMP = z.iso.datetime({ offset: true })._zod.def.pattern as RegExp;
+const SIDE_SET: ReadonlySet<unknown> = new Set(SIDES);
+const EFFECT_FIELDS = new Set(['v', 'type', 'runId', 'shadowId', 'side', 'at', 'seq', 'kind', 'target', 'op', 'key', 'before', 'after', 'undo', 'payload', 'meta', 'status', 'error']);
+const END_FIELDS = new Set(['v', 'type', 'runId', 'shadowId', 'side', 'at', 'count', 'dropped', 'request', 'status', 'error', 'exchange', 'prestate', 'prestateReason', 'reads', 'readsOmitted']);
+const REQUEST_FIELDS = new Set(['method', 'path', 'route']);
+const READ_FIELDS = new Set(['target', 'key', 'fp']);
+
+const str = (v: unknown, min: number, max: number): boolean => typeof v === 'string' && v.length >= min && v.length <= max;
+const count0 = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const plainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+function onlyFields(o: Record<string, unknown>, fields: ReadonlySet<string>): boolean {
+  for (const k in o) if (!fields.has(k) || o[k] === undefined) return false;
+  return true;
+}
+
+function fastCommon(o: Record<string, unknown>): boolean {
+  return str(o.runId, 1, 200) && str(o.shadowId, 1, 200) && SIDE_SET.has(o.side) && typeof o.at === 'string' && TIMESTAMP.test(o.at);
+}
+
+function fastEffect(o: Record<string, unknown>): boolean {
+  if (!onlyFields(o, EFFECT_FIELDS) || !fastCommon(o) || !count0(o.seq) || !str(o.target, 1, 500)) return false;
+  const ops = (OPS_BY_KIND as Record<string, readonly string[] | undefined>)[o.kind as string];
+  if (!ops || !ops.includes(o.op as string)) return false;
+  if (o.meta !== undefined && !plainObject(o.meta)) return false;
+  if (o.status !== undefined && o.status !== 'ok' && o.status !== 'failed') return false;
+  if (o.error !== undefined && !str(o.error, 0, 2000)) return false;
+  if (o.undo === undefined) return true;
+  if (o.v !== 2 || (o.op !== 'update' && o.op !== 'replace') || o.before !== undefined || !plainObject(o.after)) return false;
+  const undo = o.undo;
+  if (!Array.isArray(undo) || undo.length > MAX_UNDO_ENTRIES) return false;
+  for (const entry of undo) {
+    if (!plainObject(entry)) return false;
+    for (const k in entry) if (k !== 'path' && k !== 'before') return false;
+    const path = entry.path;
+    if (!Array.isArray(path) || path.length < 1 || path.length > MAX_UNDO_DEPTH) return false;
+    for (const seg of path) {
+      if (typeof seg === 'string' ? seg.length > 1000 || seg === '__proto__' : !(count0(seg) && (seg as number) <= 100_000_000)) return false;
+    }
+  }
+  return true;
+}
+
+function fastEnd(o: Record<string, unknown>): boolean {
+  if (!onlyFields(o, END_FIELDS) || !fastCommon(o) || !count0(o.count)) return false;
+  const r = o.request;
+  if (!plainObject(r) || !onlyFields(r, REQUEST_FIELDS) || !str(r.method, 1, 20) || !str(r.path, 0, 4000) || (r.route !== undefined && !str(r.route, 0, 500))) return false;
+  if (o.dropped !== undefined && !count0(o.dropped)) return false;
+  if (o.status !== undefined && !(count0(o.status) && (o.status as number) <= 999)) return false;
+  if (o.error !== undefined && !str(o.error, 0, 2000)) return false;
+  if (o.exchange !== undefined && typeof o.exchange !== 'boolean') return false;
+  if (o.prestate !== undefined && o.prestate !== 'handoff' && o.prestate !== 'unknown') return false;
+  if (o.prestateReason !== undefined && !str(o.prestateReason, 0, 500)) return false;
+  if (o.readsOmitted !== undefined && !count0(o.readsOmitted)) return false;
+  if (o.reads !== undefined) {
+    if (!Array.isArray(o.reads) || o.reads.length > MAX_READS) return false;
+    for (const read of o.reads) {
+      if (!plainObject(read) || !onlyFields(read, READ_FIELDS) || !str(read.target, 1, 500) || !('key' in read) || !str(read.fp, 1, 64)) return false;
+    }
+  }
+  return true;
 }
 
 function badRecord(where: string, message: string, field?: string): ShadowdiffError {
