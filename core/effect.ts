@@ -254,6 +254,7 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw badRecord(where, `expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
   }
+  checkShape(value, where);
   const obj = value as Record<string, unknown>;
   if (!FORMAT_VERSIONS.includes(obj.v as FormatVersion)) {
     throw badRecord(
@@ -267,7 +268,6 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
   if (!schema) {
     throw badRecord(where, `field "type" must be one of ${Object.keys(TYPES).join('|')}, got ${JSON.stringify(obj.type)}`);
   }
-  checkShape(value, where);
   // The records SDKs write most (effects and end markers with only known fields) are checked
   // by hand, field by field as the schemas say, and taken as they are: no copy. Anything else,
   // or anything the hand check does not pass, goes through the schema, which names what is wrong.

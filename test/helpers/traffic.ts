@@ -1,6 +1,7 @@
 // Synthetic traffic for pipeline tests: for each request, both sides' records (an order insert,
 // an event, the end marker), with a known set of requests where the candidate's total differs.
 import type { SideRecord } from '../../core/effect';
+import { reverseDelta } from '../../core/undo';
 
 export interface Traffic {
   records: SideRecord[];
@@ -20,6 +21,10 @@ export interface TrafficOptions {
   prefix?: string;
   /** Also publish an event per side (default true). */
   messages?: boolean;
+  /** Also an update of the order per side, with its before- and after-images (default false). */
+  updates?: boolean;
+  /** The effect format written (default 1): 2 ships the update's before-image as its undo. */
+  format?: 1 | 2;
 }
 
 export function traffic(o: TrafficOptions): Traffic {
@@ -34,13 +39,21 @@ export function traffic(o: TrafficOptions): Traffic {
     const route = routes[i % routes.length]!;
     truth.set(shadowId, incomplete ? 'incomplete' : mismatch ? 'mismatch' : 'match');
     for (const side of ['legacy', 'candidate'] as const) {
-      const base = { v: 1 as const, runId: o.runId, shadowId, side, at };
+      const base = { v: o.format ?? 1, runId: o.runId, shadowId, side, at };
       const total = 10_000 + i + (side === 'candidate' && mismatch ? 1 : 0);
-      records.push({ ...base, type: 'effect', seq: 0, kind: 'db', target: 'shop.orders', op: 'insert', key: { orderNo: `A-${i}` }, before: null, after: { orderNo: `A-${i}`, total, items: [{ sku: 'x', qty: 1 + (i % 3) }] } });
+      const created: { orderNo: string; total: number; items: { sku: string; qty: number }[]; status?: string } = { orderNo: `A-${i}`, total, items: [{ sku: 'x', qty: 1 + (i % 3) }] };
+      if (o.updates) Object.assign(created, { status: 'NEW', items: [...created.items, { sku: 'y', qty: 1 }] });
+      records.push({ ...base, type: 'effect', seq: 0, kind: 'db', target: 'shop.orders', op: 'insert', key: { orderNo: `A-${i}` }, before: null, after: created });
+      let seq = 1;
+      if (o.updates) {
+        const paid = { ...created, status: 'PAID', paidAt: at, items: [created.items[0]!, { sku: 'y', qty: side === 'candidate' && mismatch ? 3 : 2 }] };
+        const images = o.format === 2 ? { after: paid, undo: reverseDelta(created, paid)! } : { before: created, after: paid };
+        records.push({ ...base, type: 'effect', seq: seq++, kind: 'db', target: 'shop.orders', op: 'update', key: { orderNo: `A-${i}` }, ...images });
+      }
       const withMessage = o.messages ?? true;
-      if (withMessage) records.push({ ...base, type: 'effect', seq: 1, kind: 'message', target: 'orders/order.created', op: 'publish', payload: { orderNo: `A-${i}`, total } });
+      if (withMessage) records.push({ ...base, type: 'effect', seq: seq++, kind: 'message', target: 'orders/order.created', op: 'publish', payload: { orderNo: `A-${i}`, total } });
       if (!(side === 'candidate' && incomplete)) {
-        records.push({ ...base, type: 'end', count: withMessage ? 2 : 1, request: { method: 'POST', path: route.replace(':id', String(i)), route }, status: 201 });
+        records.push({ ...base, type: 'end', count: seq, request: { method: 'POST', path: route.replace(':id', String(i)), route }, status: 201 });
       }
     }
   }

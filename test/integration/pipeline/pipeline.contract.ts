@@ -97,6 +97,25 @@ export function pipelineContract(h: PipelineHarness): void {
       expect(worker.stats().deadLettered).toBe(0);
     });
 
+    it('compares format 2 records (updates as after-image and undo) exactly as the same requests in format 1', async () => {
+      const bus = await env.connect();
+      const worker = await start(bus);
+      const results: Record<number, unknown[]> = {};
+      for (const format of [1, 2] as const) {
+        const runId = `format-${format}`;
+        const t = traffic({ runId, requests: 120, mismatchEvery: 9, incompleteEvery: 13, updates: true, format });
+        await bus.publish(shuffleNearby(t.records), { batch: 16_384, compression: 'br' });
+        await waitFor(async () => (await env.store.countComparisons(runId)) === 120, `120 comparisons (format ${format})`, 15_000);
+        const stored = await env.store.listComparisons({ runId, limit: 1000 });
+        expect(new Map(stored.map((c) => [c.shadowId, c.verdict]))).toEqual(t.truth);
+        results[format] = stored.map(({ shadowId, verdict, findings, incomplete }) => ({ shadowId, verdict, findings, incomplete })).sort((a, b) => a.shadowId.localeCompare(b.shadowId));
+      }
+      expect(results[2]).toEqual(results[1]);
+      // The update's own difference is found in both: the item whose quantity the candidate changed.
+      expect(JSON.stringify(results[2])).toContain('items');
+      expect(worker.stats().deadLettered).toBe(0);
+    });
+
     it('dead-letters, as they came and with the reason, messages it cannot decode: an unknown encoding, a corrupt body, a bomb', async () => {
       const bus = await env.connect();
       const worker = await start(bus);
