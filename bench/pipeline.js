@@ -8,7 +8,7 @@
 // published → its comparison made and written) at a steady rate below saturation.
 // Messages are generated and serialized before any timing starts.
 // Needs RabbitMQ and a MongoDB-wire server (`npm run services`) and a build (`npm run build`).
-// Usage: node bench/pipeline.js [--requests 20000] [--rate 500] [--seconds 10] [--partitions 16] [--batch 65536] [--format 2|1] [--compression br|deflate|none]
+// Usage: node bench/pipeline.js [--fixture orders|small] [--requests 20000] [--rate 500] [--seconds 10] [--partitions 16] [--batch 65536] [--format 2|1] [--compression br|deflate|none]
 'use strict';
 const { spawn } = require('node:child_process');
 const { resolve } = require('node:path');
@@ -24,7 +24,7 @@ const { connectMongoStore } = require('../dist/runtime/store/mongo');
 const { eachComparison } = require('../dist/runtime/store/store');
 const { arg } = require('./lib/args');
 const { cpuSeconds } = require('./lib/measure');
-const { request, RULES, BUGS, format2 } = require('./lib/orders');
+const { request: orderRequest, smallRequest, RULES, BUGS, format2 } = require('./lib/orders');
 
 const REQUESTS = Number(arg('requests', 20000));
 const RATE = Number(arg('rate', 500));
@@ -42,6 +42,10 @@ const MONGODB_URL = process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 const logger = createLogger({ level: 'warn' });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The requests: `orders` (the default: 14 records, 23 KB in format 1) or `small` (a JSON API request: 6 records, one insert). */
+const FIXTURE = String(arg('fixture', 'orders'));
+if (!['orders', 'small'].includes(FIXTURE)) throw new Error(`--fixture must be orders or small, not ${FIXTURE}`);
+const request = FIXTURE === 'small' ? smallRequest : orderRequest;
 /** The effect format published, as the SDK's `format` setting (default 2). */
 const FORMAT = Number(arg('format', 2));
 
@@ -280,7 +284,7 @@ async function latency(chunks, perTick, tick) {
   const mb = bytesOf(chunks) / 1e6;
   // The same requests as the first wave published them: format 1 records, plain JSON.
   const plain = messages('bench', 0, REQUESTS, 500, BATCH > 0 ? { batch: BATCH } : {}, 1);
-  console.log(`bench/pipeline: ${REQUESTS} order requests (14 records each, 1% seeded bugs; ${mb.toFixed(1)} MB in ${chunks.reduce((n, c) => n + c.items.length, 0)} messages, serialized beforehand in ${((performance.now() - t) / 1000).toFixed(1)} s), ${PARTITIONS} partitions, ${BATCH ? `records packed per partition up to ${BATCH} bytes` : 'one record a message'}, format ${FORMAT}, compression ${COMPRESSION}, RabbitMQ + ${MONGODB_URL}`);
+  console.log(`bench/pipeline: ${REQUESTS} ${FIXTURE === 'small' ? 'small JSON API requests (6 records each' : 'order requests (14 records each'}, 1% seeded bugs; ${mb.toFixed(1)} MB in ${chunks.reduce((n, c) => n + c.items.length, 0)} messages, serialized beforehand in ${((performance.now() - t) / 1000).toFixed(1)} s), ${PARTITIONS} partitions, ${BATCH ? `records packed per partition up to ${BATCH} bytes` : 'one record a message'}, format ${FORMAT}, compression ${COMPRESSION}, RabbitMQ + ${MONGODB_URL}`);
   const engine = engineRate();
   console.log(`engine in-process:                    ${engine.toFixed(0)} comparisons/s (records parsed and validated beforehand)`);
   const decode = decodeRate(chunks);

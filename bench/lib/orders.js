@@ -82,6 +82,28 @@ function request(i, bug) {
 }
 
 /**
+ * A small JSON API request, for the sizing table: one insert of a six-field document and the
+ * HTTP response per side (`bug` set: the candidate's amount differs).
+ */
+function smallRequest(i, bug) {
+  const shadowId = `01JS${String(i).padStart(22, '0')}`;
+  const at = new Date(Date.UTC(2026, 10, 24, 10, 0, 0) + i * 37).toISOString();
+  const side = (name) => {
+    const base = { v: 1, runId: 'bench', shadowId, side: name, at };
+    const doc = { _id: { $oid: `65f1${String(i).padStart(20, '0')}` }, userId: `U-${i % 977}`, amount: 1000 + (i % 50) + (bug && name === 'candidate' ? 1 : 0), currency: 'KRW', status: 'OK', createdAt: { $date: at } };
+    const effects = [
+      { kind: 'db', target: 'api.payments', op: 'insert', key: { _id: doc._id }, before: null, after: doc },
+      { kind: 'response', target: 'response', op: 'respond', payload: { status: 201, body: { id: `P-${i}`, status: 'OK' } } },
+    ];
+    return {
+      effects: effects.map((e, seq) => ({ ...base, type: 'effect', seq, ...e })),
+      end: { ...base, type: 'end', count: effects.length, request: { method: 'POST', path: '/payments', route: '/payments' }, status: 201 },
+    };
+  };
+  return { runId: 'bench', shadowId, legacy: side('legacy'), candidate: side('candidate') };
+}
+
+/**
  * A side's records as an SDK writing effect format 2 sends them (the SDK's default): an update's
  * before-image as its reverse delta from the after-image (core/undo.ts).
  */
@@ -96,4 +118,4 @@ function format2(records) {
   });
 }
 
-module.exports = { request, RULES, BUGS, format2 };
+module.exports = { request, smallRequest, RULES, BUGS, format2 };
