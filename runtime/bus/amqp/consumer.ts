@@ -124,7 +124,7 @@ export class AmqpConsumer {
         this.deadLettered += 1;
       },
       deadLetterPart: async (body, reason) => {
-        await publishDead(c, this.connection.names, msg.content, reason, partition, encoding);
+        await publishDead(c, this.connection.names, body, reason, partition);
         this.deadLettered += 1;
       },
     };

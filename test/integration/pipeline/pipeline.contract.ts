@@ -95,6 +95,21 @@ export function pipelineContract(h: PipelineHarness): void {
         expect(mismatches.map((c) => c.shadowId).sort()).toEqual([...t.truth].filter(([, v]) => v === 'mismatch').map(([id]) => id).sort());
       }
       expect(worker.stats().deadLettered).toBe(0);
+      // One bad record in a compressed pack: it alone is dead-lettered, as its JSON; the rest is compared.
+      const t = traffic({ runId: 'packed-bad', requests: 1 });
+      const bad = { ...t.records[0]!, seq: -1 };
+      const [message, ...more] = serialize([...t.records, bad], bus.partitions, { batch: 1_000_000, compression: 'br' });
+      expect(more).toEqual([]);
+      expect(message!.encoding).toBe('br');
+      await bus.publishRaw([message!]);
+      await waitFor(async () => (await env.store.countComparisons('packed-bad')) === 1 && worker.stats().deadLettered === 1, 'the good request compared, the bad record dead-lettered');
+      const dead: DeadLetter[] = [];
+      await waitFor(async () => {
+        dead.push(...(await env.deadLetters(bus)));
+        return dead.length >= 1;
+      }, 'the dead letter to be readable');
+      expect(dead).toHaveLength(1);
+      expect(JSON.parse(dead[0]!.body.toString())).toEqual(bad);
     });
 
     it('compares format 2 records (updates as after-image and undo) exactly as the same requests in format 1', async () => {
