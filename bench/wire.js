@@ -48,16 +48,14 @@ for (let i = 0; i < N; i++) {
 }
 const records = format2(format1);
 const bytesOf = (recs) => serialize(recs, PARTITIONS, { batch: PACK }).reduce((n, m) => n + m.body.length, 0);
+const messages = serialize(records, PARTITIONS, { batch: PACK }).map((m) => m.body);
+const plainBytes = messages.reduce((n, b) => n + b.length, 0);
 const f1Bytes = bytesOf(format1);
 console.log('record format (plain JSON, packed)                  bytes/request  of format 1');
-for (const [name, recs] of [['format 1: before and after whole', format1], ['format 2: after + undo (reverse delta; chosen)', records], ['chain: previous record + forward delta (measured only)', chained(format1)]]) {
-  const b = bytesOf(recs);
+for (const [name, b] of [['format 1: before and after whole', f1Bytes], ['format 2: after + undo (reverse delta; chosen)', plainBytes], ['chain: previous record + forward delta (measured only)', bytesOf(chained(format1))]]) {
   console.log(`${name.padEnd(52)} ${(b / N).toFixed(0).padStart(13)}  ${((b / f1Bytes) * 100).toFixed(1).padStart(10)}%`);
 }
 console.log('');
-
-const messages = serialize(records, PARTITIONS, { batch: PACK }).map((m) => m.body);
-const plainBytes = messages.reduce((n, b) => n + b.length, 0);
 
 /** Median over ROUNDS of the time `fn` takes over every message, in ms per request. */
 function perRequest(fn) {

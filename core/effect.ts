@@ -14,6 +14,8 @@ export const FORMAT_VERSION = 2;
 /** The versions this shadowdiff reads. */
 export const FORMAT_VERSIONS = [1, 2] as const;
 export type FormatVersion = (typeof FORMAT_VERSIONS)[number];
+/** A record's `v`; with `.default(FORMAT_VERSION)`, the `format` setting of the SDK and the proxy. */
+export const formatVersionSchema = z.union([z.literal(1), z.literal(2)]);
 
 export const SIDES = ['legacy', 'candidate', 'secondary'] as const;
 export const EFFECT_KINDS = ['db', 'message', 'http', 'response'] as const;
@@ -37,7 +39,7 @@ const timestamp = z.iso.datetime({ offset: true });
 const json = z.unknown();
 
 const common = {
-  v: z.union([z.literal(1), z.literal(2)]),
+  v: formatVersionSchema,
   runId: id,
   shadowId: id,
   side: z.enum(SIDES),
@@ -344,7 +346,7 @@ function shapeProblem(value: unknown, max: number, depth = 0): string | undefine
 // The hand checks: each passes only what its schema passes (test/unit/core/effect.test.ts runs
 // both over the same valid and broken records), and nothing the schema would change (unknown
 // fields, which the schema strips, send the record to the schema).
-const TIMESTAMP = z.iso.datetime({ offset: true })._zod.def.pattern as RegExp;
+const TIMESTAMP = timestamp._zod.def.pattern as RegExp;
 const SIDE_SET: ReadonlySet<unknown> = new Set(SIDES);
 const EFFECT_FIELDS = new Set(['v', 'type', 'runId', 'shadowId', 'side', 'at', 'seq', 'kind', 'target', 'op', 'key', 'before', 'after', 'undo', 'payload', 'meta', 'status', 'error']);
 const END_FIELDS = new Set(['v', 'type', 'runId', 'shadowId', 'side', 'at', 'count', 'dropped', 'request', 'status', 'error', 'exchange', 'prestate', 'prestateReason', 'reads', 'readsOmitted']);

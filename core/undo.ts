@@ -67,6 +67,14 @@ export function reverseDelta(before: unknown, after: unknown): UndoEntry[] | und
 }
 
 /**
+ * The undo a format 2 writer ships instead of `before`: for an update or a replace whose two
+ * images are documents (reverseDelta), otherwise undefined (`before` travels whole).
+ */
+export function undoFor(op: string, before: unknown, after: unknown): UndoEntry[] | undefined {
+  return op === 'update' || op === 'replace' ? reverseDelta(before, after) : undefined;
+}
+
+/**
  * `before` rebuilt from `after` and its undo entries, copying only the objects and arrays on
  * the entries' paths. Throws an Error naming the entry that does not fit `after` (a path
  * through something that is not an object or array there, or an index beyond an array); the

@@ -108,10 +108,9 @@ function smallRequest(i, bug) {
  * before-image as its reverse delta from the after-image (core/undo.ts).
  */
 function format2(records) {
-  const { reverseDelta } = require('../../dist/core/undo');
+  const { undoFor } = require('../../dist/core/undo');
   return records.map((r) => {
-    if (r.type !== 'effect' || (r.op !== 'update' && r.op !== 'replace') || r.before == null) return { ...r, v: 2 };
-    const undo = reverseDelta(r.before, r.after);
+    const undo = r.type === 'effect' ? undoFor(r.op, r.before, r.after) : undefined;
     if (!undo) return { ...r, v: 2 };
     const { before: _before, ...rest } = r;
     return { ...rest, v: 2, undo };

@@ -2,6 +2,7 @@
 // environment and flags (later wins) and validated once at start. docs/proxy.md lists them.
 import { z } from 'zod';
 import { envLayer, resolveWith } from '../../core/config';
+import { FORMAT_VERSION, formatVersionSchema } from '../../core/effect';
 import { isLoopback } from '../../core/net';
 import { redactionSchema } from '../../core/redaction';
 import { compressionSchema, partitionsSchema, prefixSchema, secretSchema } from '../../core/settings';
@@ -65,7 +66,7 @@ export const proxyConfigSchema = z
     prefix: prefixSchema,
     partitions: partitionsSchema,
     /** env SHADOWDIFF_FORMAT. The effect format's version written: 2 (default), or 1 for workers older than format 2. */
-    format: z.union([z.literal(1), z.literal(2)]).default(2),
+    format: formatVersionSchema.default(FORMAT_VERSION),
     /** env SHADOWDIFF_COMPRESSION. How an amqp sink's messages are compressed: br (default), deflate or none. */
     compression: compressionSchema,
     /** Whether the services run the SDK: false makes each exchange complete on its own. */

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { envLayer } from '../../core/config';
 import { MODES } from '../../core/headers';
-import { SIDES } from '../../core/effect';
+import { FORMAT_VERSION, formatVersionSchema, SIDES } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { redactionSchema } from '../../core/redaction';
 import { compressionSchema, partitionsSchema, prefixSchema } from '../../core/settings';
@@ -40,7 +40,7 @@ export const sdkOptionsSchema = z
      * env SHADOWDIFF_FORMAT. The effect format written: 2 (default) ships an update's `after` and
      * its reverse delta instead of two full images; 1 for workers older than format 2 (docs/effect-format.md).
      */
-    format: z.union([z.literal(1), z.literal(2)]).default(2),
+    format: formatVersionSchema.default(FORMAT_VERSION),
     /** env SHADOWDIFF_COMPRESSION. How RabbitMQ messages are compressed: br (default), deflate or none. */
     compression: compressionSchema,
     buffer: z

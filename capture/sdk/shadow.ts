@@ -2,7 +2,7 @@
 // operations everything else is built on — recording an effect and ending a side. The
 // instrumenters (express.ts, mongo/, amqp.ts, http.ts) call these inside a request context.
 import { type EffectKind, type EffectRecord, type EndRecord, OPS_BY_KIND } from '../../core/effect';
-import { reverseDelta } from '../../core/undo';
+import { undoFor } from '../../core/undo';
 import { ShadowdiffError } from '../../core/errors';
 import type { Mode } from '../../core/headers';
 import { createLogger, type Logger } from '../../core/logger';
@@ -231,7 +231,7 @@ export class Shadow {
       if (fields.key !== undefined) record.key = fields.key;
       if (fields.before !== undefined) {
         // Format 2: an update's before-image as the reverse delta from its after-image (core/undo.ts).
-        const undo = record.v === 2 && (record.op === 'update' || record.op === 'replace') && fields.after !== undefined ? reverseDelta(fields.before, fields.after) : undefined;
+        const undo = record.v === 2 ? undoFor(record.op, fields.before, fields.after) : undefined;
         if (undo) record.undo = undo;
         else record.before = fields.before;
       }

@@ -1,7 +1,8 @@
 // A delivery's body as records: one record, or a JSON array of records of one partition (a
-// pack), compressed or not. A record that cannot be taken is refused on its own, with its reason, and the rest of
-// its pack goes on: one application's odd document must not cost other requests their records.
-// A message with nothing usable in it throws the reason it is dead-lettered with.
+// pack), compressed or not. A record that cannot be taken is refused on its own, with its
+// reason, and the rest of its pack goes on: one application's odd document must not cost other
+// requests their records. A message with nothing usable in it throws the reason it is
+// dead-lettered with.
 import { type CoverageRecord, parseWireRecord, type ShadowRecord } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
 import { partitionOf } from '../../runtime/bus/bus';

@@ -27,6 +27,16 @@ export interface PipelineHarness {
 
 export const logger = createLogger({ level: process.env.TEST_LOG ?? 'silent' });
 
+/** Reads the dead-letter queue until it has given at least `n` (they arrive as the worker moves them). */
+async function deadLetters(env: PipelineEnv, bus: Bus, n: number, what: string): Promise<DeadLetter[]> {
+  const dead: DeadLetter[] = [];
+  await waitFor(async () => {
+    dead.push(...(await env.deadLetters(bus)));
+    return dead.length >= n;
+  }, what);
+  return dead;
+}
+
 export function pipelineContract(h: PipelineHarness): void {
   describe(`pipeline: ${h.name}`, () => {
     let env: PipelineEnv;
@@ -103,11 +113,7 @@ export function pipelineContract(h: PipelineHarness): void {
       expect(message!.encoding).toBe('br');
       await bus.publishRaw([message!]);
       await waitFor(async () => (await env.store.countComparisons('packed-bad')) === 1 && worker.stats().deadLettered === 1, 'the good request compared, the bad record dead-lettered');
-      const dead: DeadLetter[] = [];
-      await waitFor(async () => {
-        dead.push(...(await env.deadLetters(bus)));
-        return dead.length >= 1;
-      }, 'the dead letter to be readable');
+      const dead = await deadLetters(env, bus, 1, 'the dead letter to be readable');
       expect(dead).toHaveLength(1);
       expect(JSON.parse(dead[0]!.body.toString())).toEqual(bad);
     });
@@ -146,11 +152,7 @@ export function pipelineContract(h: PipelineHarness): void {
         { shadowId: rec.shadowId, body: deflateRawSync(Buffer.from('{"v":1,"type":"nonsense"}')), encoding: 'deflate' },
       ]);
       await waitFor(() => worker.stats().deadLettered === 4, 'four dead letters');
-      const dead: DeadLetter[] = [];
-      await waitFor(async () => {
-        dead.push(...(await env.deadLetters(bus)));
-        return dead.length >= 4;
-      }, 'the dead letters to be readable');
+      const dead = await deadLetters(env, bus, 4, 'the dead letters to be readable');
       const reasons = dead.map((d) => d.reason);
       expect(reasons).toEqual(
         expect.arrayContaining([
@@ -174,11 +176,7 @@ export function pipelineContract(h: PipelineHarness): void {
       while (partitionOf(`o${other}`, bus.partitions) === partitionOf(rec.shadowId, bus.partitions)) other += 1;
       await bus.publishRaw([{ shadowId: `o${other}`, body }]);
       await waitFor(() => worker.stats().deadLettered === 1, 'the dead letter');
-      const dead: DeadLetter[] = [];
-      await waitFor(async () => {
-        dead.push(...(await env.deadLetters(bus)));
-        return dead.length >= 1;
-      }, 'the dead letter to be readable');
+      const dead = await deadLetters(env, bus, 1, 'the dead letter to be readable');
       expect(dead[0]!.reason).toMatch(/arrived on partition \d+ but belongs on \d+: its publisher routes with another hash/);
     });
 
@@ -210,11 +208,7 @@ export function pipelineContract(h: PipelineHarness): void {
       ]);
       await bus.publish(good);
       await waitFor(async () => (await env.store.countComparisons('poison')) === 3 && worker.stats().deadLettered === 4, 'good compared, bad dead-lettered');
-      const dead: DeadLetter[] = [];
-      await waitFor(async () => {
-        dead.push(...(await env.deadLetters(bus)));
-        return dead.length >= 4;
-      }, 'four dead letters');
+      const dead = await deadLetters(env, bus, 4, 'four dead letters');
       const reasons = dead.map((d) => d.reason);
       for (const expected of [/not valid JSON/, /field "seq": Too small/, /not valid UTF-8/, /refused a "__proto__"/]) {
         expect(reasons.filter((r) => expected.test(r))).toHaveLength(1);
