@@ -266,7 +266,7 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
         : `unsupported format version ${JSON.stringify(obj.v)} (this shadowdiff reads 1 and 2)`,
     );
   }
-  const schema = typeof obj.type === 'string' ? TYPES[obj.type] : undefined;
+  const schema = typeof obj.type === 'string' && Object.prototype.hasOwnProperty.call(TYPES, obj.type) ? TYPES[obj.type] : undefined;
   if (!schema) {
     throw badRecord(where, `field "type" must be one of ${Object.keys(TYPES).join('|')}, got ${JSON.stringify(obj.type)}`);
   }
@@ -367,7 +367,8 @@ function fastCommon(o: Record<string, unknown>): boolean {
 
 function fastEffect(o: Record<string, unknown>): boolean {
   if (!onlyFields(o, EFFECT_FIELDS) || !fastCommon(o) || !count0(o.seq) || !str(o.target, 1, 500)) return false;
-  const ops = (OPS_BY_KIND as Record<string, readonly string[] | undefined>)[o.kind as string];
+  // Own keys only: a kind such as "toString" must go to the schema, which names it, not reach Object's members.
+  const ops = typeof o.kind === 'string' && Object.prototype.hasOwnProperty.call(OPS_BY_KIND, o.kind) ? (OPS_BY_KIND as Record<string, readonly string[]>)[o.kind] : undefined;
   if (!ops || !ops.includes(o.op as string)) return false;
   if (o.meta !== undefined && !plainObject(o.meta)) return false;
   if (o.status !== undefined && o.status !== 'ok' && o.status !== 'failed') return false;

@@ -48,6 +48,7 @@ describe('parseRecord', () => {
 
   it.each([
     [{ ...good, kind: 'file' }, 'field "kind"'],
+    [{ ...good, kind: 'toString' }, 'field "kind"'],
     [{ ...good, seq: -1 }, 'field "seq"'],
     [{ ...good, seq: 1.5 }, 'field "seq"'],
     [{ ...good, side: 'left' }, 'field "side"'],
@@ -57,6 +58,7 @@ describe('parseRecord', () => {
     [{ ...good, v: 3 }, 'unsupported format version 3'],
     [{ ...good, v: undefined }, 'field "v" is missing'],
     [{ ...good, type: 'exchange!' }, 'field "type" must be one of effect|end'],
+    [{ ...good, type: 'constructor' }, 'field "type" must be one of effect|end'],
     [{ ...good, after: nest(300) }, 'nested deeper than 300 levels'],
     [[good], 'expected a JSON object, got an array'],
     ['text', 'expected a JSON object, got string'],
@@ -98,7 +100,7 @@ describe('the hand check of effects and end markers agrees with the schemas', ()
   const { before: _b, ...updateRecord } = update;
   const bases: Record<string, unknown>[] = [good, { ...good, v: 2 }, updateRecord, end, { ...end, reads: undefined }];
   const odd = fc.oneof(
-    fc.constantFrom(undefined, null, '', 'x'.repeat(201), 'x'.repeat(501), 'x'.repeat(2001), -1, 1.5, 2 ** 53, 1000, 999, 0, true, [], {}, [1], 'insert', 'update', 'publish', 'db', 'legacy', 'ok', 'failed', 'handoff', '2026-02-30T00:00:00Z', '2026-11-24T10:00:00Z', 2, 1, 3),
+    fc.constantFrom(undefined, null, '', 'x'.repeat(201), 'x'.repeat(501), 'x'.repeat(2001), -1, 1.5, 2 ** 53, 1000, 999, 0, true, [], {}, [1], 'insert', 'update', 'publish', 'db', 'legacy', 'ok', 'failed', 'handoff', '2026-02-30T00:00:00Z', '2026-11-24T10:00:00Z', 2, 1, 3, 'toString', 'constructor', '__proto__', 'hasOwnProperty'),
     fc.anything({ maxDepth: 2 }),
   );
   const fields = ['v', 'type', 'runId', 'shadowId', 'side', 'at', 'seq', 'kind', 'target', 'op', 'key', 'before', 'after', 'undo', 'payload', 'meta', 'status', 'error', 'count', 'dropped', 'request', 'exchange', 'prestate', 'prestateReason', 'reads', 'readsOmitted', 'extra'];
@@ -125,7 +127,7 @@ describe('the hand check of effects and end markers agrees with the schemas', ()
           fastError = (err as Error).message;
         }
         const type = typeof record.type === 'string' ? record.type : '';
-        const known = [1, 2].includes(record.v as number) && type in schemaOf;
+        const known = [1, 2].includes(record.v as number) && Object.prototype.hasOwnProperty.call(schemaOf, type);
         if (!known) return;
         const slow = schemaOf[type]!.safeParse(JSON.parse(JSON.stringify(record)));
         if (!slow.success) {
