@@ -88,9 +88,12 @@ export class CompiledRules {
   /** Whether any entry is limited to a route (forRoute has work to do). */
   private readonly routeScoped: boolean;
   private readonly byRoute = new Map<string, CompiledRules>();
+  /** The ignores that apply on every route (route-limited ones are resolved by forRoute). */
+  private readonly globalIgnores: string[];
 
   constructor(rules: Rules) {
     this.source = rules;
+    this.globalIgnores = rules.ignore.filter((i): i is string => typeof i === 'string');
     for (const group of rules.databases) for (const name of group.slice(1)) if (!this.databaseOf.has(name)) this.databaseOf.set(name, group[0]!);
     this.routeScoped = rules.targets.some((t) => t.route !== undefined) || rules.ignore.some((i) => typeof i !== 'string');
     for (const t of rules.targets) {
@@ -102,7 +105,7 @@ export class CompiledRules {
       }
     }
     // Compile every pattern now so that a bad one fails at load time, not mid-run.
-    for (const t of rules.targets) compileTarget(t.match, [t], ignorePaths(rules.ignore));
+    for (const t of rules.targets) compileTarget(t.match, [t], this.globalIgnores);
   }
 
   /**
@@ -144,16 +147,11 @@ export class CompiledRules {
     let compiled = perKind.get(target);
     if (!compiled) {
       const matching = this.source.targets.filter((t) => (t.kind === undefined || t.kind === kind) && globMatch(t.match, target));
-      compiled = compileTarget(target, matching, ignorePaths(this.source.ignore));
+      compiled = compileTarget(target, matching, this.globalIgnores);
       if (perKind.size < 10_000) perKind.set(target, compiled);
     }
     return compiled;
   }
-}
-
-/** The global ignores that apply everywhere (route-limited ones are resolved by forRoute). */
-function ignorePaths(ignore: Rules['ignore']): string[] {
-  return ignore.filter((i): i is string => typeof i === 'string');
 }
 
 function mapKey(kind: EffectKind | undefined, target: string): string {
