@@ -14,22 +14,35 @@ export interface MemorySink extends RecordSink {
   readonly sent: WireRecord[];
 }
 
+/**
+ * Keeps what it is sent. The records are read as a worker reads them when a test looks at them,
+ * not in write(): the SDK or proxy under test shares this process, and a timing test must not
+ * pay for the test's own parsing on its event loop.
+ */
 export function memorySink(): MemorySink {
+  const sent: WireRecord[] = [];
   const records: ShadowRecord[] = [];
   const coverage: CoverageRecord[] = [];
-  const sent: WireRecord[] = [];
+  let read = 0;
+  const catchUp = () => {
+    for (; read < sent.length; read++) {
+      const r = parseWireRecord(JSON.parse(JSON.stringify(sent[read])));
+      if (r.type === 'coverage') coverage.push(r);
+      else records.push(r);
+    }
+  };
   return {
-    records,
-    coverage,
+    get records() {
+      catchUp();
+      return records;
+    },
+    get coverage() {
+      catchUp();
+      return coverage;
+    },
     sent,
     description: 'test memory sink',
-    write: async (batch) =>
-      void batch.forEach((r) => {
-        sent.push(r);
-        const read = parseWireRecord(JSON.parse(JSON.stringify(r)));
-        if (read.type === 'coverage') coverage.push(read);
-        else records.push(read);
-      }),
+    write: async (batch) => void sent.push(...batch),
   };
 }
 
