@@ -4,7 +4,8 @@
 // `--drain-dead` decodes again to show the JSON. Decoding is bounded: a message that would inflate
 // beyond MAX_DECODED_BYTES (a zip bomb, or a corrupt body) is refused with its reason, never
 // decompressed into memory without end. bench/wire.js measured the codecs (docs/pipeline.md).
-import { brotliCompressSync, brotliDecompressSync, constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, brotliCompressSync, brotliDecompressSync, constants, deflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { ShadowdiffError } from '../../core/errors';
 import type { Compression } from '../../core/settings';
 
@@ -20,14 +21,28 @@ export interface WireMessage {
   encoding?: 'br' | 'deflate';
 }
 
+// Brotli quality 1: 4.1% of the bytes for 0.02 ms per order request (bench/wire.js); higher
+// qualities save a few points more for several times the publisher's CPU.
+const brotliOptions = (body: Buffer) => ({ params: { [constants.BROTLI_PARAM_QUALITY]: 1, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } });
+const DEFLATE_OPTIONS = { level: 1 };
+const brotliAsync = promisify(brotliCompress);
+const deflateAsync = promisify(deflateRaw);
+
+/** The body compressed, in this thread (serialize; the benches). */
 export function encodeBody(body: Buffer, compression: Compression): { body: Buffer; encoding?: 'br' | 'deflate' } {
   if (compression === 'none' || body.length < MIN_COMPRESSED_BYTES) return { body };
-  if (compression === 'br') {
-    // Quality 1: 4.4% of the bytes for 0.02 ms per order request (bench/wire.js); higher
-    // qualities save a few points more for several times the publisher's CPU.
-    return { body: brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 1, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } }), encoding: 'br' };
-  }
-  return { body: deflateRawSync(body, { level: 1 }), encoding: 'deflate' };
+  if (compression === 'br') return { body: brotliCompressSync(body, brotliOptions(body)), encoding: 'br' };
+  return { body: deflateRawSync(body, DEFLATE_OPTIONS), encoding: 'deflate' };
+}
+
+/**
+ * The same, on libuv's thread pool: what a publisher inside a service (the SDK, the proxy)
+ * uses, so that compressing never runs on the event loop of the host it shares.
+ */
+export async function encodeBodyOffThread(body: Buffer, compression: Compression): Promise<{ body: Buffer; encoding?: 'br' | 'deflate' }> {
+  if (compression === 'none' || body.length < MIN_COMPRESSED_BYTES) return { body };
+  if (compression === 'br') return { body: await brotliAsync(body, brotliOptions(body)), encoding: 'br' };
+  return { body: await deflateAsync(body, DEFLATE_OPTIONS), encoding: 'deflate' };
 }
 
 /**

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import type { WireRecord } from '../../../core/effect';
 import { ShadowdiffError } from '../../../core/errors';
 import { partitionOf, type PublishOptions, serialize, type WireMessage } from '../bus';
+import { encodeBodyOffThread } from '../encoding';
 import { AmqpConnection, type AmqpConnectionOptions, type Connected } from './connection';
 
 export interface AmqpPublisherOptions {
@@ -44,8 +45,12 @@ export class AmqpPublisher {
     });
   }
 
-  publish(records: readonly WireRecord[], options?: PublishOptions): Promise<void> {
-    return this.publishRaw(serialize(records, this.connection.partitions, options));
+  /** Compression, if any, happens off the event loop (the SDK and the proxy publish from their host's process). */
+  async publish(records: readonly WireRecord[], options: PublishOptions = {}): Promise<void> {
+    const { compression, ...packing } = options;
+    const plain = serialize(records, this.connection.partitions, packing);
+    if (!compression || compression === 'none') return this.publishRaw(plain);
+    return this.publishRaw(await Promise.all(plain.map(async (m) => ({ shadowId: m.shadowId, ...(await encodeBodyOffThread(m.body, compression)) }))));
   }
 
   async publishRaw(items: readonly WireMessage[]): Promise<void> {
