@@ -20,12 +20,16 @@ const shape: fc.Arbitrary<Shape> = fc.record({
   value: doc,
 });
 
+/**
+ * The engine's input built as it is, not through parseRecord: the generated values hold any key,
+ * `__proto__` too, which a reader refuses in a record (an SDK writes it escaped) but the engine,
+ * a public function, must still compare safely.
+ */
 function side(name: 'legacy' | 'candidate', shapes: Shape[], shadowId = 's1'): SideInput {
-  const effects: EffectRecord[] = shapes.map((s, seq) =>
-    s.kind === 'db'
-      ? effect(name, seq, { kind: 'db', target: s.target, op: 'insert', key: { _id: s.key }, before: null, after: s.value }, shadowId)
-      : effect(name, seq, { kind: 'message', target: s.target, op: 'publish', payload: s.value }, shadowId),
-  );
+  const effects: EffectRecord[] = shapes.map((s, seq) => ({
+    ...effect(name, seq, s.kind === 'db' ? { kind: 'db', target: s.target, op: 'insert', key: { _id: s.key }, before: null, after: {} } : { kind: 'message', target: s.target, op: 'publish', payload: {} }, shadowId),
+    ...(s.kind === 'db' ? { after: s.value } : { payload: s.value }),
+  }));
   const e: EndRecord = end(name, effects.length, {}, shadowId);
   return { effects, end: e };
 }
