@@ -6,13 +6,13 @@ import { deepEqual } from './equal';
 import { describe, diffValues, type FieldDiff, isVolatile } from './diff';
 import { clip, type Comparison, type Finding, type PairRef, SEVERITY_OF, SEVERITY_RANK } from './finding';
 import { IdMap, learnIds } from './idmap';
-import { DEFAULT_LIMITS, getPath, type Limits } from './normalize';
+import { DEFAULT_LIMITS, type Limits } from './normalize';
 import { pairEffects } from './pairing';
 import { inconclusiveReasons } from './prestate';
 import { equalUnder, type FastWalk } from './fast-equal';
 import { isCreate, Prepared, type PrepareContext } from './prepare';
 import { type CompiledRules, compileRules } from './rules';
-import type { Path } from './path';
+import { getPath, type Path } from './path';
 import { complete, dedupe, incompleteReasons, overCount, summarize } from './completeness';
 import { withExchange } from './exchange';
 import type { CompareInput } from './input';
@@ -67,6 +67,9 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
     result.pairs = main.pairs;
     let findings = main.findings;
     findings.push(...statusFindings(input.legacy.end, input.candidate.end, legacy, candidate));
+    // Who reads what: the consumers a finding touches rank it, and their schemas check the candidate.
+    routeRules.consumers.annotate(findings);
+    const contract = routeRules.contracts.any ? routeRules.contracts.check(main.candidate, main.legacy) : undefined;
 
     // Learned noise: a field where two legacy runs disagree is nondeterministic.
     const secondary = input.secondary ? dedupe(input.secondary.effects) : undefined;
@@ -74,6 +77,11 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
       const noisy = new Set(diffSides(legacy, secondary, routeRules, limits, 'secondary').findings.map(noiseKey));
       result.noise = findings.filter((f) => noisy.has(noiseKey(f)));
       findings = findings.filter((f) => !noisy.has(noiseKey(f)));
+    }
+    // After the learned noise: a broken contract is absolute, whatever two legacy runs disagree on.
+    if (contract) {
+      findings.push(...contract.findings);
+      result.noise.push(...contract.noise);
     }
     result.findings = sortFindings(findings);
     result.verdict = findings.length ? 'mismatch' : 'match';
@@ -91,6 +99,8 @@ interface SidesDiff {
   findings: Finding[];
   pairs: PairRef[];
   idMap: IdMap;
+  legacy: Prepared[];
+  candidate: Prepared[];
 }
 
 /** Legacy's effects against the other side's: the candidate's, or the secondary's to learn noise. */
@@ -138,7 +148,7 @@ function diffSides(legacyRecs: EffectRecord[], otherRecs: EffectRecord[], rules:
       findings.push(effectFinding('extra-effect', c, { candidate: clip(c.value) }));
     }
   }
-  return { findings, pairs, idMap: ctx.ids };
+  return { findings, pairs, idMap: ctx.ids, legacy, candidate };
 }
 
 /** What diffPair returns for an equal pair: shared, never written to. */
@@ -253,7 +263,7 @@ function noiseKey(f: Finding): string {
   return `${f.effectKind}\u0000${f.target}\u0000${f.kind === 'missing-effect' || f.kind === 'extra-effect' ? f.kind : f.field}`;
 }
 
-const KIND_ORDER = { 'missing-effect': 0, 'extra-effect': 1, removed: 2, 'type-changed': 3, 'too-large': 4, changed: 5, added: 6 };
+const KIND_ORDER = { 'missing-effect': 0, 'extra-effect': 1, removed: 2, 'type-changed': 3, 'too-large': 4, contract: 5, changed: 6, added: 7 };
 
 function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort(

@@ -6,7 +6,7 @@ import deepDiff from 'deep-diff';
 import { isGeneratedId, isTagKey, isTimeLike, tagOf, typeOf } from '../../core/tagged';
 import { clip, type Finding, type FindingKind, SEVERITY_OF } from './finding';
 import { deepEqual } from './equal';
-import { getPath } from './normalize';
+import { getPath } from './path';
 import { fieldOf, formatPath, type Path, type Segment } from './path';
 import type { TargetRules } from './rules';
 

@@ -6,7 +6,8 @@
 import { canonicalTagged, isGeneratedId, tagOf } from '../../core/tagged';
 import { deepEqual } from './equal';
 import type { IdMap } from './idmap';
-import { getPath, type Limits } from './normalize';
+import { type Limits } from './normalize';
+import { getPath } from './path';
 import type { State } from './path';
 import type { TargetRules } from './rules';
 

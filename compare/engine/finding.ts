@@ -11,13 +11,15 @@ export const FINDING_KINDS = [
   'changed', // same field and type, different value
   'added', // a field only the candidate writes
   'too-large', // a value beyond the diff's limits: not compared
+  'contract', // the candidate's effect breaks a consumer's declared schema (consumers.ts)
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
-export const SEVERITIES = ['high', 'medium', 'low'] as const;
+/** `critical`: a field a consumer marked critical reads (consumers.ts); the engine alone ranks high at most. */
+export const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 /** Most severe first: for sorting findings and comparing severities. */
-export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { high: 0, medium: 1, low: 2 };
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { critical: 0, high: 1, medium: 2, low: 3 };
 
 export const SEVERITY_OF: Record<FindingKind, Severity> = {
   'missing-effect': 'high',
@@ -25,6 +27,7 @@ export const SEVERITY_OF: Record<FindingKind, Severity> = {
   removed: 'high',
   'type-changed': 'high',
   'too-large': 'high',
+  contract: 'high',
   changed: 'medium',
   added: 'low',
 };
@@ -54,8 +57,16 @@ export interface Finding {
   preStateDiffers?: boolean;
   /** Both values look generated (ids, timestamps): a hint for suggested noise. */
   volatile?: boolean;
-  /** Why a value could not be compared (too-large). */
+  /** Why a value could not be compared (too-large), or what a consumer's schema says (contract). */
   reason?: string;
+  /** The declared consumers that read this field (consumers.ts). */
+  consumers?: string[];
+  /** The target's consumers are declared and none reads this field: ranked one step lower. */
+  unread?: boolean;
+  /** The engine's severity before the consumers moved it. */
+  baseSeverity?: Severity;
+  /** contract: where in the consumer's schema the effect failed (`#/properties/refundAmount/type`). */
+  schemaPath?: string;
 }
 
 /**

@@ -6,7 +6,7 @@ import { stableStringify } from '../../core/fingerprint';
 import { canonicalTagged, tagOf } from '../../core/tagged';
 
 export { stableStringify };
-import type { Path, State } from './path';
+import { getPath, type Path, type State } from './path';
 import type { TargetRules } from './rules';
 import type { IdMap } from './idmap';
 
@@ -107,15 +107,6 @@ function sortKey(v: unknown): string {
   return `j${stableStringify(v)}`;
 }
 
-export function getPath(value: unknown, path: Path): unknown {
-  let cur = value;
-  for (const seg of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    if (!Object.prototype.hasOwnProperty.call(cur, seg)) return undefined;
-    cur = (cur as Record<string | number, unknown>)[seg];
-  }
-  return cur;
-}
 
 /**
  * A document key as a canonical string: typed values in canonical form, object keys sorted,

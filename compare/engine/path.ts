@@ -20,6 +20,17 @@ export function formatPath(path: Path): string {
   return out;
 }
 
+/** The value at a path (own properties only), or undefined. */
+export function getPath(value: unknown, path: Path): unknown {
+  let cur = value;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    if (!Object.prototype.hasOwnProperty.call(cur, seg)) return undefined;
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return cur;
+}
+
 /** The field a path belongs to, with indices folded: `items[2].price` → `items[*].price`. */
 export function fieldOf(path: Path): string {
   return formatPath(path.map((s) => (typeof s === 'number' ? -1 : s))).replace(/\[-1\]/g, '[*]');

@@ -4,7 +4,8 @@
 // pair that the fast path finds equal is never copied at all.
 import type { EffectKind, EffectRecord, Side } from '../../core/effect';
 import type { IdMap } from './idmap';
-import { getPath, keyString, type Limits, normalize, stableStringify, substituteIds, TooLarge } from './normalize';
+import { getPath } from './path';
+import { keyString, type Limits, normalize, stableStringify, substituteIds, TooLarge } from './normalize';
 import { type CompiledRules, PLAIN_RULES, type TargetRules } from './rules';
 
 /** True for a db write that created its document (an insert, or an upsert that inserted). */

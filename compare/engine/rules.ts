@@ -4,7 +4,12 @@
 import { z } from 'zod';
 import { EFFECT_KINDS, type EffectKind, type Side } from '../../core/effect';
 import { ShadowdiffError } from '../../core/errors';
+import { checkConsumerNames, CompiledConsumers, consumerSchema } from './consumers';
+import { Contracts } from './contract';
+import { globMatch } from './glob';
 import { parsePattern, PatternSet } from './path';
+
+export { globMatch };
 
 /** Rewrites one side's value before any other rule: the hook for a changed schema. */
 export type Canonicalize = (value: unknown, context: { kind: EffectKind; target: string; op: string; side: Side }) => unknown;
@@ -56,6 +61,8 @@ export const rulesSchema = z.strictObject({
    */
   databases: z.array(z.array(z.string().min(1).max(200)).min(2)).default([]),
   targets: z.array(targetRuleSchema).default([]),
+  /** Who reads the data, and what they expect of it (consumers.ts, docs/consumers.md). */
+  consumers: z.array(consumerSchema).max(500).default([]),
 });
 
 export type TargetRule = z.infer<typeof targetRuleSchema>;
@@ -90,9 +97,20 @@ export class CompiledRules {
   private readonly byRoute = new Map<string, CompiledRules>();
   /** The ignores that apply on every route (route-limited ones are resolved by forRoute). */
   private readonly globalIgnores: string[];
+  /** Who reads each target and field; shared by every route's rules. */
+  readonly consumers: CompiledConsumers;
+  readonly contracts: Contracts;
 
-  constructor(rules: Rules) {
+  constructor(rules: Rules, shared?: Pick<CompiledRules, 'consumers' | 'contracts'>) {
     this.source = rules;
+    if (shared) {
+      this.consumers = shared.consumers;
+      this.contracts = shared.contracts;
+    } else {
+      checkConsumerNames(rules.consumers, 'rules');
+      this.consumers = new CompiledConsumers(rules.consumers);
+      this.contracts = new Contracts(this.consumers);
+    }
     this.globalIgnores = rules.ignore.filter((i): i is string => typeof i === 'string');
     for (const group of rules.databases) for (const name of group.slice(1)) if (!this.databaseOf.has(name)) this.databaseOf.set(name, group[0]!);
     this.routeScoped = rules.targets.some((t) => t.route !== undefined) || rules.ignore.some((i) => typeof i !== 'string');
@@ -121,7 +139,7 @@ export class CompiledRules {
         ...this.source,
         ignore: ignore.flatMap((i) => (typeof i === 'string' ? [i] : globMatch(i.route, route) ? [i.path] : [])),
         targets: targets.filter((t) => t.route === undefined || globMatch(t.route, route)).map(({ route: _r, ...t }) => t),
-      });
+      }, this);
       if (this.byRoute.size < 10_000) this.byRoute.set(route, scoped);
     }
     return scoped;
@@ -169,7 +187,15 @@ export function compileRules(input: unknown = {}, where = 'rules'): CompiledRule
     const field = issue.path.length ? issue.path.join('.') : '(rules)';
     throw new ShadowdiffError('SHADOWDIFF_RULES', `${where}: field "${field}": ${issue.message}.`, { where, field });
   }
-  return new CompiledRules(parsed.data);
+  try {
+    return new CompiledRules(parsed.data);
+  } catch (err) {
+    // A duplicate consumer or a schema that does not compile: say which file.
+    if (err instanceof ShadowdiffError && err.code === 'SHADOWDIFF_RULES' && !err.message.startsWith(where)) {
+      throw new ShadowdiffError('SHADOWDIFF_RULES', `${where}: ${err.message.replace(/^rules: /, '')}`, { ...err.detail, where });
+    }
+    throw err;
+  }
 }
 
 /**
@@ -185,6 +211,8 @@ export function layerRules(base: CompiledRules | undefined, stored: CompiledRule
     ignore: [...stored.source.ignore, ...base.source.ignore],
     databases: [...stored.source.databases, ...base.source.databases],
     targets: [...stored.source.targets, ...base.source.targets],
+    // A consumer the run's stored rules declare replaces the base's of the same name.
+    consumers: [...stored.source.consumers, ...base.source.consumers.filter((c) => !stored.source.consumers.some((s) => s.name === c.name))],
   });
 }
 
@@ -235,21 +263,4 @@ function literalPath(text: string): (string | number)[] {
     if (seg.t === 'index') return seg.index;
     throw new ShadowdiffError('SHADOWDIFF_RULES', `key path "${text}" may not contain wildcards.`);
   });
-}
-
-const globCache = new Map<string, RegExp>();
-
-/** Target globs: `*` matches any run of characters (target names contain dots and slashes). */
-export function globMatch(glob: string, name: string): boolean {
-  if (!glob.includes('*')) return glob === name;
-  let re = globCache.get(glob);
-  if (!re) {
-    re = new RegExp(`^${glob.split('*').map(escapeRegExp).join('.*')}$`);
-    globCache.set(glob, re);
-  }
-  return re.test(name);
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
