@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { compareFiles } from '../pipeline/offline';
 import { renderComparisonText, renderTotals } from '../report/render/text';
-import { loadRulesFile } from './rules-file';
+import { loadRules } from './rules-file';
 import type { CliIo } from './io';
 import { reportBadLines } from './bad-lines';
 
@@ -12,6 +12,7 @@ export function compareCommand(io: CliIo): Command {
     .requiredOption('--legacy <file>', 'legacy (and secondary) effects, JSONL')
     .requiredOption('--candidate <file>', 'candidate effects, JSONL')
     .option('--rules <file>', 'rules file (.json, or .js/.cjs/.mjs for canonicalize functions)')
+    .option('--consumers <file>', 'who reads the data: a consumers file (docs/consumers.md); its consumers join the rules\' own')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText(
       'after',
@@ -19,8 +20,8 @@ export function compareCommand(io: CliIo): Command {
         'Exit code: 0 when every comparison matches, 1 when any mismatches or is incomplete or inconclusive, 2 on bad input\n' +
         '(a line that is not UTF-8, JSON or a record is named and left out; the rest is compared, and the exit code is 2).',
     )
-    .action(async (opts: { legacy: string; candidate: string; rules?: string; format: 'text' | 'json' }) => {
-      const rules = opts.rules ? await loadRulesFile(opts.rules) : undefined;
+    .action(async (opts: { legacy: string; candidate: string; rules?: string; consumers?: string; format: 'text' | 'json' }) => {
+      const rules = await loadRules(opts);
       const result = await compareFiles({ legacyFile: opts.legacy, candidateFile: opts.candidate, ...(rules ? { rules } : {}) });
       const notMatching = result.comparisons.filter((c) => c.verdict !== 'match');
       if (opts.format === 'json') {

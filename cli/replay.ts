@@ -27,7 +27,7 @@ import { commandEnv } from './env';
 import type { RouteMinimum } from '../compare/readiness';
 import { hostPort, numberFlag, routeMinimumFlag } from './options';
 import { loadRewrite, staticHeaders } from './rewrite-file';
-import { loadRulesFile } from './rules-file';
+import { loadRules } from './rules-file';
 
 interface ReplayFlags {
   candidate: string;
@@ -44,6 +44,7 @@ interface ReplayFlags {
   sdk?: boolean;
   collector: string;
   rules?: string;
+  consumers?: string;
   redact?: string;
   junit?: string;
   markdown?: string;
@@ -88,6 +89,7 @@ export function replayCommand(io: CliIo): Command {
     .option('--no-sdk', 'the services do not run the SDK: compare responses only')
     .option('--collector <host:port>', 'where the SDKs post their records (their SHADOWDIFF_SINK)', '127.0.0.1:7077')
     .option('--rules <file>', 'comparison rules (.json, .js, .cjs, .mjs)')
+    .option('--consumers <file>', 'who reads the data: a consumers file (docs/consumers.md); its consumers join the rules\' own')
     .option('--redact <file>', 'redaction settings (JSON) the recording was made with, applied to the responses replay records')
     .option('--accept <file>', 'accepted differences: {"accepted": [{"route", "target", "field", "reason", "expires"}]}')
     .option('--max-mismatch-rate <share>', 'share of compared requests allowed to regress, 0-1', num('max-mismatch-rate', 0, 1), 0)
@@ -117,7 +119,7 @@ export function replayCommand(io: CliIo): Command {
       const redact = flags.redact ? ((await readJsonFile(flags.redact, 'redaction settings')) as Record<string, unknown>) : undefined;
       const env = commandEnv(io.env);
       if (redact && env.redactSecret && redact.secret === undefined) redact.secret = env.redactSecret;
-      const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
+      const rules = await loadRules(flags);
       if (flags.seed) {
         if (!flags.seedUrl) throw new ShadowdiffError('SHADOWDIFF_USAGE', '--seed needs --seed-url: the candidate\'s database, e.g. mongodb://127.0.0.1:27017/shop.');
         const seeded = await seed(flags.seed, flags.seedUrl);

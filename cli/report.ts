@@ -16,6 +16,8 @@ import { readJsonFile } from './config-file';
 import { numberFlag, routeMinimumFlag } from './options';
 import { openRunStore } from './store';
 import { eachComparison } from '../runtime/store/store';
+import { runConsumers, withConsumers } from '../report/queries';
+import { loadConsumersFile } from './rules-file';
 
 interface ReportFlags {
   run: string;
@@ -27,6 +29,7 @@ interface ReportFlags {
   minRequests: number;
   routeMinRequests: RouteMinimum[];
   minCoverage: number;
+  consumers?: string;
 }
 
 export function reportCommand(io: CliIo): Command {
@@ -37,6 +40,7 @@ export function reportCommand(io: CliIo): Command {
     .option('--out <file>', 'write to a file instead of stdout')
     .option('--from <dir>', 'a saved embedded run directory instead of MongoDB (MONGODB_URL)')
     .option('--accept <file>', 'accepted differences (see docs/replay.md)')
+    .option('--consumers <file>', "who reads the data (docs/consumers.md): readiness per consumer; default: the consumers in the run's stored rules")
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
     .option('--min-requests <n>', 'complete comparisons a route needs before it can be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
     .option('--route-min-requests <route=n>', 'per route class (a glob over "METHOD /route"), the complete comparisons its routes need; repeatable, the first match decides', routeMinimumFlag, [])
@@ -51,7 +55,8 @@ export function reportCommand(io: CliIo): Command {
         if (evaluator.count === 0 && !run) throw new ShadowdiffError('SHADOWDIFF_USAGE', `run ${JSON.stringify(flags.run)} has no comparisons in this store (check --run, MONGODB_URL / SHADOWDIFF_DB, or --from).`);
         // Requests a proxy saw but could not mirror count against coverage: they were meant to be compared.
         const proxy = proxyTotals(run);
-        const result = evaluator.result(evaluator.count + (proxy?.lost ?? 0), { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage, routeMinRequests: flags.routeMinRequests }, 'run');
+        const consumers = flags.consumers ? await loadConsumersFile(flags.consumers) : await runConsumers(store, flags.run);
+        const result = withConsumers(evaluator.result(evaluator.count + (proxy?.lost ?? 0), { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage, routeMinRequests: flags.routeMinRequests }, 'run'), consumers);
         const skipped = notCompared(run);
         const notComparedPart = Object.keys(skipped).length ? { notCompared: skipped } : {};
         const line = proxyLine(run);

@@ -14,7 +14,7 @@ import { commandEnv } from './env';
 import type { RouteMinimum } from '../compare/readiness';
 import { hostPort, numberFlag, routeMinimumFlag } from './options';
 import { openRunStore } from './store';
-import { loadRulesFile } from './rules-file';
+import { loadRules } from './rules-file';
 
 interface ServeFlags {
   listen: string;
@@ -24,6 +24,7 @@ interface ServeFlags {
   routeMinRequests: RouteMinimum[];
   maxMismatchRate: number;
   rules?: string;
+  consumers?: string;
 }
 
 export function serveCommand(io: CliIo): Command {
@@ -33,6 +34,7 @@ export function serveCommand(io: CliIo): Command {
     .option('--from <dir>', 'a saved embedded run directory instead of MongoDB (MONGODB_URL)')
     .option('--allow-host <name>', 'a host name besides loopback that a report without a token answers to (repeat; a DNS-rebinding guard)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--rules <file>', "the rules file the run's workers use (JSON or JS): re-evaluation layers the run's stored rules over it")
+    .option('--consumers <file>', 'who reads the data: a consumers file (docs/consumers.md); its consumers join the rules\' own')
     .option('--min-requests <n>', 'complete comparisons a route needs to be ready', numberFlag('min-requests', { min: 0, integer: true }), 30)
     .option('--route-min-requests <route=n>', 'per route class (a glob over "METHOD /route"), the complete comparisons its routes need; repeatable, the first match decides', routeMinimumFlag, [])
     .option('--max-mismatch-rate <share>', 'share of compared requests a ready route may mismatch, 0-1', numberFlag('max-mismatch-rate', { min: 0, max: 1 }), 0)
@@ -41,7 +43,7 @@ export function serveCommand(io: CliIo): Command {
       const token = commandEnv(io.env).reportToken;
       if (!isLoopback(host) && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', `refusing to serve captured data on ${flags.listen} without a token: set SHADOWDIFF_REPORT_TOKEN (at least 16 characters), or listen on 127.0.0.1.`);
       if (token !== undefined && token.trim().length < 16) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'SHADOWDIFF_REPORT_TOKEN must hold at least 16 characters besides spaces.');
-      const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
+      const rules = await loadRules(flags);
       const logger = createLogger({ level: 'info' });
       const { store, close } = await openRunStore(io, 'serve', flags.from);
       const reevaluator = new Reevaluator({ store, logger, rules });

@@ -12,7 +12,7 @@ import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
 import { commandEnv } from './env';
 import { hostPort, numberFlag } from './options';
-import { loadRulesFile } from './rules-file';
+import { loadRules } from './rules-file';
 
 interface WorkerFlags {
   config?: string;
@@ -26,6 +26,7 @@ interface WorkerFlags {
   timeoutMs?: number;
   keepEffects?: 'all' | 'non-match' | 'none';
   rules?: string;
+  consumers?: string;
   alertWebhook?: string;
   alertThreshold?: number;
   metrics?: string;
@@ -48,6 +49,7 @@ export function workerCommand(io: CliIo): Command {
     .option('--timeout-ms <ms>', 'compare as incomplete after this long (default 30000)', int('timeout-ms'))
     .addOption(new Option('--keep-effects <which>', 'raw records kept for drill-down (default non-match)').choices(['all', 'non-match', 'none']))
     .option('--rules <file>', "base rules (.json, .js, .cjs, .mjs); a run's stored rules are layered over them")
+    .option('--consumers <file>', 'who reads the data: a consumers file (docs/consumers.md); its consumers join the rules\' own')
     .option('--alert-webhook <url>', 'POST alerts here (env SHADOWDIFF_ALERT_WEBHOOK)')
     .option('--alert-threshold <share>', 'mismatch share that alerts, 0-1 (default 0.05)', Number)
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (env SHADOWDIFF_WORKER_METRICS; off by default)')
@@ -74,7 +76,7 @@ export function workerCommand(io: CliIo): Command {
       }
       const metricsAt = flags.metrics ?? commandEnv(io.env).workerMetrics;
       const listen = metricsAt ? hostPort('metrics', metricsAt, '127.0.0.1:9464') : undefined;
-      const rules = flags.rules ? await loadRulesFile(flags.rules) : undefined;
+      const rules = await loadRules(flags);
       const logger = createLogger({ level: flags.logLevel });
       const log = componentLogger(logger, 'worker');
       const stopping = io.stopSignal();

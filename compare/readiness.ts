@@ -4,7 +4,7 @@
 // and the verdict that becomes the exit code. The renderers are in report/render/.
 import { percent as pct } from '../core/format';
 import { type AcceptEntry, acceptedBy } from './accept';
-import { type Comparison, globMatch, reasonClass, type Rollup } from './engine';
+import { type Comparison, globMatch, reasonClass, type Rollup, type Severity, SEVERITY_RANK } from './engine';
 
 /** `replay`: a CI replay (counts "replayed"); `run`: any run in the store (a live shadow run). */
 export type ResultLabel = 'replay' | 'run';
@@ -44,6 +44,10 @@ export interface FindingGroup {
   accepted?: string;
   /** Requests where the sides started from different data at this field (the candidate read after legacy wrote). */
   preStateDiffers?: number;
+  /** The declared consumers that read the field. */
+  consumers?: string[];
+  /** The target's consumers are declared and none reads the field. */
+  unread?: boolean;
 }
 
 export interface RouteResult {
@@ -66,6 +70,8 @@ export interface RouteResult {
   readiness?: Readiness;
   /** With too few complete comparisons: how many more the route needs. */
   needs?: number;
+  /** Complete comparisons per target they had effects on (`db shop.orders`). */
+  targets?: Record<string, number>;
 }
 
 export type Readiness = 'ready' | 'not ready' | 'not enough data';
@@ -83,6 +89,25 @@ export interface ReplayResult {
   /** Accepted differences past their expiry date (they count as regressions again). */
   expired: AcceptEntry[];
   passed: boolean;
+  /** Readiness per declared consumer (consumer-readiness.ts), where consumers are declared. */
+  consumers?: ConsumerResult[];
+}
+
+/** One declared consumer's readiness (consumer-readiness.ts builds it). */
+export interface ConsumerResult {
+  name: string;
+  owner: string;
+  contact?: string;
+  critical: boolean;
+  /** What it reads, for the page and the checklist: `shop.orders: delivery.*`. */
+  reads: { target: string; kind?: string; paths: string[]; schema: boolean }[];
+  readiness: Readiness;
+  /** Why, in a line. */
+  why: string;
+  /** The routes seen writing its targets, with their complete comparisons there. */
+  routes: { route: string; compared: number; readiness?: Readiness }[];
+  /** The differences touching its fields (accepted ones included, marked). */
+  findings: FindingGroup[];
 }
 
 /** Folds comparisons in one at a time: memory holds counts and finding groups, not comparisons. */
@@ -111,6 +136,8 @@ export class Evaluator {
     if (c.verdict !== 'inconclusive' && lacksData(c)) r.lackingData += 1;
     if (c.verdict === 'match') {
       r.match += 1;
+      const targets = (r.targets ??= {});
+      for (const key of new Set(c.pairs.map((p) => `${p.effectKind} ${p.target}`))) targets[key] = (targets[key] ?? 0) + 1;
       return false;
     }
     if (c.verdict === 'incomplete') {
@@ -127,6 +154,8 @@ export class Evaluator {
       r.error += 1;
       return true;
     }
+    const targets = (r.targets ??= {});
+    for (const key of new Set(c.pairs.map((p) => `${p.effectKind} ${p.target}`))) targets[key] = (targets[key] ?? 0) + 1;
     let allAccepted = true;
     for (const f of c.findings) {
       const a = this.live.find((e) => acceptedBy(e, c.route, f));
@@ -139,8 +168,14 @@ export class Evaluator {
         if (f.candidate !== undefined) g.candidate = f.candidate;
         if (c.request) g.exampleRequest = `${c.request.method} ${c.request.path}`;
         if (a) g.accepted = a.reason;
+        if (f.unread) g.unread = true;
         r.findings.push(g);
       }
+      if (f.consumers?.length) {
+        g.consumers = [...new Set([...(g.consumers ?? []), ...f.consumers])].sort();
+        delete g.unread;
+      }
+      if (SEVERITY_RANK[f.severity] < (SEVERITY_RANK[g.severity as Severity] ?? 9)) g.severity = f.severity;
       g.requests += 1;
       if (f.preStateDiffers) g.preStateDiffers = (g.preStateDiffers ?? 0) + 1;
     }
@@ -207,11 +242,14 @@ export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyM
     lackingData: 0,
     incompleteReasons: { ...r.incomplete },
     inconclusiveReasons: { ...(r.inconclusive ?? {}) },
+    ...(r.targets ? { targets: { ...r.targets } } : {}),
     findings: Object.values(r.fields)
       .sort((a, b) => b.count - a.count)
       .map((f) => {
         const field = f.field || '(whole effect)';
         const g: FindingGroup = { route: r.route, target: f.target, field, kind: f.kind, severity: f.severity, requests: f.count, example: f.examples[0] ?? '' };
+        if (f.consumers?.length) g.consumers = f.consumers;
+        else if (f.unread) g.unread = true;
         const v = values.get(groupKey(r.route, f.target, field, f.kind));
         if (v?.legacy !== undefined) g.legacy = v.legacy;
         if (v?.candidate !== undefined) g.candidate = v.candidate;
@@ -220,6 +258,12 @@ export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyM
       }),
   }));
   return summarize(rollup.runId, routes, routes.reduce((n, r) => n + r.compared, 0), gates, [], 'run');
+}
+
+/** Who a finding group hurts, for one-line renderings: `read by delivery-guarantee`, or that nobody reads it. */
+export function impactText(g: Pick<FindingGroup, 'consumers' | 'unread'>): string {
+  if (g.consumers?.length) return `read by ${g.consumers.join(', ')}`;
+  return g.unread ? 'no declared consumer reads it' : '';
 }
 
 export const groupKey = (route: string, target: string, field: string, kind: string): string => `${route}\u0000${target}\u0000${field}\u0000${kind}`;

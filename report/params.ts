@@ -53,7 +53,7 @@ export interface DifferenceFilter {
 
 export function differenceFilter(req: Request): DifferenceFilter {
   const severity = query(req, 'severity');
-  if (severity !== undefined && !(severity in SEVERITY_RANK)) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'severity must be high, medium or low.');
+  if (severity !== undefined && !(severity in SEVERITY_RANK)) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'severity must be critical, high, medium or low.');
   return { ...pick(req, ['route', 'target', 'field', 'kind']), ...(severity ? { severity } : {}), ...times(req) };
 }
 

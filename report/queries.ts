@@ -2,7 +2,8 @@
 // overview and readiness, its differences (from the rollup, or counted over a time window), a
 // page of comparisons, one request with its effects, and the run's result for the checklist.
 import type { Request } from 'express';
-import { type Comparison, type FieldStats, looksLikeNoise, type Rollup, rollupOf, type RouteRollup } from '../compare/engine';
+import { type CompiledRules, compileRules, type Comparison, type Consumer, type FieldStats, layerRules, looksLikeNoise, type Rollup, rollupOf, type RouteRollup } from '../compare/engine';
+import { consumerResults } from '../compare/consumer-readiness';
 import { type Gates, groupKey, type Readiness, readiness, type ReplayResult, requestsNeeded, resultFromRollup } from '../compare/readiness';
 import type { SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
@@ -86,7 +87,7 @@ function differences(rollup: Rollup, route?: string): DifferenceGroup[] {
     }
   }
   // By severity, then by how many requests it touches.
-  return out.sort((a, b) => (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3) || b.count - a.count);
+  return out.sort((a, b) => (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) || b.count - a.count);
 }
 
 /** Comparisons read to count the differences of a time window (the rollup has no per-field time). */
@@ -138,6 +139,26 @@ export async function runResult(store: Store, runId: string, gates: OverviewGate
     if (finding) values.set(groupKey(route, f.target, f.field || '(whole effect)', f.kind), { legacy: finding.legacy, candidate: finding.candidate, ...(example && example.request ? { request: `${example.request.method} ${example.request.path}` } : {}) });
   }
   return resultFromRollup(rollup, { ...gates, minCoverage: 0 }, values);
+}
+
+/**
+ * The consumers declared for a run: the run's stored rules layered over the base rules `serve`
+ * was started with (the worker's), as re-evaluation layers them. Stored rules that no longer
+ * validate count as none: the base still speaks.
+ */
+export async function runConsumers(store: Store, runId: string, base?: CompiledRules): Promise<readonly Consumer[]> {
+  const stored = await store.getRules(runId);
+  if (!stored) return base?.consumers.list ?? [];
+  try {
+    return layerRules(base, compileRules(stored.rules, `rules of run ${runId}`)).consumers.list;
+  } catch {
+    return base?.consumers.list ?? [];
+  }
+}
+
+/** The result with each declared consumer's readiness (none declared: as it was). */
+export function withConsumers(result: ReplayResult, consumers: readonly Consumer[]): ReplayResult {
+  return consumers.length ? { ...result, consumers: consumerResults(result, consumers) } : result;
 }
 
 export async function comparisonsPage(store: Store, runId: string, req: Request, defaultLimit = 100): Promise<{ items: Comparison[]; next?: string }> {

@@ -8,6 +8,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { type CompiledRules, compileRules } from '../compare/engine';
+import type { ReplayResult } from '../compare/readiness';
 import { ShadowdiffError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { Reevaluator } from '../pipeline/reevaluate';
@@ -22,9 +23,10 @@ import { requestsPage } from './pages/requests';
 import { runPage } from './pages/run';
 import { runsPage } from './pages/runs';
 import { differenceFilter, param, pick, query } from './params';
-import { comparisonsPage, filteredDifferences, findRun, type OverviewGates, overview, requestView, runResult } from './queries';
+import { comparisonsPage, filteredDifferences, findRun, type OverviewGates, overview, requestView, runConsumers, runResult, withConsumers } from './queries';
+import { consumerPage, consumersPage } from './pages/consumers';
 import { renderHtml } from './render/html';
-import { renderMarkdown } from './render/markdown';
+import { renderConsumerSections, renderMarkdown } from './render/markdown';
 import { u } from './render/parts';
 import { CSS } from './render/style';
 import { notCompared } from './coverage';
@@ -50,6 +52,12 @@ export function reportApp(o: ServeOptions): express.Express {
   const { store } = o;
   const jobs = o.reevaluator ?? new Reevaluator({ store, logger: o.logger, rules: o.rules });
   const gates = o.gates ?? { minRequests: 30, maxMismatchRate: 0 };
+  /** The run's result, with readiness per consumer declared in its rules (the base rules and its stored ones). */
+  const resultOf = async (runId: string) => withConsumers(await runResult(store, runId, gates), await runConsumers(store, runId, o.rules));
+  const checklistMarkdown = (result: ReplayResult) => {
+    const sections = renderConsumerSections(result);
+    return sections ? `${renderMarkdown(result, 'run')}\n## Per consumer\n\n${sections}` : renderMarkdown(result, 'run');
+  };
   const app = express();
   const html = (res: Response, page: string) => void res.type('html').send(page);
   app.disable('x-powered-by');
@@ -78,7 +86,12 @@ export function reportApp(o: ServeOptions): express.Express {
   });
   app.get('/api/runs/:run/checklist', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
-    res.type('text/markdown; charset=utf-8').send(renderMarkdown(await runResult(store, run.runId, gates), 'run'));
+    const result = await resultOf(run.runId);
+    res.type('text/markdown; charset=utf-8').send(checklistMarkdown(result));
+  });
+  app.get('/api/runs/:run/consumers', async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    res.json((await resultOf(run.runId)).consumers ?? []);
   });
   app.get('/api/runs/:run/comparisons', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
@@ -167,13 +180,24 @@ export function reportApp(o: ServeOptions): express.Express {
   });
   app.get('/runs/:run/checklist', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
-    const result = await runResult(store, run.runId, gates);
-    html(res, checklistPage({ runId: run.runId, result, markdown: renderMarkdown(result, 'run'), gates }));
+    const result = await resultOf(run.runId);
+    html(res, checklistPage({ runId: run.runId, result, markdown: checklistMarkdown(result), gates }));
+  });
+  app.get('/runs/:run/consumers', async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    html(res, consumersPage({ runId: run.runId, consumers: (await resultOf(run.runId)).consumers ?? [] }));
+  });
+  app.get('/runs/:run/consumers/:name', async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    const name = param(req, 'name');
+    const consumer = (await resultOf(run.runId)).consumers?.find((c) => c.name === name);
+    if (!consumer) throw new ShadowdiffError('SHADOWDIFF_NOT_FOUND', `no consumer ${JSON.stringify(name)} is declared for run ${JSON.stringify(run.runId)} (see its consumers page).`);
+    html(res, consumerPage({ runId: run.runId, consumer }));
   });
   app.get('/runs/:run/report.html', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
     const skipped = notCompared(run);
-    const file = renderHtml(await runResult(store, run.runId, gates), { generatedAt: new Date().toISOString(), ...(Object.keys(skipped).length ? { notCompared: skipped } : {}) });
+    const file = renderHtml(await resultOf(run.runId), { generatedAt: new Date().toISOString(), ...(Object.keys(skipped).length ? { notCompared: skipped } : {}) });
     // A download: the file carries its own CSP (its one filter script), not the server's.
     res.attachment(`shadowdiff-${run.runId.replace(/[^\w.-]/g, '_')}.html`).type('html').send(file);
   });

@@ -1,7 +1,7 @@
 // Rollups: comparisons aggregated per run × route × target × field. A rollup is a monoid —
 // `mergeRollups` is associative and commutative with `emptyRollup` as identity — so every
 // worker can keep its own and any two combine exactly. Rates are derived, never stored.
-import { clipJson, type Comparison, type FindingKind, type Severity, type Verdict } from './finding';
+import { clipJson, type Comparison, type FindingKind, type Severity, SEVERITY_RANK, type Verdict } from './finding';
 
 export const EXAMPLES_KEPT = 5;
 
@@ -27,6 +27,10 @@ export interface FieldStats {
   examples: string[];
   /** One example pair of values, from the smallest shadow id with one (absent in rollups from before it existed). */
   example?: ExamplePair;
+  /** The declared consumers that read the field (consumers.ts), sorted. */
+  consumers?: string[];
+  /** The target's consumers are declared and none reads the field. */
+  unread?: boolean;
 }
 
 /** A finding's two values, each clipped to EXAMPLE_CHARS of JSON (a longer one is kept as its clipped JSON text). */
@@ -71,6 +75,8 @@ export interface RouteRollup {
   hours?: Record<string, [number, number]>;
   /** Comparisons where each side recorded at least one database write (absent in rollups from before it existed). */
   withDb?: { legacy: number; candidate: number };
+  /** Complete comparisons per target they had effects on (`db shop.orders`): which routes a consumer's data comes from. */
+  targets?: Record<string, number>;
 }
 
 export interface Rollup {
@@ -108,6 +114,7 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   }
   if (c.comparedAt < route.firstSeen) route.firstSeen = c.comparedAt;
   if (c.comparedAt > route.lastSeen) route.lastSeen = c.comparedAt;
+  if (c.verdict === 'match' || c.verdict === 'mismatch') countTargets((route.targets ??= {}), c);
 
   const touched = new Map<string, { stats: FieldStats; volatile: boolean; pre: boolean; noise: boolean; found: boolean; first?: Comparison['findings'][number] }>();
   const visit = (f: Comparison['findings'][number], noise: boolean) => {
@@ -132,6 +139,7 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
       t = { stats, volatile: false, pre: false, noise: false, found: false };
       touched.set(id, t);
     }
+    if (!noise) rank(t.stats, f);
     if (noise) t.noise = true;
     else {
       t.found = true;
@@ -155,6 +163,29 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
     if (t.first && (s.example === undefined || c.shadowId <= s.example.shadowId)) s.example = earlier(s.example, examplePair(c.shadowId, t.first));
   }
   return rollup;
+}
+
+/** Each target a comparison had effects on, once. */
+function countTargets(counts: Record<string, number>, c: Comparison): void {
+  let last = '';
+  const seen: string[] = [];
+  for (const p of c.pairs) {
+    const key = `${p.effectKind} ${p.target}`;
+    if (key === last || seen.includes(key)) continue;
+    seen.push(key);
+    last = key;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+}
+
+/** A field's most severe finding decides its severity; its consumers are every finding's. */
+function rank(s: FieldStats, f: Comparison['findings'][number]): void {
+  if (SEVERITY_RANK[f.severity] < SEVERITY_RANK[s.severity]) s.severity = f.severity;
+  if (f.consumers?.length) {
+    const have = s.consumers ?? [];
+    if (f.consumers.some((n) => !have.includes(n))) s.consumers = [...new Set([...have, ...f.consumers])].sort();
+    delete s.unread;
+  } else if (f.unread && !s.consumers && s.count === 0 && s.occurrences === 0) s.unread = true;
 }
 
 export function rollupOf(runId: string, comparisons: Iterable<Comparison>): Rollup {
@@ -194,8 +225,10 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
             lastSeen: max(f.lastSeen, g.lastSeen),
             examples: keepExamples(f.examples, g.examples),
             ...withExample(earlier(f.example, g.example)),
+            severity: SEVERITY_RANK[g.severity] < SEVERITY_RANK[f.severity] ? g.severity : f.severity,
           }
         : structuredClone((f ?? g)!);
+    if (f && g) mergeConsumers(fields[key], f, g);
   }
   const incomplete = { ...x.incomplete };
   for (const [reason, n] of Object.entries(y.incomplete)) incomplete[reason] = (incomplete[reason] ?? 0) + n;
@@ -209,6 +242,7 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
     lastSeen: max(x.lastSeen, y.lastSeen),
     fields,
   };
+  if (x.targets || y.targets) merged.targets = addCounts(x.targets ?? {}, y.targets ?? {});
   if (x.withDb || y.withDb) merged.withDb = { legacy: (x.withDb?.legacy ?? 0) + (y.withDb?.legacy ?? 0), candidate: (x.withDb?.candidate ?? 0) + (y.withDb?.candidate ?? 0) };
   if (x.hours || y.hours) {
     const hours: Record<string, [number, number]> = {};
@@ -220,6 +254,15 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
     merged.hours = hours;
   }
   return merged;
+}
+
+/** Consumers named by either side; unread only where both say so (no undefined keys: stores keep them as null). */
+function mergeConsumers(out: FieldStats, f: FieldStats, g: FieldStats): void {
+  delete out.consumers;
+  delete out.unread;
+  const names = [...new Set([...(f.consumers ?? []), ...(g.consumers ?? [])])].sort();
+  if (names.length) out.consumers = names;
+  else if (f.unread && g.unread) out.unread = true;
 }
 
 export interface NoiseSuggestion {

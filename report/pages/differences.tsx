@@ -83,7 +83,20 @@ export function differencesPage({ runId, filter, found, causes, marked }: Differ
                 </td>
                 <td class="n">{pct(g.rate)}</td>
                 <td>
-                  {g.suggestedNoise ? <span class="badge not-enough-data">suggested noise</span> : null} {g.preStateDiffers ? <span class="muted">pre-state differs in {g.preStateDiffers}</span> : null}
+                  {g.suggestedNoise ? <span class="badge not-enough-data">suggested noise</span> : null} {g.preStateDiffers ? <span class="muted">pre-state differs in {g.preStateDiffers}</span> : null}{' '}
+                  {g.consumers?.length ? (
+                    <span class="consumers">
+                      read by{' '}
+                      {g.consumers.map((n, i) => (
+                        <>
+                          {i ? ', ' : ''}
+                          <a href={`${at}/consumers/${u(n)}`}>{n}</a>
+                        </>
+                      ))}
+                    </span>
+                  ) : g.unread ? (
+                    <span class="muted">no consumer reads it</span>
+                  ) : null}
                 </td>
                 <td>
                   {g.examples.map((e, i) => (

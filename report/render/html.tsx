@@ -5,7 +5,7 @@
 // allows no other.
 import { createHash } from 'node:crypto';
 import type { VNode } from 'preact';
-import type { ReplayResult, RouteResult } from '../../compare/readiness';
+import { impactText, type ReplayResult, type RouteResult } from '../../compare/readiness';
 import { Badge, documentHtml, Head, Layout, pct, show } from './parts';
 
 // The page's one script. A Content-Security-Policy in the page allows exactly this script (by
@@ -83,6 +83,29 @@ export function renderHtml(r: ReplayResult, ctx: HtmlContext = {}): string {
           </table>
         </>
       ) : null}
+      {r.consumers?.length ? (
+        <>
+          <h2>Consumers</h2>
+          <table id="consumers">
+            <Head cols={['consumer', 'owner', 'readiness', 'why']} />
+            <tbody>
+              {r.consumers.map((c) => (
+                <tr>
+                  <td>
+                    {c.name}
+                    {c.critical ? <span class="sev-critical"> critical</span> : null}
+                  </td>
+                  <td>{c.owner}</td>
+                  <td>
+                    <Badge of={c.readiness} />
+                  </td>
+                  <td>{c.why}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : null}
       <h2>Differences</h2>
       <input type="search" id="filter" placeholder="Filter by route, target, field or value" aria-label="filter findings" />
       {sections.length ? sections.map((x) => <RouteSection x={x} />) : <p class="muted">No differences.</p>}
@@ -111,6 +134,7 @@ function RouteSection({ x }: { x: RouteResult }): VNode {
                 </td>
                 <td>
                   <code>{f.field}</code>
+                  {impactText(f) ? <div class="muted">{impactText(f)}</div> : null}
                 </td>
                 <td class="n">{f.requests}</td>
                 <td class="v legacy">{show(f.legacy, 300)}</td>

@@ -108,7 +108,7 @@ it('JUnit names are stable across runs (the run id is a property) and a failure 
 it('Markdown escapes table cells and lists the gates that failed', () => {
   const md = renderMarkdown(evaluate('r', comparisons, 6, gates));
   expect(md).toMatch(/^### shadowdiff replay: ❌ regressions/);
-  expect(md).toContain('| `POST /orders/:id/pay` | `shop.orders` | `total` | changed | 2 | `1000` | `1001` |');
+  expect(md).toContain('| `POST /orders/:id/pay` | `shop.orders` | `total` | changed | medium | 2 | `1000` | `1001` |');
   expect(md).toContain('- gate failed: 4 regression(s)');
   // The route with a "|" in it stays in its cell: every row of the routes table has 10 cell borders.
   const row = md.split('\n').find((l) => l.startsWith('| `POST /x/'))!;
