@@ -4,7 +4,8 @@
 //   with enough requests to mean something;
 // - consecutive: the route's last k comparisons all mismatched, however few it has had (a route
 //   100% wrong on its first 5 requests is worth a message before the window fills);
-// - critical: one finding of the critical severity on a target the user marked critical.
+// - critical: one finding of the critical severity on a target the user marked critical, or any
+//   finding ranked critical (a field a critical consumer reads).
 // Each alert names the fields and their example values, not only a rate. Pure: the caller
 // passes the time and decides where the alert goes (log, store, webhook).
 import { clipJson, type Comparison, type Finding, globMatch, type Severity, SEVERITY_RANK } from './engine';
@@ -38,6 +39,8 @@ export interface AlertField {
   legacy?: unknown;
   candidate?: unknown;
   shadowId: string;
+  /** The declared consumers that read the field. */
+  consumers?: string[];
 }
 
 export interface RaisedAlert {
@@ -53,6 +56,8 @@ export interface RaisedAlert {
   examples: string[];
   /** The fields that differed in the mismatch that raised it (the most severe first), with example values. */
   fields: AlertField[];
+  /** The declared consumers any finding of that mismatch touches: their webhooks are told too. */
+  consumers?: string[];
 }
 
 /** Fields an alert lists, and characters of JSON kept per value. */
@@ -109,7 +114,7 @@ export class AlertMonitor {
     if (!bad) return undefined;
     const compared = w.times.length - w.head;
     const rate = compared ? w.badCount / compared : 0;
-    const critical = p.criticalTargets.length ? c.findings.filter((f) => SEVERITY_RANK[f.severity] <= SEVERITY_RANK[p.criticalSeverity] && p.criticalTargets.some((t) => globMatch(t, f.target))) : [];
+    const critical = c.findings.filter((f) => f.severity === 'critical' || (p.criticalTargets.length > 0 && SEVERITY_RANK[f.severity] <= SEVERITY_RANK[p.criticalSeverity] && p.criticalTargets.some((t) => globMatch(t, f.target))));
     const reason: AlertReason | undefined = critical.length
       ? 'critical'
       : compared >= p.minRequests && rate > p.threshold
@@ -120,6 +125,7 @@ export class AlertMonitor {
     const quiet = reason === 'critical' ? 'critical' : 'route';
     if (!reason || nowMs < w.quietUntil[quiet]) return undefined;
     w.quietUntil[quiet] = nowMs + p.cooldownSeconds * 1000;
+    const consumers = [...new Set(c.findings.flatMap((f) => f.consumers ?? []))].sort();
     return {
       runId: c.runId,
       route: c.route,
@@ -130,6 +136,7 @@ export class AlertMonitor {
       ...(reason === 'consecutive' ? { streak: w.streak } : {}),
       examples: [...w.examples],
       fields: alertFields(c, critical.length ? critical : c.findings),
+      ...(consumers.length ? { consumers } : {}),
     };
   }
 }
@@ -146,6 +153,7 @@ function alertFields(c: Comparison, findings: readonly Finding[]): AlertField[] 
       ...(f.legacy !== undefined ? { legacy: clipJson(f.legacy, VALUE_CHARS) } : {}),
       ...(f.candidate !== undefined ? { candidate: clipJson(f.candidate, VALUE_CHARS) } : {}),
       shadowId: c.shadowId,
+      ...(f.consumers?.length ? { consumers: f.consumers } : {}),
     }));
 }
 
@@ -158,6 +166,7 @@ export function alertText(a: RaisedAlert): string {
         ? `${a.streak} mismatches in a row`
         : `${(a.window.rate * 100).toFixed(1)}% of ${a.window.compared} requests mismatch in the last ${a.window.seconds}s (threshold ${(a.threshold * 100).toFixed(1)}%)`;
   const value = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v));
-  const fields = a.fields.map((f) => `${f.target} ${f.field}: legacy ${value(f.legacy)} → candidate ${value(f.candidate)}`).join('; ');
-  return `${a.route} in run ${a.runId}: ${why}${fields ? `. ${fields}` : ''}. Examples: ${a.examples.join(', ')}`;
+  const fields = a.fields.map((f) => `${f.target} ${f.field}: legacy ${value(f.legacy)} → candidate ${value(f.candidate)}${f.consumers?.length ? ` (read by ${f.consumers.join(', ')})` : ''}`).join('; ');
+  const hurts = a.consumers?.length ? `. Consumers affected: ${a.consumers.join(', ')}` : '';
+  return `${a.route} in run ${a.runId}: ${why}${fields ? `. ${fields}` : ''}${hurts}. Examples: ${a.examples.join(', ')}`;
 }

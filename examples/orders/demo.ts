@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { startProxy, resolveProxyConfig, type RunningProxy } from '../../capture/proxy';
 import { busSink } from '../../capture/sdk/sinks';
 import { compileRules } from '../../compare/engine';
+import { consumerResults } from '../../compare/consumer-readiness';
 import { Worker } from '../../pipeline/worker';
 import type { PipelineConfig } from '../../core/config';
 import { ShadowdiffError } from '../../core/errors';
@@ -44,6 +45,8 @@ export interface DemoOptions {
 export interface BugReport {
   bug: SeededBug;
   finding: FindingGroup | undefined;
+  /** The declared consumers that read the bug's field, and those that read what it changes with it. */
+  hurts: { direct: string[]; through: string[] };
 }
 
 export interface DemoResult {
@@ -117,10 +120,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
     const evaluator = new Evaluator(runId);
     for await (const c of eachComparison(runtime.store, { runId })) evaluator.add(c);
-    const result = evaluator.result(mirrored, DEMO_GATES);
+    const evaluated = evaluator.result(mirrored, DEMO_GATES);
+    const result = { ...evaluated, consumers: consumerResults(evaluated, compiled.consumers.list) };
     const groups = result.routes.flatMap((r) => r.findings);
-    const seeded = SEEDED_BUGS.map((bug) => inDatabase(bug, dbName));
-    const bugs = seeded.map((bug) => ({ bug, finding: groups.find((g) => g.route === bug.route && g.target === bug.target && g.field === bug.field) }));
+    const bugs = SEEDED_BUGS.map((seeded) => {
+      const bug = inDatabase(seeded, dbName);
+      const finding = groups.find((g) => g.route === bug.route && g.target === bug.target && g.field === bug.field);
+      const direct = finding?.consumers ?? [];
+      const through = [...new Set(groups.filter((g) => g !== finding && consequenceOf(seeded, g, dbName)).flatMap((g) => g.consumers ?? []))].filter((n) => !direct.includes(n)).sort();
+      return { bug, finding, hurts: { direct, through } };
+    });
     const unexplained = groups.filter((g) => !explains(g, dbName));
 
     let reportUrl: string | undefined;
@@ -149,9 +158,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
 /** Whether a finding group is one of a seeded bug's, or a consequence of one on the same route. */
 export function explains(g: FindingGroup, db: string): boolean {
-  const target = g.target.startsWith(`${db}.`) ? `shop.${g.target.slice(db.length + 1)}` : g.target;
-  return SEEDED_BUGS.some((b) => b.route === g.route && ((b.target === target && b.field === g.field) || (CONSEQUENCES[b.id] ?? []).some(([t, field]) => t === target && field === g.field)));
+  const target = shopTarget(g, db);
+  return SEEDED_BUGS.some((b) => b.route === g.route && ((b.target === target && b.field === g.field) || consequenceOf(b, g, db)));
 }
+
+/** Whether a finding group is something the bug changes besides its own field (the list names the database `shop`). */
+function consequenceOf(b: SeededBug, g: FindingGroup, db: string): boolean {
+  const target = shopTarget(g, db);
+  return b.route === g.route && (CONSEQUENCES[b.id] ?? []).some(([t, field]) => t === target && field === g.field);
+}
+
+const shopTarget = (g: FindingGroup, db: string) => (g.target.startsWith(`${db}.`) ? `shop.${g.target.slice(db.length + 1)}` : g.target);
 
 /**
  * What else a seeded bug changes in the same requests: a different coupon discount changes the
@@ -194,10 +211,17 @@ export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
   }
   out.push('');
   out.push('Silent bugs found (seeded into the candidate; none of them raised an error):');
-  for (const { bug, finding } of d.bugs) {
+  const owner = (name: string) => {
+    const c = r.consumers?.find((x) => x.name === name);
+    return c ? `${name} (${c.owner}${c.critical ? ', CRITICAL' : ''})` : name;
+  };
+  for (const { bug, finding, hurts } of d.bugs) {
     if (finding) {
       out.push(`  ✔ ${bug.title}`);
       out.push(`      ${bug.route}  ${bug.target}  ${bug.field}  in ${finding.requests} request(s): legacy=${show(finding.legacy)} candidate=${show(finding.candidate)}  e.g. ${finding.example}`);
+      const direct = hurts.direct.length ? `hurts ${hurts.direct.map(owner).join(', ')}` : 'no declared consumer reads this field';
+      const through = hurts.through.length ? `; through what it changes with it, ${hurts.through.map(owner).join(', ')}` : '';
+      out.push(`      ${direct}${through}`);
     } else {
       out.push(`  ✘ NOT FOUND: ${bug.title} (${bug.route} ${bug.target} ${bug.field}) — did the traffic reach it? Try more --requests.`);
     }
@@ -220,6 +244,10 @@ export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
   if (incomplete) out.push('', `${incomplete} request(s) could not be compared completely: ${r.routes.flatMap((x) => Object.entries(x.incompleteReasons).map(([why, n]) => `${why} (${n})`)).slice(0, 3).join('; ')}`);
   const inconclusive = r.routes.reduce((n, x) => n + x.inconclusive, 0);
   if (inconclusive) out.push('', `${inconclusive} request(s) were inconclusive (the sides did not start from the same data): ${r.routes.flatMap((x) => Object.entries(x.inconclusiveReasons).map(([why, n]) => `${why} (${n})`)).slice(0, 3).join('; ')}`);
+  if (r.consumers?.length) {
+    out.push('', 'Readiness per consumer (examples/orders/consumers.ts):');
+    for (const c of r.consumers) out.push(`  ${c.name.padEnd(20)} ${c.readiness.toUpperCase().padEnd(15)} ${c.why}`);
+  }
   out.push('');
   out.push('Noise handled by the rules (examples/orders/rules.ts), never reported: timestamps, generated ids (ObjectIds mapped between the sides, event ids), the PG approval number, line order; the rewrite\'s v2 schema and renamed payments collection mapped back to legacy\'s.');
   return out.join('\n');

@@ -1,7 +1,9 @@
 // The comparison rules for the example order services: how the rewrite's schema maps back to
 // legacy's, and what is noise. Load it like any rules module: `shadowdiff worker --rules
 // dist/examples/orders/rules.js` (it exports `rules`, for the shop database named in SHOP_DB).
+// The consumers (consumers.ts) come with them: who reads each target and field.
 import type { RulesInput } from '../../compare/engine';
+import { consumersFor } from './consumers';
 
 type Doc = Record<string, unknown>;
 
@@ -56,6 +58,7 @@ export function rulesFor(db: string): RulesInput {
       { match: 'demo.orders/*', kind: 'message', ignore: ['eventId', 'occurredAt'], unordered: [{ path: 'lines', by: 'sku' }] },
       { match: 'response', kind: 'response', unordered: [{ path: 'body.items', by: 'sku' }] },
     ],
+    consumers: consumersFor(db),
   };
 }
 

@@ -277,7 +277,7 @@ export class Worker {
     }
     this.recent.add(batch.map((d) => joinKey(d.comparison.runId, d.comparison.shadowId)));
     for (const d of batch) for (const shared of d.tag.deliveries) release(shared);
-    if (this.alerts) for (const d of batch) this.alerts.observe(d.comparison);
+    if (this.alerts) for (const d of batch) this.alerts.observe(d.comparison, this.rules.for(d.comparison.runId));
     if (this.options.observe) for (const d of batch) this.options.observe(d.comparison, d.tag.newestRecordAt);
   }
 

@@ -23,6 +23,8 @@ function expectFindings(d: Pick<DemoResult, 'bugs' | 'unexplained' | 'result' | 
     expect(finding!.route).toBe(bug.route);
     expect(finding!.field).toBe(bug.field);
   }
+  // Whom each bug hurts: exactly the consumers that read its field.
+  expect(d.bugs.map((b) => [b.bug.id, b.hurts.direct])).toEqual(SEEDED_BUGS.map((b) => [b.id, b.hurts]));
   expect(d.unexplained).toEqual([]);
   const groups = d.result.routes.flatMap((r) => r.findings);
   expect(groups.filter((g) => NOISE.test(g.field))).toEqual([]);
@@ -42,6 +44,10 @@ it('the demo on the embedded runtime names every seeded bug by route and path, a
   expect(text).toMatch(/embedded pipeline; the services' data in memory/);
   expect(text).toMatch(/400 requests sent through the proxy in [\d.]+ s, 400 mirrored to the candidate, 400 compared/);
   for (const bug of SEEDED_BUGS) expect(text).toContain(`✔ ${bug.title}\n      ${bug.route}  ${bug.target}  ${bug.field}  in `);
+  expect(text).toMatch(/delivery\.guaranteedBy .*\n +hurts delivery-guarantee \(delivery team\)/);
+  expect(text).toMatch(/order\.cancelled +refundAmount .*\n +hurts settlement \(finance: settlement\)/);
+  expect(text).toMatch(/status .*\n +no declared consumer reads this field/);
+  expect(text).toMatch(/Readiness per consumer[^\n]*\n +delivery-guarantee +NOT READY/);
   for (const route of CLEAN_ROUTES) expect(text).toMatch(new RegExp(`${route.replace(/[/:]/g, '\\$&')} +\\d+ compared +0 mismatch \\(0\\.0%\\) +READY`));
   expect(text).not.toContain('NOT FOUND');
   expect(text).not.toContain('Other differences');
@@ -55,6 +61,16 @@ it('the same scenario with a report server: the printed run is served with its f
     expect(page.status).toBe(200);
     const html = await page.text();
     for (const bug of SEEDED_BUGS) expect(html).toContain(bug.field);
+    expect(html).toMatch(/read by <a href="\/runs\/[^"]+\/consumers\/delivery-guarantee">delivery-guarantee<\/a>/);
+    // The delivery team's own page: its field, the difference on it, and its readiness.
+    const own = await (await fetch(`${demo.reportUrl!}/consumers/delivery-guarantee`)).text();
+    expect(own).toContain('delivery.*');
+    expect(own).toContain('delivery.guaranteedBy');
+    expect(own).toMatch(/badge not-ready/);
+    const checklist = await (await fetch(`${demo.reportUrl!.replace('/runs/', '/api/runs/')}/checklist`)).text();
+    expect(checklist).toMatch(/### delivery-guarantee: not ready/);
+    expect(checklist).toMatch(/- \[ \] delivery team has reviewed/);
+    expect((await fetch(`${demo.reportUrl!}/consumers/nobody`)).status).toBe(404);
     const api = (await (await fetch(demo.reportUrl!.replace('/runs/', '/api/runs/'))).json()) as { routes: { route: string; readiness: string }[] };
     for (const route of CLEAN_ROUTES) expect(api.routes.find((r) => r.route === route)?.readiness).toBe('ready');
   } finally {
