@@ -15,6 +15,7 @@ import { type CliIo, processIo } from './io';
 import pkg from '../package.json';
 import { deleteRunCommand } from './delete-run';
 import { topologyCommand } from './topology';
+import { consumersCommand } from './consumers';
 
 export function buildProgram(io: CliIo = processIo): Command {
   const program = new Command('shadowdiff')
@@ -23,7 +24,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride()
     .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  for (const cmd of [demoCommand(io), compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), replayCommand(io), exportCommand(io), reportCommand(io), serveCommand(io), topologyCommand(io), deleteRunCommand(io)]) {
+  for (const cmd of [demoCommand(io), compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), replayCommand(io), exportCommand(io), reportCommand(io), serveCommand(io), topologyCommand(io), consumersCommand(io), deleteRunCommand(io)]) {
     program.addCommand(
       cmd
         .exitOverride()

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Makes sure the services the integration tests need are answering: RabbitMQ on 5672, a
-// MongoDB-wire server on 27017 and Redis on 6379. Starts whichever is not already listening — RabbitMQ from the
+// Makes sure the services the integration tests need are answering: RabbitMQ on 5672 with its
+// management API on 15672 (consumer discovery reads it), a MongoDB-wire server on 27017 and
+// Redis on 6379. Starts whichever is not already listening — RabbitMQ from the
 // OS package; MongoDB as a real mongod, else FerretDB v1.24.2 (built once from the Go module
 // proxy and cached), else `docker compose up -d` where a Docker engine runs — and fails with
 // a message naming what to start when it cannot. Run by `npm test` (pretest) and by CI.
@@ -13,6 +14,7 @@ const path = require('node:path');
 const AMQP_URL = process.env.TEST_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
 const MONGODB_URL = process.env.TEST_MONGODB_URL || 'mongodb://127.0.0.1:27017';
 const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+const AMQP_MANAGEMENT_URL = process.env.TEST_AMQP_MANAGEMENT_URL || 'http://guest:guest@127.0.0.1:15672';
 const FERRETDB_VERSION = 'v1.24.2';
 const CACHE = process.env.SHADOWDIFF_CACHE_DIR || path.join(os.homedir(), '.cache', 'shadowdiff');
 const FERRETDB_BIN = path.join(CACHE, 'bin', `ferretdb-${FERRETDB_VERSION}`);
@@ -138,6 +140,35 @@ async function ensureRabbit() {
   fail('RabbitMQ', AMQP_URL, problems, 'Install and start RabbitMQ (Debian: `apt-get install rabbitmq-server && rabbitmq-server -detached`), run `docker compose up -d rabbitmq`, or set TEST_AMQP_URL to a broker that runs.');
 }
 
+async function managementReady() {
+  const u = new URL(AMQP_MANAGEMENT_URL);
+  const auth = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+  u.username = '';
+  u.password = '';
+  try {
+    const res = await fetch(new URL('/api/overview', u), { headers: { authorization: auth }, signal: AbortSignal.timeout(3000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+// `consumers discover` reads RabbitMQ's management HTTP API; Debian's broker ships the plugin off.
+async function ensureRabbitManagement() {
+  if (await managementReady()) return log(`RabbitMQ's management API answers at ${redact(AMQP_MANAGEMENT_URL)}`);
+  const problems = [];
+  if (isLocal(AMQP_MANAGEMENT_URL)) {
+    const plugins = which('rabbitmq-plugins');
+    if (plugins) {
+      log('enabling the RabbitMQ management plugin (`rabbitmq-plugins enable rabbitmq_management`) …');
+      spawnSync(plugins, ['enable', 'rabbitmq_management'], { stdio: 'inherit' });
+      if (await waitFor(managementReady, 60)) return log("RabbitMQ's management API is up");
+      problems.push('`rabbitmq-plugins enable rabbitmq_management` ran but the API did not answer within 60 s');
+    } else problems.push('no rabbitmq-plugins on this machine');
+  }
+  fail("RabbitMQ's management API", AMQP_MANAGEMENT_URL, problems, 'Enable it with `rabbitmq-plugins enable rabbitmq_management` (docker compose\'s rabbitmq image has it), or set TEST_AMQP_MANAGEMENT_URL.');
+}
+
 async function redisReady() {
   const Redis = require('ioredis');
   const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
@@ -221,6 +252,7 @@ function fail(service, url, problems, what) {
 
 (async () => {
   await ensureRabbit();
+  await ensureRabbitManagement();
   await ensureMongo();
   await ensureRedis();
 })().catch((err) => {

@@ -50,6 +50,8 @@ export const consumerSchema = z.strictObject({
   /** A finding on a field it reads is critical (and alerts at once). */
   critical: z.boolean().default(false),
   reads: z.array(consumerReadSchema).min(1).max(200),
+  /** Free text: where the entry came from (`consumers discover` says what it saw). */
+  note: z.string().max(2000).optional(),
 });
 
 export type ConsumerInput = z.input<typeof consumerSchema>;

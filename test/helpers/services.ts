@@ -13,6 +13,8 @@ import { deleteTopology } from '../../runtime/bus/topology';
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const MONGODB_URL = process.env.TEST_MONGODB_URL ?? 'mongodb://127.0.0.1:27017';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** RabbitMQ's management HTTP API (the plugin rabbitmq_management; scripts/test-services.js turns it on). */
+export const AMQP_MANAGEMENT_URL = process.env.TEST_AMQP_MANAGEMENT_URL ?? 'http://guest:guest@127.0.0.1:15672';
 
 const HOW = 'Start the test services with `npm run services` (RabbitMQ on 127.0.0.1:5672, a MongoDB-compatible server on 127.0.0.1:27017), or set TEST_AMQP_URL / TEST_MONGODB_URL.';
 
@@ -33,6 +35,21 @@ export async function connectMongo(): Promise<MongoClient> {
   } catch (err) {
     await client.close().catch(() => undefined);
     throw new Error(`The MongoDB-compatible server is not reachable at ${MONGODB_URL}: ${(err as Error).message}. ${HOW}`);
+  }
+}
+
+/** Fails with what to start when the management API does not answer. */
+export async function managementReady(): Promise<void> {
+  const u = new URL(AMQP_MANAGEMENT_URL);
+  const auth = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+  u.username = '';
+  u.password = '';
+  try {
+    const res = await fetch(new URL('/api/overview', u), { headers: { authorization: auth }, signal: AbortSignal.timeout(5000) });
+    if (res.ok) return;
+    throw new Error(`it answered ${res.status}`);
+  } catch (err) {
+    throw new Error(`RabbitMQ's management API is not reachable at ${redactUrl(AMQP_MANAGEMENT_URL)}: ${(err as Error).message}. Run \`npm run services\` (it enables the plugin) or \`rabbitmq-plugins enable rabbitmq_management\`, or set TEST_AMQP_MANAGEMENT_URL.`);
   }
 }
 
