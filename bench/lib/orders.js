@@ -25,6 +25,44 @@ const RULES = {
   ],
 };
 
+/** Consumers of the same data, each with the JSON Schema it expects: what contract checks validate. */
+const CONSUMERS = [
+  {
+    name: 'fulfilment',
+    owner: 'warehouse',
+    reads: [
+      {
+        target: 'shop.orders',
+        kind: 'db',
+        paths: ['items[*].sku', 'items[*].qty', 'status'],
+        schema: {
+          type: 'object',
+          required: ['_id', 'orderNo', 'status', 'items', 'createdAt'],
+          properties: {
+            _id: { type: 'string', pattern: '^[0-9a-f]{24}$' },
+            orderNo: { type: 'string', minLength: 1 },
+            status: { enum: ['CREATED', 'PAID', 'SHIPPED', 'CANCELLED'] },
+            total: { type: 'integer', minimum: 0 },
+            createdAt: { type: 'string', format: 'date-time' },
+            items: { type: 'array', items: { type: 'object', required: ['sku', 'qty', 'price'], properties: { sku: { type: 'string' }, qty: { type: 'integer', minimum: 1 }, price: { type: 'integer', minimum: 0 } } } },
+          },
+        },
+      },
+    ],
+  },
+  {
+    name: 'settlement',
+    owner: 'finance',
+    critical: true,
+    reads: [{ target: 'orders/order.paid', kind: 'message', schema: { type: 'object', required: ['orderNo', 'amount', 'method'], properties: { orderNo: { type: 'string' }, amount: { type: 'integer', minimum: 0 }, method: { enum: ['CARD', 'BANK', 'POINTS'] } } } }],
+  },
+  {
+    name: 'analytics',
+    owner: 'data',
+    reads: [{ target: 'orders/order.created', kind: 'message', paths: ['total', 'lines'], schema: { type: 'object', required: ['orderNo', 'total'], properties: { orderNo: { type: 'string' }, total: { type: 'number' }, lines: { type: 'integer' } } } }],
+  },
+];
+
 const BUGS = ['price', 'missing-event', 'status', 'type', 'item-dropped'];
 
 /**
@@ -117,4 +155,4 @@ function format2(records) {
   });
 }
 
-module.exports = { request, smallRequest, RULES, BUGS, format2 };
+module.exports = { request, smallRequest, RULES, CONSUMERS, BUGS, format2 };

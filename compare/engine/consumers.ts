@@ -94,7 +94,7 @@ const STEP_DOWN: Record<Severity, Severity> = { critical: 'high', high: 'medium'
 export class CompiledConsumers {
   readonly list: readonly Consumer[];
   private readonly reads: CompiledRead[];
-  private readonly byTarget = new Map<string, CompiledRead[]>();
+  private readonly byTarget = new Map<string, Map<string, CompiledRead[]>>();
   private readonly impacts = new Map<string, Impact>();
 
   constructor(consumers: readonly Consumer[]) {
@@ -112,11 +112,12 @@ export class CompiledConsumers {
 
   /** The declared reads of one (kind, target), in declaration order. */
   readsOf(kind: EffectKind | 'end', target: string): readonly CompiledRead[] {
-    const key = `${kind} ${target}`;
-    let found = this.byTarget.get(key);
+    let perKind = this.byTarget.get(kind);
+    if (!perKind) this.byTarget.set(kind, (perKind = new Map()));
+    let found = perKind.get(target);
     if (!found) {
       found = kind === 'end' ? [] : this.reads.filter((r) => (r.read.kind === undefined || r.read.kind === kind) && globMatch(r.read.target, target));
-      if (this.byTarget.size < 10_000) this.byTarget.set(key, found);
+      if (perKind.size < 10_000) perKind.set(target, found);
     }
     return found;
   }

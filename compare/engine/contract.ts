@@ -15,6 +15,19 @@ import { fieldOf, formatPath, getPath, type Segment } from './path';
 
 type Schema = Record<string, unknown> | boolean;
 
+/**
+ * Where a schema can look into a value (guideOf): the properties it names at each level, what it
+ * says of array items, or `all` where it may read anything below.
+ */
+export interface Guide {
+  props?: Map<string, Guide>;
+  /** `props` as two arrays, for the walk (set by arrays()). */
+  names?: string[];
+  subs?: Guide[];
+  items?: Guide;
+  all?: boolean;
+}
+
 /** What the check needs of a prepared effect (prepare.ts), by shape: this file is imported by rules.ts. */
 export interface ContractEffect {
   readonly kind: EffectKind;
@@ -32,6 +45,8 @@ interface Validator {
   /** Every error, compiled the first time an effect fails. */
   all?: ValidateFunction;
   schema: Schema;
+  /** Where the schema looks (guideOf): only there do tags need converting. */
+  guide: Guide;
 }
 
 /** Errors a contract finding lists per effect and consumer: a broken event is one story, not 500 findings. */
@@ -66,7 +81,7 @@ function validatorFor(schema: Schema, where: string): Validator {
   } catch (err) {
     throw new ShadowdiffError('SHADOWDIFF_RULES', `${where}: the schema does not compile: ${(err as Error).message}. Fix the schema (ajv, JSON Schema draft-07 unless "$schema" names 2019-09 or 2020-12).`, { where });
   }
-  const v: Validator = { fast, schema };
+  const v: Validator = { fast, schema, guide: guideOf(schema) };
   if (typeof schema === 'boolean') compiledBoolean.set(schema, v);
   else compiled.set(schema, v);
   return v;
@@ -102,10 +117,10 @@ export class Contracts {
       if (reads.length === 0) continue;
       const value = contractValue(p);
       if (value === SKIP) continue;
-      const plain = p.kind === 'db' ? untagged(value) : value;
       for (const { consumer, read } of reads) {
         if (read.schema === undefined) continue;
         const v = validatorFor(read.schema, consumer.name);
+        const plain = p.kind === 'db' ? plainFor(value, v.guide) : value;
         if (v.fast(plain)) continue;
         v.all ??= engine(v.schema, true).compile(v.schema);
         v.all(plain);
@@ -141,7 +156,7 @@ function legacySignatures(legacy: readonly ContractEffect[], p: ContractEffect, 
     if (l.kind !== p.kind || l.target !== p.target) continue;
     const value = contractValue(l);
     if (value === SKIP) continue;
-    const plain = l.kind === 'db' ? untagged(value) : value;
+    const plain = l.kind === 'db' ? plainFor(value, v.guide) : value;
     if (v.fast(plain)) continue;
     v.all!(plain);
     for (const e of v.all!.errors ?? []) out.add(signature(e, plain));
@@ -204,27 +219,191 @@ function instancePath(e: ErrorObject, value: unknown): Segment[] {
 /**
  * A recorded document as the consumer's JSON sees it: Extended JSON tags become their plain JSON
  * form (a date its ISO string, an ObjectId its hex, a long or double a number, a decimal its
- * string). Unchanged objects are returned as they are: most documents carry few tags.
+ * string), wherever the schema looks (the guide); elsewhere the value is left as it is, since
+ * nothing reads it. Unchanged parts are shared, not copied.
  */
+export function plainFor(value: unknown, guide: Guide, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 300) return value;
+  if (guide.all) return untagged(value, depth);
+  if (Array.isArray(value)) {
+    const items = guide.items;
+    if (!items) return value;
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const was: unknown = value[i];
+      if (was === null || typeof was !== 'object') continue;
+      const v = plainFor(was, items, depth + 1);
+      if (v !== was) (out ??= value.slice())[i] = v;
+    }
+    return out ?? value;
+  }
+  const obj = value as Record<string, unknown>;
+  const names = guide.names;
+  let out: Record<string, unknown> | undefined;
+  let found = false;
+  if (names) {
+    const subs = guide.subs!;
+    for (let i = 0; i < names.length; i++) {
+      const key = names[i]!;
+      const was = obj[key];
+      if (was === undefined) continue;
+      found = true;
+      // Own properties only (`__proto__` reads the prototype); primitives need no look.
+      if (was === null || typeof was !== 'object' || !Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      const v = plainFor(was, subs[i]!, depth + 1);
+      if (v !== was) (out ??= { ...obj })[key] = v;
+    }
+  }
+  // An object holding a property the schema names is no tag (a tag's one key starts with `$`).
+  if (!found && firstKeyIsDollar(obj)) {
+    const tag = tagOf(obj);
+    if (tag) return plainTag(obj, tag);
+  }
+  return out ?? value;
+}
+
+/** Every tag below, converted (plainFor where the schema may read anything). */
 export function untagged(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object' || depth > 300) return value;
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
-      const v = untagged(value[i], depth + 1);
-      if (v !== value[i]) (out ??= value.slice())[i] = v;
+      const was: unknown = value[i];
+      if (was === null || typeof was !== 'object') continue;
+      const v = untagged(was, depth + 1);
+      if (v !== was) (out ??= value.slice())[i] = v;
     }
     return out ?? value;
   }
-  const tag = tagOf(value);
-  if (tag) return plainTag(value as Record<string, unknown>, tag);
+  const obj = value as Record<string, unknown>;
+  const tag = firstKeyIsDollar(obj) ? tagOf(obj) : undefined;
+  if (tag) return plainTag(obj, tag);
   let out: Record<string, unknown> | undefined;
-  for (const key in value) {
-    const was = (value as Record<string, unknown>)[key];
+  for (const key in obj) {
+    const was = obj[key];
+    if (was === null || typeof was !== 'object') continue;
     const v = untagged(was, depth + 1);
-    if (v !== was) (out ??= { ...(value as Record<string, unknown>) })[key] = v;
+    if (v !== was) (out ??= { ...obj })[key] = v;
   }
   return out ?? value;
+}
+
+function firstKeyIsDollar(obj: object): boolean {
+  for (const key in obj) return key.charCodeAt(0) === 36; /* $ */
+  return false;
+}
+
+const LEAF: Guide = {};
+const ALL: Guide = { all: true };
+
+/** The guide with each level's properties as arrays, for a walk without iterators. */
+function arrays(g: Guide): Guide {
+  if (g === LEAF || g === ALL || g.all) return g;
+  const out: Guide = {};
+  if (g.props) {
+    out.names = [...g.props.keys()];
+    out.subs = [...g.props.values()].map(arrays);
+  }
+  if (g.items) out.items = arrays(g.items);
+  return out;
+}
+
+/**
+ * Where a schema can look: `properties` (and the names `required` and the dependent keywords
+ * list) at each level, `items` and its relatives for array elements, the applicators (`allOf`,
+ * `if`/`then`…) merged into their level. A `$ref`, a schema for keys it does not name
+ * (`additionalProperties`, `patternProperties`, `unevaluatedProperties`), or an object inside
+ * `const` or `enum` may read anything below: `all` there.
+ */
+export function guideOf(schema: unknown): Guide {
+  return arrays(guideBuild(schema, 0));
+}
+
+function guideBuild(schema: unknown, depth: number): Guide {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return LEAF;
+  if (depth > 100) return ALL;
+  let g: Guide = {};
+  const prop = (name: string, sub: Guide) => {
+    const props = (g.props ??= new Map());
+    props.set(name, merge(props.get(name), sub));
+  };
+  for (const [k, v] of Object.entries(schema as Record<string, unknown>)) {
+    switch (k) {
+      case 'properties':
+        if (v && typeof v === 'object') for (const [name, sub] of Object.entries(v)) prop(name, guideBuild(sub, depth + 1));
+        break;
+      case 'dependentSchemas':
+        // Applies at this level when the property is present.
+        if (v && typeof v === 'object') {
+          for (const [name, sub] of Object.entries(v)) {
+            prop(name, LEAF);
+            g = merge(g, guideBuild(sub, depth + 1));
+          }
+        }
+        break;
+      case 'required':
+        if (Array.isArray(v)) for (const name of v) if (typeof name === 'string') prop(name, LEAF);
+        break;
+      case 'dependentRequired':
+      case 'dependencies':
+        if (v && typeof v === 'object') {
+          for (const [name, sub] of Object.entries(v)) {
+            prop(name, LEAF);
+            if (Array.isArray(sub)) {
+              for (const n of sub) if (typeof n === 'string') prop(n, LEAF);
+            } else g = merge(g, guideBuild(sub, depth + 1));
+          }
+        }
+        break;
+      case 'items':
+      case 'additionalItems':
+      case 'contains':
+      case 'unevaluatedItems':
+        g.items = merge(g.items, Array.isArray(v) ? v.reduce<Guide>((m, s) => merge(m, guideBuild(s, depth + 1)), {}) : guideBuild(v, depth + 1));
+        break;
+      case 'prefixItems':
+        if (Array.isArray(v)) for (const s of v) g.items = merge(g.items, guideBuild(s, depth + 1));
+        break;
+      case 'allOf':
+      case 'anyOf':
+      case 'oneOf':
+        if (Array.isArray(v)) for (const s of v) g = merge(g, guideBuild(s, depth + 1));
+        break;
+      case 'not':
+      case 'if':
+      case 'then':
+      case 'else':
+        g = merge(g, guideBuild(v, depth + 1));
+        break;
+      case '$ref':
+      case '$dynamicRef':
+      case '$recursiveRef':
+      case 'patternProperties':
+        return ALL;
+      case 'additionalProperties':
+      case 'unevaluatedProperties':
+        if (typeof v === 'object') return ALL;
+        break;
+      case 'const':
+      case 'enum':
+        if (v !== null && typeof v === 'object' && JSON.stringify(v).includes('{')) return ALL;
+        break;
+    }
+  }
+  return g;
+}
+
+function merge(a: Guide | undefined, b: Guide): Guide {
+  if (!a || a === LEAF) return b === LEAF ? LEAF : b;
+  if (b === LEAF) return a;
+  if (a.all || b.all) return ALL;
+  const out: Guide = {};
+  if (a.items || b.items) out.items = a.items && b.items ? merge(a.items, b.items) : (a.items ?? b.items)!;
+  if (a.props || b.props) {
+    out.props = new Map(a.props);
+    for (const [k, v] of b.props ?? []) out.props.set(k, merge(out.props.get(k), v));
+  }
+  return out;
 }
 
 function plainTag(v: Record<string, unknown>, tag: NonNullable<ReturnType<typeof tagOf>>): unknown {

@@ -3,6 +3,8 @@
 import { compare } from '../../../compare/engine/compare';
 import { compileRules } from '../../../compare/engine/rules';
 import type { Finding } from '../../../compare/engine/finding';
+import fc from 'fast-check';
+import { guideOf, plainFor, untagged } from '../../../compare/engine/contract';
 import { effect, end } from '../../helpers/records';
 
 const NOW = '2026-12-03T10:00:00.000Z';
@@ -141,5 +143,60 @@ describe('declaring consumers', () => {
     [[{ name: 'a', owner: 'x', reads: [{ target: 't', schema: { type: 'string', format: 'iban' } }] }], /unknown format "iban"/],
   ])('%j is refused: %s', (input, message) => {
     expect(bad(input)).toThrow(message);
+  });
+});
+
+describe('converting tags only where a schema looks', () => {
+  // Ajv is what the contract check runs; the guide may only skip subtrees no schema keyword reads.
+  const { Ajv } = require('ajv') as typeof import('ajv');
+  const addFormats = (require('ajv-formats') as { default: (a: unknown) => void }).default;
+  const ajv = new Ajv({ allErrors: false, strict: false });
+  addFormats(ajv);
+  const schemas: Record<string, unknown>[] = [
+    { type: 'object', required: ['id', 'at'], properties: { id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, n: { type: 'integer' } } },
+    { type: 'object', properties: { lines: { type: 'array', items: { type: 'object', properties: { qty: { type: 'integer', minimum: 1 }, at: { type: 'string' } } } } } },
+    { type: 'object', additionalProperties: { type: ['string', 'number', 'object', 'array', 'boolean', 'null'] } },
+    { allOf: [{ properties: { a: { properties: { b: { type: 'number' } } } } }, { if: { properties: { k: { const: 1 } } }, then: { required: ['z'] } }] },
+    { type: 'object', properties: { a: { enum: [{ x: 1 }, 'y'] } } },
+    { $defs: { o: { properties: { n: { type: 'number' } } } }, properties: { a: { $ref: '#/$defs/o' } } },
+    { type: 'object', patternProperties: { '^n': { type: 'number' } } },
+    { type: 'object', dependentSchemas: { k: { properties: { n: { type: 'string' } } } }, properties: { k: {} } },
+    { type: 'array', prefixItems: [{ type: 'string' }, { type: 'number' }], items: { type: 'object', properties: { at: { type: 'string' } } } },
+  ];
+  const tag = fc.oneof(
+    fc.stringMatching(/^[0-9a-f]{24}$/).map((h) => ({ $oid: h })),
+    fc.date({ min: new Date(0), max: new Date(4e12), noInvalidDate: true }).map((d) => ({ $date: d.toISOString() })),
+    fc.integer().map((n) => ({ $numberLong: String(n) })),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map((n) => ({ $numberDecimal: String(n) })),
+  );
+  // Biased to the shapes the schemas name (their keys, tags where they check types), so that a
+  // subtree the guide wrongly skips shows within the runs.
+  const keys = fc.constantFrom('id', 'at', 'n', 'lines', 'qty', 'a', 'b', 'k', 'z', 'nx');
+  const value = fc.letrec((tie) => ({
+    node: fc.oneof(
+      { depthSize: 'small' },
+      { arbitrary: tag, weight: 4 },
+      { arbitrary: fc.dictionary(keys, tie('node'), { minKeys: 1, maxKeys: 4 }), weight: 4 },
+      { arbitrary: fc.array(tie('node'), { minLength: 1, maxLength: 3 }), weight: 2 },
+      { arbitrary: fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(1), fc.constant(null)), weight: 1 },
+    ),
+  })).node;
+
+  it('gives the validator the same answer as converting every tag', () => {
+    const compiled = schemas.map((s) => ({ validate: ajv.compile(s), guide: guideOf(s) }));
+    fc.assert(
+      fc.property(value, (doc) => {
+        for (const { validate, guide } of compiled) expect(validate(plainFor(doc, guide))).toBe(validate(untagged(doc)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('converts in place of nothing: the recorded value is not changed', () => {
+    const doc = { _id: { $oid: '65f0a0000000000000000001' }, lines: [{ at: { $date: '2026-12-03T10:00:00.000Z' } }] };
+    const before = JSON.stringify(doc);
+    expect(plainFor(doc, guideOf(schemas[1]!))).toEqual({ _id: doc._id, lines: [{ at: '2026-12-03T10:00:00.000Z' }] });
+    expect(untagged(doc)).toEqual({ _id: '65f0a0000000000000000001', lines: [{ at: '2026-12-03T10:00:00.000Z' }] });
+    expect(JSON.stringify(doc)).toBe(before);
   });
 });
