@@ -9,6 +9,7 @@ import { ShadowdiffError } from '../core/errors';
 import { redactUrl } from '../core/net';
 import { discoverAmqpConsumers } from '../runtime/discovery/rabbitmq';
 import { discoverMongoReaders } from '../runtime/discovery/mongodb';
+import { commandEnv } from './env';
 import type { CliIo } from './io';
 import { numberFlag } from './options';
 import { loadConsumersFile } from './rules-file';
@@ -17,7 +18,7 @@ interface DiscoverFlags {
   amqpManagement?: string;
   vhost: string;
   exchange: string[];
-  prefix?: string;
+  prefix: string;
   mongodb?: string;
   db?: string;
   sampleSeconds: number;
@@ -35,20 +36,20 @@ export function consumersCommand(io: CliIo): Command {
     .option('--amqp-management <url>', 'the management API, e.g. http://guest:guest@127.0.0.1:15672 (env SHADOWDIFF_AMQP_MANAGEMENT)')
     .option('--vhost <name>', 'the virtual host', '/')
     .option('--exchange <name>', "an exchange the services publish to; repeatable (default: every exchange but the broker's own and shadowdiff's)", collect, [])
-    .option('--prefix <name>', "shadowdiff's own exchanges and queues, left out (default: SHADOWDIFF_PREFIX, else \"shadowdiff\")")
+    .option('--prefix <name>', "shadowdiff's own exchanges and queues, left out", 'shadowdiff')
     .option('--mongodb <url>', 'also list the applications that read the services\' collections (env MONGODB_URL is not read: name it)')
     .option('--db <name>', 'the database the services write (with --mongodb)')
     .option('--sample-seconds <n>', 'how long to sample $currentOp (with --mongodb)', numberFlag('sample-seconds', { min: 0, max: 600 }), 5)
     .option('--ignore-app <name>', 'an appName to leave out, such as the services under test; repeatable', collect, [])
     .option('--out <file>', 'write the proposal to a file instead of stdout')
     .action(async (flags: DiscoverFlags) => {
-      const management = flags.amqpManagement ?? io.env.SHADOWDIFF_AMQP_MANAGEMENT;
+      const management = flags.amqpManagement ?? commandEnv(io.env).amqpManagement;
       if (!management && !flags.mongodb) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'consumers discover needs a source: --amqp-management URL (RabbitMQ\'s management API) and/or --mongodb URL --db NAME.');
       if (flags.mongodb && !flags.db) throw new ShadowdiffError('SHADOWDIFF_USAGE', '--mongodb needs --db: the database whose collections the services write.');
       const consumers: ConsumerInput[] = [];
       const limits: string[] = [];
       if (management) {
-        const found = await discoverAmqpConsumers({ url: management, vhost: flags.vhost, exchanges: flags.exchange, ignorePrefix: flags.prefix ?? io.env.SHADOWDIFF_PREFIX ?? 'shadowdiff' });
+        const found = await discoverAmqpConsumers({ url: management, vhost: flags.vhost, exchanges: flags.exchange, ignorePrefix: flags.prefix });
         io.err(`RabbitMQ ${redactUrl(management)}: ${found.seen.exchanges.length} exchange(s) (${found.seen.exchanges.join(', ') || 'none'}), ${found.seen.bindings} binding(s) to ${found.seen.queues} queue(s): ${found.consumers.length} consumer(s) proposed.`);
         consumers.push(...found.consumers);
         limits.push(...found.limits.map((l) => `RabbitMQ: ${l}`));

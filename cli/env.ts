@@ -16,6 +16,8 @@ const commandEnvSchema = z
     redactSecret: z.string().min(1).optional(),
     /** env SHADOWDIFF_WORKER_METRICS: `worker`'s metrics listener, when --metrics is not given. */
     workerMetrics: z.string().min(1).optional(),
+    /** env SHADOWDIFF_AMQP_MANAGEMENT: `consumers discover`'s RabbitMQ management API, when --amqp-management is not given. */
+    amqpManagement: z.string().min(1).optional(),
   })
   .strict();
 
@@ -28,6 +30,7 @@ export const COMMAND_ENV_KEYS = {
   SHADOWDIFF_HANDOFF_TOKEN: 'handoffToken',
   SHADOWDIFF_REDACT_SECRET: 'redactSecret',
   SHADOWDIFF_WORKER_METRICS: 'workerMetrics',
+  SHADOWDIFF_AMQP_MANAGEMENT: 'amqpManagement',
 } as const;
 
 export function commandEnv(env: Record<string, string | undefined>): CommandEnv {

@@ -2,7 +2,7 @@
 // reads, the routes its data comes from, and whether it can sign off. A consumer is not ready
 // while any difference on its fields stands (not accepted); it has not enough data while no
 // route was seen writing its targets, or one of those routes still needs comparisons.
-import { type Consumer, globMatch } from './engine';
+import { CompiledConsumers, type Consumer, type EffectKindOrEnd, globMatch } from './engine';
 import type { ConsumerResult, Readiness, ReplayResult } from './readiness';
 
 export type { ConsumerResult };
@@ -10,6 +10,33 @@ export type { ConsumerResult };
 
 export function consumerResults(result: ReplayResult, consumers: readonly Consumer[]): ConsumerResult[] {
   return consumers.map((c) => consumerResult(result, c));
+}
+
+/**
+ * The result with each finding group naming the given consumers whose fields it touches, and
+ * readiness per consumer. The comparisons named the consumers their rules had; consumers given
+ * only now (a report's --consumers, a file edited since) are matched here, by the same rule.
+ * Severity stays what the comparison decided: re-evaluate the run to rank it anew.
+ */
+export function withConsumerImpact(result: ReplayResult, consumers: readonly Consumer[]): ReplayResult {
+  if (!consumers.length) return result;
+  const compiled = new CompiledConsumers(consumers);
+  const routes = result.routes.map((r) => ({
+    ...r,
+    findings: r.findings.map((g) => {
+      if (g.kind === 'contract' || g.effectKind === undefined) return g;
+      const impact = compiled.impactOf({ effectKind: g.effectKind as EffectKindOrEnd, target: g.target, field: g.field === '(whole effect)' ? '' : g.field });
+      if (!impact.declared) return g;
+      const names = [...new Set([...(g.consumers ?? []), ...impact.consumers])].sort();
+      const out = { ...g };
+      delete out.unread;
+      if (names.length) out.consumers = names;
+      else out.unread = true;
+      return out;
+    }),
+  }));
+  const annotated = { ...result, routes };
+  return { ...annotated, consumers: consumerResults(annotated, consumers) };
 }
 
 function consumerResult(result: ReplayResult, c: Consumer): ConsumerResult {

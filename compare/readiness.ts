@@ -31,6 +31,8 @@ export interface RouteMinimum {
 
 export interface FindingGroup {
   route: string;
+  /** db, message, http, response, or end (the status): what kind of effect the target is. */
+  effectKind?: string;
   target: string;
   field: string;
   kind: string;
@@ -163,7 +165,7 @@ export class Evaluator {
       const key = `${c.route}\u0000${f.target}\u0000${f.field}\u0000${f.kind}`;
       let g = this.groups.get(key);
       if (!g) {
-        this.groups.set(key, (g = { route: c.route, target: f.target, field: f.field || '(whole effect)', kind: f.kind, severity: f.severity, requests: 0, example: c.shadowId }));
+        this.groups.set(key, (g = { route: c.route, effectKind: f.effectKind, target: f.target, field: f.field || '(whole effect)', kind: f.kind, severity: f.severity, requests: 0, example: c.shadowId }));
         if (f.legacy !== undefined) g.legacy = f.legacy;
         if (f.candidate !== undefined) g.candidate = f.candidate;
         if (c.request) g.exampleRequest = `${c.request.method} ${c.request.path}`;
@@ -247,7 +249,7 @@ export function resultFromRollup(rollup: Rollup, gates: Gates, values: ReadonlyM
       .sort((a, b) => b.count - a.count)
       .map((f) => {
         const field = f.field || '(whole effect)';
-        const g: FindingGroup = { route: r.route, target: f.target, field, kind: f.kind, severity: f.severity, requests: f.count, example: f.examples[0] ?? '' };
+        const g: FindingGroup = { route: r.route, effectKind: f.effectKind, target: f.target, field, kind: f.kind, severity: f.severity, requests: f.count, example: f.examples[0] ?? '' };
         if (f.consumers?.length) g.consumers = f.consumers;
         else if (f.unread) g.unread = true;
         const v = values.get(groupKey(r.route, f.target, field, f.kind));

@@ -57,6 +57,8 @@ export const consumerSchema = z.strictObject({
 export type ConsumerInput = z.input<typeof consumerSchema>;
 export type Consumer = z.infer<typeof consumerSchema>;
 export type ConsumerRead = z.infer<typeof consumerReadSchema>;
+/** A finding's effect kind: an effect's, or `end` for the status its end marker gave. */
+export type EffectKindOrEnd = EffectKind | 'end';
 
 /** A consumers file on its own: `{ "version": 1, "consumers": [...] }` (a rules file may hold the same list). */
 export const consumersFileSchema = z.strictObject({

@@ -15,7 +15,7 @@
 // against each other.
 export { compare, type CompareInput, type CompareOptions, type SideInput } from './compare';
 export { FINDING_KINDS, SEVERITIES, SEVERITY_RANK, VERDICTS, bounded, clipJson, type Comparison, type Finding, type FindingKind, type PairRef, type Severity, type Verdict } from './finding';
-export { CompiledConsumers, consumersFileSchema, consumerSchema, type Consumer, type ConsumerInput } from './consumers';
+export { CompiledConsumers, consumersFileSchema, consumerSchema, type Consumer, type ConsumerInput, type EffectKindOrEnd } from './consumers';
 export { DEFAULT_LIMITS, type Limits } from './normalize';
 export { compileRules, CompiledRules, globMatch, layerRules, rulesSchema, type Canonicalize, type Rules, type RulesInput } from './rules';
 export { addComparison, emptyRollup, looksLikeNoise, mergeRollups, NOISE_THRESHOLDS, reasonClass, rollupOf, suggestNoise, type ExamplePair, type FieldStats, type NoiseSuggestion, type NoiseThresholds, type Rollup, type RouteRollup } from './rollup';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { startProxy, resolveProxyConfig, type RunningProxy } from '../../capture/proxy';
 import { busSink } from '../../capture/sdk/sinks';
 import { compileRules } from '../../compare/engine';
-import { consumerResults } from '../../compare/consumer-readiness';
+import { withConsumerImpact } from '../../compare/consumer-readiness';
 import { Worker } from '../../pipeline/worker';
 import type { PipelineConfig } from '../../core/config';
 import { ShadowdiffError } from '../../core/errors';
@@ -121,7 +121,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const evaluator = new Evaluator(runId);
     for await (const c of eachComparison(runtime.store, { runId })) evaluator.add(c);
     const evaluated = evaluator.result(mirrored, DEMO_GATES);
-    const result = { ...evaluated, consumers: consumerResults(evaluated, compiled.consumers.list) };
+    const result = withConsumerImpact(evaluated, compiled.consumers.list);
     const groups = result.routes.flatMap((r) => r.findings);
     const bugs = SEEDED_BUGS.map((seeded) => {
       const bug = inDatabase(seeded, dbName);

@@ -8,6 +8,7 @@ import { brotliCompressSync, constants as zlibConstants, deflateRawSync } from '
 import { type Bus, type DeadLetter, partitionOf, serialize } from '../../../runtime/bus/bus';
 import type { Store } from '../../../runtime/store/store';
 import { webhookNotifier } from '../../../pipeline/webhook';
+import { compileRules } from '../../../compare/engine';
 import { shuffleNearby, traffic, waitFor } from '../../helpers/traffic';
 
 export interface PipelineEnv {
@@ -280,6 +281,41 @@ export function pipelineContract(h: PipelineHarness): void {
         expect(received).toHaveLength(1);
         expect(received[0]).toMatchObject({ text: expect.stringContaining('POST /orders'), alert: { runId: 'alert', route: 'POST /orders', threshold: 0.2 } });
         await waitFor(async () => (await env.store.listAlerts('alert')).length === 1, 'the stored alert');
+      } finally {
+        server.close();
+      }
+    });
+
+    it("sends the alert to the webhooks of the consumers its findings touch too, and not to others'", async () => {
+      const received: { path: string; body: { alert: { consumers?: string[]; reason: string; fields: { consumers?: string[] }[] } } }[] = [];
+      const server = createServer((req: IncomingMessage, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c));
+        req.on('end', () => {
+          received.push({ path: req.url!, body: JSON.parse(body) });
+          res.end('ok');
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const rules = compileRules({
+          consumers: [
+            // `total` differs in the mismatching requests: finance reads it, critically.
+            { name: 'finance', owner: 'finance team', critical: true, webhook: `${base}/finance`, reads: [{ target: 'shop.orders', paths: ['total'] }] },
+            { name: 'search', owner: 'search team', webhook: `${base}/search`, reads: [{ target: 'shop.orders', paths: ['customerId'] }] },
+          ],
+        });
+        const bus = await env.connect();
+        await start(bus, { rules, alerts: { windowSeconds: 60, threshold: 0.5, minRequests: 50, cooldownSeconds: 300 }, notify: webhookNotifier(`${base}/run`) });
+        await bus.publish(traffic({ runId: 'alert-consumers', requests: 10, mismatchEvery: 5, routes: ['/orders'] }).records);
+        await waitFor(() => received.length >= 2, 'the run\'s and the consumer\'s webhook calls', 10_000);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(received.map((r) => r.path).sort()).toEqual(['/finance', '/run']);
+        // A finding on a critical consumer's field alerts at once (well before the rate's 50 requests).
+        const alert = received[0]!.body.alert;
+        expect(alert).toMatchObject({ reason: 'critical', consumers: ['finance'] });
+        expect(alert.fields[0]).toMatchObject({ consumers: ['finance'] });
       } finally {
         server.close();
       }

@@ -1,7 +1,7 @@
 // `shadowdiff report` over a run the real worker compared (embedded bus and store, saved to a
 // directory as `serve` and `report` open it): readiness per route against the gates, every
 // format, and a self-contained HTML file with everything from the data escaped.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { tmpdir } from 'node:os';
@@ -171,3 +171,44 @@ async function servedRun(dir: string, runId: string): Promise<{ route: string; r
     await new Promise((r) => server.close(r));
   }
 }
+
+it('--consumers: each difference names who reads its field, each consumer gets a readiness, in text, JUnit and Markdown', async () => {
+  const file = join(dir, 'consumers.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      version: 1,
+      consumers: [
+        { name: 'finance', owner: 'finance team', critical: true, reads: [{ target: 'shop.orders', kind: 'db', paths: ['total'] }] },
+        { name: 'search', owner: 'search team', reads: [{ target: 'shop.orders', kind: 'db', paths: ['customerId'] }] },
+        { name: 'warehouse', owner: 'ops', reads: [{ target: 'shop.shipments' }] },
+      ],
+    }),
+  );
+  const t = cli();
+  expect(await run(['report', '--run', 'prod-1', '--from', saved, '--consumers', file], t.io)).toBe(1);
+  const text = t.out.join('\n');
+  // The comparisons were made without consumers: the report matches them to the differences now.
+  expect(text).toMatch(/changed +shop\.orders total +20 request\(s\) .*\[read by finance\]/);
+  expect(text).toMatch(/ {4}finance \(finance team, critical\): not ready — 1 difference\(s\) on fields it reads, in 1 route\(s\)/);
+  expect(text).toMatch(/ {4}search \(search team\): (ready|not enough data) — /);
+  expect(text).toMatch(/ {4}warehouse \(ops\): not enough data — no compared request wrote what it reads/);
+
+  const junit = join(dir, 'consumers.xml');
+  await run(['report', '--run', 'prod-1', '--from', saved, '--consumers', file, '--format', 'junit', '--out', junit], cli().io);
+  const xml = readFileSync(junit, 'utf8');
+  const v = await validateXML({ xml: [{ fileName: 'consumers.xml', contents: xml }], schema: [{ fileName: 'junit.xsd', contents: readFileSync(join(__dirname, '../../fixtures/junit/junit.xsd'), 'utf8') }] });
+  expect(v.errors).toEqual([]);
+  expect(xml).toMatch(/<testcase classname="shadowdiff\.run\.consumers" name="finance" time="0"><failure message="finance: 1 difference\(s\)/);
+  expect(xml).toMatch(/<testcase classname="shadowdiff\.run\.consumers" name="warehouse" time="0"><skipped /);
+
+  const m = cli();
+  await run(['report', '--run', 'prod-1', '--from', saved, '--consumers', file, '--format', 'markdown'], m.io);
+  expect(m.out.join('\n')).toMatch(/\| `POST \/orders\/:id\/pay` \| `shop\.orders` \| `total` \| changed \| medium \| 20 \| .* \| read by finance \|/);
+  expect(m.out.join('\n')).toContain('| finance (critical) | finance team | not ready |');
+
+  const bad = cli();
+  writeFileSync(join(dir, 'bad-consumers.json'), JSON.stringify({ version: 1, consumers: [{ name: 'x', reads: [{ target: 't' }] }] }));
+  expect(await run(['report', '--run', 'prod-1', '--from', saved, '--consumers', join(dir, 'bad-consumers.json')], bad.io)).toBe(2);
+  expect(bad.err.join('\n')).toMatch(/bad-consumers\.json: field "consumers\.0\.owner": .*docs\/consumers\.md/);
+});
