@@ -16,7 +16,7 @@ export function renderComparisonText(c: Comparison): string {
 
 export function renderFinding(f: Finding): string {
   const where = [f.effectKind, f.candidateTarget ? `${f.target} (candidate: ${f.candidateTarget})` : f.target, f.path].filter(Boolean).join(' ');
-  const parts = [f.severity.padEnd(7), f.kind.padEnd(15), where];
+  const parts = [f.severity.padEnd(8), f.kind.padEnd(15), where];
   if (f.kind === 'missing-effect' || f.kind === 'extra-effect') {
     if (f.key !== undefined) parts.push(`key=${short(f.key)}`);
   } else {
@@ -26,6 +26,9 @@ export function renderFinding(f: Finding): string {
   if (f.kind === 'type-changed') parts.push(`(${f.legacyType ?? typeName(f.legacy)} → ${f.candidateType ?? typeName(f.candidate)})`);
   if (f.preStateDiffers) parts.push('(pre-state differs)');
   if (f.reason) parts.push(`(${f.reason})`);
+  if (f.schemaPath) parts.push(`schema ${f.schemaPath}`);
+  if (f.consumers?.length) parts.push(`[read by ${f.consumers.join(', ')}]`);
+  else if (f.unread) parts.push('[no declared consumer reads it]');
   return parts.join('  ');
 }
 
