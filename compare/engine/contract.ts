@@ -68,22 +68,32 @@ function engine(schema: Schema, allErrors: boolean): Ajv | Ajv2019 | Ajv2020 {
   return dialect.includes('2020-12') ? set.draft2020 : dialect.includes('2019-09') ? set.draft2019 : set.draft7;
 }
 
-const compiled = new WeakMap<object, Validator>();
-const compiledBoolean = new Map<boolean, Validator>();
+// Compiled once per schema: by identity for the hot path, and by its JSON text, because a run's
+// stored rules are parsed again every few seconds (new objects, the same schema) and Ajv keeps
+// every schema object it compiles.
+const byIdentity = new WeakMap<object, Validator>();
+const byText = new Map<string, Validator>();
+const MAX_SCHEMAS = 1000;
 
-/** A consumer's schema, compiled once (by identity: every route's rules share the declared objects). */
+/** A consumer's schema, compiled once. */
 function validatorFor(schema: Schema, where: string): Validator {
-  const cached = typeof schema === 'boolean' ? compiledBoolean.get(schema) : compiled.get(schema);
-  if (cached) return cached;
-  let fast: ValidateFunction;
-  try {
-    fast = engine(schema, false).compile(schema);
-  } catch (err) {
-    throw new ShadowdiffError('SHADOWDIFF_RULES', `${where}: the schema does not compile: ${(err as Error).message}. Fix the schema (ajv, JSON Schema draft-07 unless "$schema" names 2019-09 or 2020-12).`, { where });
+  if (typeof schema === 'object') {
+    const hit = byIdentity.get(schema);
+    if (hit) return hit;
   }
-  const v: Validator = { fast, schema, guide: guideOf(schema) };
-  if (typeof schema === 'boolean') compiledBoolean.set(schema, v);
-  else compiled.set(schema, v);
+  const text = JSON.stringify(schema);
+  let v = byText.get(text);
+  if (!v) {
+    let fast: ValidateFunction;
+    try {
+      fast = engine(schema, false).compile(schema);
+    } catch (err) {
+      throw new ShadowdiffError('SHADOWDIFF_RULES', `${where}: the schema does not compile: ${(err as Error).message}. Fix the schema (ajv, JSON Schema draft-07 unless "$schema" names 2019-09 or 2020-12).`, { where });
+    }
+    v = { fast, schema, guide: guideOf(schema) };
+    if (byText.size < MAX_SCHEMAS) byText.set(text, v);
+  }
+  if (typeof schema === 'object') byIdentity.set(schema, v);
   return v;
 }
 
