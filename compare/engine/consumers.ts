@@ -126,7 +126,7 @@ export class CompiledConsumers {
 
   /** The consumers a finding touches, and whether its target has any declared consumer at all. */
   impactOf(f: Pick<Finding, 'effectKind' | 'target' | 'field'>): Impact {
-    const key = `${f.effectKind} ${f.target} ${f.field}`;
+    const key = `${f.effectKind}\u0000${f.target}\u0000${f.field}`;
     let impact = this.impacts.get(key);
     if (!impact) {
       const reads = this.readsOf(f.effectKind, f.target);
@@ -151,7 +151,7 @@ export class CompiledConsumers {
       if (!impact.declared) continue;
       const from = f.severity;
       if (impact.consumers.length) {
-        f.consumers = impact.consumers;
+        f.consumers = [...impact.consumers];
         f.severity = impact.critical ? 'critical' : STEP_UP[from];
       } else {
         f.unread = true;
@@ -161,8 +161,6 @@ export class CompiledConsumers {
     }
   }
 }
-
-export const NO_CONSUMERS = new CompiledConsumers([]);
 
 /** A field's segments for matching: `items[*].price` → items, 0, price (consumer paths name no positions). */
 function fieldSegments(field: string): Segment[] {

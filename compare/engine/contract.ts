@@ -1,7 +1,7 @@
 // Contract checks: every candidate effect on a target a consumer declared a JSON Schema for is
 // validated against it, whether or not legacy did the same. A violation is a `contract` finding
-// naming the consumer and the schema path; one legacy's own effects break the same way is
-// about the schema, not the candidate, and is kept as noise. Schemas are compiled once, at load.
+// naming the consumer and the schema path. A violation that legacy's own effects show too is about
+// the schema, not the candidate, and is kept as noise. Schemas are compiled once, at load.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Ajv2019 } from 'ajv/dist/2019';
 import { Ajv2020 } from 'ajv/dist/2020';

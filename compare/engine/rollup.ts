@@ -117,10 +117,12 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   if (c.verdict === 'match' || c.verdict === 'mismatch') countTargets((route.targets ??= {}), c);
 
   const touched = new Map<string, { stats: FieldStats; volatile: boolean; pre: boolean; noise: boolean; found: boolean; first?: Comparison['findings'][number] }>();
+  let fresh = false;
   const visit = (f: Comparison['findings'][number], noise: boolean) => {
     const id = fieldId(f.effectKind, f.target, f.kind, f.field);
     let t = touched.get(id);
     if (!t) {
+      fresh = route.fields[id] === undefined;
       const stats = (route.fields[id] ??= {
         effectKind: f.effectKind,
         target: f.target,
@@ -139,7 +141,8 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
       t = { stats, volatile: false, pre: false, noise: false, found: false };
       touched.set(id, t);
     }
-    if (!noise) rank(t.stats, f);
+    if (!noise) rank(t.stats, f, fresh);
+    fresh = false;
     if (noise) t.noise = true;
     else {
       t.found = true;
@@ -178,14 +181,18 @@ function countTargets(counts: Record<string, number>, c: Comparison): void {
   }
 }
 
-/** A field's most severe finding decides its severity; its consumers are every finding's. */
-function rank(s: FieldStats, f: Comparison['findings'][number]): void {
+/**
+ * A field's most severe finding decides its severity; its consumers are every finding's; it is
+ * unread only while every finding was (`fresh`: the field's first finding in the rollup).
+ */
+function rank(s: FieldStats, f: Comparison['findings'][number], fresh: boolean): void {
   if (SEVERITY_RANK[f.severity] < SEVERITY_RANK[s.severity]) s.severity = f.severity;
   if (f.consumers?.length) {
     const have = s.consumers ?? [];
     if (f.consumers.some((n) => !have.includes(n))) s.consumers = [...new Set([...have, ...f.consumers])].sort();
-    delete s.unread;
-  } else if (f.unread && !s.consumers && s.count === 0 && s.occurrences === 0) s.unread = true;
+  }
+  if (fresh && f.unread && !f.consumers?.length) s.unread = true;
+  else if (!f.unread || s.consumers) delete s.unread;
 }
 
 export function rollupOf(runId: string, comparisons: Iterable<Comparison>): Rollup {

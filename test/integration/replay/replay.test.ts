@@ -117,7 +117,7 @@ it('baseline replay: a silent wrong write fails the build (exit 1) naming the fi
   expect(await run(['replay', recording, '--candidate', candidate, '--collector', `127.0.0.1:${port}`, '--junit', junit, '--markdown', markdown, '--json', json, '--concurrency', '4'], c.io)).toBe(1);
   expect(c.out.join('\n')).toMatch(/FAIL replay .*8 regression\(s\)/);
   expect(c.out.join('\n')).toMatch(/POST \/orders\/:id\/pay: 0 match, 8 mismatch/);
-  expect(readFileSync(markdown, 'utf8')).toMatch(/\| `POST \/orders\/:id\/pay` \| `.*\.payments` \| `amount` \| changed \| 8 \|/);
+  expect(readFileSync(markdown, 'utf8')).toMatch(/\| `POST \/orders\/:id\/pay` \| `.*\.payments` \| `amount` \| changed \| medium \| 8 \|/);
   const result = JSON.parse(readFileSync(json, 'utf8'));
   expect(result).toMatchObject({ passed: false, regressions: 8, replayed: 12 });
   const parsed = parseTestResults({ type: 'junit', files: [junit] });

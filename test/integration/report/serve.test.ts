@@ -159,7 +159,7 @@ describe('API', () => {
     const md = await res.text();
     expect(md).toContain('| `POST /orders` | ready | 60 | 60 | 0 | 0 | 0 | 0 |');
     expect(md).toContain('| `POST /orders/:id/pay` | not ready | 60 | 40 | 20 | 0 | 0 | 0 |');
-    expect(md).toMatch(/\| `POST \/orders\/:id\/pay` \| `orders\/order\.created` \| `total` \| changed \| 20 \| `\d+` \| `\d+` \|/); // with an example's values
+    expect(md).toMatch(/\| `POST \/orders\/:id\/pay` \| `orders\/order\.created` \| `total` \| changed \| medium \| 20 \| `\d+` \| `\d+` \|/); // with an example's values
     const page = await (await fetch(`${base}/runs/prod-1/checklist`)).text();
     expect(page).toContain('<textarea id="checklist" readonly');
     expect(page).toContain('| `POST /orders` | ready | 60 | 60 | 0 | 0 | 0 | 0 |');

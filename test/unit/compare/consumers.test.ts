@@ -3,6 +3,7 @@
 import { compare } from '../../../compare/engine/compare';
 import { compileRules } from '../../../compare/engine/rules';
 import type { Finding } from '../../../compare/engine/finding';
+import { mergeRollups, rollupOf } from '../../../compare/engine/rollup';
 import fc from 'fast-check';
 import { guideOf, plainFor, untagged } from '../../../compare/engine/contract';
 import { effect, end } from '../../helpers/records';
@@ -199,4 +200,17 @@ describe('converting tags only where a schema looks', () => {
     expect(untagged(doc)).toEqual({ _id: '65f0a0000000000000000001', lines: [{ at: '2026-12-03T10:00:00.000Z' }] });
     expect(JSON.stringify(doc)).toBe(before);
   });
+});
+
+it('rollups keep the consumers and the unread mark, the same whichever order they merge in', () => {
+  const changed = { ...order, pointsUsed: 90, couponDiscount: 450 };
+  const a = run([insert('legacy', 0, order)], [insert('candidate', 0, changed)]);
+  const b = { ...run([insert('legacy', 0, order)], [insert('candidate', 0, { ...changed, pointsUsed: 80 })]), shadowId: 's2' };
+  const whole = rollupOf('r1', [a, b]);
+  const merged = mergeRollups(rollupOf('r1', [b]), rollupOf('r1', [a]));
+  expect(merged).toEqual(whole);
+  const fields = Object.values(whole.routes['POST /orders']!.fields);
+  expect(fields.find((f) => f.field === 'pointsUsed')).toMatchObject({ consumers: ['points'], severity: 'critical', count: 2 });
+  expect(fields.find((f) => f.field === 'couponDiscount')).toMatchObject({ unread: true, severity: 'low' });
+  expect(whole.routes['POST /orders']!.targets).toEqual({ 'db shop.orders': 2 });
 });
