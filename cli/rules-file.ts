@@ -8,10 +8,6 @@ import { readTextFile } from '../core/files';
 import { parseJson } from '../core/json';
 import { type CompiledRules, compileRules, type Consumer, consumersFileSchema } from '../compare/engine';
 
-export async function loadRulesFile(file: string, consumersFile?: string): Promise<CompiledRules> {
-  return loadRules({ rules: file, ...(consumersFile ? { consumers: consumersFile } : {}) }) as Promise<CompiledRules>;
-}
-
 /** The rules of `--rules` with the consumers of `--consumers` added; undefined when neither is given. */
 export async function loadRules(flags: { rules?: string | undefined; consumers?: string | undefined }): Promise<CompiledRules | undefined> {
   if (!flags.rules && !flags.consumers) return undefined;
