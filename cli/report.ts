@@ -16,7 +16,8 @@ import { readJsonFile } from './config-file';
 import { numberFlag, routeMinimumFlag } from './options';
 import { openRunStore } from './store';
 import { eachComparison } from '../runtime/store/store';
-import { runConsumers, withConsumers } from '../report/queries';
+import { runConsumers } from '../report/queries';
+import { withConsumerImpact } from '../compare/consumer-readiness';
 import { loadConsumersFile } from './rules-file';
 
 interface ReportFlags {
@@ -56,7 +57,7 @@ export function reportCommand(io: CliIo): Command {
         // Requests a proxy saw but could not mirror count against coverage: they were meant to be compared.
         const proxy = proxyTotals(run);
         const consumers = flags.consumers ? await loadConsumersFile(flags.consumers) : await runConsumers(store, flags.run);
-        const result = withConsumers(evaluator.result(evaluator.count + (proxy?.lost ?? 0), { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage, routeMinRequests: flags.routeMinRequests }, 'run'), consumers);
+        const result = withConsumerImpact(evaluator.result(evaluator.count + (proxy?.lost ?? 0), { maxMismatchRate: flags.maxMismatchRate, minRequests: flags.minRequests, minCoverage: flags.minCoverage, routeMinRequests: flags.routeMinRequests }, 'run'), consumers);
         const skipped = notCompared(run);
         const notComparedPart = Object.keys(skipped).length ? { notCompared: skipped } : {};
         const line = proxyLine(run);

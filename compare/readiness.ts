@@ -4,7 +4,7 @@
 // and the verdict that becomes the exit code. The renderers are in report/render/.
 import { percent as pct } from '../core/format';
 import { type AcceptEntry, acceptedBy } from './accept';
-import { type Comparison, globMatch, reasonClass, type Rollup, type Severity, SEVERITY_RANK } from './engine';
+import { type Comparison, countTargets, globMatch, reasonClass, type Rollup, type Severity, SEVERITY_RANK } from './engine';
 
 /** `replay`: a CI replay (counts "replayed"); `run`: any run in the store (a live shadow run). */
 export type ResultLabel = 'replay' | 'run';
@@ -138,8 +138,7 @@ export class Evaluator {
     if (c.verdict !== 'inconclusive' && lacksData(c)) r.lackingData += 1;
     if (c.verdict === 'match') {
       r.match += 1;
-      const targets = (r.targets ??= {});
-      for (const key of new Set(c.pairs.map((p) => `${p.effectKind} ${p.target}`))) targets[key] = (targets[key] ?? 0) + 1;
+      countTargets((r.targets ??= {}), c);
       return false;
     }
     if (c.verdict === 'incomplete') {
@@ -156,8 +155,7 @@ export class Evaluator {
       r.error += 1;
       return true;
     }
-    const targets = (r.targets ??= {});
-    for (const key of new Set(c.pairs.map((p) => `${p.effectKind} ${p.target}`))) targets[key] = (targets[key] ?? 0) + 1;
+    countTargets((r.targets ??= {}), c);
     let allAccepted = true;
     for (const f of c.findings) {
       const a = this.live.find((e) => acceptedBy(e, c.route, f));

@@ -3,7 +3,6 @@
 // page of comparisons, one request with its effects, and the run's result for the checklist.
 import type { Request } from 'express';
 import { type CompiledRules, compileRules, type Comparison, type Consumer, type FieldStats, layerRules, looksLikeNoise, type Rollup, rollupOf, type RouteRollup } from '../compare/engine';
-import { withConsumerImpact } from '../compare/consumer-readiness';
 import { type Gates, groupKey, type Readiness, readiness, type ReplayResult, requestsNeeded, resultFromRollup } from '../compare/readiness';
 import type { SideRecord } from '../core/effect';
 import { ShadowdiffError } from '../core/errors';
@@ -154,11 +153,6 @@ export async function runConsumers(store: Store, runId: string, base?: CompiledR
   } catch {
     return base?.consumers.list ?? [];
   }
-}
-
-/** The result with each declared consumer's readiness (none declared: as it was). */
-export function withConsumers(result: ReplayResult, consumers: readonly Consumer[]): ReplayResult {
-  return withConsumerImpact(result, consumers);
 }
 
 export async function comparisonsPage(store: Store, runId: string, req: Request, defaultLimit = 100): Promise<{ items: Comparison[]; next?: string }> {

@@ -23,7 +23,8 @@ import { requestsPage } from './pages/requests';
 import { runPage } from './pages/run';
 import { runsPage } from './pages/runs';
 import { differenceFilter, param, pick, query } from './params';
-import { comparisonsPage, filteredDifferences, findRun, type OverviewGates, overview, requestView, runConsumers, runResult, withConsumers } from './queries';
+import { comparisonsPage, filteredDifferences, findRun, type OverviewGates, overview, requestView, runConsumers, runResult } from './queries';
+import { withConsumerImpact } from '../compare/consumer-readiness';
 import { consumerPage, consumersPage } from './pages/consumers';
 import { renderHtml } from './render/html';
 import { renderConsumerSections, renderMarkdown } from './render/markdown';
@@ -53,7 +54,7 @@ export function reportApp(o: ServeOptions): express.Express {
   const jobs = o.reevaluator ?? new Reevaluator({ store, logger: o.logger, rules: o.rules });
   const gates = o.gates ?? { minRequests: 30, maxMismatchRate: 0 };
   /** The run's result, with readiness per consumer declared in its rules (the base rules and its stored ones). */
-  const resultOf = async (runId: string) => withConsumers(await runResult(store, runId, gates), await runConsumers(store, runId, o.rules));
+  const resultOf = async (runId: string) => withConsumerImpact(await runResult(store, runId, gates), await runConsumers(store, runId, o.rules));
   const checklistMarkdown = (result: ReplayResult) => {
     const sections = renderConsumerSections(result);
     return sections ? `${renderMarkdown(result, 'run')}\n## Per consumer\n\n${sections}` : renderMarkdown(result, 'run');

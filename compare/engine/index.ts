@@ -18,4 +18,4 @@ export { FINDING_KINDS, SEVERITIES, SEVERITY_RANK, VERDICTS, bounded, clipJson, 
 export { CompiledConsumers, consumersFileSchema, consumerSchema, type Consumer, type ConsumerInput, type EffectKindOrEnd } from './consumers';
 export { DEFAULT_LIMITS, type Limits } from './normalize';
 export { compileRules, CompiledRules, globMatch, layerRules, rulesSchema, type Canonicalize, type Rules, type RulesInput } from './rules';
-export { addComparison, emptyRollup, looksLikeNoise, mergeRollups, NOISE_THRESHOLDS, reasonClass, rollupOf, suggestNoise, type ExamplePair, type FieldStats, type NoiseSuggestion, type NoiseThresholds, type Rollup, type RouteRollup } from './rollup';
+export { addComparison, countTargets, emptyRollup, looksLikeNoise, mergeRollups, NOISE_THRESHOLDS, reasonClass, rollupOf, suggestNoise, type ExamplePair, type FieldStats, type NoiseSuggestion, type NoiseThresholds, type Rollup, type RouteRollup } from './rollup';

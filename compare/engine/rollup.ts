@@ -168,8 +168,8 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   return rollup;
 }
 
-/** Each target a comparison had effects on, once. */
-function countTargets(counts: Record<string, number>, c: Comparison): void {
+/** Each target a comparison had effects on (`db shop.orders`), counted once: what rollups and readiness count per route. */
+export function countTargets(counts: Record<string, number>, c: Comparison): void {
   let last = '';
   const seen: string[] = [];
   for (const p of c.pairs) {
