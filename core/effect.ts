@@ -3,6 +3,7 @@
 // and docs/effect-format.schema.json describe the same thing for services in other languages.
 import { z } from 'zod';
 import { ShadowdiffError } from './errors';
+import { MODES } from './headers';
 import { applyUndo, MAX_UNDO_DEPTH, MAX_UNDO_ENTRIES } from './undo';
 
 /**
@@ -123,6 +124,11 @@ export const endRecordSchema = z.object({
   error: z.string().max(2000).optional(),
   /** The request came through a recorder (proxy, replay) that sends an `exchange` record: wait for it. */
   exchange: z.boolean().optional(),
+  /**
+   * How the side ran the request, where it is not its usual mode (legacy live, the others
+   * dry-run): in a cutover, the candidate serves some requests live and legacy runs their mirror in dry-run.
+   */
+  mode: z.enum(MODES).optional(),
   /**
    * The pre-state handoff (design decision 3a). `handoff`: every write of a live side was handed
    * off before it was made, or every read of a dry-run side was rewound with the handoff;
@@ -349,7 +355,7 @@ function shapeProblem(value: unknown, max: number, depth = 0): string | undefine
 const TIMESTAMP = timestamp._zod.def.pattern as RegExp;
 const SIDE_SET: ReadonlySet<unknown> = new Set(SIDES);
 const EFFECT_FIELDS = new Set(['v', 'type', 'runId', 'shadowId', 'side', 'at', 'seq', 'kind', 'target', 'op', 'key', 'before', 'after', 'undo', 'payload', 'meta', 'status', 'error']);
-const END_FIELDS = new Set(['v', 'type', 'runId', 'shadowId', 'side', 'at', 'count', 'dropped', 'request', 'status', 'error', 'exchange', 'prestate', 'prestateReason', 'reads', 'readsOmitted']);
+const END_FIELDS = new Set(['v', 'type', 'runId', 'shadowId', 'side', 'at', 'count', 'dropped', 'request', 'status', 'error', 'exchange', 'mode', 'prestate', 'prestateReason', 'reads', 'readsOmitted']);
 const REQUEST_FIELDS = new Set(['method', 'path', 'route']);
 const READ_FIELDS = new Set(['target', 'key', 'fp']);
 
@@ -397,6 +403,7 @@ function fastEnd(o: Record<string, unknown>): boolean {
   if (o.status !== undefined && !(count0(o.status) && (o.status as number) <= 999)) return false;
   if (o.error !== undefined && !str(o.error, 0, 2000)) return false;
   if (o.exchange !== undefined && typeof o.exchange !== 'boolean') return false;
+  if (o.mode !== undefined && o.mode !== 'live' && o.mode !== 'dry-run') return false;
   if (o.prestate !== undefined && o.prestate !== 'handoff' && o.prestate !== 'unknown') return false;
   if (o.prestateReason !== undefined && !str(o.prestateReason, 0, 500)) return false;
   if (o.readsOmitted !== undefined && !count0(o.readsOmitted)) return false;

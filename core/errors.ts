@@ -47,6 +47,11 @@ export const ERRORS = {
     status: 409,
     hint: 'One re-evaluation per run at a time: follow its progress, wait for it to end, or cancel it (docs/report.md, Re-evaluation).',
   },
+  SHADOWDIFF_HELD: {
+    source: 'caller',
+    status: 409,
+    hint: 'A live share the guard rolled back stays at 0 until a person resumes it: shadowdiff cutover --resume --reason "…" (docs/cutover.md).',
+  },
   SHADOWDIFF_IO: {
     source: 'caller',
     status: 400,

@@ -3,6 +3,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CHILD_SEQ_STRIDE, type Side } from '../../core/effect';
 import { EXCHANGE_HEADER, HEADERS, type Mode, SEQ_BASE_HEADER } from '../../core/headers';
+import { SIGNATURE_HEADER, type SignedFields, type Verdict } from '../../core/signing';
 import type { Overlay } from './mongo/overlay';
 import type { Rewind } from './mongo/rewind';
 
@@ -11,6 +12,8 @@ export interface ShadowContext {
   readonly runId: string;
   readonly side: Side;
   readonly mode: Mode;
+  /** The proxy's signature that lowered this request to dry-run: passed on with the headers it propagates. */
+  readonly signature?: string;
   /** The seq of the next effect. */
   seq: number;
   /** First seq of this context: 0 for a request, higher for a child (see SEQ_BASE_HEADER). */
@@ -53,10 +56,18 @@ export function readHeader(headers: HeaderSource, name: string): string | undefi
   return Buffer.isBuffer(v) ? v.toString() : String(v);
 }
 
-export type ContextResult = { context: ShadowContext } | { inert: 'no-headers' | 'invalid-headers'; reason?: string };
+export type ContextResult = { context: ShadowContext; refused?: Exclude<Verdict, 'good'> } | { inert: 'no-headers' | 'invalid-headers'; reason?: string };
 
-/** The context for a request or message carrying the shadow headers; side and mode come from the SDK's own options. */
-export function contextFromHeaders(headers: HeaderSource, side: Side, mode: Mode): ContextResult {
+/** Checks a signature over the request's shadow fields (core/signing.ts), with the SDK's keys. */
+export type SignatureCheck = (value: string | undefined, fields: SignedFields) => Verdict;
+
+/**
+ * The context for a request or message carrying the shadow headers. The side is the SDK's own;
+ * so is the mode, except that a live SDK runs a request in dry-run when its headers ask for it
+ * *and* carry a good signature (`check`; none configured: never). A header never raises a side
+ * to live. `refused` says why a request that asked for dry-run runs live.
+ */
+export function contextFromHeaders(headers: HeaderSource, side: Side, base: Mode, check?: SignatureCheck): ContextResult {
   const shadowId = readHeader(headers, HEADERS.shadowId);
   if (shadowId === undefined) return { inert: 'no-headers' };
   const runId = readHeader(headers, HEADERS.run);
@@ -69,12 +80,19 @@ export function contextFromHeaders(headers: HeaderSource, side: Side, mode: Mode
     if (!Number.isSafeInteger(seqBase) || seqBase < CHILD_SEQ_STRIDE || seqBase > MAX_SEQ_BASE) return { inert: 'invalid-headers', reason: `${SEQ_BASE_HEADER} must be an integer from ${CHILD_SEQ_STRIDE}` };
   }
   const exchange = readHeader(headers, EXCHANGE_HEADER) === '1';
-  return { context: { shadowId, runId, side, mode, seq: seqBase, seqBase, dropped: 0, ended: false, exchange } };
+  const context: ShadowContext = { shadowId, runId, side, mode: base, seq: seqBase, seqBase, dropped: 0, ended: false, exchange };
+  if (base === 'live' && readHeader(headers, HEADERS.mode) === 'dry-run') {
+    const signature = readHeader(headers, SIGNATURE_HEADER);
+    const verdict = check ? check(signature, { shadowId, runId, side, mode: 'dry-run' }) : 'unsigned';
+    if (verdict !== 'good') return { context, refused: verdict };
+    return { context: { ...context, mode: 'dry-run', signature: signature! } };
+  }
+  return { context };
 }
 
 /** The headers that carry a context to work it causes elsewhere (a message, an HTTP call). */
 export function propagationHeaders(ctx: ShadowContext, causingSeq: number): Record<string, string> {
-  return {
+  const h: Record<string, string> = {
     [HEADERS.shadowId]: ctx.shadowId,
     [HEADERS.run]: ctx.runId,
     [HEADERS.side]: ctx.side,
@@ -82,4 +100,7 @@ export function propagationHeaders(ctx: ShadowContext, causingSeq: number): Reco
     // Effects caused elsewhere get their own seq range, so they never collide with this side's.
     [SEQ_BASE_HEADER]: String((causingSeq + 1) * CHILD_SEQ_STRIDE),
   };
+  // A same-side service the request reaches (a consumer of its message) runs it in dry-run too.
+  if (ctx.signature !== undefined) h[SIGNATURE_HEADER] = ctx.signature;
+  return h;
 }

@@ -6,6 +6,7 @@ import { FORMAT_VERSION, formatVersionSchema, SIDES } from '../../core/effect';
 import type { Logger } from '../../core/logger';
 import { redactionSchema } from '../../core/redaction';
 import { compressionSchema, partitionsSchema, prefixSchema } from '../../core/settings';
+import { signingSchema } from '../../core/signing';
 import type { Bus } from '../../runtime/bus/bus';
 import type { Handoff } from '../../runtime/handoff/handoff';
 import type { RecordSink } from './transport';
@@ -27,8 +28,17 @@ export const sdkOptionsSchema = z
   .object({
     /** Which side this service is. Decides the mode; the request headers never can. */
     side: z.enum(SIDES),
-    /** Default: `live` for legacy, `dry-run` for candidate and secondary. */
+    /**
+     * Default: `live` for legacy, `dry-run` for candidate and secondary. A candidate that serves
+     * live traffic in a cutover runs `live`, with `signing` set (docs/cutover.md).
+     */
     mode: z.enum(MODES).optional(),
+    /**
+     * The key the proxy signs shadow headers with. A live SDK with it runs a request in dry-run
+     * when the request's signed headers ask for it (the proxy's mirror during a cutover); without
+     * it, or with a bad or stale signature, the request runs live and is counted.
+     */
+    signing: signingSchema.optional(),
     /** env SHADOWDIFF_SINK: amqp(s)://… (RabbitMQ), http(s)://… (a collector), or an in-process sink. */
     sink: z.union([z.string().min(1), z.custom<RecordSink | Pick<Bus, 'publish'>>(isSink, 'must be a URL or an object with write(records) or publish(records)')]),
     /** Exchange and queue names (RabbitMQ sink); must match the workers'. */
@@ -130,6 +140,7 @@ export const SDK_ENV_KEYS = {
   SHADOWDIFF_HANDOFF: 'handoff.store',
   SHADOWDIFF_HANDOFF_TOKEN: 'handoff.token',
   SHADOWDIFF_HANDOFF_WAIT_MS: 'handoff.waitMs',
+  SHADOWDIFF_SIGNING_KEY: 'signing.key',
 } as const;
 
 /** Options from the environment (SDK_ENV_KEYS), to merge under the code's own; createShadow validates them. */

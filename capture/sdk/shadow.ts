@@ -8,7 +8,8 @@ import type { Mode } from '../../core/headers';
 import { createLogger, type Logger } from '../../core/logger';
 import { createRedactor, type Redactor } from '../../core/redaction';
 import { compileRoutePattern, type RoutePattern } from '../../core/route-pattern';
-import { contextFromHeaders, currentContext, type HeaderSource, type ShadowContext, storage } from './context';
+import { verifyShadow } from '../../core/signing';
+import { contextFromHeaders, currentContext, type HeaderSource, type ShadowContext, type SignatureCheck, storage } from './context';
 import { type ResolvedOptions, sdkOptionsSchema, type ShadowOptions } from './options';
 import { handoffFrom, PreState, type PreStateStats } from './prestate';
 import { rateLimitedLog, type RateLimitedLog } from './safety';
@@ -44,10 +45,23 @@ export interface ShadowStats extends TransportStats {
   internalErrors: number;
   /** Dry-run operations the SDK could not emulate (recorded as failed effects). */
   emulationFailures: number;
+  /** Live SDK: requests its signed headers lowered to dry-run, and those that asked and were refused, by why. */
+  modes: ModeStats;
   /** The pre-state handoff, when configured. */
   handoff?: PreStateStats;
   /** What the MongoDB instrumentation saw: how to tell that it is wired (docs/sdk.md). */
   mongo: MongoStats;
+}
+
+export interface ModeStats {
+  /** Run in dry-run on a good signature. */
+  lowered: number;
+  /** Asked for dry-run without a signature (or this SDK has no signing key): run live. */
+  unsigned: number;
+  /** Asked for dry-run with a signature that does not verify: run live. */
+  badSignature: number;
+  /** Asked for dry-run with a signature older than signing.maxAgeMs: run live. */
+  staleSignature: number;
 }
 
 export interface MongoStats {
@@ -73,6 +87,8 @@ export class Shadow {
   private readonly ownsHandoff: boolean;
   private readonly transport: Transport;
   private readonly counters = { contexts: 0, effects: 0, invalidHeaders: 0, internalErrors: 0, emulationFailures: 0 };
+  private readonly modeCounters: ModeStats = { lowered: 0, unsigned: 0, badSignature: 0, staleSignature: 0 };
+  private readonly checkSignature: SignatureCheck | undefined;
   private readonly mongoCounters: MongoStats = { instrumented: 0, calls: 0, schemaSkipped: 0, writesOutsideRequests: 0 };
   /** The mis-wiring warning is given once per process. */
   private warnedUnwired = false;
@@ -102,6 +118,8 @@ export class Shadow {
     this.transport = new Transport(sink, o.buffer, this.log);
     this.prestate = o.handoff ? new PreState(handoffFrom(o.handoff), o.handoff, this.log) : undefined;
     this.ownsHandoff = typeof o.handoff?.store === 'string';
+    const signing = o.signing;
+    if (signing) this.checkSignature = (value, fields) => verifyShadow(signing, value, fields);
   }
 
   /** The shadow id, run, side and mode of the current request, or undefined outside one. */
@@ -145,7 +163,7 @@ export class Shadow {
   }
 
   stats(): ShadowStats {
-    const s: ShadowStats = { ...this.transport.stats(), ...this.counters, mongo: { ...this.mongoCounters } };
+    const s: ShadowStats = { ...this.transport.stats(), ...this.counters, modes: { ...this.modeCounters }, mongo: { ...this.mongoCounters } };
     if (this.prestate) s.handoff = this.prestate.stats();
     return s;
   }
@@ -164,9 +182,11 @@ export class Shadow {
   /** @internal A context for these headers, or undefined (inert). */
   begin(headers: HeaderSource): ShadowContext | undefined {
     try {
-      const r = contextFromHeaders(headers, this.side, this.mode);
+      const r = contextFromHeaders(headers, this.side, this.mode, this.checkSignature);
       if ('context' in r) {
         this.counters.contexts += 1;
+        if (r.refused) this.refusedDryRun(r.refused);
+        else if (r.context.mode !== this.mode) this.modeCounters.lowered += 1;
         return r.context;
       }
       if (r.inert === 'invalid-headers') {
@@ -177,6 +197,23 @@ export class Shadow {
       this.internalError('begin', err);
     }
     return undefined;
+  }
+
+  /** A request asked for dry-run and runs live: counted, and said (rate-limited) with what to fix. */
+  private refusedDryRun(why: 'unsigned' | 'bad' | 'stale'): void {
+    const c = this.modeCounters;
+    if (why === 'unsigned') c.unsigned += 1;
+    else if (why === 'bad') c.badSignature += 1;
+    else c.staleSignature += 1;
+    const text =
+      why === 'unsigned'
+        ? this.checkSignature
+          ? 'a request asked for dry-run without a signature'
+          : 'a request asked for dry-run, and this SDK has no signing key (option signing.key, env SHADOWDIFF_SIGNING_KEY)'
+        : why === 'bad'
+          ? 'a request asked for dry-run with a signature that does not verify: the proxy and this SDK must share signing.key'
+          : 'a request asked for dry-run with a signature older than signing.maxAgeMs: check the clocks of the proxy and this host';
+    this.log.warn(`mode:${why}`, { why }, `${text}; it runs live, as this SDK is configured (headers can only lower a side to dry-run, with the proxy's signature)`);
   }
 
   /** @internal Takes the next seq of the context. */
@@ -269,6 +306,8 @@ export class Shadow {
       if (outcome.error !== undefined) end.error = errorText(outcome.error);
       if (ctx.dropped) end.dropped = ctx.dropped;
       if (ctx.exchange) end.exchange = true;
+      // Said only where it is not the side's usual mode: a request a cutover reversed.
+      if (ctx.mode !== (ctx.side === 'legacy' ? 'live' : 'dry-run')) end.mode = ctx.mode;
       if (ctx.reads?.length) end.reads = ctx.reads;
       if (ctx.readsOmitted) end.readsOmitted = ctx.readsOmitted;
       if (this.prestate) {
