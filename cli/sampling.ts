@@ -2,6 +2,7 @@
 // (docs/proxy.md); the token comes from SHADOWDIFF_ADMIN_TOKEN.
 import { Command } from 'commander';
 import { ShadowdiffError } from '../core/errors';
+import { adminCall } from './admin-client';
 import { commandEnv } from './env';
 import type { CliIo } from './io';
 import { percentFlag as percent } from './options';
@@ -41,36 +42,8 @@ export function samplingCommand(io: CliIo): Command {
           return { route: r.slice(0, i).trim(), percent: percent('route')(r.slice(i + 1).trim()) };
         });
       }
-      let base: URL;
-      try {
-        base = new URL('/v1/sampling', flags.admin);
-      } catch {
-        throw new ShadowdiffError('SHADOWDIFF_USAGE', `--admin "${flags.admin}" is not a URL: use e.g. http://127.0.0.1:9090.`);
-      }
       const change = Object.keys(patch).length > 0;
       const token = commandEnv(io.env).adminToken;
-      if (change && !token) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'changing sampling needs the admin token: set SHADOWDIFF_ADMIN_TOKEN.');
-      let res: Response;
-      try {
-        res = await fetch(base, {
-          method: change ? 'PUT' : 'GET',
-          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          ...(change ? { body: JSON.stringify(patch) } : {}),
-          signal: AbortSignal.timeout(10_000),
-        });
-      } catch (err) {
-        throw new ShadowdiffError('SHADOWDIFF_SERVICE_UNAVAILABLE', `cannot reach the proxy's admin API at ${base.origin}: ${(err as Error).message}. Is the proxy running with --admin?`);
-      }
-      const text = await res.text();
-      if (!res.ok) {
-        let message = text;
-        try {
-          message = (JSON.parse(text) as { error?: string }).error ?? text;
-        } catch {
-          // not JSON: show it as it is
-        }
-        throw new ShadowdiffError(res.status === 400 ? 'SHADOWDIFF_CONFIG' : 'SHADOWDIFF_USAGE', `the proxy refused (${res.status}): ${message}`);
-      }
-      io.out(text);
+      io.out(await adminCall(flags.admin, token, '/v1/sampling', change ? { method: 'PUT', body: patch, what: 'changing sampling' } : undefined));
     });
 }

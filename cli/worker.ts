@@ -7,7 +7,9 @@ import { componentLogger, createLogger, type Logger } from '../core/logger';
 import { type MetricsServer, serveMetrics, workerMetrics } from '../pipeline/metrics';
 import { Worker } from '../pipeline/worker';
 import { createRuntime } from '../runtime';
-import { webhookNotifier } from '../pipeline/webhook';
+import { rollbackNotifier, webhookNotifier } from '../pipeline/webhook';
+import { Guard } from '../pipeline/worker/guard';
+import { connectAmqpControl } from '../runtime/bus/amqp/control';
 import { readConfigFile } from './config-file';
 import type { CliIo } from './io';
 import { commandEnv } from './env';
@@ -29,6 +31,7 @@ interface WorkerFlags {
   consumers?: string;
   alertWebhook?: string;
   alertThreshold?: number;
+  guard?: boolean;
   metrics?: string;
   logLevel: string;
 }
@@ -51,6 +54,7 @@ export function workerCommand(io: CliIo): Command {
     .option('--rules <file>', "base rules (.json, .js, .cjs, .mjs); a run's stored rules are layered over them")
     .option('--consumers <file>', 'who reads the data: a consumers file (docs/consumers.md); its consumers join the rules\' own')
     .option('--alert-webhook <url>', 'POST alerts here (env SHADOWDIFF_ALERT_WEBHOOK)')
+    .option('--no-guard', 'do not roll back a cutover\'s live shares when the candidate serves a request wrong or a route alerts (docs/cutover.md)')
     .option('--alert-threshold <share>', 'mismatch share that alerts, 0-1 (default 0.05)', Number)
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (env SHADOWDIFF_WORKER_METRICS; off by default)')
     .option('--log-level <level>', 'pino log level', 'info')
@@ -84,7 +88,14 @@ export function workerCommand(io: CliIo): Command {
       if (!runtime) return void log.info('stopped before RabbitMQ and MongoDB could be reached');
       // The metrics read the worker's counters when scraped, and count each comparison as it is stored.
       const observed = listen ? workerMetrics(() => worker.stats()) : undefined;
+      // The cutover guard broadcasts its rollbacks to every proxy on the control channel.
+      const control = flags.guard === false ? undefined : await connectAmqpControl({ url: config.amqpUrl, prefix: config.prefix, partitions: config.partitions, logger: log }).catch((err: Error) => {
+        log.error({ err: err.message }, 'the cutover guard has no control channel: it cannot roll proxies back');
+        return undefined;
+      });
+      const guard = control ? new Guard({ control, logger: log, alerts: config.alerts, notify: config.alerts.webhook ? rollbackNotifier(config.alerts.webhook) : undefined }) : undefined;
       const worker: Worker = new Worker({
+        guard,
         observe: observed?.observe,
         bus: runtime.bus,
         store: runtime.store,
@@ -113,6 +124,8 @@ export function workerCommand(io: CliIo): Command {
       log.info({ signal }, 'stopping: finishing complete requests, returning the rest to the broker');
       clearInterval(progress);
       await worker.stop();
+      guard?.close();
+      await control?.close();
       await metrics?.close();
       await runtime.close();
       log.info(worker.stats(), 'stopped');

@@ -187,6 +187,11 @@ export const exchangeRecordSchema = z.object({
   sdk: z.boolean().optional(),
   /** Replay: the shadow id of the recorded request this one replays. */
   replayOf: id.optional(),
+  /**
+   * Cutover: who served the request live. `candidate`: the candidate's effects really happened
+   * and legacy's are what it would have done (dry-run); legacy stays the reference. Absent: legacy.
+   */
+  served: z.enum(['legacy', 'candidate']).optional(),
 });
 
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);

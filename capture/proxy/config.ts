@@ -6,6 +6,8 @@ import { FORMAT_VERSION, formatVersionSchema } from '../../core/effect';
 import { isLoopback } from '../../core/net';
 import { redactionSchema } from '../../core/redaction';
 import { compressionSchema, partitionsSchema, prefixSchema, secretSchema } from '../../core/settings';
+import { signingSchema } from '../../core/signing';
+import { cutoverSchema } from './cutover';
 
 const upstream = (what: string) =>
   z.string().refine((s) => {
@@ -74,6 +76,14 @@ export const proxyConfigSchema = z
     /** Send the original Host header upstream (default: the upstream's, as nginx does). */
     preserveHost: z.boolean().default(false),
     sampling: samplingSchema.prefault({}),
+    /** Cutover (docs/cutover.md): shares of live traffic the candidate serves, global and per route. */
+    cutover: cutoverSchema.prefault({}),
+    /**
+     * env SHADOWDIFF_SIGNING_KEY. The proxy signs the shadow headers of every dry-run side with it;
+     * the SDKs share it (their signing.key). Needed for a cutover: a live service runs a request in
+     * dry-run only on a good signature.
+     */
+    signing: signingSchema.optional(),
     upstream: z
       .object({
         /** Waiting for the legacy response's headers; past it the client gets 504. */
@@ -175,6 +185,9 @@ export const proxyConfigSchema = z
     if (!loopback && !c.admin.token) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: `is required when the admin API listens on ${c.admin.listen} (not loopback): set SHADOWDIFF_ADMIN_TOKEN` });
     }
+    if (!c.signing && (c.cutover.percent > 0 || c.cutover.routes.some((r) => r.percent > 0))) {
+      ctx.addIssue({ code: 'custom', path: ['signing', 'key'], message: "is required for a live share above 0 (cutover): legacy's SDK runs the mirror in dry-run only on the proxy's signature, and would otherwise write it a second time. Set SHADOWDIFF_SIGNING_KEY here and in both services" });
+    }
     if (c.handoff.listen !== undefined && !isLoopback(splitHostPort(c.handoff.listen).host) && !c.handoff.token) {
       ctx.addIssue({ code: 'custom', path: ['handoff', 'token'], message: `is required when the handoff listens on ${c.handoff.listen} (not loopback): set SHADOWDIFF_HANDOFF_TOKEN, and give the SDKs the same token` });
     }
@@ -199,6 +212,8 @@ export const PROXY_ENV_KEYS = {
   SHADOWDIFF_HANDOFF_LISTEN: 'handoff.listen',
   SHADOWDIFF_HANDOFF_TOKEN: 'handoff.token',
   SHADOWDIFF_REDACT_SECRET: 'record.redact.secret',
+  SHADOWDIFF_SIGNING_KEY: 'signing.key',
+  SHADOWDIFF_CUTOVER_STATE: 'cutover.stateFile',
 } as const;
 
 export function proxyConfigFromEnv(env: Record<string, string | undefined>): Record<string, unknown> {

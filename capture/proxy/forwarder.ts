@@ -10,10 +10,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { EXCHANGE_HEADER, HEADERS } from '../../core/headers';
+import { SIGNATURE_HEADER, signShadow } from '../../core/signing';
 import { uuidv7 } from '../../core/ids';
 import type { Logger } from '../../core/logger';
 import { listeningUrl } from '../../core/net';
 import type { ProxyConfig } from './config';
+import { LiveShare } from './cutover';
 import type { MirrorSkip, ProxyMetrics } from './metrics';
 import { dropConnectionTokens, HOP_BY_HOP, moveTransferCodings } from './hop-by-hop';
 import { type MirrorResult, MirrorTarget } from './mirror';
@@ -39,10 +41,16 @@ export interface ForwarderOptions {
 export class Forwarder {
   readonly server: Server;
   readonly sampler: Sampler;
+  /** The cutover's live shares: which requests the candidate serves live. */
+  readonly live: LiveShare;
   private readonly legacy: Pool;
+  /** Cutover: the candidate as a primary (made at the first request it serves), and legacy as a mirror in dry-run. */
+  private candidatePrimary: Pool | undefined;
+  private legacyMirror: MirrorTarget | undefined;
   private readonly targets: MirrorTarget[] = [];
   private readonly candidate: MirrorTarget;
   private readonly secondary: MirrorTarget | undefined;
+  private readonly makeLegacyMirror: () => MirrorTarget;
   private readonly sockets = new Set<Socket>();
   private active = 0;
   private pending = 0;
@@ -60,8 +68,10 @@ export class Forwarder {
       keepAliveTimeout: 4_000,
     });
     this.sampler = new Sampler(this.c.sampling, o.runId);
-    const mirror = (name: 'candidate' | 'secondary', url: string) =>
+    this.live = new LiveShare(this.c.cutover, o.logger, { signed: this.c.signing !== undefined }, (s) => o.metrics.liveShares(s.held ? 0 : s.percent, s.routes));
+    const mirror = (name: 'candidate' | 'secondary' | 'legacy', url: string) =>
       new MirrorTarget(name, url, { ...this.c.mirror, keepBodyBytes: o.recorder ? this.c.record.maxBodyBytes : 0 }, o.metrics);
+    this.makeLegacyMirror = () => (this.legacyMirror ??= mirror('legacy', this.c.legacy));
     this.candidate = mirror('candidate', this.c.candidate);
     this.targets.push(this.candidate);
     if (this.c.secondary) this.targets.push((this.secondary = mirror('secondary', this.c.secondary)));
@@ -125,7 +135,12 @@ export class Forwarder {
     while ((this.active > 0 || this.pending > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sockets) s.destroy();
     await closed;
-    await Promise.all([this.legacy.destroy().catch(() => undefined), ...this.targets.map((t) => t.close())]);
+    await Promise.all([
+      this.legacy.destroy().catch(() => undefined),
+      this.candidatePrimary?.destroy().catch(() => undefined),
+      ...this.targets.map((t) => t.close()),
+      this.legacyMirror?.close(),
+    ]);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -143,7 +158,9 @@ export class Forwarder {
     let chunked = false;
     let transferEncoding: string | undefined;
     let keyValue: string | undefined;
+    let liveKeyValue: string | undefined;
     const keyHeader = this.sampler.keyHeader;
+    const liveKeyHeader = this.live.keyHeader;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const value = raw[i + 1]!;
@@ -157,6 +174,7 @@ export class Forwarder {
         continue;
       }
       if (lower === keyHeader) keyValue = value;
+      if (lower === liveKeyHeader) liveKeyValue = liveKeyValue === undefined ? value : `${liveKeyValue}; ${value}`;
       switch (lower) {
         case 'host':
           host = value;
@@ -191,7 +209,7 @@ export class Forwarder {
 
     let gathered: Pending | undefined;
     try {
-      gathered = this.sample(method, path, headers, keyValue, contentLength, chunked);
+      gathered = this.reversed(method, path, liveKeyValue, contentLength, chunked, headers) ?? this.sample(method, path, headers, keyValue, contentLength, chunked);
     } catch (err) {
       // A fault of ours in deciding about the mirror degrades to plain forwarding, never to a failed request.
       this.internalError('sample', err);
@@ -199,10 +217,11 @@ export class Forwarder {
     let body: Dispatcher.DispatchOptions['body'] = null;
     if (hasBody) body = gathered ? (teeBody(req, gathered, this) as unknown as Dispatcher.DispatchOptions['body']) : req;
 
-    const upstreamHeaders = gathered ? [...headers, ...shadowHeaders(gathered.shadowId, this.o.runId, 'legacy', 'live', this.o.recorder !== undefined)] : headers;
-    const handler = new PrimaryHandler(res, this, started, gathered, this.o.recorder ? this.c.record.maxBodyBytes : 0);
+    const primary = gathered?.served ?? 'legacy';
+    const upstreamHeaders = gathered ? [...headers, ...this.shadowHeaders(gathered.shadowId, primary, 'live')] : headers;
+    const handler = new PrimaryHandler(res, this, started, gathered, this.o.recorder ? this.c.record.maxBodyBytes : 0, primary);
     try {
-      this.legacy.dispatch({ path, method, headers: upstreamHeaders, body }, handler);
+      (primary === 'candidate' ? this.candidateUpstream() : this.legacy).dispatch({ path, method, headers: upstreamHeaders, body }, handler);
     } catch (err) {
       handler.onResponseError(undefined, err as Error);
     }
@@ -229,6 +248,67 @@ export class Forwarder {
     this.o.logger.error({ where, err: (err as Error)?.message }, 'proxy error on the mirror side; the request was forwarded without a mirror');
   }
 
+  /**
+   * Cutover: the exchange-to-be when the candidate serves this request live, legacy getting the
+   * mirror in dry-run. Only a request that can be compared is the candidate's: where the legacy
+   * mirror would be refused (busy, its circuit open, a body too big to mirror, shutting down),
+   * legacy serves it as usual.
+   */
+  private reversed(method: string, path: string, liveKeyValue: string | undefined, contentLength: string | undefined, chunked: boolean, headers: string[]): Pending | undefined {
+    const d = this.live.decide(method, path, liveKeyValue);
+    if (d.noKey) this.o.metrics.liveNoKey.inc();
+    if (d.served !== 'candidate' || this.stopping) return undefined;
+    if (contentLength !== undefined && Number(contentLength) > this.c.mirror.maxBodyBytes && !chunked) return undefined;
+    const now = Date.now();
+    const legacy = this.makeLegacyMirror();
+    if (legacy.refuse(now)) return undefined;
+    this.o.metrics.live(d.rule);
+    const g = this.pendingFor(method, path, headers, [legacy], now);
+    g.served = 'candidate';
+    if (d.rule !== '*') g.route = d.rule;
+    return g;
+  }
+
+  /** The candidate as a primary, on a pool of its own with legacy's upstream limits. */
+  private candidateUpstream(): Pool {
+    return (this.candidatePrimary ??= new Pool(this.c.candidate, {
+      connections: null,
+      pipelining: 1,
+      connect: { timeout: this.c.upstream.connectTimeoutMs },
+      headersTimeout: this.c.upstream.headersTimeoutMs,
+      bodyTimeout: this.c.upstream.bodyTimeoutMs,
+      keepAliveTimeout: 4_000,
+    }));
+  }
+
+  private pendingFor(method: string, path: string, headers: string[], targets: MirrorTarget[], now: number): Pending {
+    this.pending += 1;
+    return {
+      shadowId: uuidv7(now),
+      at: new Date(now).toISOString(),
+      method,
+      path,
+      rawHeaders: headers,
+      body: [],
+      bodyTruncated: false,
+      responses: {},
+      targets,
+      waiting: 1 + targets.length,
+      mirrored: false,
+      bodySize: 0,
+    };
+  }
+
+  /** The shadow headers for one side; a dry-run side's are signed when the proxy has a signing key. */
+  private shadowHeaders(shadowId: string, side: 'legacy' | 'candidate' | 'secondary', mode: 'live' | 'dry-run'): string[] {
+    const runId = this.o.runId;
+    const h = [HEADERS.shadowId, shadowId, HEADERS.run, runId, HEADERS.side, side, HEADERS.mode, mode];
+    if (this.o.recorder !== undefined) h.push(EXCHANGE_HEADER, '1');
+    const key = this.c.signing?.key;
+    if (key !== undefined && mode === 'dry-run') h.push(SIGNATURE_HEADER, signShadow(key, { shadowId, runId, side, mode }));
+    return h;
+  }
+
   /** Decides whether this request is mirrored; the exchange-to-be when it is. */
   private sample(method: string, path: string, headers: string[], keyValue: string | undefined, contentLength: string | undefined, chunked: boolean): Pending | undefined {
     const decision = this.stopping ? ({ mirror: false, reason: 'shutting-down' } as const) : this.sampler.decide(method, path, keyValue);
@@ -243,23 +323,8 @@ export class Forwarder {
       if (no) this.o.metrics.skip(no);
       else targets.push(this.secondary);
     }
-    const shadowId = uuidv7(now);
-    const g: Pending = {
-      shadowId,
-      at: new Date(now).toISOString(),
-      method,
-      path,
-      rawHeaders: headers,
-      body: [],
-      bodyTruncated: false,
-      responses: {},
-      targets,
-      waiting: 1 + targets.length,
-      mirrored: false,
-      bodySize: 0,
-    };
+    const g = this.pendingFor(method, path, headers, targets, now);
     if (decision.route !== undefined) g.route = decision.route;
-    this.pending += 1;
     return g;
   }
 
@@ -269,7 +334,7 @@ export class Forwarder {
     for (const t of g.targets) {
       try {
         // Without a host header undici sends the target's own.
-        const headers = [...g.rawHeaders, ...shadowHeaders(g.shadowId, this.o.runId, t.name, 'dry-run', this.o.recorder !== undefined)];
+        const headers = [...g.rawHeaders, ...this.shadowHeaders(g.shadowId, t.name, 'dry-run')];
         t.send({ method: g.method, path: g.path, headers, body }, this.o.recorder !== undefined, (r) => this.settle(g, t.name, r));
       } catch (err) {
         this.internalError('mirror', err);
@@ -321,12 +386,6 @@ export interface Pending extends Gathered {
   waiting: number;
   mirrored: boolean;
   bodySize: number;
-}
-
-function shadowHeaders(shadowId: string, runId: string, side: string, mode: string, exchange: boolean): string[] {
-  const h = [HEADERS.shadowId, shadowId, HEADERS.run, runId, HEADERS.side, side, HEADERS.mode, mode];
-  if (exchange) h.push(EXCHANGE_HEADER, '1');
-  return h;
 }
 
 /**

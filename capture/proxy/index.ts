@@ -10,10 +10,13 @@ import type { Logger } from '../../core/logger';
 import { sinkFromUrl } from '../sdk/sinks';
 import type { RecordSink, TransportStats } from '../sdk/transport';
 import { listenHandoff } from '../../runtime/handoff/http';
+import { connectAmqpControl } from '../../runtime/bus/amqp/control';
+import type { ControlChannel } from '../../runtime/bus/control';
 import { adminApp } from './admin';
 import { type ProxyConfig, splitHostPort } from './config';
 import { ProxyMetrics } from './metrics';
 import { Recorder } from './recorder';
+import type { LiveShare } from './cutover';
 import type { Sampler } from './sampling';
 import { Forwarder, type ProxyStats } from './forwarder';
 
@@ -27,6 +30,8 @@ export interface StartOptions {
   defaultMetrics?: boolean;
   /** How often the proxy's coverage totals are published (while traffic flows); default 5 s. */
   coverageMs?: number;
+  /** Where the guard's rollbacks are heard instead of `cutover.control` (an in-process channel, a test). */
+  control?: ControlChannel;
 }
 
 export interface RunningProxy {
@@ -36,6 +41,8 @@ export interface RunningProxy {
   readonly handoffUrl: string | undefined;
   readonly runId: string;
   readonly sampler: Sampler;
+  /** The cutover's live shares (docs/cutover.md). */
+  readonly live: LiveShare;
   readonly metrics: ProxyMetrics;
   stats(): ProxyStats & { exchanges?: TransportStats };
   /** Graceful: drains requests in flight (up to config.drainMs), then flushes exchanges. */
@@ -70,12 +77,33 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
   const stats = () => ({ ...forwarder.stats(), ...(recorder ? { exchanges: recorder.stats() } : {}) });
   if (config.admin.listen) {
     const a = splitHostPort(config.admin.listen);
-    const app = adminApp({ sampler: forwarder.sampler, metrics, stats, token: config.admin.token, logger: log });
+    const app = adminApp({ sampler: forwarder.sampler, live: forwarder.live, metrics, stats, token: config.admin.token, logger: log });
     admin = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(a.port, a.host, (err?: Error) => (err ? reject(err) : resolve(s)));
     });
     adminUrl = listeningUrl(admin.address() as AddressInfo);
   }
+  // The guard's rollbacks, from the workers: applied on this proxy within a broadcast's time.
+  const controlUrl = config.cutover.control ?? (config.sink && /^amqps?:/.test(config.sink) ? config.sink : undefined);
+  let control: ControlChannel | undefined = options.control;
+  let ownsControl = false;
+  if (!control && controlUrl) {
+    try {
+      control = await connectAmqpControl({ url: controlUrl, prefix: config.prefix, partitions: config.partitions, logger: log });
+      ownsControl = true;
+    } catch (err) {
+      // Serving comes first: without the channel the shares hold as set, and the guard's rollbacks reach this proxy only through its admin API.
+      log.error({ err: (err as Error).message, control: redactUrl(controlUrl) }, 'cutover: the control channel is not reachable; the guard cannot roll this proxy back until it is (POST /v1/cutover/rollback still works)');
+    }
+  }
+  const heard = await control?.listen((m) => {
+    if (m.runId !== runId) return;
+    try {
+      if (forwarder.live.applyGuard(m)) log.error({ guard: m }, `cutover: the guard rolled back ${m.route}: ${m.reason}`);
+    } catch (err) {
+      log.error({ err: (err as Error).message, guard: m }, 'cutover: could not apply a rollback from the guard');
+    }
+  });
   let handoff: Awaited<ReturnType<typeof listenHandoff>> | undefined;
   if (config.handoff.listen) {
     const h = splitHostPort(config.handoff.listen);
@@ -99,6 +127,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
       candidate: redactUrl(config.candidate),
       ...(config.secondary ? { secondary: redactUrl(config.secondary) } : {}),
       sampling: config.sampling,
+      ...(forwarder.live.state.percent > 0 || forwarder.live.state.routes.length ? { cutover: forwarder.live.state } : {}),
+      signing: config.signing ? 'dry-run sides signed' : 'off',
       sink: sink?.description ?? 'none (exchanges are not recorded)',
     },
     'proxy started',
@@ -110,6 +140,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
     handoffUrl: handoff?.url,
     runId,
     sampler: forwarder.sampler,
+    live: forwarder.live,
     metrics,
     stats,
     async close() {
@@ -121,6 +152,8 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin!.close(() => resolve()));
       }
+      await heard?.cancel();
+      if (ownsControl) await control?.close();
       // The handoff goes last: mirrors still in flight may read it until the forwarder drained.
       await handoff?.close();
       const sent = await recorder?.close(5_000);

@@ -6,7 +6,8 @@ import { SKIP_REASONS, type SkipReason } from './sampling';
 
 export const MIRROR_SKIPS = [...SKIP_REASONS, 'body-too-large', 'mirror-busy', 'circuit-open', 'circuit-recovering', 'shutting-down', 'request-incomplete', 'internal-error'] as const;
 export type MirrorSkip = SkipReason | (typeof MIRROR_SKIPS)[number];
-export type TargetName = 'candidate' | 'secondary';
+/** Mirror targets: the candidate and a secondary; legacy when the candidate serves a request live (cutover). */
+export type TargetName = 'candidate' | 'secondary' | 'legacy';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -22,6 +23,9 @@ export class ProxyMetrics {
   readonly connectionsRefused: Counter;
   private readonly mirrorSlow: Counter<'target'>;
   private readonly mirrorCut: Counter<'target'>;
+  private readonly liveServed: Counter<'rule'>;
+  readonly liveNoKey: Counter;
+  private readonly liveShare: Gauge<'rule'>;
 
   /** `targets`: the mirror targets configured (a `secondary` series only where there is one). */
   constructor(options: { defaultMetrics?: boolean; targets?: readonly TargetName[] } = {}) {
@@ -40,6 +44,11 @@ export class ProxyMetrics {
     this.mirrorSlow = new Counter({ name: 'shadowdiff_proxy_mirror_slow_total', help: 'Mirrors answered slower than mirror.slowMs: counted against the breaker as failures are', labelNames: ['target'], registers });
     this.mirrorCut = new Counter({ name: 'shadowdiff_proxy_mirror_cut_total', help: 'Mirror responses the proxy stopped reading past mirror.maxResponseBytes (recorded as truncated)', labelNames: ['target'], registers });
     this.connectionsRefused = new Counter({ name: 'shadowdiff_proxy_connections_refused_total', help: 'Client connections answered 503 and closed: the address held client.maxConnectionsPerIp already', registers });
+    this.liveServed = new Counter({ name: 'shadowdiff_proxy_live_served_total', help: 'Requests the candidate served live (cutover), by the cutover rule that gave them to it (* the global share)', labelNames: ['rule'], registers });
+    this.liveNoKey = new Counter({ name: 'shadowdiff_proxy_live_no_key_total', help: 'Requests a live share would have given the candidate, served by legacy because they carry no sticky key', registers });
+    this.liveShare = new Gauge({ name: 'shadowdiff_proxy_live_share_percent', help: 'Share of requests the candidate serves live, per cutover rule (* the global share); 0 while held after a rollback', labelNames: ['rule'], registers });
+    this.liveShare.labels('*').set(0);
+    this.liveServed.labels('*').inc(0);
     if (options.defaultMetrics !== false) processMetrics(this.registry);
     // Every series exists from the start, at 0: a rate or an alert over it never sees "no data".
     for (const o of ['ok', '502', '504', 'aborted']) this.requests.labels(o).inc(0);
@@ -102,8 +111,18 @@ export class ProxyMetrics {
     this.totals.notMirrored[reason] = (this.totals.notMirrored[reason] ?? 0) + 1;
     this.counter(this.skipped, reason).inc();
   }
+  /** The cutover's shares changed: the gauge shows them as they stand (held ones at 0). */
+  liveShares(global: number, routes: readonly { route: string; percent: number; held?: unknown }[]): void {
+    this.liveShare.reset();
+    this.liveShare.labels('*').set(global);
+    for (const r of routes) this.liveShare.labels(r.route).set(r.held ? 0 : r.percent);
+  }
+  live(rule: string): void {
+    this.counter(this.liveServed, rule).inc();
+  }
   mirror(target: TargetName): void {
-    if (target === 'candidate') this.totals.mirrored += 1;
+    // A request the candidate served is compared through its legacy mirror.
+    if (target !== 'secondary') this.totals.mirrored += 1;
     this.counter(this.mirrored, target).inc();
   }
   private readonly mirrorTimers = new Map<string, { observe(v: number): void }>();

@@ -14,7 +14,7 @@ export interface PrimaryOwner<P> {
   /** `mirrored`: the request was chosen for mirroring (its latency is counted apart). */
   done(outcome: Outcome, started: number, mirrored: boolean): void;
   cancelMirrors(g: P, reason: 'request-incomplete'): void;
-  settle(g: P, side: 'legacy', result: MirrorResult): void;
+  settle(g: P, side: 'legacy' | 'candidate', result: MirrorResult): void;
 }
 
 /** Streams legacy's response to the client, keeping a copy for the exchange when one is recorded. */
@@ -31,6 +31,8 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
     private readonly started: number,
     private readonly g: P | undefined,
     private readonly keepBytes: number,
+    /** Who serves the request: legacy, or the candidate in a cutover. */
+    private readonly side: 'legacy' | 'candidate' = 'legacy',
   ) {
     this.kept = new BodyPrefix(keepBytes);
     res.once('close', () => {
@@ -117,7 +119,7 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
     return Math.round((performance.now() - this.started) * 10) / 10;
   }
 
-  /** Once per request: counts the outcome and hands legacy's side to the exchange. */
+  /** Once per request: counts the outcome and hands the serving side's response to the exchange. */
   private finish(outcome: Outcome, legacy: MirrorResult): void {
     if (this.finished) return;
     this.finished = true;
@@ -125,6 +127,6 @@ export class PrimaryHandler<P extends { mirrored: boolean }> implements Dispatch
     if (!this.g) return;
     // Legacy answered before the request body was complete (or failed first): nothing to mirror.
     if (!this.g.mirrored) this.f.cancelMirrors(this.g, 'request-incomplete');
-    else this.f.settle(this.g, 'legacy', legacy);
+    else this.f.settle(this.g, this.side, legacy);
   }
 }

@@ -42,6 +42,8 @@ export interface Gathered {
   body: Buffer[];
   bodyTruncated: boolean;
   responses: Partial<Record<'legacy' | 'candidate' | 'secondary', MirrorResult>>;
+  /** Cutover: the candidate served this request live, and legacy ran the mirror in dry-run. */
+  served?: 'candidate';
 }
 
 export class Recorder {
@@ -136,6 +138,7 @@ export class Recorder {
       if (res) responses[side] = this.response(res, raw);
     }
     const record: ExchangeRecord = { v: this.o.format ?? FORMAT_VERSION, type: 'exchange', runId: this.o.runId, shadowId: g.shadowId, at: g.at, request, responses };
+    if (g.served) record.served = g.served;
     if (!this.o.sdk) record.sdk = false;
     return record;
   }

@@ -4,6 +4,7 @@
 // mirrored or none; without one it is random.
 import { ShadowdiffError } from '../../core/errors';
 import { compileRoutePattern, type RoutePattern } from '../../core/route-pattern';
+import { fnv1a } from '../../core/fnv1a';
 import { type SamplingConfig, samplingSchema } from './config';
 
 export const SKIP_REASONS = ['disabled', 'sampled-out'] as const;
@@ -87,15 +88,4 @@ function compile(config: SamplingConfig): Compiled {
 
 function toBuckets(percent: number): number {
   return Math.round(percent * (BUCKETS / 100));
-}
-
-/** FNV-1a, 32 bits: stable across processes and versions, cheap on the request path. */
-export function fnv1a(salt: string, value: string): number {
-  let h = 0x811c9dc5;
-  const text = `${salt}\u0000${value}`;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

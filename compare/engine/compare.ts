@@ -50,6 +50,13 @@ export function compare(given: CompareInput, options: CompareOptions): Compariso
     comparedAt: options.now,
   };
   if (input.secondary) result.sides.secondary = summarize(dedupe(input.secondary.effects), input.secondary.end);
+  const served = servedBy(input);
+  if (served) {
+    result.served = 'candidate';
+    // A cutover wired wrong harms production, whatever the effects say: the guard rolls back on it.
+    const wrong = input.exchange?.sdk === false ? [] : modeErrors(input);
+    if (wrong.length) return { ...result, verdict: 'error', error: wrong.join('; ') };
+  }
 
   const legacyOver = overCount('legacy', legacy, input.legacy.end);
   const candidateOver = overCount('candidate', candidate, input.candidate.end);
@@ -273,6 +280,25 @@ function sortFindings(findings: Finding[]): Finding[] {
       (a.target < b.target ? -1 : a.target > b.target ? 1 : 0) ||
       (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
   );
+}
+
+/** Who served the request live: the exchange says so, or the candidate's end marker does (an external mirror). */
+function servedBy(input: CompareInput): 'candidate' | undefined {
+  return input.exchange?.served === 'candidate' || input.candidate.end?.mode === 'live' ? 'candidate' : undefined;
+}
+
+/**
+ * A request the candidate served must have run live there and in dry-run at legacy. Otherwise
+ * either the candidate's writes were never made (its SDK runs dry-run: set mode live) or legacy
+ * made them a second time (its SDK lacks the proxy's signing key, or refused the signature).
+ */
+function modeErrors(input: CompareInput): string[] {
+  const out: string[] = [];
+  const c = input.candidate.end;
+  const l = input.legacy.end;
+  if (c && c.mode !== 'live') out.push("the candidate served this request live but its SDK ran it in dry-run: its writes were not made (give the candidate's SDK mode: 'live' for a cutover, docs/cutover.md)");
+  if (l && l.mode !== 'dry-run') out.push("legacy ran the mirror of a request the candidate served live: it was written twice (legacy's SDK needs the proxy's signing key, SHADOWDIFF_SIGNING_KEY; see its modes stats)");
+  return out;
 }
 
 function routeOf(end: EndRecord | undefined): string {

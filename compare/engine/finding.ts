@@ -125,6 +125,11 @@ export interface Comparison {
   omitted?: number;
   /** When the worker compared before both sides were complete: how long it had waited. */
   timedOutAfterMs?: number;
+  /**
+   * Cutover: the candidate served this request live (its effects happened; legacy's are what it
+   * would have done). A mismatch here is a wrong write in production: what corrections list.
+   */
+  served?: 'candidate';
   comparedAt: string;
 }
 

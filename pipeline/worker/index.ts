@@ -255,6 +255,11 @@ export class Worker {
       comparison = { ...comparison, timedOutAfterMs: Date.now() - p.firstAt };
     }
     this.counters.compared += 1;
+    try {
+      this.options.guard?.observe(comparison);
+    } catch (err) {
+      this.options.logger.error({ err: (err as Error).message }, 'the cutover guard failed on a comparison');
+    }
     // Records kept for drill-down only; the others are let go now rather than after the write.
     const keep = this.tuning.keepEffects === 'all' || (this.tuning.keepEffects === 'non-match' && comparison.verdict !== 'match');
     const newestRecordAt = this.options.observe ? newestAt(p.records) : undefined;

@@ -40,6 +40,8 @@ export interface WorkerOptions extends z.input<typeof workerTuningSchema> {
   /** Where an alert goes besides the log and the store (a webhook). */
   notify?: ((alert: RaisedAlert) => Promise<void>) | undefined;
   now?: (() => Date) | undefined;
+  /** The cutover guard: sees each comparison as it is made, before it is stored (guard.ts). */
+  guard?: { observe(c: Comparison): void } | undefined;
   /** Each comparison once it is stored, with when its newest record was made (epoch ms; the metrics). */
   observe?: ((c: Comparison, newestRecordAt: number | undefined) => void) | undefined;
 }
