@@ -7,6 +7,7 @@ import { workerCommand } from './worker';
 import { proxyCommand } from './proxy';
 import { samplingCommand } from './sampling';
 import { cutoverCommand } from './cutover';
+import { correctionsCommand } from './corrections';
 import { exportCommand } from './export';
 import { replayCommand } from './replay';
 import { reportCommand } from './report';
@@ -25,7 +26,7 @@ export function buildProgram(io: CliIo = processIo): Command {
     .exitOverride()
     .showHelpAfterError('(run `shadowdiff --help` for the commands)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  for (const cmd of [demoCommand(io), compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), cutoverCommand(io), replayCommand(io), exportCommand(io), reportCommand(io), serveCommand(io), topologyCommand(io), consumersCommand(io), deleteRunCommand(io)]) {
+  for (const cmd of [demoCommand(io), compareCommand(io), workerCommand(io), proxyCommand(io), samplingCommand(io), cutoverCommand(io), correctionsCommand(io), replayCommand(io), exportCommand(io), reportCommand(io), serveCommand(io), topologyCommand(io), consumersCommand(io), deleteRunCommand(io)]) {
     program.addCommand(
       cmd
         .exitOverride()

@@ -19,3 +19,5 @@ export { CompiledConsumers, consumersFileSchema, consumerSchema, type Consumer, 
 export { DEFAULT_LIMITS, type Limits } from './normalize';
 export { compileRules, CompiledRules, globMatch, layerRules, rulesSchema, type Canonicalize, type Rules, type RulesInput } from './rules';
 export { addComparison, countTargets, emptyRollup, looksLikeNoise, mergeRollups, NOISE_THRESHOLDS, reasonClass, rollupOf, suggestNoise, type ExamplePair, type FieldStats, type NoiseSuggestion, type NoiseThresholds, type Rollup, type RouteRollup } from './rollup';
+export { deepEqual } from './equal';
+export { getPath, parsePattern, type Path } from './path';

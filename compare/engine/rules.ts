@@ -63,6 +63,12 @@ export const rulesSchema = z.strictObject({
   targets: z.array(targetRuleSchema).default([]),
   /** Who reads the data, and what they expect of it (consumers.ts, docs/consumers.md). */
   consumers: z.array(consumerSchema).max(500).default([]),
+  /**
+   * Cutover corrections (docs/cutover.md): maps a correction into the live side's schema where
+   * canonicalize rules made the sides' differ; returns it changed, or null where it cannot be.
+   * Used by `shadowdiff corrections`; a JS/TS rules file only.
+   */
+  correct: z.custom<(correction: never) => unknown>((v) => typeof v === 'function', { message: 'must be a function' }).optional(),
 });
 
 export type TargetRule = z.infer<typeof targetRuleSchema>;

@@ -28,6 +28,7 @@ const EDGE = /^(runtime\/index\.ts|runtime\/handoff\/index\.ts|cli\/)/;
 const ADAPTER_ALLOWED: Record<string, string> = {
   'capture/sdk/sinks.ts → runtime/bus/amqp/publisher.ts': "the SDK's RabbitMQ sink publishes; it takes the publisher alone, not the bus",
   'capture/proxy/index.ts → runtime/handoff/http.ts': 'the proxy hosts the pre-state handoff listener (--handoff-listen)',
+  'capture/proxy/index.ts → runtime/bus/amqp/control.ts': "the proxy hears the cutover guard's rollbacks on RabbitMQ's control exchange (cutover.control)",
 };
 
 function sources(dir: string): string[] {

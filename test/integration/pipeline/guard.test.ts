@@ -6,7 +6,7 @@
 import express from 'express';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MongoClient } from 'mongodb';
+import { ObjectId } from 'mongodb';
 import { resolveProxyConfig, startProxy } from '../../../capture/proxy';
 import { createShadow } from '../../../capture/sdk';
 import { Worker } from '../../../pipeline/worker';
@@ -15,14 +15,17 @@ import { rollbackNotifier } from '../../../pipeline/webhook';
 import { connectAmqpBus } from '../../../runtime/bus/amqp';
 import { connectAmqpControl } from '../../../runtime/bus/amqp/control';
 import { connectMongoStore } from '../../../runtime/store/mongo';
+import { run } from '../../../cli/main';
+import { fakeIo } from '../../helpers/cli';
 import { eventually, quiet, send } from '../../helpers/proxy';
-import { AMQP_URL, connectMongo, connectRabbit, privateMongo, removeTraces, uniqueDbName } from '../../helpers/services';
+import { AMQP_URL, connectMongo, connectRabbit, MONGODB_URL, privateMongo, removeTraces, uniqueDbName } from '../../helpers/services';
 
 jest.setTimeout(90_000);
 
 const KEY = 'guard-test-signing-key-01';
 
-it('the first order the candidate serves wrong rolls its share back within 5 s, with the store down; nothing is served by it afterwards', async () => {
+/** Proxy, the two services on one MongoDB-wire database, RabbitMQ, a worker (with the guard or without) and a store to kill. */
+async function rig(o: { guard: boolean; run: string }) {
   await (await connectRabbit()).close();
   const prefix = uniqueDbName('guard');
   const partitions = 2;
@@ -42,7 +45,7 @@ it('the first order the candidate serves wrong rolls its share back within 5 s, 
     });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-  const guard = new Guard({ control, logger: quiet, notify: rollbackNotifier(`http://127.0.0.1:${(hook.address() as AddressInfo).port}`) });
+  const guard = o.guard ? new Guard({ control, logger: quiet, notify: rollbackNotifier(`http://127.0.0.1:${(hook.address() as AddressInfo).port}`) }) : undefined;
   const worker = new Worker({ bus, store, logger: quiet, settleMs: 20, timeoutMs: 3_000, alerts: false, guard });
   await worker.start();
 
@@ -71,35 +74,54 @@ it('the first order the candidate serves wrong rolls its share back within 5 s, 
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   };
   const proxy = await startProxy(
-    resolveProxyConfig({ listen: '127.0.0.1:0', legacy: await service('legacy'), candidate: await service('candidate'), run: 'guard-run', sink: AMQP_URL, prefix, partitions, signing: { key: KEY }, cutover: { percent: 50, key: { header: 'x-customer-id' } }, logLevel: 'silent' }),
+    resolveProxyConfig({ listen: '127.0.0.1:0', legacy: await service('legacy'), candidate: await service('candidate'), run: o.run, sink: AMQP_URL, prefix, partitions, signing: { key: KEY }, cutover: { percent: 50, key: { header: 'x-customer-id' } }, logLevel: 'silent' }),
     { logger: quiet, defaultMetrics: false },
   );
   const order = (n: number, customer: string, coupon?: number) =>
     send(`${proxy.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-customer-id': customer }, body: JSON.stringify({ orderNo: `O-${n}`, price: 12_345, ...(coupon ? { coupon } : {}) }) });
+  const close = async () => {
+    await proxy.close();
+    await worker.stop();
+    guard?.close();
+    await control.close();
+    for (const s of sdks) await s.close();
+    for (const s of servers) await new Promise((r) => s.close(r));
+    hook.close();
+    await bus.close();
+    await store.close().catch(() => undefined);
+    await results.dispose();
+    await db.dropDatabase().catch(() => undefined);
+    await shop.close();
+    await removeTraces(prefix, partitions, []);
+  };
+  const customers = Array.from({ length: 40 }, (_, i) => `c-${i}`);
+  return { prefix, db, store, results, proxy, hooks, order, close, customers, theirs: customers.filter((c) => proxy.live.decide('POST', '/orders', c).served === 'candidate'), candidateLive: () => candidateLive, env: { MONGODB_URL: results.url, SHADOWDIFF_DB: 'results' } };
+}
+
+it('the first order the candidate serves wrong rolls its share back within 5 s, with the store down; nothing is served by it afterwards', async () => {
+  const { prefix, db, store, results, proxy, hooks, order, close, customers, theirs, candidateLive: live, env } = await rig({ guard: true, run: 'guard-run' });
   try {
-    const customers = Array.from({ length: 40 }, (_, i) => `c-${i}`);
-    const theirs = customers.filter((c) => proxy.live.decide('POST', '/orders', c).served === 'candidate');
     expect(theirs.length).toBeGreaterThan(5);
     // Without coupons the two agree: the share holds.
     for (let i = 0; i < 40; i++) expect((await order(i, customers[i]!)).status).toBe(201);
     await eventually(async () => (await store.countComparisons('guard-run')) === 40, 20_000, '40 comparisons stored');
     expect(proxy.live.state.percent).toBe(50);
     expect(proxy.live.state.held).toBeUndefined();
-    const liveBefore = candidateLive;
+    const liveBefore = live();
     expect(liveBefore).toBeGreaterThan(5);
 
     // The store goes down; the candidate serves one coupon order wrong.
     await results.kill();
     expect((await order(100, theirs[0]!, 15)).status).toBe(201);
     const served = Date.now();
-    expect(candidateLive).toBe(liveBefore + 1);
+    expect(live()).toBe(liveBefore + 1);
     await eventually(() => proxy.live.state.held !== undefined || proxy.live.state.routes.some((r) => r.held), 5_000, 'the guard to roll the share back');
     const tookMs = Date.now() - served;
     expect(tookMs).toBeLessThan(5_000);
 
     // No request is served by the candidate after that, its customers' included.
     for (let i = 0; i < 40; i++) expect((await order(200 + i, theirs[i % theirs.length]!, 15)).status).toBe(201);
-    expect(candidateLive).toBe(liveBefore + 1);
+    expect(live()).toBe(liveBefore + 1);
     const rollback = proxy.live.audit().find((e) => e.action === 'rollback')!;
     expect(rollback).toMatchObject({ by: 'guard', to: 0 });
     expect(rollback.reason).toMatch(/the candidate served live did not match legacy: .*orders (discount|total)/);
@@ -116,19 +138,61 @@ it('the first order the candidate serves wrong rolls its share back within 5 s, 
     expect(wrong.filter((c) => c.served === 'candidate')).toHaveLength(1);
     // eslint-disable-next-line no-console
     console.log(`guard: rolled back ${tookMs} ms after the candidate served a wrong order (store down)`);
+
+    // What to repair: that one order, no other; the guarded update makes it what legacy would have written.
+    const listed = fakeIo({ env });
+    expect(await run(['corrections', '--run', 'guard-run'], listed.io)).toBe(0);
+    const corrections = listed.out.map((l) => JSON.parse(l) as { action: string; target: string; changes: { path: string; live: unknown; reference: unknown }[] });
+    expect(corrections).toEqual([expect.objectContaining({ action: 'update', target: `${prefix}_shop.orders` })]);
+    expect(Object.fromEntries(corrections[0]!.changes.map((c) => [c.path, [c.live, c.reference]]))).toEqual({ discount: [1852, 1851], total: [10493, 10494] });
+    const applied = fakeIo({ env });
+    expect(await run(['corrections', '--run', 'guard-run', '--apply', '--mongodb', MONGODB_URL], applied.io)).toBe(0);
+    expect(JSON.parse(applied.out[0]!)).toMatchObject({ applied: 1, conflicts: [] });
+    expect(await db.collection('orders').findOne({ orderNo: 'O-100' }, { projection: { _id: 0 } })).toEqual({ orderNo: 'O-100', price: 12_345, discount: 1851, total: 10_494 });
   } finally {
-    await proxy.close();
-    await worker.stop();
-    guard.close();
-    await control.close();
-    for (const s of sdks) await s.close();
-    for (const s of servers) await new Promise((r) => s.close(r));
-    hook.close();
-    await bus.close();
-    await store.close().catch(() => undefined);
-    await results.dispose();
-    await db.dropDatabase().catch(() => undefined);
-    await shop.close();
-    await removeTraces(prefix, partitions, []);
+    await close();
+  }
+});
+
+it('corrections list exactly the orders the candidate served wrong; applying them repairs those, and one changed since is a conflict, not overwritten', async () => {
+  const { prefix, db, store, proxy, order, close, customers, theirs, env } = await rig({ guard: false, run: 'corrections-run' });
+  try {
+    // Every coupon order the candidate serves is wrong (it rounds 15% of 12,345 up); none of legacy's.
+    for (let i = 0; i < 40; i++) expect((await order(i, customers[i]!, i % 2 ? 15 : undefined)).status).toBe(201);
+    await eventually(async () => (await store.countComparisons('corrections-run')) === 40, 20_000, '40 comparisons stored');
+    const truth = customers.map((c, i) => ({ c, i })).filter(({ c, i }) => i % 2 === 1 && theirs.includes(c)).map(({ i }) => `O-${i}`).sort();
+    expect(truth.length).toBeGreaterThan(2);
+
+    const listed = fakeIo({ env });
+    expect(await run(['corrections', '--run', 'corrections-run'], listed.io)).toBe(0);
+    const corrections = listed.out.map((l) => JSON.parse(l) as { action: string; key: { _id: { $oid: string } } });
+    const orders = db.collection('orders');
+    const named = await Promise.all(corrections.map(async (c) => (await orders.findOne({ _id: new ObjectId(c.key._id.$oid) }))!.orderNo as string));
+    expect(named.sort()).toEqual(truth);
+    expect(corrections.every((c) => c.action === 'update')).toBe(true);
+
+    // After the bad write, someone changed one of them: its correction must not overwrite that.
+    await orders.updateOne({ orderNo: truth[0] }, { $set: { total: 1 } });
+    const dry = fakeIo({ env });
+    expect(await run(['corrections', '--run', 'corrections-run', '--apply', '--dry-run', '--mongodb', MONGODB_URL], dry.io)).toBe(1);
+    expect(JSON.parse(dry.out[0]!)).toMatchObject({ dryRun: true, applied: truth.length - 1, conflicts: [{ why: 'changed' }] });
+    expect((await orders.find({ orderNo: { $in: truth.slice(1) }, discount: 1852 }).toArray()).length).toBe(truth.length - 1); // a dry run changes nothing
+
+    const applied = fakeIo({ env });
+    expect(await run(['corrections', '--run', 'corrections-run', '--apply', '--mongodb', MONGODB_URL], applied.io)).toBe(1);
+    expect(JSON.parse(applied.out[0]!)).toMatchObject({ applied: truth.length - 1, conflicts: [{ why: 'changed' }] });
+    expect(applied.err.join('\n')).toMatch(/conflicts 1 \(the document changed since/);
+    for (const no of truth.slice(1)) expect(await orders.findOne({ orderNo: no }, { projection: { _id: 0, orderNo: 0 } })).toEqual({ price: 12_345, discount: 1851, total: 10_494 });
+    expect(await orders.findOne({ orderNo: truth[0] }, { projection: { _id: 0, orderNo: 0 } })).toEqual({ price: 12_345, discount: 1852, total: 1 });
+
+    // CSV and a mongosh script say the same.
+    const csv = fakeIo({ env });
+    expect(await run(['corrections', '--run', 'corrections-run', '--format', 'csv'], csv.io)).toBe(0);
+    expect(csv.out.join('\n').split('\n').filter((l) => l.includes(',update,')).length).toBe(truth.length * 2); // discount and total
+    const script = fakeIo({ env });
+    expect(await run(['corrections', '--run', 'corrections-run', '--format', 'mongosh'], script.io)).toBe(0);
+    expect(script.out.join('\n')).toMatch(new RegExp(`getSiblingDB\\("${prefix}_shop"\\)\\.getCollection\\("orders"\\)\\.updateOne\\(EJSON\\.parse`));
+  } finally {
+    await close();
   }
 });
