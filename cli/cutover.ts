@@ -5,13 +5,18 @@ import { userInfo, hostname } from 'node:os';
 import { Command } from 'commander';
 import type { AuditEntry, CutoverState, Hold } from '../capture/proxy/cutover';
 import { ShadowdiffError } from '../core/errors';
+import { readTextFile } from '../core/files';
+import { parseJson } from '../core/json';
 import { adminCall } from './admin-client';
+import { parsePlan, runPlan } from './cutover-plan';
+import { openRunStore } from './store';
 import { commandEnv } from './env';
 import type { CliIo } from './io';
 import { percentFlag as percent } from './options';
 
 interface CutoverFlags {
   admin: string;
+  plan?: string;
   route?: string;
   percent?: number;
   rollback?: boolean;
@@ -33,11 +38,33 @@ export function cutoverCommand(io: CliIo): Command {
     .option('--reason <text>', 'why: kept in the audit trail (required for a change)')
     .option('--by <name>', 'who: kept in the audit trail (default: your user name on this host)')
     .option('--audit', 'print the audit trail: every change of share, who, when, why')
+    .option('--plan <file>', 'run a ramp plan (JSON): steps with dwell times and gates, read from the run\'s rollup in the store (MONGODB_URL); stops on the guard\'s rollback')
     .option('--json', 'print the proxy\'s answer as JSON')
     .action(async (flags: CutoverFlags) => {
-      const actions = [flags.percent !== undefined && !flags.resume, flags.rollback, flags.resume, flags.audit].filter(Boolean).length;
-      if (actions > 1) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'give one of --percent, --rollback, --resume or --audit.');
+      const actions = [flags.percent !== undefined && !flags.resume, flags.rollback, flags.resume, flags.audit, flags.plan !== undefined].filter(Boolean).length;
+      if (actions > 1) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'give one of --percent, --rollback, --resume, --audit or --plan.');
       const token = commandEnv(io.env).adminToken;
+      const by = flags.by ?? `${safeUser()}@${hostname()}`;
+      if (flags.plan !== undefined) {
+        const plan = parsePlan(parseJson(await readTextFile(flags.plan, 'plan'), flags.plan), flags.plan);
+        if (!token) throw new ShadowdiffError('SHADOWDIFF_USAGE', 'a ramp plan changes the live share: set SHADOWDIFF_ADMIN_TOKEN.');
+        const { store, close } = await openRunStore(io, 'cutover --plan', undefined);
+        try {
+          const outcome = await runPlan(plan, {
+            read: async () => JSON.parse(await adminCall(flags.admin, token, '/v1/cutover')) as CutoverState & { runId: string },
+            set: async (percent, reason) => void (await adminCall(flags.admin, token, '/v1/cutover', { method: 'PUT', body: { ...(plan.route !== undefined ? { route: plan.route } : {}), percent, reason, by }, what: 'the plan' })),
+            store,
+            log: (line) => io.err(`${new Date().toISOString()} ${line}`),
+            by,
+            file: flags.plan,
+            stopped: io.stopSignal(),
+          });
+          if (outcome !== 'done') io.exitCode(1);
+        } finally {
+          await close();
+        }
+        return;
+      }
       if (flags.audit) {
         const trail = JSON.parse(await adminCall(flags.admin, token, '/v1/cutover/audit')) as AuditEntry[];
         io.out(flags.json ? JSON.stringify(trail, null, 2) : trail.map(auditLine).join('\n') || 'no change of share yet');
@@ -47,7 +74,6 @@ export function cutoverCommand(io: CliIo): Command {
       if (change && (flags.reason === undefined || flags.reason.trim().length < 3)) {
         throw new ShadowdiffError('SHADOWDIFF_USAGE', 'a change of the live share needs --reason "…": it goes in the audit trail with your name.');
       }
-      const by = flags.by ?? `${safeUser()}@${hostname()}`;
       const body = { ...(flags.route !== undefined ? { route: flags.route } : {}), reason: flags.reason, by };
       const text = !change
         ? await adminCall(flags.admin, token, '/v1/cutover')

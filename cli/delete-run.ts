@@ -44,5 +44,5 @@ function total(c: RunDataCounts): number {
 }
 
 function describe(c: RunDataCounts): string {
-  return `${c.comparisons} comparison(s), ${c.records} kept record(s), ${c.exchanges} exchange(s), ${c.rollups} rollup version(s), ${c.alerts} alert(s), ${c.rules} rules version(s)${c.jobs ? ', its re-evaluation job' : ''}${c.run ? ', the run' : ''}`;
+  return `${c.comparisons} comparison(s), ${c.records} kept record(s), ${c.exchanges} exchange(s), ${c.rollups} rollup version(s), ${c.alerts} alert(s), ${c.rules} rules version(s)${c.cutover ? `, ${c.cutover} cutover event(s)` : ''}${c.jobs ? ', its re-evaluation job' : ''}${c.run ? ', the run' : ''}`;
 }

@@ -93,7 +93,7 @@ export function workerCommand(io: CliIo): Command {
         log.error({ err: err.message }, 'the cutover guard has no control channel: it cannot roll proxies back');
         return undefined;
       });
-      const guard = control ? new Guard({ control, logger: log, alerts: config.alerts, notify: config.alerts.webhook ? rollbackNotifier(config.alerts.webhook) : undefined }) : undefined;
+      const guard = control ? new Guard({ control, logger: log, alerts: config.alerts, record: (e) => runtime.store.putCutoverEvent(e), notify: config.alerts.webhook ? rollbackNotifier(config.alerts.webhook) : undefined }) : undefined;
       const worker: Worker = new Worker({
         guard,
         observe: observed?.observe,

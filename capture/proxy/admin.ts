@@ -13,6 +13,8 @@ import type { ProxyStats } from './forwarder';
 export interface AdminOptions {
   sampler: Sampler;
   live: LiveShare;
+  /** The run this proxy's traffic belongs to (a ramp plan reads its rollup). */
+  runId: string;
   metrics: ProxyMetrics;
   stats: () => ProxyStats & Record<string, unknown>;
   token?: string | undefined;
@@ -56,7 +58,7 @@ export function adminApp(o: AdminOptions): express.Express {
     if (typeof v !== 'string') throw new ShadowdiffError('SHADOWDIFF_USAGE', `${name} must be a string.`);
     return v;
   };
-  const cutover = () => ({ ...o.live.state, audit: o.live.audit(20) });
+  const cutover = () => ({ runId: o.runId, ...o.live.state, audit: o.live.audit(20) });
   app.get('/v1/cutover', (_req, res) => void res.json(cutover()));
   app.get('/v1/cutover/audit', (_req, res) => void res.json(o.live.audit()));
   app.put('/v1/cutover', requireToken(o.token), json, (req, res) => {

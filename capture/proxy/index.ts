@@ -77,7 +77,7 @@ export async function startProxy(config: ProxyConfig, options: StartOptions): Pr
   const stats = () => ({ ...forwarder.stats(), ...(recorder ? { exchanges: recorder.stats() } : {}) });
   if (config.admin.listen) {
     const a = splitHostPort(config.admin.listen);
-    const app = adminApp({ sampler: forwarder.sampler, live: forwarder.live, metrics, stats, token: config.admin.token, logger: log });
+    const app = adminApp({ sampler: forwarder.sampler, live: forwarder.live, runId, metrics, stats, token: config.admin.token, logger: log });
     admin = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(a.port, a.host, (err?: Error) => (err ? reject(err) : resolve(s)));
     });

@@ -77,6 +77,8 @@ export interface RouteRollup {
   withDb?: { legacy: number; candidate: number };
   /** Complete comparisons per target they had effects on (`db shop.orders`): which routes a consumer's data comes from. */
   targets?: Record<string, number>;
+  /** Cutover: [requests the candidate served live, of them mismatched or failed] (absent: none). */
+  served?: [number, number];
 }
 
 export interface Rollup {
@@ -104,6 +106,11 @@ export function addComparison(rollup: Rollup, c: Comparison): Rollup {
   const withDb = (route.withDb ??= { legacy: 0, candidate: 0 });
   if (c.sides.legacy.db) withDb.legacy += 1;
   if (c.sides.candidate.db) withDb.candidate += 1;
+  if (c.served === 'candidate') {
+    const served = (route.served ??= [0, 0]);
+    served[0] += 1;
+    if (c.verdict === 'mismatch' || c.verdict === 'error') served[1] += 1;
+  }
   const hour = ((route.hours ??= {})[c.comparedAt.slice(0, 13)] ??= [0, 0]);
   hour[0] += 1;
   if (c.verdict === 'mismatch' || c.verdict === 'error') hour[1] += 1;
@@ -250,6 +257,7 @@ function mergeRoute(x: RouteRollup, y: RouteRollup): RouteRollup {
     fields,
   };
   if (x.targets || y.targets) merged.targets = addCounts(x.targets ?? {}, y.targets ?? {});
+  if (x.served || y.served) merged.served = [(x.served?.[0] ?? 0) + (y.served?.[0] ?? 0), (x.served?.[1] ?? 0) + (y.served?.[1] ?? 0)];
   if (x.withDb || y.withDb) merged.withDb = { legacy: (x.withDb?.legacy ?? 0) + (y.withDb?.legacy ?? 0), candidate: (x.withDb?.candidate ?? 0) + (y.withDb?.candidate ?? 0) };
   if (x.hours || y.hours) {
     const hours: Record<string, [number, number]> = {};

@@ -13,12 +13,15 @@ import { AlertMonitor, type AlertPolicy, alertText } from '../../compare/alerts'
 import { clipJson, type Comparison, SEVERITY_RANK } from '../../compare/engine';
 import type { Logger } from '../../core/logger';
 import type { ControlChannel, ControlMessage } from '../../runtime/bus/control';
+import type { CutoverEvent } from '../../runtime/store/store';
 
 export interface GuardOptions {
   control: ControlChannel;
   logger: Logger;
   /** The alert policy whose alerts roll a route back too (default: the worker's). */
   alerts?: AlertPolicy | undefined;
+  /** Where each rollback goes on the run's cutover timeline (the store; retried while it is down). */
+  record?: ((event: CutoverEvent) => Promise<void>) | undefined;
   /** Where each rollback is POSTed besides the log (the alert webhook). */
   notify?: ((rollback: ControlMessage) => Promise<void>) | undefined;
   /** How long a rollback is repeated for proxies that were away; default 10 min. */
@@ -33,6 +36,7 @@ interface Active {
   issued: number;
   until: number;
   sent: boolean;
+  recorded: boolean;
 }
 
 export class Guard {
@@ -87,7 +91,7 @@ export class Guard {
         ...(alert ? { alert: { reason: alert.reason, window: alert.window } } : {}),
       },
     };
-    this.active.set(key, { message, issued: this.now(), until: this.now() + (this.o.repeatMs ?? 600_000), sent: false });
+    this.active.set(key, { message, issued: this.now(), until: this.now() + (this.o.repeatMs ?? 600_000), sent: false, recorded: !this.o.record });
     this.rollbacks += 1;
     this.o.logger.error({ rollback: message }, `GUARD rolls back ${c.route} in run ${c.runId}: ${message.reason}`);
     void this.o.notify?.(message).catch((err: Error) => this.o.logger.warn({ err: err.message }, 'the rollback webhook failed'));
@@ -97,6 +101,13 @@ export class Guard {
   private send(key: string): void {
     const a = this.active.get(key);
     if (!a) return;
+    if (!a.recorded) {
+      const m = a.message;
+      this.o.record!({ runId: m.runId, at: m.at, kind: 'rollback', route: m.route, percent: 0, by: m.by, reason: m.reason, evidence: m.evidence }).then(
+        () => void (a.recorded = true),
+        (err: Error) => this.o.logger.warn({ err: err.message }, 'the guard could not put a rollback on the cutover timeline yet (the store); it tries again every few seconds'),
+      );
+    }
     this.o.control.publish(a.message).then(
       () => void (a.sent = true),
       (err: Error) => this.o.logger.warn({ err: err.message, route: a.message.route }, 'the guard could not broadcast a rollback yet; it tries again every few seconds'),
@@ -107,7 +118,7 @@ export class Guard {
   private repeat(): void {
     const now = this.now();
     for (const [key, a] of this.active) {
-      if (now > a.until && a.sent) this.active.delete(key);
+      if (now > a.until && a.sent && a.recorded) this.active.delete(key);
       else this.send(key);
     }
   }

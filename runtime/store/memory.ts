@@ -8,7 +8,7 @@ import { ShadowdiffError } from '../../core/errors';
 import { parseJson } from '../../core/json';
 import { DEFAULT_RETENTION } from '../../core/settings';
 import { addComparison, type Comparison, emptyRollup, type Rollup, type Verdict } from '../../compare/engine';
-import { type Alert, type ComparisonQuery, DAY, type Exchange, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunDataCounts, type RunInfo, searchValues, type Store, type StoredRules } from './store';
+import { type Alert, type ComparisonQuery, type CutoverEvent, DAY, type Exchange, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunDataCounts, type RunInfo, searchValues, type Store, type StoredRules } from './store';
 
 interface RunData {
   info: RunInfo;
@@ -18,6 +18,7 @@ interface RunData {
   rollup: Rollup;
   alerts: Alert[];
   rules: StoredRules[];
+  cutover: CutoverEvent[];
   /** When each shadow id's raw records and comparison were stored (ms): for retention. */
   rawAt: Map<string, number>;
   comparedAt: Map<string, number>;
@@ -57,6 +58,7 @@ export class MemoryStore implements Store {
         rollup: emptyRollup(runId),
         alerts: [],
         rules: [],
+        cutover: [],
         rawAt: new Map(),
         comparedAt: new Map(),
         order: [],
@@ -264,10 +266,10 @@ export class MemoryStore implements Store {
 
   async runData(runId: string): Promise<RunDataCounts> {
     const r = this.runs.get(runId);
-    if (!r) return { run: 0, comparisons: 0, records: 0, exchanges: 0, rollups: 0, alerts: 0, rules: 0, jobs: this.jobs.has(runId) ? 1 : 0 };
+    if (!r) return { run: 0, comparisons: 0, records: 0, exchanges: 0, rollups: 0, alerts: 0, rules: 0, jobs: this.jobs.has(runId) ? 1 : 0, cutover: 0 };
     let records = 0;
     for (const m of r.effects.values()) records += m.size;
-    return { run: 1, comparisons: r.comparisons.size, records, exchanges: r.exchanges.size, rollups: Object.keys(r.rollup.routes).length ? 1 : 0, alerts: r.alerts.length, rules: r.rules.length, jobs: this.jobs.has(runId) ? 1 : 0 };
+    return { run: 1, comparisons: r.comparisons.size, records, exchanges: r.exchanges.size, rollups: Object.keys(r.rollup.routes).length ? 1 : 0, alerts: r.alerts.length, rules: r.rules.length, jobs: this.jobs.has(runId) ? 1 : 0, cutover: r.cutover.length };
   }
 
   async deleteRun(runId: string): Promise<RunDataCounts> {
@@ -283,6 +285,17 @@ export class MemoryStore implements Store {
 
   async listAlerts(runId: string): Promise<Alert[]> {
     return [...(this.runs.get(runId)?.alerts ?? [])];
+  }
+
+  async putCutoverEvent(event: CutoverEvent): Promise<void> {
+    const list = this.run(event.runId).cutover;
+    if (list.some((e) => e.at === event.at && e.kind === event.kind && e.route === event.route)) return;
+    list.push(structuredClone(event));
+    list.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  }
+
+  async listCutoverEvents(runId: string): Promise<CutoverEvent[]> {
+    return structuredClone((this.runs.get(runId)?.cutover ?? []).slice(0, 10_000));
   }
 
   async putRules(runId: string, rules: unknown, meta: { reason: string; author: string }): Promise<number> {
@@ -327,7 +340,7 @@ export class MemoryStore implements Store {
       const runs = [...this.runs.values()];
       const lines = (xs: Iterable<unknown>) => [...xs].map((x) => `${JSON.stringify(x)}\n`).join('');
       const files: [string, string][] = [
-        ['run.json', JSON.stringify({ format: FORMAT, runs: runs.map((r) => ({ info: r.info, rollup: r.rollup, alerts: r.alerts, rules: r.rules })) }, null, 1)],
+        ['run.json', JSON.stringify({ format: FORMAT, runs: runs.map((r) => ({ info: r.info, rollup: r.rollup, alerts: r.alerts, rules: r.rules, cutover: r.cutover })) }, null, 1)],
         ['comparisons.jsonl', lines(runs.flatMap((r) => [...r.comparisons.values()]))],
         ['effects.jsonl', lines(runs.flatMap((r) => [...r.effects.values()].flatMap((m) => [...m.values()])))],
         ['exchanges.jsonl', lines(runs.flatMap((r) => [...r.exchanges.values()]))],
@@ -350,13 +363,13 @@ export class MemoryStore implements Store {
         throw new ShadowdiffError('SHADOWDIFF_IO', `cannot open saved run ${dir}: ${name} ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (is it a directory written by shadowdiff?).`, { dir });
       }
     };
-    const meta = parseJson(await read('run.json'), `${dir}/run.json`) as { format?: string; runs?: { info: RunInfo; rollup: Rollup; alerts: Alert[]; rules: StoredRules[] }[] };
+    const meta = parseJson(await read('run.json'), `${dir}/run.json`) as { format?: string; runs?: { info: RunInfo; rollup: Rollup; alerts: Alert[]; rules: StoredRules[]; cutover?: CutoverEvent[] }[] };
     if (meta.format !== FORMAT || !Array.isArray(meta.runs)) {
       throw new ShadowdiffError('SHADOWDIFF_IO', `${dir}/run.json is not a saved shadowdiff run (format ${JSON.stringify(meta.format)}, expected ${FORMAT}).`, { dir });
     }
     for (const m of meta.runs) {
       const r = this.run(m.info.runId);
-      Object.assign(r, { info: m.info, rollup: m.rollup, alerts: m.alerts, rules: m.rules });
+      Object.assign(r, { info: m.info, rollup: m.rollup, alerts: m.alerts, rules: m.rules, cutover: m.cutover ?? [] });
     }
     const each = (text: string, name: string) =>
       text

@@ -44,6 +44,28 @@ export interface Alert {
   fields?: AlertField[];
 }
 
+/**
+ * One entry of a cutover's timeline (docs/cutover.md): a step of the ramp plan began (with the
+ * last step's figures), a gate held the ramp, the guard rolled a route back (with its evidence),
+ * the plan ended.
+ */
+export interface CutoverEvent {
+  runId: string;
+  at: string;
+  kind: 'step' | 'hold' | 'rollback' | 'done' | 'stopped';
+  /** The cutover rule (`POST /orders`) or `*`. */
+  route: string;
+  /** The live share from this event on. */
+  percent: number;
+  by: string;
+  reason: string;
+  /** The step that ended here: what it served and compared while it lasted. */
+  ended?: { index: number; percent: number; startedAt: string; compared: number; mismatched: number; served: number; servedMismatched: number; critical: number };
+  /** The step that begins here (1-based) of how many. */
+  step?: { index: number; of: number };
+  evidence?: unknown;
+}
+
 /** Documents of one run in the store, by kind. */
 export interface RunDataCounts {
   run: number;
@@ -54,6 +76,8 @@ export interface RunDataCounts {
   alerts: number;
   rules: number;
   jobs: number;
+  /** Cutover timeline entries. */
+  cutover: number;
 }
 
 export interface StoredRules {
@@ -217,6 +241,10 @@ export interface Store {
   getRollup(runId: string): Promise<Rollup>;
   putAlert(alert: Alert): Promise<void>;
   listAlerts(runId: string): Promise<Alert[]>;
+  /** Adds to the run's cutover timeline; an event put twice (same run, time, kind and route) is kept once. */
+  putCutoverEvent(event: CutoverEvent): Promise<void>;
+  /** The run's cutover timeline, oldest first (at most 10,000). */
+  listCutoverEvents(runId: string): Promise<CutoverEvent[]>;
   /** Saves a new version of a run's rules; returns its version number. */
   putRules(runId: string, rules: unknown, meta: { reason: string; author: string }): Promise<number>;
   getRules(runId: string): Promise<StoredRules | undefined>;

@@ -1,7 +1,7 @@
 // The store's collections and their documents. Captured payloads are arbitrary JSON (keys with
 // `.` or a leading `$`), so they are stored as JSON text beside the few fields queried.
 import type { Collection, Db } from 'mongodb';
-import type { Alert, ReevaluationJob, RunInfo, StoredRules } from '../store';
+import type { Alert, CutoverEvent, ReevaluationJob, RunInfo, StoredRules } from '../store';
 
 export interface ComparisonDoc {
   /** comparisonId(runId, shadowId). */
@@ -66,6 +66,8 @@ export interface Collections {
   rollups: Collection<RollupDoc>;
   alerts: Collection<Alert>;
   rules: Collection<StoredRules>;
+  /** Cutover timelines: `_id` is run, time, kind and route, so an event put twice is kept once. */
+  cutover: Collection<CutoverEvent & { _id: string }>;
   /** One marker per comparison folded into its run's rollup. */
   rolled: Collection<{ _id: string; runId: string; expireAt: Date }>;
   unfolded: Collection<UnfoldedDoc>;
@@ -84,6 +86,7 @@ export function collectionsOf(db: Db): Collections {
     rollups: c('rollups'),
     alerts: c('alerts'),
     rules: c('rules'),
+    cutover: c('cutover'),
     rolled: c('rolled'),
     unfolded: c('unfolded'),
     meta: c('meta'),

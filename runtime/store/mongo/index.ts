@@ -12,7 +12,7 @@ import { ShadowdiffError } from '../../../core/errors';
 import { DEFAULT_RETENTION } from '../../../core/settings';
 import type { Logger } from '../../../core/logger';
 import type { Comparison, Rollup, Verdict } from '../../../compare/engine';
-import { type Alert, type ComparisonQuery, type Exchange, expiry, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunDataCounts, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
+import { type Alert, type ComparisonQuery, type CutoverEvent, type Exchange, expiry, type ProxyCoverage, type PutResult, type ReevaluationJob, type Retention, type RunDataCounts, type RunInfo, searchValues, type Store, type StoredRules } from '../store';
 import { type ComparisonDoc, collectionsOf, type Collections, comparisonId, fieldName, type RawDoc, retained, type UnfoldedDoc } from './documents';
 import { DUPLICATE_KEY, insertAbsent } from './insert-absent';
 import { RollupChain } from './rollups';
@@ -291,7 +291,7 @@ export class MongoStore implements Store {
 
   async runData(runId: string): Promise<RunDataCounts> {
     const c = this.collections;
-    const [run, comparisons, records, exchanges, rollups, alerts, rules, jobs] = await Promise.all([
+    const [run, comparisons, records, exchanges, rollups, alerts, rules, jobs, cutover] = await Promise.all([
       c.runs.countDocuments({ _id: runId }),
       c.comparisons.countDocuments({ runId }),
       c.effects.countDocuments({ runId }),
@@ -300,8 +300,9 @@ export class MongoStore implements Store {
       c.alerts.countDocuments({ runId }),
       c.rules.countDocuments({ runId }),
       c.jobs.countDocuments({ _id: runId }),
+      c.cutover.countDocuments({ runId }),
     ]);
-    return { run, comparisons, records, exchanges, rollups, alerts, rules, jobs };
+    return { run, comparisons, records, exchanges, rollups, alerts, rules, jobs, cutover };
   }
 
   async deleteRun(runId: string): Promise<RunDataCounts> {
@@ -310,16 +311,17 @@ export class MongoStore implements Store {
     const comparisons = (await c.comparisons.deleteMany({ runId })).deletedCount;
     await c.unfolded.deleteMany({ runId });
     await c.rolled.deleteMany({ runId });
-    const [records, exchanges, rollups, alerts, rules, jobs, run] = await Promise.all([
+    const [records, exchanges, rollups, alerts, rules, jobs, cutover, run] = await Promise.all([
       c.effects.deleteMany({ runId }),
       c.exchanges.deleteMany({ runId }),
       c.rollups.deleteMany({ runId }),
       c.alerts.deleteMany({ runId }),
       c.rules.deleteMany({ runId }),
       c.jobs.deleteOne({ _id: runId }),
+      c.cutover.deleteMany({ runId }),
       c.runs.deleteOne({ _id: runId }),
     ]);
-    return { run: run.deletedCount, comparisons, records: records.deletedCount, exchanges: exchanges.deletedCount, rollups: rollups.deletedCount, alerts: alerts.deletedCount, rules: rules.deletedCount, jobs: jobs.deletedCount };
+    return { run: run.deletedCount, comparisons, records: records.deletedCount, exchanges: exchanges.deletedCount, rollups: rollups.deletedCount, alerts: alerts.deletedCount, rules: rules.deletedCount, jobs: jobs.deletedCount, cutover: cutover.deletedCount };
   }
 
   async putAlert(alert: Alert): Promise<void> {
@@ -329,6 +331,16 @@ export class MongoStore implements Store {
   async listAlerts(runId: string): Promise<Alert[]> {
     const docs = await this.collections.alerts.find({ runId }, { projection: { _id: 0 } }).sort({ at: 1 }).limit(1000).toArray();
     return docs as Alert[];
+  }
+
+  async putCutoverEvent(event: CutoverEvent): Promise<void> {
+    const _id = `${event.runId}\u0000${event.at}\u0000${event.kind}\u0000${event.route}`;
+    await this.collections.cutover.updateOne({ _id }, { $setOnInsert: { ...event, _id } }, { upsert: true });
+  }
+
+  async listCutoverEvents(runId: string): Promise<CutoverEvent[]> {
+    const docs = await this.collections.cutover.find({ runId }, { projection: { _id: 0 } }).sort({ at: 1 }).limit(10_000).toArray();
+    return docs as CutoverEvent[];
   }
 
   async putRules(runId: string, rules: unknown, meta: { reason: string; author: string }): Promise<number> {

@@ -19,6 +19,7 @@ export async function ensureSchema(c: Collections, log: Logger): Promise<void> {
   await c.rollups.createIndex({ runId: 1, v: -1 }, { name: 'run_version' });
   await c.effects.createIndex({ runId: 1, shadowId: 1 }, { name: 'run_shadow' });
   await c.alerts.createIndex({ runId: 1, at: 1 }, { name: 'run_at' });
+  await c.cutover.createIndex({ runId: 1, at: 1 }, { name: 'run_at' });
   await c.rules.createIndex({ runId: 1, version: 1 }, { unique: true, name: 'run_version' });
   await migrate(c, log);
   for (const coll of retained(c)) {

@@ -76,7 +76,7 @@ it('delete-run removes one run\'s data and leaves the others; it says what it wo
     const done = await cli('--run', 'old', '--yes');
     expect(done.code).toBe(0);
     expect(done.out).toMatch(/removed from run old: 2 comparison\(s\).*the run$/);
-    expect(await store.runData('old')).toEqual({ run: 0, comparisons: 0, records: 0, exchanges: 0, rollups: 0, alerts: 0, rules: 0, jobs: 0 });
+    expect(await store.runData('old')).toEqual({ run: 0, comparisons: 0, records: 0, exchanges: 0, rollups: 0, alerts: 0, rules: 0, jobs: 0, cutover: 0 });
     expect(await store.runData('keep')).toMatchObject({ run: 1, comparisons: 2, exchanges: 1, rules: 1 });
     expect((await store.listRuns()).map((r) => r.runId)).toEqual(['keep']);
 

@@ -45,7 +45,7 @@ async function rig(o: { guard: boolean; run: string }) {
     });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-  const guard = o.guard ? new Guard({ control, logger: quiet, notify: rollbackNotifier(`http://127.0.0.1:${(hook.address() as AddressInfo).port}`) }) : undefined;
+  const guard = o.guard ? new Guard({ control, logger: quiet, record: (e) => store.putCutoverEvent(e), notify: rollbackNotifier(`http://127.0.0.1:${(hook.address() as AddressInfo).port}`) }) : undefined;
   const worker = new Worker({ bus, store, logger: quiet, settleMs: 20, timeoutMs: 3_000, alerts: false, guard });
   await worker.start();
 
@@ -133,6 +133,8 @@ it('the first order the candidate serves wrong rolls its share back within 5 s, 
     await results.start();
     await eventually(async () => (await store.countComparisons('guard-run').catch(() => 0)) === 81, 30_000, 'every comparison stored once the store is back');
     const wrong = await store.listComparisons({ runId: 'guard-run', verdict: 'mismatch', limit: 100 });
+    // The rollback is on the run's cutover timeline too, put once the store was back.
+    await eventually(async () => (await store.listCutoverEvents('guard-run')).some((e) => e.kind === 'rollback' && e.by === 'guard'), 10_000, 'the rollback on the timeline');
     // The 40 after the rollback were served by legacy and mirrored to the candidate in dry-run, as before the cutover.
     expect(wrong).toHaveLength(41);
     expect(wrong.filter((c) => c.served === 'candidate')).toHaveLength(1);

@@ -160,11 +160,18 @@ export function storeContract(h: StoreHarness): void {
       expect(await store.putRules('r3', { ignore: ['**.updatedAt'] }, { reason: 'clock', author: 'kim' })).toBe(1);
       expect(await store.putRules('r3', { ignore: ['**.at', 'a.$b'] }, { reason: 'more', author: 'lee' })).toBe(2);
       expect(await store.getRules('r3')).toMatchObject({ version: 2, rules: { ignore: ['**.at', 'a.$b'] }, author: 'lee' });
+      // The cutover timeline: oldest first, an event put twice kept once (a plan runner restarted, a guard repeating itself).
+      const rollback = { runId: 'r3', at: '2026-11-24T10:05:00.000Z', kind: 'rollback' as const, route: 'POST /x', percent: 0, by: 'guard', reason: 'a request the candidate served did not match', evidence: { shadowIds: ['s1'] } };
+      await store.putCutoverEvent(rollback);
+      await store.putCutoverEvent({ runId: 'r3', at: '2026-11-24T10:00:00.000Z', kind: 'step', route: 'POST /x', percent: 5, by: 'plan', reason: 'step 1 of 3', step: { index: 1, of: 3 } });
+      await store.putCutoverEvent(rollback);
+      expect((await store.listCutoverEvents('r3')).map((e) => [e.kind, e.percent])).toEqual([['step', 5], ['rollback', 0]]);
+      expect((await store.listCutoverEvents('r3'))[1]).toEqual(rollback);
       // A run removed as a whole: everything above, and nothing of another run.
       await store.putComparisons([comparisonFor('r3', 's1', 1, 2), comparisonFor('r3-other', 's1', 1, 1)]);
-      expect(await store.runData('r3')).toMatchObject({ run: 1, comparisons: 1, exchanges: 1, alerts: 1, rules: 2 });
-      expect(await store.deleteRun('r3')).toMatchObject({ run: 1, comparisons: 1, exchanges: 1, alerts: 1, rules: 2 });
-      expect(await store.runData('r3')).toEqual({ run: 0, comparisons: 0, records: 0, exchanges: 0, rollups: 0, alerts: 0, rules: 0, jobs: 0 });
+      expect(await store.runData('r3')).toMatchObject({ run: 1, comparisons: 1, exchanges: 1, alerts: 1, rules: 2, cutover: 2 });
+      expect(await store.deleteRun('r3')).toMatchObject({ run: 1, comparisons: 1, exchanges: 1, alerts: 1, rules: 2, cutover: 2 });
+      expect(await store.runData('r3')).toEqual({ run: 0, comparisons: 0, records: 0, exchanges: 0, rollups: 0, alerts: 0, rules: 0, jobs: 0, cutover: 0 });
       expect([await store.getRun('r3'), await store.getExchange('r3', 's1'), await store.listAlerts('r3'), await store.getRules('r3')]).toEqual([undefined, undefined, [], undefined]);
       expect(await store.countComparisons('r3-other')).toBe(1);
     });
