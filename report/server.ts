@@ -26,6 +26,7 @@ import { differenceFilter, param, pick, query } from './params';
 import { comparisonsPage, filteredDifferences, findRun, type OverviewGates, overview, requestView, runConsumers, runResult } from './queries';
 import { withConsumerImpact } from '../compare/consumer-readiness';
 import { consumerPage, consumersPage } from './pages/consumers';
+import { cutoverPage } from './pages/cutover';
 import { renderHtml } from './render/html';
 import { renderConsumerSections, renderMarkdown } from './render/markdown';
 import { u } from './render/parts';
@@ -187,6 +188,16 @@ export function reportApp(o: ServeOptions): express.Express {
   app.get('/runs/:run/consumers', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));
     html(res, consumersPage({ runId: run.runId, consumers: (await resultOf(run.runId)).consumers ?? [] }));
+  });
+  app.get('/runs/:run/cutover', async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    const [events, rollup] = await Promise.all([store.listCutoverEvents(run.runId), store.getRollup(run.runId)]);
+    html(res, cutoverPage({ runId: run.runId, events, routes: Object.values(rollup.routes) }));
+  });
+  app.get('/api/runs/:run/cutover', async (req, res) => {
+    const run = await findRun(store, param(req, 'run'));
+    const [events, rollup] = await Promise.all([store.listCutoverEvents(run.runId), store.getRollup(run.runId)]);
+    res.json({ events, served: Object.values(rollup.routes).filter((r) => r.served?.[0]).map((r) => ({ route: r.route, served: r.served![0], wrong: r.served![1], compared: r.compared })) });
   });
   app.get('/runs/:run/consumers/:name', async (req, res) => {
     const run = await findRun(store, param(req, 'run'));

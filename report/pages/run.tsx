@@ -54,7 +54,7 @@ export function runPage({ run, routes, rules, job }: RunPage): string {
         </tbody>
       </table>
       <p>
-        <a href={`${at}/differences`}>All differences</a> · <a href={`${at}/checklist`}>cutover checklist</a> · <a href={`${at}/consumers`}>consumers</a> · <a href={`${at}/requests?verdict=mismatch`}>mismatching requests</a> · <a href={`${at}/requests`}>all requests</a>
+        <a href={`${at}/differences`}>All differences</a> · <a href={`${at}/checklist`}>cutover checklist</a> · <a href={`${at}/consumers`}>consumers</a> · <a href={`${at}/cutover`}>cutover</a> · <a href={`${at}/requests?verdict=mismatch`}>mismatching requests</a> · <a href={`${at}/requests`}>all requests</a>
       </p>
       <form method="get" action={`${at}/find`} class="find">
         <label>

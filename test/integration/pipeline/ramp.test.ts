@@ -10,6 +10,7 @@ import { createShadow } from '../../../capture/sdk';
 import { busSink } from '../../../capture/sdk/sinks';
 import { parsePlan, runPlan, type PlanOutcome } from '../../../cli/cutover-plan';
 import { Worker } from '../../../pipeline/worker';
+import { reportApp } from '../../../report/server';
 import { Guard } from '../../../pipeline/worker/guard';
 import { memoryControl } from '../../../runtime/bus/control';
 import { MemoryBus } from '../../../runtime/bus/memory';
@@ -134,6 +135,29 @@ test('the plan ramps POST /orders through 5% to 20%; the coupon bug appears, the
     expect(second.ended).toMatchObject({ index: 1, percent: 5, mismatched: 0 });
     expect(second.ended!.compared).toBeGreaterThanOrEqual(20);
     expect(timeline[3]!.evidence).toMatchObject({ served: 'candidate', verdict: 'mismatch' });
+
+    // The report's cutover page: the timeline, what the candidate served, the rollback's evidence with its requests.
+    const report = reportApp({ store, logger: quiet }).listen(0, '127.0.0.1');
+    try {
+      await new Promise((r) => report.once('listening', r));
+      const base = `http://127.0.0.1:${(report.address() as AddressInfo).port}/runs/ramp`;
+      const page = await (await fetch(`${base}/cutover`)).text();
+      expect(page).toMatch(/<table id="timeline">/);
+      expect(page).toMatch(/ROLLED BACK/);
+      expect(page).toMatch(/step 2\/3/);
+      expect(page).toContain('shadowdiff corrections --run ramp');
+      const shadowId = (timeline[3]!.evidence as { shadowIds: string[] }).shadowIds[0]!;
+      expect(page).toContain(`href="/runs/ramp/requests/${shadowId}"`);
+      expect((await fetch(`${base}/requests/${shadowId}`)).status).toBe(200);
+      const api = (await (await fetch(`http://127.0.0.1:${(report.address() as AddressInfo).port}/api/runs/ramp/cutover`)).json()) as { events: unknown[]; served: { route: string; served: number; wrong: number }[] };
+      expect(api.events).toHaveLength(4);
+      // At least the one that rolled it back; orders that came while its comparison was made were served as the share said.
+      expect(api.served[0]).toMatchObject({ route: 'POST /orders' });
+      expect(api.served[0]!.wrong).toBeGreaterThanOrEqual(1);
+      expect(await (await fetch(base)).text()).toContain(`href="/runs/ramp/cutover"`);
+    } finally {
+      report.close();
+    }
   } finally {
     await close();
   }
