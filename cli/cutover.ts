@@ -8,7 +8,7 @@ import { ShadowdiffError } from '../core/errors';
 import { readTextFile } from '../core/files';
 import { parseJson } from '../core/json';
 import { adminCall } from './admin-client';
-import { parsePlan, runPlan } from './cutover-plan';
+import { parsePlan, runPlan } from '../pipeline/cutover-plan';
 import { openRunStore } from './store';
 import { commandEnv } from './env';
 import type { CliIo } from './io';

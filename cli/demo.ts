@@ -20,6 +20,7 @@ interface DemoFlags {
   shopDb: string;
   logLevel: string;
   progress: boolean;
+  cutover?: boolean;
 }
 
 export function demoCommand(io: CliIo): Command {
@@ -34,6 +35,7 @@ export function demoCommand(io: CliIo): Command {
     .option('--shop-db <name>', "the example services' database when MONGODB_URL is set (emptied and seeded)", 'shadowdiff_demo_shop')
     .option('--log-level <level>', 'pino log level (logs go to stderr)', 'warn')
     .option('--no-progress', 'no progress bar')
+    .option('--cutover', 'ramp POST /orders live to the candidate under a plan, with the coupon-rounding bug only: watch the guard roll it back, and the corrections it leaves (docs/cutover.md)')
     .action(async (flags: DemoFlags) => {
       const { host, port } = hostPort('listen', flags.listen, '127.0.0.1:7070');
       if (flags.serve && !isLoopback(host)) {
@@ -54,6 +56,7 @@ export function demoCommand(io: CliIo): Command {
         shopDb: flags.shopDb,
         logger,
         signal: stop.signal,
+        cutover: flags.cutover === true,
         onPhase: (phase) => {
           if (phase.startsWith('sending')) bar?.start(flags.requests, 0);
           else bar?.stop();

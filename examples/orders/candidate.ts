@@ -10,7 +10,10 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Collection, Db } from 'mongodb';
 import { daysFromNow, EVENTS_EXCHANGE, type ServiceDeps } from './legacy';
+import { SEEDED_BUGS } from './bugs';
 import { DRY_RUN_ANSWERS } from './partners';
+
+const ALL_BUGS: ReadonlySet<string> = new Set(SEEDED_BUGS.map((b) => b.id));
 
 type State = 'CREATED' | 'PAID' | 'PREPARING' | 'PARTIALLY_CANCELLED' | 'CANCELLED';
 
@@ -70,28 +73,70 @@ class HttpError extends Error {
   }
 }
 
-/** Reads legacy (v1) and v2 documents; writes v2, migrating a legacy document on its first write. */
+/**
+ * Reads legacy (v1) and v2 documents. Writes v2, migrating a legacy document on its first write;
+ * or, with schema `both` (the expand step of an expand/contract migration, while a cutover ramps),
+ * writes the v2 fields and legacy's v1 ones side by side and reads the v1 ones first: legacy may
+ * have written them since, and it reads nothing else.
+ */
 class OrderSheets {
   private readonly orders: Collection;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    private readonly schema: 'v2' | 'both',
+  ) {
     this.orders = db.collection('orders');
   }
 
   async byOrderNo(orderNo: string): Promise<OrderSheet | null> {
     const d = await this.orders.findOne({ orderNo });
-    return d ? (d.schemaVersion === 2 ? fromV2(d) : fromV1(d)) : null;
+    if (!d) return null;
+    if (this.schema === 'both' && d.status !== undefined) return fromV1(d);
+    return d.schemaVersion === 2 ? fromV2(d) : fromV1(d);
   }
 
   async add(sheet: OrderSheet): Promise<void> {
-    await this.orders.insertOne(toV2(sheet));
+    await this.orders.insertOne(this.schema === 'both' ? { ...toV2(sheet), ...toV1(sheet) } : toV2(sheet));
   }
 
   async save(sheet: OrderSheet): Promise<void> {
     const { _id, ...v2 } = toV2(sheet);
+    if (this.schema === 'both') {
+      const { _id: _same, createdAt: _c, updatedAt: _u, orderNo: _o, ...v1 } = toV1(sheet);
+      await this.orders.updateOne({ _id: _id as never }, { $set: { ...v2, ...v1 } });
+      return;
+    }
     const legacyOnly = Object.fromEntries(['customerId', 'status', 'items', 'subtotal', 'couponCode', 'couponDiscount', 'pointsUsed', 'shippingFee', 'total', 'refundedAmount', 'address'].map((k) => [k, '']));
     await this.orders.updateOne({ _id: _id as never }, { $set: v2, $unset: legacyOnly });
   }
+}
+
+const V1_STATUS: Record<State, string> = { CREATED: 'created', PAID: 'paid', PREPARING: 'preparing', PARTIALLY_CANCELLED: 'partially-cancelled', CANCELLED: 'cancelled' };
+
+/** The order in legacy's v1 fields (schema `both`): what legacy reads. */
+function toV1(s: OrderSheet): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    ...(s.id === undefined ? {} : { _id: s.id }),
+    orderNo: s.orderNo,
+    customerId: s.customerId,
+    status: V1_STATUS[s.state],
+    items: s.lines.map((l) => ({ sku: l.sku, name: l.title, unitPrice: l.price, qty: l.quantity, cancelledQty: l.cancelled })),
+    subtotal: s.amounts.subtotal,
+    couponCode: s.coupon,
+    couponDiscount: s.amounts.couponDiscount,
+    pointsUsed: s.amounts.points,
+    shippingFee: s.amounts.shipping,
+    total: s.amounts.total,
+    refundedAmount: s.amounts.refunded,
+    address: s.shipTo,
+    // The one key both schemas use: in legacy's shape, which its API shows as it is (v2 readers take `option` for `type`).
+    delivery: { option: s.delivery.type, fee: s.delivery.fee, ...(s.delivery.guaranteedBy ? { guaranteedBy: s.delivery.guaranteedBy } : {}) },
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
+  if (s.paidAt) doc.paidAt = s.paidAt;
+  return doc;
 }
 
 function toV2(s: OrderSheet): Record<string, unknown> {
@@ -115,10 +160,11 @@ function toV2(s: OrderSheet): Record<string, unknown> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function fromV2(d: any): OrderSheet {
-  return new OrderSheet(d._id, d.orderNo, d.buyer.customerId, d.state, d.lines, d.amounts, d.coupon, d.delivery, d.shipTo, d.createdAt, d.updatedAt, d.paidAt);
+  const delivery = { type: d.delivery.type ?? d.delivery.option, fee: d.delivery.fee, ...(d.delivery.guaranteedBy ? { guaranteedBy: d.delivery.guaranteedBy } : {}) };
+  return new OrderSheet(d._id, d.orderNo, d.buyer.customerId, d.state, d.lines, d.amounts, d.coupon, delivery, d.shipTo, d.createdAt, d.updatedAt, d.paidAt);
 }
 
-const V1_STATES: Record<string, State> = { created: 'CREATED', paid: 'PAID', 'partially-cancelled': 'PARTIALLY_CANCELLED', cancelled: 'CANCELLED' };
+const V1_STATES: Record<string, State> = { created: 'CREATED', paid: 'PAID', preparing: 'PREPARING', 'partially-cancelled': 'PARTIALLY_CANCELLED', cancelled: 'CANCELLED' };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function fromV1(d: any): OrderSheet {
@@ -138,6 +184,7 @@ interface PriceContext {
   pointsRequested: number;
   deliveryType: string;
   amounts: Amounts;
+  bugs: ReadonlySet<string>;
 }
 
 const DELIVERY_FEES: Record<string, number> = { express: 2_500, guaranteed: 1_500 };
@@ -150,7 +197,8 @@ const PRICING: ((c: PriceContext) => void)[] = [
     if (!c.coupon) return;
     const rate = c.coupon.value / 100;
     // SEEDED BUG 1: rounds the percentage discount half up; legacy rounds down.
-    c.amounts.couponDiscount = c.coupon.type === 'percent' ? Math.round(c.amounts.subtotal * rate) : Math.min(c.coupon.value, c.amounts.subtotal);
+    const round = c.bugs.has('coupon-rounding') ? Math.round : Math.floor;
+    c.amounts.couponDiscount = c.coupon.type === 'percent' ? round(c.amounts.subtotal * rate) : Math.min(c.coupon.value, c.amounts.subtotal);
   },
   (c) => {
     c.amounts.points = Math.min(c.pointsRequested, c.pointsBalance, c.amounts.subtotal - c.amounts.couponDiscount);
@@ -166,7 +214,8 @@ const PRICING: ((c: PriceContext) => void)[] = [
 
 export function candidateApp(deps: ServiceDeps): express.Express {
   const { shadow, db, events, partners } = deps;
-  const sheets = new OrderSheets(db);
+  const bugs = deps.bugs ?? ALL_BUGS;
+  const sheets = new OrderSheets(db, deps.schema ?? 'v2');
   const emit = (type: string, data: Record<string, unknown>) =>
     events.publish(EVENTS_EXCHANGE, type, Buffer.from(JSON.stringify({ eventId: randomUUID(), type, ...data, occurredAt: new Date().toISOString() })), { contentType: 'application/json', persistent: true });
   const partner = <T>(target: string, payload: unknown, perform: () => Promise<T>, dryRun: T) => shadow.effect({ kind: 'http', target, payload }, perform, dryRun);
@@ -203,12 +252,12 @@ export function candidateApp(deps: ServiceDeps): express.Express {
     if (typeof b.couponCode === 'string' && !coupon) throw new HttpError(422, `unknown coupon ${b.couponCode}`);
     if (!customer) throw new HttpError(422, `unknown customer ${customerId}`);
 
-    const ctx: PriceContext = { lines, coupon, pointsBalance: customer.points, pointsRequested: Number(b.usePoints ?? 0) || 0, deliveryType, amounts: { subtotal: 0, couponDiscount: 0, points: 0, shipping: 0, total: 0, refunded: 0 } };
+    const ctx: PriceContext = { lines, coupon, pointsBalance: customer.points, pointsRequested: Number(b.usePoints ?? 0) || 0, deliveryType, amounts: { subtotal: 0, couponDiscount: 0, points: 0, shipping: 0, total: 0, refunded: 0 }, bugs };
     for (const step of PRICING) step(ctx);
 
     // SEEDED BUG 2: the delivery-guarantee date is computed for the response but never stored.
-    const delivery = { type: deliveryType, fee: ctx.amounts.shipping };
     const promised = deliveryType === 'guaranteed' ? daysFromNow(2) : undefined;
+    const delivery = { type: deliveryType, fee: ctx.amounts.shipping, ...(promised && !bugs.has('guarantee-dropped') ? { guaranteedBy: promised } : {}) };
 
     await partner('POST inventory.example/v1/reservations', { orderNo, lines: b.items.map((i) => ({ sku: i.sku, qty: Number(i.qty) })) }, () => partners.reserve(orderNo, []), DRY_RUN_ANSWERS.reserve);
     const now = new Date();
@@ -244,7 +293,7 @@ export function candidateApp(deps: ServiceDeps): express.Express {
     const now = new Date();
     await db.collection('payment_transactions').insertOne({ order: sheet.orderNo, type: 'PAYMENT', amount: sheet.amounts.total, method, pg: { approvalNo }, createdAt: now });
     // SEEDED BUG 3: express orders go straight to PREPARING, one step early (the API still says "paid").
-    sheet.state = sheet.delivery.type === 'express' ? 'PREPARING' : 'PAID';
+    sheet.state = sheet.delivery.type === 'express' && bugs.has('status-too-early') ? 'PREPARING' : 'PAID';
     sheet.paidAt = now;
     sheet.updatedAt = now;
     await sheets.save(sheet);
@@ -268,7 +317,7 @@ export function candidateApp(deps: ServiceDeps): express.Express {
     sheet.updatedAt = now;
     await sheets.save(sheet);
     // SEEDED BUG 4: the event carries the cancelled lines' price, not the refund (the coupon share is not taken off).
-    emit('order.cancelled', { orderNo: sheet.orderNo, refundAmount: cancelled, lines });
+    emit('order.cancelled', { orderNo: sheet.orderNo, refundAmount: bugs.has('cancel-event-amount') ? cancelled : refund, lines });
     res.json(apiView(sheet));
   });
 

@@ -23,6 +23,14 @@ import { inDatabase, type SeededBug, SEEDED_BUGS } from './bugs';
 import { openBackends, type RunningService, settleExchanges, type ShopBackends, startService } from './shop';
 import { driveTraffic, type TrafficSummary } from './traffic';
 import { rulesFor } from './rules';
+import { randomBytes } from 'node:crypto';
+import type { AuditEntry } from '../../capture/proxy/cutover';
+import { parsePlan, type Plan, type PlanOutcome, runPlan } from '../../pipeline/cutover-plan';
+import { type Correction, type CorrectHook, correctionsFor } from '../../compare/corrections';
+import type { Comparison } from '../../compare/engine';
+import { Guard } from '../../pipeline/worker/guard';
+import { connectAmqpControl } from '../../runtime/bus/amqp/control';
+import { memoryControl } from '../../runtime/bus/control';
 
 export interface DemoOptions {
   config: PipelineConfig;
@@ -39,6 +47,32 @@ export interface DemoOptions {
   onPhase?: (phase: string) => void;
   onTraffic?: (sent: number) => void;
   signal?: AbortSignal;
+  /**
+   * Cutover (docs/cutover.md): a plan ramps POST /orders live to the candidate (5%, 20%, 50%,
+   * 100%) while the traffic runs; the candidate carries the coupon-rounding bug only, keeps both
+   * schemas, and the guard rolls the ramp back at its first wrong order.
+   */
+  cutover?: boolean;
+  /** The ramp plan of a cutover (default DEMO_PLAN). */
+  plan?: Plan;
+}
+
+/** What the cutover did (demo --cutover). */
+export interface CutoverSummary {
+  outcome: PlanOutcome;
+  /** The shares the ramp reached, in order. */
+  steps: number[];
+  /** Why a gate held the ramp, each time one did. */
+  holds: string[];
+  /** The guard's rollback, as the proxy's audit trail has it. */
+  rollback?: AuditEntry;
+  /** From the first order the candidate served wrong to the proxy holding the share at 0. */
+  detectedMs?: number;
+  servedLive: number;
+  servedWrong: number;
+  /** Served live by the candidate after the rollback (should be none). */
+  servedAfter: number;
+  corrections: Correction[];
 }
 
 /** A seeded bug and the finding group that shows it (none: not found). */
@@ -60,6 +94,9 @@ export interface DemoResult {
   /** Findings no seeded bug explains. */
   unexplained: FindingGroup[];
   reportUrl?: string;
+  cutover?: CutoverSummary;
+  /** The example services' database (closed with the rest). */
+  shop: ShopBackends['db'];
   /** Stops the report server and everything else. */
   close(): Promise<void>;
 }
@@ -81,7 +118,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const runtime = await createRuntime(o.config, log);
     stack.push(() => runtime.close());
     await runtime.store.putRun({ runId, createdAt: new Date().toISOString(), source: 'demo', label: 'shadowdiff demo: example order services' });
-    const worker = new Worker({ bus: runtime.bus, store: runtime.store, logger: componentLogger(log, 'worker'), rules: compiled, settleMs: 150, timeoutMs: 5_000, keepEffects: 'non-match', alerts: false });
+    // Cutover: the guard's rollbacks reach the proxy on the control channel, in process or on RabbitMQ.
+    const control = o.cutover ? (o.config.amqpUrl ? await connectAmqpControl({ url: o.config.amqpUrl, prefix: o.config.prefix, partitions: o.config.partitions, logger: log }) : memoryControl()) : undefined;
+    if (control) stack.push(() => control.close());
+    // The demo's guard acts on what the candidate serves wrong (its alerts would act on the mirrored mismatches first).
+    // Its rollback and the proxy's are told by the summary; their logs stay quiet but for failures.
+    const quietly = (name: string) => log.child({ component: name }, { level: log.levelVal <= 30 ? log.level : 'fatal' });
+    const guard = control ? new Guard({ control, logger: quietly('guard'), alerts: false, record: (e) => runtime.store.putCutoverEvent(e) }) : undefined;
+    if (guard) stack.push(async () => guard.close());
+    const worker = new Worker({ bus: runtime.bus, store: runtime.store, logger: componentLogger(log, 'worker'), rules: compiled, settleMs: 150, timeoutMs: 5_000, keepEffects: 'non-match', alerts: false, guard });
     await worker.start();
     stack.push(() => worker.stop());
 
@@ -92,21 +137,50 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const handoff = new MemoryHandoff();
     stack.push(() => handoff.close());
     const services: RunningService[] = [];
+    // Cutover: the proxy signs the mirrors' headers; the candidate serves live and keeps both schemas.
+    const key = o.cutover ? randomBytes(24).toString('base64url') : undefined;
     for (const side of ['legacy', 'candidate'] as const) {
-      const s = await startService(side, { backends, sink: runtime.bus, sdk: { handoff: { store: handoff } }, partnerLatencyMs: o.partnerLatencyMs, logger: componentLogger(log, side) });
+      const sdk = { handoff: { store: handoff }, ...(key ? { signing: { key } } : {}), ...(key && side === 'candidate' ? { mode: 'live' as const } : {}) };
+      const service = o.cutover && side === 'candidate' ? { schema: 'both' as const, bugs: new Set(['coupon-rounding']) } : undefined;
+      const s = await startService(side, { backends, sink: runtime.bus, sdk, ...(service ? { service } : {}), partnerLatencyMs: o.partnerLatencyMs, logger: componentLogger(log, side) });
       services.push(s);
       stack.push(() => s.close());
     }
     const [legacy, candidate] = services as [RunningService, RunningService];
 
     const proxy: RunningProxy = await startProxy(
-      resolveProxyConfig({ listen: '127.0.0.1:0', legacy: legacy.url, candidate: candidate.url, run: runId, sampling: { percent: 100 }, partitions: o.config.partitions, prefix: o.config.prefix, drainMs: 2_000 }),
-      { logger: componentLogger(log, 'proxy'), sink: busSink(runtime.bus), defaultMetrics: false },
+      resolveProxyConfig({
+        listen: '127.0.0.1:0',
+        legacy: legacy.url,
+        candidate: candidate.url,
+        run: runId,
+        sampling: { percent: 100 },
+        partitions: o.config.partitions,
+        prefix: o.config.prefix,
+        drainMs: 2_000,
+        ...(key ? { signing: { key }, cutover: { routes: [{ route: 'POST /orders', percent: 0 }] } } : {}),
+      }),
+      { logger: control ? quietly('proxy') : componentLogger(log, 'proxy'), sink: busSink(runtime.bus), defaultMetrics: false, ...(control ? { control } : {}) },
     );
     stack.push(() => proxy.close());
 
+    // The ramp runs beside the traffic, until its end, the guard's rollback, or the traffic's end.
+    let trafficDone: () => void = () => {};
+    const ramp = o.cutover
+      ? runPlan(o.plan ?? DEMO_PLAN, {
+          read: async () => ({ runId, ...proxy.live.state }),
+          set: async (percent, reason) => void proxy.live.set({ route: 'POST /orders', percent, reason, by: 'shadowdiff demo' }),
+          store: runtime.store,
+          log: (line) => o.onPhase?.(`cutover: ${line}`),
+          by: 'shadowdiff demo',
+          file: 'the demo plan',
+          stopped: new Promise<void>((r) => (trafficDone = r)),
+        })
+      : undefined;
     o.onPhase?.(`sending ${o.requests} requests through the proxy`);
     const traffic = await driveTraffic({ baseUrl: proxy.url, requests: o.requests, concurrency: o.concurrency, seed: o.seed, tag: runId.slice(5), ...(o.onTraffic ? { onRequest: o.onTraffic } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    trafficDone();
+    const outcome = await ramp;
 
     o.onPhase?.('waiting for the comparisons');
     // Every mirrored request's exchange reaches the bus, then gets exactly one comparison.
@@ -131,6 +205,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       return { bug, finding, hurts: { direct, through } };
     });
     const unexplained = groups.filter((g) => !explains(g, dbName));
+    const cutover = outcome ? await cutoverSummary(runtime.store, runId, proxy, outcome, compiled.source.correct as CorrectHook | undefined) : undefined;
 
     let reportUrl: string | undefined;
     if (o.serve) {
@@ -149,11 +224,58 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     } else {
       await closeAll();
     }
-    return { runId, runtime: runtime.kind, backends: backends.kind, traffic, mirrored, result, bugs, unexplained, ...(reportUrl ? { reportUrl } : {}), close: closeAll };
+    return { runId, runtime: runtime.kind, backends: backends.kind, traffic, mirrored, result, bugs: o.cutover ? bugs.filter((b) => b.bug.id === 'coupon-rounding') : bugs, unexplained, ...(reportUrl ? { reportUrl } : {}), ...(cutover ? { cutover } : {}), shop: backends.db, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * The demo's ramp: POST /orders through 20%, 50% to 100%, each step a couple of seconds and 10
+ * comparisons without a mismatch. The mirrored comparisons show the coupon bug from the start,
+ * so the gate holds it at 20%, where the candidate soon serves an order wrong.
+ */
+export const DEMO_PLAN = parsePlan(
+  {
+    version: 1,
+    route: 'POST /orders',
+    pollSeconds: 0.25,
+    steps: [
+      { percent: 20, dwellSeconds: 2, gates: { minCompared: 10 } },
+      { percent: 50, dwellSeconds: 2, gates: { minCompared: 10 } },
+      { percent: 100, dwellSeconds: 0 },
+    ],
+  },
+  'the demo plan',
+);
+
+/** What the ramp did: its steps, the rollback and how fast it came, what the candidate served, and what to correct. */
+async function cutoverSummary(store: Runtime['store'], runId: string, proxy: RunningProxy, outcome: PlanOutcome, hook: CorrectHook | undefined): Promise<CutoverSummary> {
+  const audit = proxy.live.audit();
+  const rollback = audit.find((e) => e.action === 'rollback');
+  const served: Comparison[] = [];
+  for await (const c of eachComparison(store, { runId })) if (c.served === 'candidate') served.push(c);
+  const wrong = served.filter((c) => c.verdict === 'mismatch' || c.verdict === 'error');
+  const firstWrong = Math.min(...wrong.map((c) => uuidv7Time(c.shadowId)));
+  const rolledAt = rollback ? Date.parse(rollback.at) : undefined;
+  const records = wrong.length ? await store.getEffectsOf(runId, wrong.map((c) => c.shadowId)) : new Map();
+  return {
+    outcome,
+    steps: audit.filter((e) => e.action === 'set').map((e) => e.to),
+    holds: (await store.listCutoverEvents(runId)).filter((e) => e.kind === 'hold').map((e) => e.reason),
+    ...(rollback ? { rollback } : {}),
+    ...(rolledAt !== undefined && Number.isFinite(firstWrong) ? { detectedMs: rolledAt - firstWrong } : {}),
+    servedLive: served.length,
+    servedWrong: wrong.length,
+    servedAfter: rolledAt === undefined ? 0 : served.filter((c) => uuidv7Time(c.shadowId) > rolledAt).length,
+    corrections: correctionsFor(wrong.map((c) => ({ comparison: c, records: records.get(c.shadowId) ?? [] })), hook),
+  };
+}
+
+/** When a UUIDv7 (the proxy's shadow ids) was made: its first 48 bits, in ms. */
+function uuidv7Time(id: string): number {
+  return parseInt(id.replace(/-/g, '').slice(0, 12), 16);
 }
 
 /** Whether a finding group is one of a seeded bug's, or a consequence of one on the same route. */
@@ -248,9 +370,27 @@ export function renderDemoSummary(d: Omit<DemoResult, 'close'>): string {
     out.push('', 'Readiness per consumer (examples/orders/consumers.ts):');
     for (const c of r.consumers) out.push(`  ${c.name.padEnd(20)} ${c.readiness.toUpperCase().padEnd(15)} ${c.why}`);
   }
+  if (d.cutover) out.push('', ...renderCutover(d.cutover, d.runId));
   out.push('');
   out.push('Noise handled by the rules (examples/orders/rules.ts), never reported: timestamps, generated ids (ObjectIds mapped between the sides, event ids), the PG approval number, line order; the rewrite\'s v2 schema and renamed payments collection mapped back to legacy\'s.');
   return out.join('\n');
+}
+
+/** The ramp, the rollback and what it leaves to correct. */
+function renderCutover(c: CutoverSummary, runId: string): string[] {
+  const out = ['Cutover (POST /orders live to the candidate under the demo plan; the candidate carries only the coupon-rounding bug):'];
+  out.push(`  ramp: ${c.steps.map((p) => `${p}%`).join(' → ') || 'no step'}; ${c.servedLive} order request(s) served live by the candidate, ${c.servedWrong} of them wrong`);
+  for (const h of c.holds) out.push(`  held: ${h}`);
+  if (c.rollback) {
+    out.push(`  ROLLED BACK by ${c.rollback.by}${c.detectedMs !== undefined ? `, ${c.detectedMs} ms after the first order it served wrong` : ''}: ${c.rollback.reason}`);
+    out.push(`  served live by the candidate after the rollback: ${c.servedAfter}`);
+  } else {
+    out.push(`  no rollback: the plan ${c.outcome === 'done' ? 'completed' : 'stopped with the traffic'}${c.servedWrong ? '' : ' (no order the candidate served was wrong: try more --requests)'}`);
+  }
+  const updates = c.corrections.filter((x) => x.action === 'update' && !x.supersededBy);
+  out.push(`  to correct: ${updates.length} order document(s) (guarded updates, in both schemas), ${c.corrections.filter((x) => x.action === 'event').length} event(s) whose consumers must be told, ${c.corrections.filter((x) => x.action === 'manual').length} for a person`);
+  out.push(`  see them on the report's cutover page; on MongoDB: shadowdiff corrections --run ${runId} --rules dist/examples/orders/rules.js`);
+  return out;
 }
 
 function show(v: unknown): string {

@@ -19,6 +19,14 @@ export interface ServiceDeps {
   /** The events channel, instrumented by the SDK. */
   events: Channel | ConfirmChannel;
   partners: Partners;
+  /**
+   * The candidate only. How it stores orders: `v2` (its own schema, migrating legacy's documents
+   * on their first write), or `both` while a cutover ramps (docs/cutover.md): each document keeps
+   * legacy's v1 fields, read first, beside the v2 ones, so that either system can serve any order.
+   */
+  schema?: 'v2' | 'both';
+  /** The candidate only: the seeded bugs it carries (bugs.ts ids); default all of them. */
+  bugs?: ReadonlySet<string>;
 }
 
 interface Item {

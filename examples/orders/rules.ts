@@ -28,13 +28,71 @@ export function orderV2toV1(value: unknown): unknown {
     shippingFee: amounts.shipping,
     total: amounts.total,
     refundedAmount: amounts.refunded,
-    delivery: { option: delivery.type, fee: delivery.fee, ...(delivery.guaranteedBy === undefined ? {} : { guaranteedBy: delivery.guaranteedBy }) },
+    // Schema `both` (a cutover) keeps legacy's shape here.
+    delivery: { option: delivery.type ?? delivery.option, fee: delivery.fee, ...(delivery.guaranteedBy === undefined ? {} : { guaranteedBy: delivery.guaranteedBy }) },
     address: d.shipTo,
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
   };
   if (d.paidAt !== undefined) out.paidAt = d.paidAt;
   return out;
+}
+
+/** The v2 fields the candidate keeps beside legacy's during a cutover (schema `both`). */
+const V2_ONLY = ['schemaVersion', 'buyer', 'state', 'lines', 'amounts', 'coupon', 'shipTo'];
+
+/**
+ * Legacy's order as legacy sees it: during a cutover a document the candidate wrote carries its
+ * v2 fields too (schema `both`), which legacy neither reads nor keeps current.
+ */
+export function orderV1View(value: unknown): unknown {
+  const d = value as Doc | null;
+  if (!d || d.status === undefined || d.schemaVersion !== 2) return value;
+  return Object.fromEntries(Object.entries(d).filter(([k]) => !V2_ONLY.includes(k)));
+}
+
+/** Where a field of legacy's order lives in the rewrite's schema (for corrections). */
+const V2_PATH: Record<string, string> = {
+  subtotal: 'amounts.subtotal',
+  couponDiscount: 'amounts.couponDiscount',
+  pointsUsed: 'amounts.points',
+  shippingFee: 'amounts.shipping',
+  total: 'amounts.total',
+  refundedAmount: 'amounts.refunded',
+  couponCode: 'coupon',
+  customerId: 'buyer.customerId',
+};
+
+interface OrderCorrection {
+  action: string;
+  target: string;
+  key?: { _id?: unknown };
+  changes: { path: string; live?: unknown; reference?: unknown }[];
+  update?: { database: string; collection: string; filter: Doc; update: { $set?: Doc; $unset?: Doc } };
+}
+
+/**
+ * The rules' `correct` hook (shadowdiff corrections, docs/cutover.md): an order correction in
+ * legacy's fields is made in the rewrite's too, so the document stays one order in both
+ * schemas; a correction on a field with no place in v2 it cannot make (null: manual).
+ */
+export function correctOrder(c: OrderCorrection): OrderCorrection | null {
+  if (!/\.orders$/.test(c.target) || c.action === 'event') return c;
+  const [database, ...rest] = c.target.split('.');
+  const update = c.update ?? { database: database!, collection: rest.join('.'), filter: { _id: c.key?._id }, update: {} };
+  const filter: Doc = { ...update.filter };
+  const $set: Doc = { ...(update.update.$set ?? {}) };
+  for (const ch of c.changes) {
+    const v2 = V2_PATH[ch.path];
+    // A v1-only document (not written by the candidate) needs no v2 field; one without a place in v2 is a person's.
+    if (!v2) {
+      if (c.update) continue;
+      return null;
+    }
+    filter[v2] = ch.live === undefined ? { $exists: false } : ch.live;
+    if (ch.reference !== undefined) $set[v2] = ch.reference;
+  }
+  return { ...c, action: 'update', update: { ...update, filter, update: { ...update.update, $set } } };
 }
 
 /** The candidate's payment transaction as legacy's payment document. */
@@ -51,7 +109,7 @@ export function rulesFor(db: string): RulesInput {
     // When each side wrote: never the same millisecond.
     ignore: ['**.createdAt', '**.updatedAt', '**.paidAt'],
     targets: [
-      { match: `${db}.orders`, kind: 'db', key: 'orderNo', unordered: [{ path: 'items', by: 'sku' }], canonicalize: { candidate: orderV2toV1 } },
+      { match: `${db}.orders`, kind: 'db', key: 'orderNo', unordered: [{ path: 'items', by: 'sku' }], canonicalize: { candidate: orderV2toV1, legacy: orderV1View } },
       // The PG's approval number: a dry-run cannot know it.
       { match: `${db}.payments`, kind: 'db', candidateTarget: `${db}.payment_transactions`, ignore: ['approvalNo'], canonicalize: { candidate: paymentToLegacy } },
       // Events: a generated id and a timestamp each, lines in whatever order the service keeps them.
@@ -59,6 +117,7 @@ export function rulesFor(db: string): RulesInput {
       { match: 'response', kind: 'response', unordered: [{ path: 'body.items', by: 'sku' }] },
     ],
     consumers: consumersFor(db),
+    correct: correctOrder as never,
   };
 }
 

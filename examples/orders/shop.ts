@@ -13,7 +13,7 @@ import type { Logger } from '../../core/logger';
 import { listeningUrl } from '../../core/net';
 import { candidateApp } from './candidate';
 import { seedShop } from './catalog';
-import { EVENTS_EXCHANGE, legacyApp } from './legacy';
+import { EVENTS_EXCHANGE, legacyApp, type ServiceDeps } from './legacy';
 import { MemoryChannel } from './memory-channel';
 import { MemoryMongoClient } from './memory-mongo';
 import { simulatedPartners } from './partners';
@@ -66,11 +66,11 @@ export interface RunningService {
 /** One example service with its SDK, listening on host:port (port 0: any free one). */
 export async function startService(
   side: Side,
-  o: { backends: ShopBackends; sink: ShadowOptions['sink']; partnerLatencyMs: number; logger: Logger; host?: string; port?: number; sdk?: Partial<ShadowOptions> },
+  o: { backends: ShopBackends; sink: ShadowOptions['sink']; partnerLatencyMs: number; logger: Logger; host?: string; port?: number; sdk?: Partial<ShadowOptions>; service?: Pick<ServiceDeps, 'schema' | 'bugs'> },
 ): Promise<RunningService> {
   const shadow = createShadow({ ...o.sdk, side, sink: o.sink, logger: o.logger });
   const channel = await o.backends.channel();
-  const deps = { shadow, db: shadow.mongo(o.backends.db), events: shadow.amqp(channel as ConfirmChannel), partners: simulatedPartners(o.partnerLatencyMs) };
+  const deps: ServiceDeps = { shadow, db: shadow.mongo(o.backends.db), events: shadow.amqp(channel as ConfirmChannel), partners: simulatedPartners(o.partnerLatencyMs), ...o.service };
   const app: express.Express = side === 'legacy' ? legacyApp(deps) : candidateApp(deps);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(o.port ?? 0, o.host ?? '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));

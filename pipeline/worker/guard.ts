@@ -18,8 +18,8 @@ import type { CutoverEvent } from '../../runtime/store/store';
 export interface GuardOptions {
   control: ControlChannel;
   logger: Logger;
-  /** The alert policy whose alerts roll a route back too (default: the worker's). */
-  alerts?: AlertPolicy | undefined;
+  /** The alert policy whose alerts roll a route back too (default: the worker's); false: only requests the candidate served wrong do. */
+  alerts?: AlertPolicy | false | undefined;
   /** Where each rollback goes on the run's cutover timeline (the store; retried while it is down). */
   record?: ((event: CutoverEvent) => Promise<void>) | undefined;
   /** Where each rollback is POSTed besides the log (the alert webhook). */
@@ -41,7 +41,7 @@ interface Active {
 
 export class Guard {
   rollbacks = 0;
-  private readonly monitor: AlertMonitor;
+  private readonly monitor: AlertMonitor | undefined;
   /** Per run and route: the rollback being repeated (one at a time; the proxy holds the share anyway). */
   private readonly active = new Map<string, Active>();
   private readonly timer: NodeJS.Timeout;
@@ -50,7 +50,7 @@ export class Guard {
   private readonly cutoverRuns = new Set<string>();
 
   constructor(private readonly o: GuardOptions) {
-    this.monitor = new AlertMonitor(o.alerts);
+    this.monitor = o.alerts === false ? undefined : new AlertMonitor(o.alerts);
     this.now = o.now ?? Date.now;
     this.timer = setInterval(() => this.repeat(), o.everyMs ?? 5_000);
     this.timer.unref();
@@ -60,7 +60,7 @@ export class Guard {
   observe(c: Comparison): void {
     if (c.served === 'candidate') this.cutoverRuns.add(c.runId);
     if (!this.cutoverRuns.has(c.runId)) return;
-    const alert = this.monitor.observe(c, this.now());
+    const alert = this.monitor?.observe(c, this.now());
     const servedWrong = c.served === 'candidate' && (c.verdict === 'mismatch' || c.verdict === 'error');
     if (!servedWrong && !alert) return;
     const key = `${c.runId}\u0000${c.route}`;

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { resolveProxyConfig, startProxy } from '../../../capture/proxy';
 import { createShadow } from '../../../capture/sdk';
 import { busSink } from '../../../capture/sdk/sinks';
-import { parsePlan, runPlan, type PlanOutcome } from '../../../cli/cutover-plan';
+import { parsePlan, runPlan, type PlanOutcome } from '../../../pipeline/cutover-plan';
 import { Worker } from '../../../pipeline/worker';
 import { reportApp } from '../../../report/server';
 import { Guard } from '../../../pipeline/worker/guard';

@@ -1,12 +1,11 @@
-// `shadowdiff cutover --plan plan.json`: a ramp that advances by itself (docs/cutover.md). Each
-// step sets the live share, then waits at least its dwell time and until its gates hold —
+// `shadowdiff cutover --plan plan.json` (cli/cutover.ts; the demo runs it too): a ramp that
+// advances by itself (docs/cutover.md). Each step sets the live share, then waits at least its dwell time and until its gates hold —
 // enough requests compared, a mismatch rate under the maximum, no critical finding — measured
 // over the step alone from the run's rollup. A gate that fails holds the ramp where it is; the
 // guard's rollback ends it. Every step, hold and end goes on the run's cutover timeline.
 // Stateless: started again, it finds the step the proxy's share is at and goes on from there.
 import { z } from 'zod';
 import type { Rollup } from '../compare/engine';
-import type { CutoverState, Hold } from '../capture/proxy/cutover';
 import { ShadowdiffError } from '../core/errors';
 import { compileRoutePattern } from '../core/route-pattern';
 import type { CutoverEvent, Store } from '../runtime/store/store';
@@ -108,7 +107,7 @@ export function gateProblems(step: Plan['steps'][number], f: StepFigures, elapse
 
 export interface PlanDeps {
   /** The proxy's cutover state (GET /v1/cutover) with its run id. */
-  read(): Promise<CutoverState & { runId: string }>;
+  read(): Promise<ShareState & { runId: string }>;
   /** Sets the share (PUT /v1/cutover). */
   set(percent: number, reason: string): Promise<void>;
   store: Pick<Store, 'getRollup' | 'putCutoverEvent'>;
@@ -123,6 +122,18 @@ export interface PlanDeps {
 
 export type PlanOutcome = 'done' | 'rolled-back' | 'stopped';
 
+/** What the plan reads of a proxy's shares (capture/proxy/cutover.ts, CutoverState). */
+interface Hold {
+  at: string;
+  by: string;
+  reason: string;
+}
+export interface ShareState {
+  percent: number;
+  held?: Hold | undefined;
+  routes: { route: string; percent: number; held?: Hold | undefined }[];
+}
+
 /** Runs the plan to its end, a rollback, or a stop. */
 export async function runPlan(plan: Plan, d: PlanDeps): Promise<PlanOutcome> {
   const now = d.now ?? Date.now;
@@ -130,8 +141,8 @@ export async function runPlan(plan: Plan, d: PlanDeps): Promise<PlanOutcome> {
   void d.stopped.then(() => (stop = true));
   const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const route = plan.route ?? '*';
-  const heldOf = (s: CutoverState): Hold | undefined => (plan.route === undefined ? s.held : s.routes.find((r) => r.route === plan.route)?.held);
-  const shareOf = (s: CutoverState): number => (plan.route === undefined ? s.percent : (s.routes.find((r) => r.route === plan.route)?.percent ?? 0));
+  const heldOf = (s: ShareState): Hold | undefined => (plan.route === undefined ? s.held : s.routes.find((r) => r.route === plan.route)?.held);
+  const shareOf = (s: ShareState): number => (plan.route === undefined ? s.percent : (s.routes.find((r) => r.route === plan.route)?.percent ?? 0));
   let state = await d.read();
   const runId = state.runId;
   const event = (e: Omit<CutoverEvent, 'runId' | 'at' | 'route' | 'by'>) => d.store.putCutoverEvent({ runId, at: new Date(now()).toISOString(), route, by: d.by, ...e }).catch((err: Error) => d.log(`could not put the event on the run's timeline (the store): ${err.message}`));
