@@ -258,6 +258,8 @@ export class Forwarder {
     const d = this.live.decide(method, path, liveKeyValue);
     if (d.noKey) this.o.metrics.liveNoKey.inc();
     if (d.served !== 'candidate' || this.stopping) return undefined;
+    // Not with mirroring killed (it could not be compared), nor to a candidate whose circuit is open.
+    if (!this.sampler.config.enabled || this.candidate.breaker.current !== 'closed') return undefined;
     if (contentLength !== undefined && Number(contentLength) > this.c.mirror.maxBodyBytes && !chunked) return undefined;
     const now = Date.now();
     const legacy = this.makeLegacyMirror();
@@ -355,6 +357,11 @@ export class Forwarder {
 
   /** @internal One side of an exchange is in. */
   settle(g: Pending, side: 'legacy' | 'candidate' | 'secondary', result: MirrorResult): void {
+    // The candidate serving live: its failures open its circuit as its mirrors' do, and then legacy serves.
+    if (side === 'candidate' && g.served === 'candidate') {
+      if (result.error !== undefined) this.candidate.breaker.failure(Date.now());
+      else this.candidate.breaker.success(Date.now());
+    }
     if (g.waiting <= 0) return;
     g.responses[side] = result;
     g.waiting -= 1;

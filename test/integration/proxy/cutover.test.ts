@@ -250,3 +250,24 @@ test('shadowdiff cutover: sets, rolls back, resumes with a reason and prints the
     await proxy.close();
   }
 });
+
+test('a candidate that fails as the primary opens its circuit, and legacy serves the share until it recovers; mirroring killed, legacy serves it all', async () => {
+  const dead = await httpServer((req) => req.socket.destroy());
+  const proxy = await proxyFor({ legacy: legacy.url, candidate: dead.url, signing: { key: KEY }, cutover: { percent: 100 }, mirror: { breakerFailures: 3, breakerOpenMs: 60_000 }, sampling: { percent: 0 } });
+  try {
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await send(`${proxy.url}/orders/${i}`)).status);
+    // The first three met the candidate resetting its connections; the rest went to legacy.
+    expect(statuses.slice(0, 3)).toEqual([502, 502, 502]);
+    expect(statuses.slice(3)).toEqual(Array(17).fill(200));
+  } finally {
+    await proxy.close();
+    await dead.close();
+  }
+  const killed = await proxyFor({ legacy: legacy.url, candidate: candidate.url, signing: { key: KEY }, cutover: { percent: 100 }, sampling: { enabled: false } });
+  try {
+    expect(JSON.parse((await send(`${killed.url}/a`)).body.toString()).name).toBe('legacy');
+  } finally {
+    await killed.close();
+  }
+});
