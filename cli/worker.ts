@@ -113,6 +113,8 @@ export function workerCommand(io: CliIo): Command {
         if (listen && observed) metrics = await serveMetrics(observed.registry, listen.host, listen.port);
         await worker.start();
       } catch (err) {
+        guard?.close();
+        await control?.close();
         await metrics?.close();
         await runtime.close();
         throw err;

@@ -73,14 +73,15 @@ async function rig(o: { guard: boolean; run: string }) {
     servers.push(server);
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   };
-  const proxy = await startProxy(
-    resolveProxyConfig({ listen: '127.0.0.1:0', legacy: await service('legacy'), candidate: await service('candidate'), run: o.run, sink: AMQP_URL, prefix, partitions, signing: { key: KEY }, cutover: { percent: 50, key: { header: 'x-customer-id' } }, logLevel: 'silent' }),
-    { logger: quiet, defaultMetrics: false },
-  );
+  const settings = { listen: '127.0.0.1:0', legacy: await service('legacy'), candidate: await service('candidate'), run: o.run, sink: AMQP_URL, prefix, partitions, signing: { key: KEY }, cutover: { percent: 50, key: { header: 'x-customer-id' } }, logLevel: 'silent' as const };
+  const proxy = await startProxy(resolveProxyConfig(settings), { logger: quiet, defaultMetrics: false });
+  // A second instance behind the same balancer: the guard's decision must reach it too.
+  const other = await startProxy(resolveProxyConfig(settings), { logger: quiet, defaultMetrics: false });
   const order = (n: number, customer: string, coupon?: number) =>
     send(`${proxy.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-customer-id': customer }, body: JSON.stringify({ orderNo: `O-${n}`, price: 12_345, ...(coupon ? { coupon } : {}) }) });
   const close = async () => {
     await proxy.close();
+    await other.close();
     await worker.stop();
     guard?.close();
     await control.close();
@@ -95,11 +96,11 @@ async function rig(o: { guard: boolean; run: string }) {
     await removeTraces(prefix, partitions, []);
   };
   const customers = Array.from({ length: 40 }, (_, i) => `c-${i}`);
-  return { prefix, db, store, results, proxy, hooks, order, close, customers, theirs: customers.filter((c) => proxy.live.decide('POST', '/orders', c).served === 'candidate'), candidateLive: () => candidateLive, env: { MONGODB_URL: results.url, SHADOWDIFF_DB: 'results' } };
+  return { prefix, db, store, results, proxy, other, hooks, order, close, customers, theirs: customers.filter((c) => proxy.live.decide('POST', '/orders', c).served === 'candidate'), candidateLive: () => candidateLive, env: { MONGODB_URL: results.url, SHADOWDIFF_DB: 'results' } };
 }
 
 it('the first order the candidate serves wrong rolls its share back within 5 s, with the store down; nothing is served by it afterwards', async () => {
-  const { prefix, db, store, results, proxy, hooks, order, close, customers, theirs, candidateLive: live, env } = await rig({ guard: true, run: 'guard-run' });
+  const { prefix, db, store, results, proxy, other, hooks, order, close, customers, theirs, candidateLive: live, env } = await rig({ guard: true, run: 'guard-run' });
   try {
     expect(theirs.length).toBeGreaterThan(5);
     // Without coupons the two agree: the share holds.
@@ -118,6 +119,8 @@ it('the first order the candidate serves wrong rolls its share back within 5 s, 
     await eventually(() => proxy.live.state.held !== undefined || proxy.live.state.routes.some((r) => r.held), 5_000, 'the guard to roll the share back');
     const tookMs = Date.now() - served;
     expect(tookMs).toBeLessThan(5_000);
+    // Every instance holds it, not only the one that served the order.
+    await eventually(() => other.live.state.held !== undefined || other.live.state.routes.some((r) => r.held), 5_000, 'the second proxy to hold the share too');
 
     // No request is served by the candidate after that, its customers' included.
     for (let i = 0; i < 40; i++) expect((await order(200 + i, theirs[i % theirs.length]!, 15)).status).toBe(201);

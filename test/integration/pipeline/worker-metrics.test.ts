@@ -91,11 +91,13 @@ it('says so when the metrics address is taken, and exits without consuming', asy
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
   const { port } = taken.address() as AddressInfo;
   const prefix = uniqueDbName('wmetrics');
+  const w = startWorker(['--prefix', prefix, '--database', prefix, '--partitions', String(PARTITIONS), '--metrics', `127.0.0.1:${port}`]);
   try {
-    const w = startWorker(['--prefix', prefix, '--database', prefix, '--partitions', String(PARTITIONS), '--metrics', `127.0.0.1:${port}`]);
     expect(await w.exited).toBe(2);
     expect(w.output()).toContain(`the worker's metrics cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --metrics.`);
   } finally {
+    // A worker that failed to exit must not outlive the test: its pipes would keep jest running.
+    w.child.kill('SIGKILL');
     taken.close();
     await removeTraces(prefix, PARTITIONS, [prefix]);
   }
