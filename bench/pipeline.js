@@ -4,7 +4,9 @@
 // workers, beside two in-process baselines measured in the same run on the same requests: the
 // engine alone, and a worker's own work (parse the messages, validate, join, compare). Each
 // end-to-end line says how much CPU the publisher, the workers, RabbitMQ and the store spent
-// per request, so the bound shows. Then the detection latency (request's last record
+// per request, so the bound shows; then the floor no worker can go below: what RabbitMQ and the
+// store spend per request when the consumer only acks and the comparisons are written as a
+// worker writes them. Then the detection latency (request's last record
 // published → its comparison made and written) at a steady rate below saturation.
 // Messages are generated and serialized before any timing starts.
 // Needs RabbitMQ and a MongoDB-wire server (`npm run services`) and a build (`npm run build`).
@@ -79,14 +81,18 @@ function messages(runId, from, to, per, options = publishOptions, format = FORMA
 
 const bytesOf = (chunks) => chunks.reduce((n, c) => n + c.items.reduce((m, it) => m + it.body.length, 0), 0);
 
-/** The engine alone, on records already parsed and validated. */
-function engineRate() {
-  const rules = compileRules(RULES);
-  const reqs = Array.from({ length: 2000 }, (_, i) => {
+/** The engine's input for 2,000 requests: records already parsed and validated. */
+function engineInput() {
+  return Array.from({ length: 2000 }, (_, i) => {
     const req = request(i, i % 100 === 0 ? BUGS[(i / 100) % BUGS.length] : undefined);
     const side = (s) => ({ effects: s.effects.map((e) => parseRecord(JSON.parse(JSON.stringify(e)))), end: parseRecord(JSON.parse(JSON.stringify(s.end))) });
     return { ...req, legacy: side(req.legacy), candidate: side(req.candidate) };
   });
+}
+
+/** The engine alone, on records already parsed and validated. */
+function engineRate(reqs) {
+  const rules = compileRules(RULES);
   let n = 0;
   const start = performance.now();
   while (performance.now() - start < 3000) compare(reqs[n++ % reqs.length], { rules, now: '2026-11-24T10:00:00.000Z' });
@@ -119,6 +125,23 @@ function decodeRate(chunks) {
     }
   }
   return (n / (performance.now() - start)) * 1000;
+}
+
+/**
+ * Only decompressing and JSON.parse of the same messages, per request in ms: the part of a
+ * worker's own work no change to validation, joining or comparing can remove.
+ */
+function parseOnlyMs(chunks) {
+  const { decodeBody } = require('../dist/runtime/bus/encoding');
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < 2000) {
+    for (const { ids, items } of chunks) {
+      for (const { body, encoding } of items) JSON.parse(decodeBody(body, encoding).toString('utf8'));
+      n += ids.length;
+    }
+  }
+  return (performance.now() - start) / n;
 }
 
 /** The broker's and the store's processes on this machine, found by name. */
@@ -225,7 +248,7 @@ async function setup(workers, tag) {
 /**
  * Publishes the messages as fast as confirms allow; rate = requests / (first publish → last
  * stored). CPU per request is read for this process (the publisher), the workers, RabbitMQ
- * and the store over the same window.
+ * and the store over the same window; the store's includes folding the rest of the rollup.
  */
 async function throughput(workers, chunks) {
   const { prefix, bus, store, procs } = await setup(workers, `t${workers}`);
@@ -241,11 +264,55 @@ async function throughput(workers, chunks) {
     }
     const done = performance.now();
     const cpu = meter(REQUESTS);
+    // The workers fold the rollup in the background, much of it after the last comparison is
+    // stored: fold the rest now, and count what the store spends on it as the store's.
+    const folding = cpuMeter({ store: servicePids().store ?? [] });
+    await store.flushRollups('bench');
+    cpu.store += folding(REQUESTS).store;
     const stored = await store.countComparisons('bench');
     if (stored !== REQUESTS) throw new Error(`the workers report ${count} comparisons written but the store holds ${stored} of ${REQUESTS}`);
     return { rate: (REQUESTS / (done - started)) * 1000, publishRate: (REQUESTS / (published - started)) * 1000, cpu };
   } finally {
     await cleanup(prefix, bus, store, procs);
+  }
+}
+
+/**
+ * What RabbitMQ and the store cost per request with no worker work at all, a floor under any
+ * worker: the same messages published and taken by a consumer that only acks them, then one
+ * comparison per request written as a worker writes them (batches of 500, the rollup folded
+ * after). The CPU of those two servers, and of this process as their client, per request.
+ */
+async function floors(chunks, reqs) {
+  const prefix = `bench_floor_${Date.now().toString(36)}`;
+  const bus = await connectAmqpBus({ url: AMQP_URL, logger, prefix, partitions: PARTITIONS });
+  const store = await connectMongoStore({ url: MONGODB_URL, logger, dbName: prefix });
+  const { rabbitmq = [], store: storePids = [] } = servicePids();
+  try {
+    const messages = chunks.reduce((n, c) => n + c.items.length, 0);
+    let acked = 0;
+    let meter = cpuMeter({ client: [process.pid], rabbitmq });
+    const subscription = await bus.consume({ onDelivery: (d) => void (d.ack(), (acked += 1)) });
+    for (const { items } of chunks) await bus.publishRaw(items);
+    while (acked < messages) await sleep(20);
+    const broker = meter(REQUESTS);
+    await subscription.cancel();
+    // The comparisons the engine makes of these requests, one per request (shadow ids made unique).
+    const rules = compileRules(RULES);
+    const made = reqs.map((r) => compare(r, { rules, now: '2026-11-24T10:00:00.000Z' }));
+    const comparisons = Array.from({ length: REQUESTS }, (_, i) => ({ ...made[i % made.length], runId: 'floor', shadowId: `floor-${i}` }));
+    meter = cpuMeter({ client: [process.pid], store: storePids });
+    for (let i = 0; i < comparisons.length; i += 500) await store.putComparisons(comparisons.slice(i, i + 500));
+    const written = meter(REQUESTS);
+    meter = cpuMeter({ client: [process.pid], store: storePids });
+    await store.flushRollups('floor');
+    const foldedCpu = meter(REQUESTS);
+    const stored = { store: written.store + foldedCpu.store, client: written.client + foldedCpu.client, written: written.store, folded: foldedCpu.store };
+    const folded = Object.values((await store.getRollup('floor')).routes).reduce((n, r) => n + r.compared, 0);
+    if (folded !== REQUESTS) throw new Error('the floor run\'s rollup does not count every comparison');
+    return { broker, stored };
+  } finally {
+    await cleanup(prefix, bus, store, []);
   }
 }
 
@@ -286,10 +353,13 @@ async function latency(chunks, perTick, tick) {
   // their size is kept, so that 20 MB of buffers do not sit in the heap the rates are measured in.
   const plainBytes = bytesOf(messages('bench', 0, REQUESTS, 500, BATCH > 0 ? { batch: BATCH } : {}, 1)) / REQUESTS;
   console.log(`bench/pipeline: ${REQUESTS} ${FIXTURE === 'small' ? 'small JSON API requests (6 records each' : 'order requests (14 records each'}, 1% seeded bugs; ${mb.toFixed(1)} MB in ${chunks.reduce((n, c) => n + c.items.length, 0)} messages, serialized beforehand in ${((performance.now() - t) / 1000).toFixed(1)} s), ${PARTITIONS} partitions, ${BATCH ? `records packed per partition up to ${BATCH} bytes` : 'one record a message'}, format ${FORMAT}, compression ${COMPRESSION}, RabbitMQ + ${MONGODB_URL}`);
-  const engine = engineRate();
+  const reqs = engineInput();
+  const engine = engineRate(reqs);
   console.log(`engine in-process:                    ${engine.toFixed(0)} comparisons/s (records parsed and validated beforehand)`);
   const decode = decodeRate(chunks);
   console.log(`worker's own work in-process:         ${decode.toFixed(0)} requests/s (parse messages, validate, join, compare: no broker, no store; ${((decode / engine) * 100).toFixed(0)}% of the engine)`);
+  const parseMs = parseOnlyMs(chunks);
+  console.log(`  of which decompress + JSON.parse:   ${(parseMs * 1000).toFixed(0)} us per request = ${(parseMs / (1000 / engine)).toFixed(1)}x the engine's comparison (${((1 / (parseMs + 1000 / engine) / engine) * 1000 * 100).toFixed(0)}% of the engine if nothing else cost anything)`);
   const rows = [];
   for (const w of [1, 2]) {
     const r = await throughput(w, chunks);
@@ -297,6 +367,9 @@ async function latency(chunks, perTick, tick) {
     console.log(`end to end, ${w} worker(s):             ${r.rate.toFixed(0)} requests/s  (${((r.rate / engine) * 100).toFixed(1)}% of the engine; publisher alone ${r.publishRate.toFixed(0)} req/s)`);
     console.log(`  CPU ms per request:                 ${formatCpu(r.cpu)}`);
   }
+  const floor = await floors(chunks, reqs);
+  console.log(`floor, no worker work (consumer only acks; comparisons written as a worker writes them):`);
+  console.log(`  CPU ms per request:                 rabbitmq ${floor.broker.rabbitmq.toFixed(2)} (client ${floor.broker.client.toFixed(2)}), store ${floor.stored.store.toFixed(2)} = comparison and inbox written ${floor.stored.written.toFixed(2)} + rollup folded ${floor.stored.folded.toFixed(2)} (client ${floor.stored.client.toFixed(2)})`);
   const l = await latency(paced, perTick, tick);
   console.log(`detection latency at ${RATE} req/s:      p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms over ${l.n} requests (settle window 50 ms)`);
   // Issue 24's measures, as ratios of this run: bytes on the wire, the worker's own rate against
@@ -306,11 +379,15 @@ async function latency(chunks, perTick, tick) {
   const summed = (cpu) => Object.values(cpu).filter(Number.isFinite).reduce((n, ms) => n + ms, 0);
   console.log(`bytes per request on the wire:        ${wireBytes.toFixed(0)} as published (format ${FORMAT}, compression ${COMPRESSION}) = ${((wireBytes / plainBytes) * 100).toFixed(1)}% of ${plainBytes.toFixed(0)} as format 1, plain JSON packed per partition (the first wave's)`);
   for (const [w, r] of rows) console.log(`CPU per request, all processes, ${w} worker(s): ${summed(r.cpu).toFixed(2)} ms = ${(summed(r.cpu) / engineMs).toFixed(1)}x the engine's ${engineMs.toFixed(3)} ms per comparison`);
+  // What no worker can remove: the publisher (the 1-worker run's), and the broker and store floors.
+  const floorMs = rows[0][1].cpu.publisher + floor.broker.rabbitmq + floor.stored.store;
+  console.log(`CPU per request outside any worker:   ${floorMs.toFixed(2)} ms = ${(floorMs / engineMs).toFixed(1)}x the engine (publisher ${rows[0][1].cpu.publisher.toFixed(2)} + rabbitmq floor ${floor.broker.rabbitmq.toFixed(2)} + store floor ${floor.stored.store.toFixed(2)})`);
   console.log('\n| measure | value | goal |\n|---|---|---|');
   console.log(`| engine in-process | ${engine.toFixed(0)}/s (${engineMs.toFixed(3)} ms CPU per comparison) | — |`);
   console.log(`| worker's own work in-process (parse, validate, join, compare) | ${decode.toFixed(0)}/s (${((decode / engine) * 100).toFixed(0)}% of engine) | ≥ 40% of the engine (issue 24) |`);
   console.log(`| bytes per request on the wire | ${wireBytes.toFixed(0)} (${((wireBytes / plainBytes) * 100).toFixed(1)}% of ${plainBytes.toFixed(0)} plain) | ≤ 40% of today's (issue 24) |`);
   for (const [w, r] of rows) console.log(`| end to end, ${w} worker(s) | ${r.rate.toFixed(0)} req/s (${((r.rate / engine) * 100).toFixed(1)}% of engine); CPU ms/request: ${formatCpu(r.cpu)}; summed ${(summed(r.cpu) / engineMs).toFixed(1)}x the engine | ≤ 6x the engine's CPU per comparison, summed (issue 24) |`);
+  console.log(`| outside any worker: publisher + RabbitMQ and store floors (no worker work) | ${floorMs.toFixed(2)} ms = ${(floorMs / engineMs).toFixed(1)}x the engine | what the summed goal must fit above |`);
   console.log(`| detection latency p50 / p99 | ${l.p50} / ${l.p99} ms | p99 ≤ 2,050 ms |`);
 })().catch((err) => {
   console.error(err);

@@ -85,6 +85,8 @@ export class Worker {
   private subscription: Subscription | undefined;
   private timers: NodeJS.Timeout[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
+  /** The background rollup flush in flight, which a stop waits for before the store closes. */
+  private flushing: Promise<unknown> | undefined;
   private stopping = false;
   private readonly counters = { received: 0, deadLettered: 0, compared: 0, timedOut: 0, resets: 0 };
   private readonly tuning: Readonly<WorkerTuning>;
@@ -124,7 +126,10 @@ export class Worker {
     const flush = async () => {
       if (this.stopping) return;
       const started = Date.now();
-      await this.flushRollups({ background: true }).catch((err: Error) => logger.warn({ err: err.message }, 'rollup flush failed; will retry'));
+      this.flushing = this.flushRollups({ background: true }).catch((err: Error) => logger.warn({ err: err.message }, 'rollup flush failed; will retry'));
+      await this.flushing;
+      this.flushing = undefined;
+      if (this.stopping) return;
       const t = setTimeout(() => void flush(), Math.max(this.tuning.rollupFlushMs, 3 * (Date.now() - started)));
       t.unref();
       this.flushTimer = t;
@@ -158,6 +163,8 @@ export class Worker {
     }
     this.pending.clear();
     await this.drain();
+    // A background flush still running would meet a closed store: it ends first.
+    await this.flushing;
     await this.flushRollups();
   }
 
