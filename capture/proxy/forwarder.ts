@@ -59,14 +59,7 @@ export class Forwarder {
 
   constructor(private readonly o: ForwarderOptions) {
     this.c = o.config;
-    this.legacy = new Pool(this.c.legacy, {
-      connections: null,
-      pipelining: 1,
-      connect: { timeout: this.c.upstream.connectTimeoutMs },
-      headersTimeout: this.c.upstream.headersTimeoutMs,
-      bodyTimeout: this.c.upstream.bodyTimeoutMs,
-      keepAliveTimeout: 4_000,
-    });
+    this.legacy = this.primaryPool(this.c.legacy);
     this.sampler = new Sampler(this.c.sampling, o.runId);
     this.live = new LiveShare(this.c.cutover, o.logger, { signed: this.c.signing !== undefined }, (s) => o.metrics.liveShares(s.held ? 0 : s.percent, s.routes));
     const mirror = (name: 'candidate' | 'secondary' | 'legacy', url: string) =>
@@ -273,14 +266,19 @@ export class Forwarder {
 
   /** The candidate as a primary, on a pool of its own with legacy's upstream limits. */
   private candidateUpstream(): Pool {
-    return (this.candidatePrimary ??= new Pool(this.c.candidate, {
+    return (this.candidatePrimary ??= this.primaryPool(this.c.candidate));
+  }
+
+  /** A pool for a system serving the client: the upstream limits, unbounded connections, no pipelining. */
+  private primaryPool(url: string): Pool {
+    return new Pool(url, {
       connections: null,
       pipelining: 1,
       connect: { timeout: this.c.upstream.connectTimeoutMs },
       headersTimeout: this.c.upstream.headersTimeoutMs,
       bodyTimeout: this.c.upstream.bodyTimeoutMs,
       keepAliveTimeout: 4_000,
-    }));
+    });
   }
 
   private pendingFor(method: string, path: string, headers: string[], targets: MirrorTarget[], now: number): Pending {

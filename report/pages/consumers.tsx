@@ -2,7 +2,7 @@
 // the fields it reads, the routes its data comes from and the differences that touch it — what
 // the team that owns it looks at before it signs off.
 import type { ConsumerResult } from '../../compare/readiness';
-import { Badge, Head, show, u } from '../render/parts';
+import { Badge, ConsumersTable, Head, show, u } from '../render/parts';
 import { pageHtml } from './page';
 import { Crumbs } from './parts';
 
@@ -14,30 +14,7 @@ export function consumersPage({ runId, consumers }: { runId: string; consumers: 
       <Crumbs run={runId}>consumers</Crumbs>
       <h1>Consumers</h1>
       {consumers.length ? (
-        <table id="consumers">
-          <Head cols={['consumer', 'owner', 'readiness', 'why', 'reads']} />
-          <tbody>
-            {consumers.map((c) => (
-              <tr>
-                <td>
-                  <a href={`${at}/${u(c.name)}`}>{c.name}</a> {c.critical ? <span class="sev-critical">critical</span> : null}
-                </td>
-                <td>{c.owner}</td>
-                <td>
-                  <Badge of={c.readiness} />
-                </td>
-                <td>{c.why}</td>
-                <td>
-                  {c.reads.map((r) => (
-                    <div>
-                      <code>{r.target}</code> {r.paths.join(', ')}
-                    </div>
-                  ))}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ConsumersTable consumers={consumers} href={(name) => `${at}/${u(name)}`} />
       ) : (
         <p class="muted">
           No consumers are declared for this run. Declare who reads the data in a consumers file (docs/consumers.md) and start the workers and <code>serve</code> with <code>--consumers</code>.

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { VNode } from 'preact';
 import { impactText, type ReplayResult, type RouteResult } from '../../compare/readiness';
-import { Badge, documentHtml, Head, Layout, pct, show } from './parts';
+import { Badge, ConsumersTable, documentHtml, Head, Layout, pct, show } from './parts';
 
 // The page's one script. A Content-Security-Policy in the page allows exactly this script (by
 // its hash) and inline styles, and nothing else — no other script, no network — so even a
@@ -86,24 +86,7 @@ export function renderHtml(r: ReplayResult, ctx: HtmlContext = {}): string {
       {r.consumers?.length ? (
         <>
           <h2>Consumers</h2>
-          <table id="consumers">
-            <Head cols={['consumer', 'owner', 'readiness', 'why']} />
-            <tbody>
-              {r.consumers.map((c) => (
-                <tr>
-                  <td>
-                    {c.name}
-                    {c.critical ? <span class="sev-critical"> critical</span> : null}
-                  </td>
-                  <td>{c.owner}</td>
-                  <td>
-                    <Badge of={c.readiness} />
-                  </td>
-                  <td>{c.why}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ConsumersTable consumers={r.consumers} />
         </>
       ) : null}
       <h2>Differences</h2>

@@ -3,6 +3,7 @@
 // only unescaped content is our own stylesheet and the report file's one script.
 import type { ComponentChildren, VNode } from 'preact';
 import { render } from 'preact-render-to-string';
+import type { ConsumerResult } from '../../compare/readiness';
 import { preview } from '../../core/format';
 import { CSS } from './style';
 
@@ -30,6 +31,41 @@ export function Head({ cols }: { cols: Column[] }): VNode {
     <thead>
       <tr>{cols.map((c) => (typeof c === 'string' ? <th>{c}</th> : <th class="n">{c.n}</th>))}</tr>
     </thead>
+  );
+}
+
+/**
+ * The declared consumers and their readiness: the run's page (each linked, with what it reads)
+ * and the report file (names only).
+ */
+export function ConsumersTable({ consumers, href }: { consumers: readonly ConsumerResult[]; href?: (name: string) => string }): VNode {
+  return (
+    <table id="consumers">
+      <Head cols={['consumer', 'owner', 'readiness', 'why', ...(href ? ['reads'] : [])]} />
+      <tbody>
+        {consumers.map((c) => (
+          <tr>
+            <td>
+              {href ? <a href={href(c.name)}>{c.name}</a> : c.name} {c.critical ? <span class="sev-critical">critical</span> : null}
+            </td>
+            <td>{c.owner}</td>
+            <td>
+              <Badge of={c.readiness} />
+            </td>
+            <td>{c.why}</td>
+            {href ? (
+              <td>
+                {c.reads.map((r) => (
+                  <div>
+                    <code>{r.target}</code> {r.paths.join(', ')}
+                  </div>
+                ))}
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
