@@ -21,6 +21,7 @@ const { decodeDelivery } = require('../dist/pipeline/worker/decode');
 const { createLogger } = require('../dist/core/logger');
 const { connectAmqpBus } = require('../dist/runtime/bus/amqp');
 const { partitionOf, serialize } = require('../dist/runtime/bus/bus');
+const { decodeBody } = require('../dist/runtime/bus/encoding');
 const { deleteTopology } = require('../dist/runtime/bus/topology');
 const { connectMongoStore } = require('../dist/runtime/store/mongo');
 const { eachComparison } = require('../dist/runtime/store/store');
@@ -132,7 +133,6 @@ function decodeRate(chunks) {
  * worker's own work no change to validation, joining or comparing can remove.
  */
 function parseOnlyMs(chunks) {
-  const { decodeBody } = require('../dist/runtime/bus/encoding');
   let n = 0;
   const start = performance.now();
   while (performance.now() - start < 2000) {
