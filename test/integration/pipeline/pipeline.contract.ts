@@ -259,6 +259,32 @@ export function pipelineContract(h: PipelineHarness): void {
       expect(mismatched).toBe(60);
     });
 
+    it('a stop waits for the background rollup flush in flight, instead of closing the store under it', async () => {
+      // The store as it is, with its background flushes slowed down so that a stop meets one.
+      let inFlight = 0;
+      const store = new Proxy(env.store, {
+        get(target, prop) {
+          if (prop === 'flushRollups') {
+            return async (runId?: string, options?: { background?: boolean }) => {
+              inFlight += 1;
+              try {
+                if (options?.background) await new Promise((r) => setTimeout(r, 300));
+                return await target.flushRollups(runId, options);
+              } finally {
+                inFlight -= 1;
+              }
+            };
+          }
+          const v = Reflect.get(target, prop) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const worker = await start(await env.connect(), { store, rollupFlushMs: 10 });
+      await waitFor(() => inFlight > 0, 'a background flush');
+      await worker.stop();
+      expect(inFlight).toBe(0);
+    });
+
     it('raises an alert within seconds when a route starts to mismatch, and posts it to the webhook', async () => {
       const received: unknown[] = [];
       const server = createServer((req: IncomingMessage, res) => {
