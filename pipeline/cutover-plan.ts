@@ -14,7 +14,7 @@ const percent = z.number().min(0, 'must be 0-100').max(100, 'must be 0-100');
 
 export const planSchema = z
   .object({
-    version: z.literal(1),
+    version: z.literal(1, { error: 'must be 1 (the plan format\'s version: begin the file with "version": 1)' }),
     /** The cutover rule the plan ramps (`POST /orders`); absent: the global share. */
     route: z.string().min(1).max(500).optional(),
     steps: z
@@ -49,7 +49,8 @@ export const planSchema = z
 export type Plan = z.output<typeof planSchema>;
 
 export function parsePlan(raw: unknown, file: string): Plan {
-  const r = planSchema.safeParse(raw);
+  // A missing field says so, not "expected number, received undefined".
+  const r = planSchema.safeParse(raw, { error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is missing' : undefined) });
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new ShadowdiffError('SHADOWDIFF_CONFIG', `plan ${file}: ${issue.path.join('.') || '(plan)'}: ${issue.message}. See docs/cutover.md, "A ramp plan".`, { key: issue.path.join('.') });

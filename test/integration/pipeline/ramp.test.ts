@@ -188,5 +188,7 @@ test('a plan is checked before it runs: steps ramp up, gates are known, a bad fi
   expect(() => parsePlan({ version: 1, steps: [{ percent: 20, dwellSeconds: 1 }, { percent: 5, dwellSeconds: 1 }] }, 'p.json')).toThrow(/p\.json: steps: each step's percent must be at least the one before/);
   expect(() => parsePlan({ version: 1, steps: [{ percent: 5, dwellSeconds: 1, gates: { maxMismatch: 0 } }] }, 'p.json')).toThrow(/p\.json: steps\.0\.gates: .*maxMismatch/);
   expect(() => parsePlan({ version: 1, route: 'orders', steps: [{ percent: 5, dwellSeconds: 1 }] }, 'p.json')).toThrow(/must be a path pattern/);
+  expect(() => parsePlan({ steps: [{ percent: 5, dwellSeconds: 1 }] }, 'p.json')).toThrow(/p\.json: version: must be 1 \(the plan format's version: begin the file with "version": 1\)/);
+  expect(() => parsePlan({ version: 1, steps: [{ percent: 5 }] }, 'p.json')).toThrow(/p\.json: steps\.0\.dwellSeconds: is missing\. See docs\/cutover\.md/);
   expect(parsePlan({ version: 1, steps: [{ percent: 5, dwellSeconds: 60 }] }, 'p.json').steps[0]!.gates).toEqual({ minCompared: 0, maxMismatchRate: 0, noCritical: true });
 });
