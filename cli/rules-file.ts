@@ -7,6 +7,7 @@ import { ShadowdiffError } from '../core/errors';
 import { readTextFile } from '../core/files';
 import { parseJson } from '../core/json';
 import { type CompiledRules, compileRules, type Consumer, consumersFileSchema } from '../compare/engine';
+import { READABLE } from '../core/issues';
 
 /** The rules of `--rules` with the consumers of `--consumers` added; undefined when neither is given. */
 export async function loadRules(flags: { rules?: string | undefined; consumers?: string | undefined }): Promise<CompiledRules | undefined> {
@@ -23,7 +24,7 @@ export async function loadRules(flags: { rules?: string | undefined; consumers?:
 /** A consumers file: `{ "version": 1, "consumers": [...] }`, validated with the field named. */
 export async function loadConsumersFile(file: string): Promise<Consumer[]> {
   const raw = parseJson(await readTextFile(file, 'consumers file'), file);
-  const parsed = consumersFileSchema.safeParse(raw);
+  const parsed = consumersFileSchema.safeParse(raw, READABLE);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.length ? issue.path.join('.') : '(file)';

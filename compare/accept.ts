@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { ShadowdiffError } from '../core/errors';
 import type { Finding } from './engine';
+import { READABLE } from '../core/issues';
 
 export const acceptFileSchema = z
   .object({
@@ -27,7 +28,7 @@ export const acceptFileSchema = z
 export type AcceptEntry = z.infer<typeof acceptFileSchema>['accepted'][number];
 
 export function parseAcceptFile(value: unknown, file: string): AcceptEntry[] {
-  const r = acceptFileSchema.safeParse(value);
+  const r = acceptFileSchema.safeParse(value, READABLE);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new ShadowdiffError('SHADOWDIFF_USAGE', `${file}: "${issue.path.join('.') || '(file)'}": ${issue.message} (expected {"accepted": [{"route"?, "target"?, "field"?, "kind"?, "reason", "expires"?}]}).`, { file });

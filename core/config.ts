@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ShadowdiffError } from './errors';
 import { deliveryLimitSchema, partitionsSchema, prefixSchema, retentionSchema } from './settings';
+import { READABLE } from './issues';
 
 const url = (schemes: string[]) =>
   z.string().refine((s) => {
@@ -103,7 +104,7 @@ export function resolveConfig(...layers: Record<string, unknown>[]): PipelineCon
 export function resolveWith<S extends z.ZodType>(schema: S, envKeys: Record<string, string>, layers: Record<string, unknown>[]): z.infer<S> {
   const merged: Record<string, unknown> = {};
   for (const layer of layers) mergeInto(merged, layer);
-  const result = schema.safeParse(merged);
+  const result = schema.safeParse(merged, READABLE);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issue.path.join('.');

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ShadowdiffError } from './errors';
 import { MODES } from './headers';
 import { applyUndo, MAX_UNDO_DEPTH, MAX_UNDO_ENTRIES } from './undo';
+import { READABLE } from './issues';
 
 /**
  * The version writers put in `v`. Format 2 is format 1 with `undo`, the reverse delta of an
@@ -298,7 +299,7 @@ export function parseRecord(value: unknown, where = 'record'): ShadowRecord {
 
 /** The value as the schema parses it, or SHADOWDIFF_BAD_RECORD naming the first wrong field. */
 function validated<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, READABLE);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const field = issue.path.length ? issue.path.join('.') : '(record)';

@@ -9,6 +9,7 @@ import type { Rollup } from '../compare/engine';
 import { ShadowdiffError } from '../core/errors';
 import { compileRoutePattern } from '../core/route-pattern';
 import type { CutoverEvent, Store } from '../runtime/store/store';
+import { READABLE } from '../core/issues';
 
 const percent = z.number().min(0, 'must be 0-100').max(100, 'must be 0-100');
 
@@ -50,7 +51,7 @@ export type Plan = z.output<typeof planSchema>;
 
 export function parsePlan(raw: unknown, file: string): Plan {
   // A missing field says so, not "expected number, received undefined".
-  const r = planSchema.safeParse(raw, { error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is missing' : undefined) });
+  const r = planSchema.safeParse(raw, READABLE);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new ShadowdiffError('SHADOWDIFF_CONFIG', `plan ${file}: ${issue.path.join('.') || '(plan)'}: ${issue.message}. See docs/cutover.md, "A ramp plan".`, { key: issue.path.join('.') });

@@ -13,6 +13,7 @@ import { ShadowdiffError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { compileRoutePattern, type RoutePattern } from '../../core/route-pattern';
 import { fnv1a } from '../../core/fnv1a';
+import { READABLE } from '../../core/issues';
 
 const percent = z.number().min(0, 'must be 0-100').max(100, 'must be 0-100');
 
@@ -320,7 +321,7 @@ function readState(file: string): { state: CutoverState; audit: AuditEntry[] } {
   } catch (err) {
     throw new ShadowdiffError('SHADOWDIFF_CONFIG', `cutover.stateFile ${file}: cannot read it (${(err as Error).message}). It holds the shares and holds of a cutover: restore it, or move it away to start from the configuration.`);
   }
-  const r = stateFileSchema.safeParse(parsed);
+  const r = stateFileSchema.safeParse(parsed, READABLE);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new ShadowdiffError('SHADOWDIFF_CONFIG', `cutover.stateFile ${file}: ${issue.path.join('.') || '(file)'}: ${issue.message}. Restore it, or move it away to start from the configuration.`);

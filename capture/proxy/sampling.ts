@@ -6,6 +6,7 @@ import { ShadowdiffError } from '../../core/errors';
 import { compileRoutePattern, type RoutePattern } from '../../core/route-pattern';
 import { fnv1a } from '../../core/fnv1a';
 import { type SamplingConfig, samplingSchema } from './config';
+import { READABLE } from '../../core/issues';
 
 export const SKIP_REASONS = ['disabled', 'sampled-out'] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
@@ -49,7 +50,7 @@ export class Sampler {
   /** Replaces the settings (validated; unknown or wrong keys are refused with the reason). Takes effect at the next request. */
   update(patch: unknown): SamplingConfig {
     if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new ShadowdiffError('SHADOWDIFF_CONFIG', 'sampling: expected a JSON object such as {"percent": 5}.');
-    const result = samplingSchema.safeParse({ ...this.state.config, ...patch });
+    const result = samplingSchema.safeParse({ ...this.state.config, ...patch }, READABLE);
     if (!result.success) {
       const issue = result.error.issues[0]!;
       throw new ShadowdiffError('SHADOWDIFF_CONFIG', `sampling.${issue.path.join('.') || '(value)'}: ${issue.message}.`, { key: `sampling.${issue.path.join('.')}` });

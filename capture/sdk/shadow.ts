@@ -15,6 +15,7 @@ import { handoffFrom, PreState, type PreStateStats } from './prestate';
 import { rateLimitedLog, type RateLimitedLog } from './safety';
 import { busSink, sinkFromUrl } from './sinks';
 import { type RecordSink, Transport, type TransportStats } from './transport';
+import { READABLE } from '../../core/issues';
 
 export interface EffectFields {
   kind: EffectKind;
@@ -96,7 +97,7 @@ export class Shadow {
   private readonly schemaLogged = new Set<string>();
 
   constructor(options: ShadowOptions) {
-    const parsed = sdkOptionsSchema.safeParse(options);
+    const parsed = sdkOptionsSchema.safeParse(options, READABLE);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new ShadowdiffError('SHADOWDIFF_CONFIG', `shadowdiff SDK option "${issue.path.join('.') || '(options)'}": ${issue.message}.`, { key: issue.path.join('.') });

@@ -8,6 +8,7 @@ import { checkConsumerNames, CompiledConsumers, consumerSchema } from './consume
 import { Contracts } from './contract';
 import { globMatch } from './glob';
 import { parsePattern, PatternSet } from './path';
+import { READABLE } from '../../core/issues';
 
 export { globMatch };
 
@@ -187,7 +188,7 @@ function mapKey(kind: EffectKind | undefined, target: string): string {
  * @public
  */
 export function compileRules(input: unknown = {}, where = 'rules'): CompiledRules {
-  const parsed = rulesSchema.safeParse(input);
+  const parsed = rulesSchema.safeParse(input, READABLE);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.length ? issue.path.join('.') : '(rules)';

@@ -7,6 +7,7 @@ import type { AlertPolicy, RaisedAlert } from '../../compare/alerts';
 import type { Comparison, CompiledRules } from '../../compare/engine';
 import type { Bus } from '../../runtime/bus/bus';
 import type { Store } from '../../runtime/store/store';
+import { READABLE } from '../../core/issues';
 
 export const workerTuningSchema = z.object({
   /** Wait after a join is complete, for records that come late (duplicates, extras). */
@@ -48,7 +49,7 @@ export interface WorkerOptions extends z.input<typeof workerTuningSchema> {
 
 /** The tunables of `options` with their defaults, frozen; a wrong value is SHADOWDIFF_CONFIG. */
 export function workerTuning(options: z.input<typeof workerTuningSchema>): Readonly<WorkerTuning> {
-  const r = workerTuningSchema.safeParse(options);
+  const r = workerTuningSchema.safeParse(options, READABLE);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     throw new ShadowdiffError('SHADOWDIFF_CONFIG', `worker option "${issue.path.join('.')}": ${issue.message}.`, { key: issue.path.join('.') });

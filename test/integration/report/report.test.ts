@@ -210,5 +210,5 @@ it('--consumers: each difference names who reads its field, each consumer gets a
   const bad = cli();
   writeFileSync(join(dir, 'bad-consumers.json'), JSON.stringify({ version: 1, consumers: [{ name: 'x', reads: [{ target: 't' }] }] }));
   expect(await run(['report', '--run', 'prod-1', '--from', saved, '--consumers', join(dir, 'bad-consumers.json')], bad.io)).toBe(2);
-  expect(bad.err.join('\n')).toMatch(/bad-consumers\.json: field "consumers\.0\.owner": .*docs\/consumers\.md/);
+  expect(bad.err.join('\n')).toMatch(/bad-consumers\.json: field "consumers\.0\.owner": is missing\. .*docs\/consumers\.md/);
 });
