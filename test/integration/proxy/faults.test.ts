@@ -97,13 +97,27 @@ async function baseline(): Promise<LoadResult> {
   }
 }
 
-function expectUntouched(run: LoadResult, base: LoadResult) {
+/** Every client got legacy's answer (request numbers aside), as through the baseline's proxy. */
+function expectCorrect(run: LoadResult, base: LoadResult) {
   expect(Object.fromEntries(run.statuses)).toEqual({ 200: TOTAL });
-  // Every body is legacy's (request numbers aside).
   expect([...run.bodies].sort()).toEqual([...base.bodies].sort());
-  // Unchanged within the noise of a shared 2-core VM: no mirror wait leaks into the primary.
-  expect(run.p50).toBeLessThan(base.p50 * 2 + 10);
-  expect(run.p99).toBeLessThan(base.p99 * 3 + 40);
+}
+
+/** Latency unchanged within the noise of a shared 2-core VM: no mirror wait leaks into the primary. */
+const latencyHolds = (run: LoadResult, base: LoadResult) => run.p50 < base.p50 * 2 + 10 && run.p99 < base.p99 * 3 + 40;
+
+/**
+ * `attempt` measures a baseline, then the proxy under the fault (checking what it must on the
+ * way: every answer legacy's, the fault recorded); its latency must stay the baseline's. Where it
+ * does not, the whole attempt runs once more, and the test fails if it misses again: the p99 of
+ * 300 samples is their 4th largest, which one pause of this process (a GC, other suites'
+ * leftovers) moves, while a mirror wait leaking into the primary misses every time.
+ */
+async function expectUntouched(attempt: () => Promise<{ base: LoadResult; run: LoadResult }>) {
+  let m = await attempt();
+  if (!latencyHolds(m.run, m.base)) m = await attempt();
+  expect(m.run.p50).toBeLessThan(m.base.p50 * 2 + 10);
+  expect(m.run.p99).toBeLessThan(m.base.p99 * 3 + 40);
 }
 
 const cases: [string, () => Promise<string>, Record<string, unknown>][] = [
@@ -115,20 +129,24 @@ const cases: [string, () => Promise<string>, Record<string, unknown>][] = [
 ];
 
 it.each(cases)('%s: primary responses all correct, latency unchanged', async (_name, candidate, settings) => {
-  const base = await baseline();
-  const sink = memorySink();
-  const proxy = await proxyFor({ legacy: legacy.url, candidate: await candidate(), ...settings }, sink);
-  let run: LoadResult;
-  try {
-    run = await load(proxy.url, TOTAL, CONCURRENCY);
-  } finally {
-    await proxy.close();
-  }
-  expectUntouched(run, base);
-  // What the mirror met is recorded, not hidden.
-  const exchanges = sink.records.filter((r): r is ExchangeRecord => r.type === 'exchange');
-  expect(exchanges.length).toBeGreaterThan(0);
-  expect(exchanges.every((x) => x.responses.legacy?.status === 200)).toBe(true);
+  const candidateUrl = await candidate();
+  await expectUntouched(async () => {
+    const base = await baseline();
+    const sink = memorySink();
+    const proxy = await proxyFor({ legacy: legacy.url, candidate: candidateUrl, ...settings }, sink);
+    let run: LoadResult;
+    try {
+      run = await load(proxy.url, TOTAL, CONCURRENCY);
+    } finally {
+      await proxy.close();
+    }
+    expectCorrect(run, base);
+    // What the mirror met is recorded, not hidden.
+    const exchanges = sink.records.filter((r): r is ExchangeRecord => r.type === 'exchange');
+    expect(exchanges.length).toBeGreaterThan(0);
+    expect(exchanges.every((x) => x.responses.legacy?.status === 200)).toBe(true);
+    return { base, run };
+  });
 });
 
 it('a down candidate opens the circuit: after a few failures mirrors are skipped, not attempted', async () => {
@@ -149,21 +167,25 @@ it('a down candidate opens the circuit: after a few failures mirrors are skipped
 });
 
 it('sink down: primary untouched, exchanges dropped and counted', async () => {
-  const base = await baseline();
   const healthy = await candidateServer(echo('candidate'));
-  const proxy = await proxyFor({ legacy: legacy.url, candidate: healthy, sink: await deadUrl(), record: { maxBuffered: 50 } });
-  let run: LoadResult;
-  try {
-    run = await load(proxy.url, TOTAL, CONCURRENCY);
-    await eventually(() => proxy.stats().pendingExchanges === 0, 5000, 'mirrors to settle');
-    const stats = proxy.stats().exchanges!;
-    expect(stats.sent).toBe(0);
-    expect(stats.dropped + stats.buffered).toBe(TOTAL); // every exchange is accounted for
-    expect(stats.dropped).toBeGreaterThanOrEqual(TOTAL - 50);
-  } finally {
-    await proxy.close();
-  }
-  expectUntouched(run, base);
+  const sinkUrl = await deadUrl();
+  await expectUntouched(async () => {
+    const base = await baseline();
+    const proxy = await proxyFor({ legacy: legacy.url, candidate: healthy, sink: sinkUrl, record: { maxBuffered: 50 } });
+    let run: LoadResult;
+    try {
+      run = await load(proxy.url, TOTAL, CONCURRENCY);
+      await eventually(() => proxy.stats().pendingExchanges === 0, 5000, 'mirrors to settle');
+      const stats = proxy.stats().exchanges!;
+      expect(stats.sent).toBe(0);
+      expect(stats.dropped + stats.buffered).toBe(TOTAL); // every exchange is accounted for
+      expect(stats.dropped).toBeGreaterThanOrEqual(TOTAL - 50);
+    } finally {
+      await proxy.close();
+    }
+    expectCorrect(run, base);
+    return { base, run };
+  });
 });
 
 const metric = async (proxy: Awaited<ReturnType<typeof proxyFor>>, name: string, labels = '') => {
@@ -173,26 +195,30 @@ const metric = async (proxy: Awaited<ReturnType<typeof proxyFor>>, name: string,
 };
 
 it('a slow, large candidate response is read up to mirror.maxResponseBytes, then cut: recorded truncated with a hash, the primary untouched', async () => {
-  const base = await baseline();
   // 10 MB in 64 KB chunks every 20 ms (about 3 s), just under the mirror timeout: the case that
   // tripled p99. The candidate runs in its own process, as a real one does: its streaming is not
   // the proxy's event loop's work, so the primary's latency measured here is the proxy's alone.
   const streamer = await streamingCandidate();
   cleanup.push(streamer.close);
   const candidate = streamer.url;
-  const sink = memorySink();
-  const proxy = await proxyFor({ legacy: legacy.url, candidate, mirror: { timeoutMs: 5_000, maxInFlight: 16 } }, sink);
-  let run: LoadResult;
-  try {
-    run = await load(proxy.url, TOTAL, CONCURRENCY);
-    await eventually(() => proxy.stats().pendingExchanges === 0, 10_000, 'mirrors to settle');
-    expect(await metric(proxy, 'shadowdiff_proxy_mirror_cut_total', '{target="candidate"}')).toBeGreaterThan(0);
-    // Cut responses count against the breaker: after them, the circuit is open.
-    expect(await metric(proxy, 'shadowdiff_proxy_breaker_state', '{target="candidate"}')).toBe(1);
-  } finally {
-    await proxy.close();
-  }
-  expectUntouched(run, base);
+  let sink = memorySink();
+  await expectUntouched(async () => {
+    const base = await baseline();
+    sink = memorySink();
+    const proxy = await proxyFor({ legacy: legacy.url, candidate, mirror: { timeoutMs: 5_000, maxInFlight: 16 } }, sink);
+    let run: LoadResult;
+    try {
+      run = await load(proxy.url, TOTAL, CONCURRENCY);
+      await eventually(() => proxy.stats().pendingExchanges === 0, 10_000, 'mirrors to settle');
+      expect(await metric(proxy, 'shadowdiff_proxy_mirror_cut_total', '{target="candidate"}')).toBeGreaterThan(0);
+      // Cut responses count against the breaker: after them, the circuit is open.
+      expect(await metric(proxy, 'shadowdiff_proxy_breaker_state', '{target="candidate"}')).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+    expectCorrect(run, base);
+    return { base, run };
+  });
   await eventually(() => streamer.cutShort() > 0, 5_000, 'the candidate to see its responses cut');
   const bodies = sink.records.filter((r): r is ExchangeRecord => r.type === 'exchange').map((x) => x.responses.candidate?.body as { $truncated?: string; hash?: string } | undefined);
   const truncated = bodies.filter((b) => b?.$truncated);
