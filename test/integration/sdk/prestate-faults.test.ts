@@ -126,17 +126,36 @@ describe('pre-state handoff faults (Redis behind a relay)', () => {
 
   let healthy: Awaited<ReturnType<typeof drive>>;
 
+  /**
+   * `n` requests with the store healthy: never a finding, and whatever is not a match is
+   * inconclusive because a put missed the wait (or the breaker opened after three such). With
+   * the whole suite on 2 cores a put now and then misses the 20 ms wait, by design with its
+   * reason; a healthy store keeps that under `rare` of the requests. Where a run has more, it
+   * runs once more after the breakers' pause, and fails if the second has more too: three slow
+   * puts in a row open the breaker for a stretch of requests, a pause of the machine, while a
+   * handoff that fails when healthy misses every time.
+   */
+  async function drivenHealthy(n: number, rare: number, reasons: RegExp) {
+    const once = async () => {
+      const d = await drive(n);
+      expect(d.statuses.every((s) => s < 500)).toBe(true);
+      const other = d.comparisons.filter((c) => c.verdict !== 'match');
+      expect(other.filter((c) => c.verdict !== 'inconclusive' || !c.inconclusive?.every((why) => reasons.test(why))).map((c) => [c.verdict, c.inconclusive, c.findings])).toEqual([]);
+      return { d, other: other.length };
+    };
+    let m = await once();
+    if (m.other > rare) {
+      await new Promise((res) => setTimeout(res, 2_100)); // past both breakers' pause
+      m = await once();
+    }
+    expect(m.other).toBeLessThanOrEqual(rare);
+    return m.d;
+  }
+
   it('healthy: every request compares as a plain match (the baseline)', async () => {
     r.set('none');
     await drive(30); // warm connections and the JIT
-    healthy = await drive(150);
-    expect(healthy.statuses.every((s) => s < 500)).toBe(true);
-    // Never a finding. With the whole suite on 2 cores a put now and then misses the 20 ms wait:
-    // that request is inconclusive, by design and with its reason, never a mismatch. A healthy
-    // store keeps that rare.
-    const other = healthy.comparisons.filter((c) => c.verdict !== 'match');
-    expect(other.filter((c) => c.verdict !== 'inconclusive' || !c.inconclusive?.every((why) => /did not acknowledge within|circuit is open/.test(why))).map((c) => [c.verdict, c.inconclusive, c.findings])).toEqual([]);
-    expect(other.length).toBeLessThanOrEqual(healthy.comparisons.length * 0.05);
+    healthy = await drivenHealthy(150, 150 * 0.05, /did not acknowledge within|circuit is open/);
   });
 
   for (const fault of ['slow', 'black-hole', 'down'] as const) {
@@ -175,10 +194,7 @@ describe('pre-state handoff faults (Redis behind a relay)', () => {
     r.set('none');
     await new Promise((res) => setTimeout(res, 2_100)); // past both breakers' pause: the next handoff is a probe
     await drive(10);
-    const again = await drive(60);
     // As in the baseline: evidence again, but for the rare put a loaded machine delays past the wait.
-    const other = again.comparisons.filter((c) => c.verdict !== 'match');
-    expect(other.filter((c) => c.verdict !== 'inconclusive' || !c.inconclusive?.every((why) => /did not acknowledge within/.test(why))).map((c) => [c.verdict, c.inconclusive])).toEqual([]);
-    expect(other.length).toBeLessThanOrEqual(3);
+    await drivenHealthy(60, 3, /did not acknowledge within/);
   });
 });
