@@ -253,7 +253,8 @@ async function setup(workers, tag) {
 async function throughput(workers, chunks) {
   const { prefix, bus, store, procs } = await setup(workers, `t${workers}`);
   try {
-    const meter = cpuMeter({ publisher: [process.pid], workers: procs.map((p) => p.pid), ...servicePids() });
+    const services = servicePids();
+    const meter = cpuMeter({ publisher: [process.pid], workers: procs.map((p) => p.pid), ...services });
     const started = performance.now();
     for (const { items } of chunks) await bus.publishRaw(items);
     const published = performance.now();
@@ -266,7 +267,7 @@ async function throughput(workers, chunks) {
     const cpu = meter(REQUESTS);
     // The workers fold the rollup in the background, much of it after the last comparison is
     // stored: fold the rest now, and count what the store spends on it as the store's.
-    const folding = cpuMeter({ store: servicePids().store ?? [] });
+    const folding = cpuMeter({ store: services.store ?? [] });
     await store.flushRollups('bench');
     cpu.store += folding(REQUESTS).store;
     const stored = await store.countComparisons('bench');

@@ -50,7 +50,6 @@ export const planSchema = z
 export type Plan = z.output<typeof planSchema>;
 
 export function parsePlan(raw: unknown, file: string): Plan {
-  // A missing field says so, not "expected number, received undefined".
   const r = planSchema.safeParse(raw, READABLE);
   if (!r.success) {
     const issue = r.error.issues[0]!;
